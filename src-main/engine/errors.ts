@@ -1,0 +1,51 @@
+/**
+ * Errors that cross process boundaries keep their code and fields: the job runner and both
+ * transports serialise them as { code, message, details }.
+ */
+export type ErrorCode =
+  | 'BAD_INPUT' // an impossible parameter, a malformed request
+  | 'BAD_FILE' // a corrupt, truncated or wrongly shaped file
+  | 'NOT_FOUND' // a dataset, model, session or file that is not there
+  | 'UNSUPPORTED' // a format or option we do not handle
+  | 'CANCELLED' // the user cancelled the job
+  | 'CONFLICT' // e.g. a port in use, a session name taken
+  | 'INTERNAL';
+
+export class AdvlabError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'AdvlabError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** A file that cannot be read as what it claims to be: the message names the file and the problem. */
+export function badFile(file: string, problem: string, details: Record<string, unknown> = {}): AdvlabError {
+  return new AdvlabError('BAD_FILE', `${file}: ${problem}`, { file, ...details });
+}
+
+export function badInput(message: string, details: Record<string, unknown> = {}): AdvlabError {
+  return new AdvlabError('BAD_INPUT', message, details);
+}
+
+export class CancelledError extends AdvlabError {
+  constructor(message = 'Cancelled by the user') {
+    super('CANCELLED', message);
+    this.name = 'CancelledError';
+  }
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof AdvlabError) return { code: e.code, message: e.message, details: e.details };
+  if (e instanceof Error) return { code: 'INTERNAL', message: e.message, details: { name: e.name, stack: e.stack?.split('\n').slice(0, 6).join('\n') } };
+  return { code: 'INTERNAL', message: String(e), details: {} };
+}
