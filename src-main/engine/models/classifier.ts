@@ -1,0 +1,28 @@
+/**
+ * What attacks, evaluations and defenses see of a model: a differentiable map from a batch of images
+ * in [0, 1] (NHWC) to logits. Defenses wrap it (thermometer encoding, detectors, BPDA) without the
+ * attacks knowing.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface Classifier {
+  /** [h, w, c] of one input. */
+  readonly inputShape: [number, number, number];
+  readonly numClasses: number;
+  /** Logits [n, numClasses]; differentiable with respect to x. Never applies softmax. */
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** Wraps a tfjs LayersModel whose last layer outputs logits. */
+export function fromLayersModel(model: tf.LayersModel): Classifier {
+  const shape = model.inputs[0].shape;
+  if (shape.length !== 4 || shape.slice(1).some((d) => d == null)) {
+    throw new Error(`Model input must be [batch, h, w, c]; got [${shape.join(', ')}]`);
+  }
+  const out = model.outputs[0].shape;
+  return {
+    inputShape: shape.slice(1) as [number, number, number],
+    numClasses: out[out.length - 1] as number,
+    logits: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
+  };
+}
