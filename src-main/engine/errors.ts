@@ -45,7 +45,15 @@ export interface SerializedError {
 }
 
 export function serializeError(e: unknown): SerializedError {
+  if (isZodError(e)) {
+    const issues = e.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`);
+    return { code: 'BAD_INPUT', message: `Invalid parameters: ${issues.join('; ')}`, details: { issues } };
+  }
   if (e instanceof AdvlabError) return { code: e.code, message: e.message, details: e.details };
   if (e instanceof Error) return { code: 'INTERNAL', message: e.message, details: { name: e.name, stack: e.stack?.split('\n').slice(0, 6).join('\n') } };
   return { code: 'INTERNAL', message: String(e), details: {} };
+}
+
+function isZodError(e: unknown): e is Error & { issues: { path: PropertyKey[]; message: string }[] } {
+  return e instanceof Error && e.name === 'ZodError' && Array.isArray((e as { issues?: unknown }).issues);
 }

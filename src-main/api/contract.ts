@@ -1,0 +1,166 @@
+/**
+ * The one contract between the renderer (or any client) and the main side. Both transports, Electron
+ * IPC and the browser host's HTTP + WebSocket, carry exactly these methods and events; every request
+ * is validated against its schema on the receiving side before a handler sees it.
+ */
+import { z } from 'zod';
+import { jobStartSchema } from './jobs';
+import type { MethodName } from './methods';
+
+const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
+const empty = z.object({}).strict();
+
+export const sessionFilterSchema = z
+  .object({
+    kind: z.string().max(40).optional(),
+    model: z.string().max(300).optional(),
+    dataset: z.string().max(100).optional(),
+    tag: z.string().max(100).optional(),
+    status: z.string().max(20).optional(),
+    since: z.string().max(40).optional(),
+    until: z.string().max(40).optional(),
+    text: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** Method name -> params schema. Results are typed in ApiResults. */
+export const methodSchemas = {
+  'app.info': empty,
+  'datasets.list': empty,
+  'models.list': empty,
+  'models.architectures': empty,
+  'jobs.start': jobStartSchema,
+  'jobs.cancel': z.object({ jobId: id }).strict(),
+  'jobs.list': empty,
+  'sessions.list': z.object({ filter: sessionFilterSchema.optional() }).strict(),
+  'sessions.show': z.object({ id }).strict(),
+  'sessions.metrics': z.object({ id, series: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/) }).strict(),
+  'sessions.artifact': z.object({ id, path: z.string().min(1).max(500) }).strict(),
+  'sessions.rename': z.object({ id, name: z.string().min(1).max(200) }).strict(),
+  'sessions.tag': z.object({ id, add: z.array(z.string().min(1).max(100)).default([]), remove: z.array(z.string().min(1).max(100)).default([]) }).strict(),
+  'sessions.notes': z.object({ id, text: z.string().max(100_000) }).strict(),
+  'sessions.delete': z.object({ id }).strict(),
+  'sessions.restore': z.object({ id }).strict(),
+} as const;
+
+export type Method = keyof typeof methodSchemas;
+export const METHODS = Object.keys(methodSchemas) as Method[];
+// The preload's name list and the schemas must name the same methods.
+type _SameNames = [MethodName] extends [Method] ? ([Method] extends [MethodName] ? true : never) : never;
+export const sameMethodNames: _SameNames = true;
+export type ParamsOf<M extends Method> = z.input<(typeof methodSchemas)[M]>;
+export type ParsedParamsOf<M extends Method> = z.output<(typeof methodSchemas)[M]>;
+
+export interface SerializedErrorShape {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export type Envelope<T> = { ok: true; result: T } | { ok: false; error: SerializedErrorShape };
+
+export interface BackendReport {
+  name: string;
+  requested: string;
+  tfjsVersion: string;
+  skipped: { name: string; reason: string }[];
+  wasm?: { simd: boolean; threads: boolean; threadsCount: number };
+  conv2dGradient: string;
+}
+
+export interface AppInfo {
+  version: string;
+  transport: 'electron' | 'http';
+  backend: BackendReport | null;
+  backendError?: string;
+  dataDirs: string[];
+  sessionsRoot: string;
+  platform: string;
+}
+
+export interface JobInfo {
+  jobId: string;
+  kind: string;
+  state: 'running' | 'finished' | 'failed' | 'cancelled';
+  started: string;
+  ended?: string;
+  session?: string;
+  last?: ProgressEvent;
+  result?: unknown;
+  error?: SerializedErrorShape;
+}
+
+export interface ProgressEvent {
+  type: 'job.progress';
+  jobId: string;
+  kind: string;
+  step: number;
+  total: number;
+  fraction: number;
+  phase?: string;
+  metrics?: Record<string, number>;
+  message?: string;
+  elapsedSeconds: number;
+  etaSeconds: number | null;
+}
+
+export type ApiEvent =
+  | ProgressEvent
+  | { type: 'job.started'; jobId: string; kind: string; session?: string }
+  | { type: 'job.log'; jobId: string; message: string }
+  | { type: 'job.session'; jobId: string; session: string }
+  | { type: 'job.finished'; jobId: string; kind: string; result: unknown; session?: string }
+  | { type: 'job.failed'; jobId: string; kind: string; error: SerializedErrorShape; session?: string }
+  | { type: 'job.cancelled'; jobId: string; kind: string; session?: string; result?: unknown }
+  | { type: 'sessions.changed' };
+
+export function parseParams<M extends Method>(method: M, raw: unknown): ParsedParamsOf<M> {
+  const schema = methodSchemas[method];
+  const parsed = schema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
+    const err = new Error(`Invalid parameters for ${method}: ${issues}`) as Error & { code: string };
+    err.code = 'BAD_INPUT';
+    throw err;
+  }
+  return parsed.data as ParsedParamsOf<M>;
+}
+
+export function isMethod(name: unknown): name is Method {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(methodSchemas, name);
+}
+
+/** A dataset the data directories hold (datasets.list). */
+export interface DatasetEntry {
+  name: string;
+  dir: string;
+  shape: number[];
+  classes: number;
+  classNames: string[];
+  /** Split name -> number of images, e.g. { train: 60000, test: 10000 }. */
+  splits: Record<string, number>;
+  note?: string;
+}
+
+/** A trained or imported model (models.list): lives in a session's artifacts. */
+export interface ModelEntry {
+  /** `<session id>` of the session that holds it. */
+  id: string;
+  name: string;
+  arch: string;
+  dataset?: string;
+  inputShape?: number[];
+  testAccuracy?: number;
+  created: string;
+  status: string;
+  path: string;
+  defense?: string;
+}
+
+export interface ArchitectureEntry {
+  name: string;
+  description: string;
+  /** Input shape it was designed for, e.g. [28, 28, 1]. */
+  inputShape?: number[];
+  params?: number;
+}

@@ -1,0 +1,73 @@
+/**
+ * Handlers for the data-side methods: datasets, models and sessions. Light work only (reading
+ * manifests and headers); anything with tensors runs as a job in a worker.
+ */
+import { extname } from 'node:path';
+import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
+import type { Handlers } from './core';
+import { listDatasets } from '../engine/data';
+import { listArchitectures } from '../engine/models/architectures';
+import type { SessionStore } from '../engine/sessions';
+
+const MIME: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.wav': 'audio/wav', '.json': 'application/json', '.csv': 'text/csv',
+  '.jsonl': 'application/x-ndjson', '.txt': 'text/plain', '.md': 'text/markdown', '.html': 'text/html', '.bin': 'application/octet-stream',
+};
+/** Artifacts larger than this are not sent whole over the API (the HTTP host streams /files/ instead). */
+const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
+
+export interface HandlerDeps {
+  store: SessionStore;
+  dataDirs: string[];
+}
+
+export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>, store: SessionStore): ModelEntry[] {
+  const out: ModelEntry[] = [];
+  for (const s of summaries) {
+    const modelPath = s.summary.model;
+    if (typeof modelPath !== 'string' || s.status === 'damaged' || s.status === 'running') continue;
+    out.push({
+      id: s.id,
+      name: s.name,
+      arch: String(s.summary.arch ?? 'unknown'),
+      dataset: typeof s.summary.dataset === 'string' ? s.summary.dataset : s.datasets[0],
+      testAccuracy: typeof s.summary.testAccuracy === 'number' ? s.summary.testAccuracy : undefined,
+      created: s.created,
+      status: s.status,
+      path: `${store.dir(s.id)}/artifacts/${modelPath}`,
+      defense: typeof s.summary.defense === 'string' ? s.summary.defense : undefined,
+    });
+  }
+  return out;
+}
+
+export function apiHandlers({ store, dataDirs }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
+  return {
+    'datasets.list': (): DatasetEntry[] => listDatasets(dataDirs),
+    'models.list': async () => listModels(await store.list(), store),
+    'models.architectures': (): ArchitectureEntry[] =>
+      listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),
+    'sessions.list': (p) => store.list(p.filter ?? {}),
+    'sessions.show': (p) => store.show(p.id),
+    'sessions.metrics': (p) => store.readMetrics(p.id, p.series),
+    'sessions.artifact': async (p) => {
+      const bytes = await store.readArtifact(p.id, p.path);
+      if (bytes.length > MAX_ARTIFACT_BYTES) throw new Error(`${p.path} is ${bytes.length} bytes: too large to send over the API`);
+      return { base64: bytes.toString('base64'), mime: MIME[extname(p.path).toLowerCase()] ?? 'application/octet-stream', bytes: bytes.length };
+    },
+    'sessions.rename': (p) => store.rename(p.id, p.name),
+    'sessions.tag': (p) => store.tag(p.id, p.add, p.remove),
+    'sessions.notes': async (p) => {
+      await store.setNotes(p.id, p.text);
+      return { saved: true };
+    },
+    'sessions.delete': async (p) => {
+      await store.delete(p.id);
+      return { deleted: p.id, restorable: true };
+    },
+    'sessions.restore': async (p) => {
+      await store.restore(p.id);
+      return { restored: p.id };
+    },
+  };
+}

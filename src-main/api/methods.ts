@@ -1,0 +1,25 @@
+/** The API's method names, kept free of imports so the preload bundle stays tiny. */
+export const METHOD_NAMES = [
+  'app.info',
+  'datasets.list',
+  'models.list',
+  'models.architectures',
+  'jobs.start',
+  'jobs.cancel',
+  'jobs.list',
+  'sessions.list',
+  'sessions.show',
+  'sessions.metrics',
+  'sessions.artifact',
+  'sessions.rename',
+  'sessions.tag',
+  'sessions.notes',
+  'sessions.delete',
+  'sessions.restore',
+] as const;
+
+export type MethodName = (typeof METHOD_NAMES)[number];
+
+/** IPC channel names (Electron transport). */
+export const CALL_CHANNEL = 'advlab:call';
+export const EVENT_CHANNEL = 'advlab:event';

@@ -1,0 +1,204 @@
+/**
+ * `advlab`: the command line. Every command accepts --json and then prints exactly one JSON object as
+ * the last line of stdout (progress and notes go to stderr). Jobs run through the same job runner as
+ * the GUI, so a CLI run and a GUI run of the same job write the same session.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JobInfo } from '../api/contract';
+import { AdvlabError, badInput } from '../engine/errors';
+import { createApp, resolveAppOptions } from '../host/app';
+import { startHost } from '../host/server';
+import { findElectronBinary } from '../electron/binary';
+import { listDatasets } from '../engine/data';
+import { Output } from './output';
+import { commands as extraCommands } from './commands';
+import { ADVLAB_VERSION } from '../paths';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const RENDERER_DIR = join(here, '../renderer');
+
+const common = {
+  json: { type: 'boolean' },
+  data: { type: 'string' },
+  sessions: { type: 'string' },
+  backend: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export type CommonFlags = { json?: boolean; data?: string; sessions?: string; backend?: string; help?: boolean };
+
+export interface CliContext {
+  out: Output;
+  argv: string[];
+  app: () => ReturnType<typeof createApp>;
+  /** Runs a job in a worker, streaming progress to stderr; Ctrl-C cancels it. */
+  runJob(kind: string, params: unknown): Promise<JobInfo>;
+  parse<O extends NonNullable<ParseArgsConfig['options']>>(options: O, allowPositionals?: boolean): ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof common; allowPositionals: boolean; strict: true }>>;
+}
+
+export type Command = { summary: string; usage: string; run(c: CliContext): Promise<number> };
+
+const builtins: Record<string, Command> = {
+  doctor: {
+    summary: 'check the engine backend, Electron, data directories and the Conv2D gradient',
+    usage: 'advlab doctor [--backend auto|tensorflow|wasm|cpu] [--data DIR] [--json]',
+    async run(c) {
+      c.parse({});
+      const app = c.app();
+      const info = await c.runJob('diagnostics', { batch: 16, repeats: 2 });
+      const electron = findElectronBinary();
+      const datasets = listDatasets(app.core.opts.dataDirs);
+      if (info.state !== 'finished') throw new AdvlabError((info.error?.code as 'INTERNAL') ?? 'INTERNAL', info.error?.message ?? 'diagnostics failed');
+      const r = info.result as { backend: Record<string, unknown>; gradientCheck: { ok: boolean; maxAbsDiff: number }; timings: Record<string, number> };
+      const backend = r.backend as { name: string; tfjsVersion: string; skipped: { name: string; reason: string }[]; wasm?: unknown };
+      const result = {
+        ok: r.gradientCheck.ok,
+        version: ADVLAB_VERSION,
+        backend: backend.name,
+        tfjsVersion: backend.tfjsVersion,
+        backendDetails: backend,
+        electron,
+        node: process.version,
+        dataDirs: app.core.opts.dataDirs,
+        datasets,
+        sessionsRoot: app.core.opts.sessionsRoot,
+        conv2dGradientCheck: r.gradientCheck,
+        timings: r.timings,
+      };
+      const human = [
+        `AdvLab ${ADVLAB_VERSION} on Node ${process.version}`,
+        `backend: ${backend.name} (tfjs ${backend.tfjsVersion})`,
+        ...backend.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`),
+        `electron binary: ${electron.present ? electron.path : `absent (${electron.reason})`}`,
+        `data directories: ${app.core.opts.dataDirs.join(', ') || '(none)'}`,
+        ...datasets.map((d) => `  ${d.name}: ${d.dir} (${Object.entries(d.splits).map(([k, v]) => `${k} ${v}`).join(', ')})`),
+        `sessions: ${app.core.opts.sessionsRoot}`,
+        `Conv2D gradient check: ${r.gradientCheck.ok ? 'ok' : 'FAILED'} (max abs diff ${r.gradientCheck.maxAbsDiff.toExponential(2)})`,
+        `conv net, batch 16: forward ${r.timings.forwardMs.toFixed(1)} ms, input gradient ${r.timings.inputGradientMs.toFixed(1)} ms, train step ${r.timings.trainStepMs.toFixed(1)} ms`,
+      ].join('\n');
+      c.out.result(result, human);
+      return r.gradientCheck.ok ? 0 : 1;
+    },
+  },
+  serve: {
+    summary: 'serve the UI and the API to a browser on 127.0.0.1 (token-protected)',
+    usage: 'advlab serve [--port N (0 = random)] [--open] [--data DIR] [--sessions DIR] [--backend NAME] [--json]',
+    async run(c) {
+      const { values } = c.parse({ port: { type: 'string' }, open: { type: 'boolean' } });
+      const port = values.port === undefined ? 0 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+      const app = c.app();
+      const host = await startHost({ core: app.core, rendererDir: RENDERER_DIR, port, artifactPath: (id, rel) => app.store.artifactFile(id, rel) });
+      void app.runner.backend().catch(() => undefined); // warm up: the status bar asks first
+      c.out.result({ url: host.url, port: host.port, dataDirs: app.core.opts.dataDirs, sessionsRoot: app.core.opts.sessionsRoot }, `AdvLab is serving on ${host.url}`);
+      if (values.open) openBrowser(host.url);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await host.close();
+      await app.runner.shutdown();
+      return 0;
+    },
+  },
+};
+
+function openBrowser(url: string): void {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'cmd' : 'xdg-open';
+  const args = process.platform === 'win32' ? ['/c', 'start', '', url] : [url];
+  try {
+    const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => process.stderr.write(`(could not open a browser; open ${url} yourself)\n`));
+    child.unref();
+  } catch {
+    process.stderr.write(`(could not open a browser; open ${url} yourself)\n`);
+  }
+}
+
+export const COMMANDS: Record<string, Command> = { ...builtins, ...extraCommands };
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', 'common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu', 'advlab <command> --help for its options'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const wantsJson = rest.includes('--json');
+  const out = new Output(wantsJson);
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out.info(usage());
+    if (wantsJson) out.result({ commands: Object.keys(COMMANDS) });
+    return 0;
+  }
+  if (name === '--version' || name === 'version') {
+    out.result({ version: ADVLAB_VERSION }, ADVLAB_VERSION);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    out.error(badInput(`Unknown command "${name}"\n${usage()}`));
+    return 2;
+  }
+  let appInstance: ReturnType<typeof createApp> | undefined;
+  const ctx: CliContext = {
+    out,
+    argv: rest,
+    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http' })),
+    parse: (options, allowPositionals = false) => {
+      try {
+        return parseArgs({ args: rest, options: { ...common, ...options }, allowPositionals, strict: true }) as never;
+      } catch (e) {
+        throw badInput(`${(e as Error).message}\nusage: ${cmd.usage}`);
+      }
+    },
+    async runJob(kind, params) {
+      const app = ctx.app();
+      const { jobId, done } = app.runner.start(kind, params);
+      const onEvent = (e: import('../api/contract').ApiEvent) => {
+        if ('jobId' in e && e.jobId !== jobId) return;
+        if (e.type === 'job.progress') out.progress(e);
+        else if (e.type === 'job.log') out.info(e.message);
+      };
+      app.runner.on('event', onEvent);
+      const onSigint = () => {
+        process.stderr.write('\ncancelling (Ctrl-C again to abort)...\n');
+        app.runner.cancel(jobId);
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSigint);
+      try {
+        return await done;
+      } finally {
+        process.off('SIGINT', onSigint);
+        app.runner.off('event', onEvent);
+      }
+    },
+  };
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out.info(`${cmd.summary}\nusage: ${cmd.usage}`);
+    if (wantsJson) out.result({ command: name, usage: cmd.usage });
+    return 0;
+  }
+  try {
+    return await cmd.run(ctx);
+  } catch (e) {
+    return out.error(e);
+  } finally {
+    await appInstance?.runner.shutdown();
+  }
+}
+
+if (!process.env.VITEST) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`advlab: ${(e as Error).stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,12 @@
+/** Every job kind the worker can run. Add a kind here and its params schema in api/jobs.ts. */
+import { initBackend } from '../../engine/backend';
+import type { JobHandler } from '../types';
+import { diagnostics } from './diagnostics';
+import { train } from './train';
+
+export const jobHandlers: Record<string, JobHandler> = {
+  /** Internal: starts the backend and reports it (the status bar's first question). */
+  probe: async (_params, _ctx, env) => env.backend ?? (await initBackend()),
+  diagnostics,
+  train,
+};

@@ -1,0 +1,78 @@
+/**
+ * The training job: load a dataset, build an architecture, train with live progress, evaluate on
+ * the test split, and save everything in one session (model, curves, summary). A cancelled run keeps
+ * the model trained so far, marked cancelled.
+ */
+import { trainParams, type TrainParams } from '../../api/jobs';
+import { loadDataset } from '../../engine/data';
+import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/models';
+import type { JobHandler } from '../types';
+import { openSession, withSession } from '../session-env';
+
+export const train: JobHandler = async (raw, ctx, env) => {
+  const p: TrainParams = trainParams.parse(raw);
+  const common = { dataDirs: env.dataDirs, seed: p.seed, ...(p.split ? { splitSpec: p.split } : {}) };
+  const trainSet = await loadDataset(p.dataset, { ...common, split: 'train', limit: p.limit });
+  const testSet = await loadDataset(p.dataset, { ...common, split: 'test', limit: p.testLimit });
+  const { writer } = await openSession(env, {
+    kind: 'train',
+    name: p.name ?? `${p.arch} on ${p.dataset}`,
+    params: p,
+    tags: p.tags,
+    datasets: [
+      { name: trainSet.name, split: trainSet.source.split ?? 'train', sha256: trainSet.source.sha256 },
+      { name: testSet.name, split: testSet.source.split ?? 'test', sha256: testSet.source.sha256 },
+    ],
+  });
+  return withSession(writer, async () => {
+    const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed });
+    try {
+      const result = await trainClassifier(model, trainSet, {
+        optimizer: p.optimizer,
+        learningRate: p.learningRate,
+        batchSize: p.batchSize,
+        epochs: p.epochs,
+        seed: p.seed,
+        validationSplit: p.validationSplit > 0 ? p.validationSplit : undefined,
+        earlyStop: p.earlyStopPatience > 0 ? { patience: p.earlyStopPatience, restoreBest: true } : undefined,
+      }, {
+        onBatch: (row) => writer.appendMetric('train', { ...row }),
+        onEpoch: (row) => writer.appendMetric('epochs', { ...row }),
+      }, ctx);
+      const test = result.cancelled ? null : await evaluate(model, testSet, { confusion: true, ctx });
+      const saved = await saveModel(model, writer.artifactPath('model'), {
+        arch: p.arch,
+        dataset: p.dataset,
+        classNames: trainSet.classNames,
+        inputShape: trainSet.shape,
+        trainedBy: writer.id,
+        trainingStatus: result.cancelled ? 'cancelled' : result.stoppedEarly ? 'stopped-early' : 'complete',
+      });
+      await writer.registerArtifact('model/model.json', 'model', `${p.arch} trained on ${p.dataset} (tfjs LayersModel)`);
+      if (test?.confusion) {
+        await writer.writeArtifact('confusion.json', JSON.stringify({ classNames: trainSet.classNames, confusion: test.confusion }), 'json', 'test-set confusion matrix [true][predicted]');
+      }
+      const last = result.history.epochs.at(-1);
+      const summary = {
+        model: 'model/model.json',
+        arch: p.arch,
+        dataset: p.dataset,
+        modelSha256: saved.sha256,
+        trainImages: trainSet.labels.length,
+        testImages: testSet.labels.length,
+        ...(test ? { testAccuracy: test.accuracy, testLoss: test.loss } : {}),
+        ...(last?.val_acc != null ? { valAccuracy: last.val_acc } : {}),
+        epochsRun: result.epochsRun,
+        stoppedEarly: result.stoppedEarly,
+        seconds: result.seconds,
+        imagesPerSecond: result.imagesPerSecond,
+        backend: env.backend.name,
+      };
+      if (result.cancelled) await writer.cancel(summary);
+      else await writer.finish(summary);
+      return { session: writer.id, model: saved.modelJson, ...summary, cancelled: result.cancelled };
+    } finally {
+      model.dispose();
+    }
+  });
+};

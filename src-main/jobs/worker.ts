@@ -1,0 +1,53 @@
+/**
+ * The job worker: one per job, in a worker thread, so that tensor work never blocks Electron's main
+ * thread, the browser host's event loop or the renderer. Initialises the backend, runs the job's
+ * handler and streams progress; cancellation arrives through a shared flag checked at every step.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend } from '../engine/backend';
+import { CancelledError, serializeError } from '../engine/errors';
+import type { JobContext, Progress } from '../engine/context';
+import type { WorkerInput, WorkerMessage } from './protocol';
+import { jobHandlers } from './kinds';
+
+const input = workerData as WorkerInput;
+const flag = new Int32Array(input.cancelFlag);
+const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+
+const ctx: JobContext = {
+  progress: (p: Progress) => post({ t: 'progress', p: { ...p, metrics: finiteOnly(p.metrics) } }),
+  checkpoint: () => {
+    if (Atomics.load(flag, 0) === 1) throw new CancelledError();
+  },
+  get cancelled() {
+    return Atomics.load(flag, 0) === 1;
+  },
+  log: (message: string) => post({ t: 'log', message }),
+};
+
+function finiteOnly(m?: Record<string, number>): Record<string, number> | undefined {
+  if (!m) return m;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+async function main(): Promise<void> {
+  const handler = jobHandlers[input.kind];
+  if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
+  const backend = await initBackend(input.env.backend);
+  post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
+  const result = await handler(input.params, ctx, {
+    ...input.env,
+    backend,
+    onSession: (id: string) => post({ t: 'session', id }),
+  });
+  const r = result as { cancelled?: boolean } | undefined;
+  if (r && r.cancelled === true) post({ t: 'cancelled', result });
+  else post({ t: 'done', result: result ?? null });
+}
+
+main().catch((e) => {
+  if (e instanceof CancelledError) post({ t: 'cancelled' });
+  else post({ t: 'error', error: serializeError(e) });
+});

@@ -1,0 +1,60 @@
+import { test, expect, openView, startServe } from './fixtures';
+import { VIEWS } from '../../src-renderer/lib/views';
+
+test('every view opens, the status bar shows the engine backend, a screenshot per view', async ({ page, host, consoleErrors }) => {
+  await page.goto(host.url);
+  await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
+  for (const v of VIEWS) {
+    await openView(page, v.id);
+    await expect(page.getByTestId(`view-${v.id}`).locator('h2').first()).toBeVisible();
+    await page.screenshot({ path: `test-results/views/${v.id}.png`, fullPage: true });
+  }
+  void consoleErrors;
+});
+
+test('a small training job started from the UI reaches 100% and lands in Models and Sessions', async ({ page, host, consoleErrors }) => {
+  await page.goto(host.url);
+  await openView(page, 'train');
+  await expect(page.getByTestId('train-dataset').locator('option[value="mnist"]')).toHaveCount(1);
+  await page.getByTestId('train-dataset').selectOption('mnist');
+  await page.getByTestId('train-arch').selectOption('small-cnn');
+  await page.getByTestId('train-limit').fill('600');
+  await page.getByTestId('train-test-limit').fill('300');
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('train-job')).toHaveAttribute('data-state', 'finished', { timeout: 180_000 });
+  await expect(page.getByTestId('job-percent')).toHaveText('100%');
+  await expect(page.getByTestId('train-result')).toContainText('test accuracy');
+  const points = Number(await page.getByTestId('train-loss-chart').getAttribute('data-points'));
+  expect(points).toBeGreaterThan(3); // live curve was drawn from progress events
+  await page.screenshot({ path: 'test-results/views/train-finished.png', fullPage: true });
+  await openView(page, 'datasets');
+  await expect(page.getByTestId('model-row')).toHaveCount(1);
+  await openView(page, 'sessions');
+  await expect(page.getByTestId('session-row').first()).toHaveAttribute('data-status', 'finished');
+  await page.getByTestId('session-row').first().click();
+  await expect(page.getByTestId('session-detail')).toContainText('testAccuracy');
+  await page.screenshot({ path: 'test-results/views/session-detail.png', fullPage: true });
+  void consoleErrors;
+});
+
+test('the host refuses a missing or wrong token with a clear message', async ({ page, host }) => {
+  const res = await page.request.get(`${host.origin}/`);
+  expect(res.status()).toBe(401);
+  expect(await res.text()).toContain('needs its token');
+  const api = await page.request.post(`${host.origin}/api/app.info`, { headers: { 'x-advlab-token': 'wrong' }, data: {} });
+  expect(api.status()).toBe(401);
+  expect((await api.json()).error.message).toMatch(/Invalid or missing AdvLab token/);
+  const bad = await page.request.post(`${host.origin}/api/jobs.start`, { headers: { 'x-advlab-token': host.token }, data: { kind: 'train', params: { dataset: 'mnist' } } });
+  expect(bad.status()).toBe(400);
+  expect((await bad.json()).error.message).toMatch(/params.arch/);
+});
+
+test('a second serve on a busy port fails with a clear message', async ({ host }) => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['bin/advlab.mjs', 'serve', '--port', String(new URL(host.origin).port), '--json'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/already in use/);
+  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  expect(last.error.code).toBe('CONFLICT');
+  void startServe;
+});
