@@ -10,6 +10,8 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
+      // Every package stays in node_modules (tfjs finds its .wasm files there; tfjs-node is optional).
+      externalizeDeps: { include: ['@tensorflow/tfjs-node', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers'] },
       rollupOptions: {
         input: {
           main: resolve(root, 'src-main/electron/main.ts'),
@@ -26,7 +28,7 @@ export default defineConfig({
       outDir: 'out/preload',
       rollupOptions: {
         input: { preload: resolve(root, 'src-main/electron/preload.ts') },
-        output: { format: 'cjs', entryFileNames: '[name].cjs', inlineDynamicImports: true },
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
       },
       externalizeDeps: false,
     },

@@ -5,7 +5,7 @@
 import { extname } from 'node:path';
 import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
 import type { Handlers } from './core';
-import { listDatasets } from '../engine/data';
+import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
 import type { SessionStore } from '../engine/sessions';
 
@@ -19,6 +19,24 @@ const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
 export interface HandlerDeps {
   store: SessionStore;
   dataDirs: string[];
+}
+
+export function datasetEntry(d: DatasetListing): DatasetEntry {
+  const notes = [...(d.nativeSplit ? [] : [`one file: train/test declared as ${d.defaultSplitSpec ?? 'a split'}`]), ...d.problems];
+  return {
+    name: d.name,
+    dir: d.dir,
+    shape: d.shape ?? [],
+    classes: d.classNames.length,
+    classNames: d.classNames,
+    splits: Object.fromEntries(Object.entries(d.splits).map(([k, v]) => [k, v?.count ?? 0])),
+    ...(notes.length ? { note: notes.join('; ') } : {}),
+  };
+}
+
+/** The copies loadDataset would use, one per name. */
+export async function datasetEntries(dataDirs: string[]): Promise<DatasetEntry[]> {
+  return (await listDatasets(dataDirs)).filter((d) => d.used).map(datasetEntry);
 }
 
 export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>, store: SessionStore): ModelEntry[] {
@@ -43,7 +61,7 @@ export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>,
 
 export function apiHandlers({ store, dataDirs }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
   return {
-    'datasets.list': (): DatasetEntry[] => listDatasets(dataDirs),
+    'datasets.list': () => datasetEntries(dataDirs),
     'models.list': async () => listModels(await store.list(), store),
     'models.architectures': (): ArchitectureEntry[] =>
       listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),

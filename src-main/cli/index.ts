@@ -12,7 +12,7 @@ import { AdvlabError, badInput } from '../engine/errors';
 import { createApp, resolveAppOptions } from '../host/app';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
-import { listDatasets } from '../engine/data';
+import { datasetEntries } from '../api/handlers';
 import { Output } from './output';
 import { commands as extraCommands } from './commands';
 import { ADVLAB_VERSION } from '../paths';
@@ -50,7 +50,7 @@ const builtins: Record<string, Command> = {
       const app = c.app();
       const info = await c.runJob('diagnostics', { batch: 16, repeats: 2 });
       const electron = findElectronBinary();
-      const datasets = listDatasets(app.core.opts.dataDirs);
+      const datasets = await datasetEntries(app.core.opts.dataDirs);
       if (info.state !== 'finished') throw new AdvlabError((info.error?.code as 'INTERNAL') ?? 'INTERNAL', info.error?.message ?? 'diagnostics failed');
       const r = info.result as { backend: Record<string, unknown>; gradientCheck: { ok: boolean; maxAbsDiff: number }; timings: Record<string, number> };
       const backend = r.backend as { name: string; tfjsVersion: string; skipped: { name: string; reason: string }[]; wasm?: unknown };

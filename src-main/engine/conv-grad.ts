@@ -117,7 +117,7 @@ export function registerWasmConvGradients(): void {
       const a = attrs as unknown as { strides: number | number[]; pad: PadAttr; dataFormat?: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: number[] };
       checkFormat(a.dataFormat, 'Conv2DBackpropInput');
       const strides = pair(a.strides);
-      const s = new KernelScope(backend);
+      const s = new KernelScope(backend as tf.KernelBackend);
       return s.finish(conv2dInputGrad(s, dy, filter, a.inputShape, strides, padsOf(a.inputShape, filter.shape, strides, a.pad, a.dimRoundingMode)));
     },
   });
@@ -129,7 +129,7 @@ export function registerWasmConvGradients(): void {
       const a = attrs as unknown as { strides: number | number[]; pad: PadAttr; dataFormat?: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: number[] };
       checkFormat(a.dataFormat, 'Conv2DBackpropFilter');
       const strides = pair(a.strides);
-      const s = new KernelScope(backend);
+      const s = new KernelScope(backend as tf.KernelBackend);
       return s.finish(conv2dFilterGrad(s, x, dy, a.filterShape, strides, padsOf(x.shape, a.filterShape, strides, a.pad, a.dimRoundingMode)));
     },
   });

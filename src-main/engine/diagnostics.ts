@@ -104,14 +104,14 @@ export async function timeConvNet(batch = 16, repeats = 3, ctx: JobContext = sil
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);
   const loss = (xs: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, model.apply(xs) as tf.Tensor) as tf.Scalar;
   const gradFn = tf.grad((xs: tf.Tensor) => loss(xs));
-  const time = async (fn: () => tf.Tensor | null): Promise<number> => {
+  const time = async (fn: () => tf.Tensor): Promise<number> => {
     const runs: number[] = [];
     for (let i = 0; i <= repeats; i++) {
       ctx.checkpoint();
       const t0 = performance.now();
       const out = tf.tidy(fn);
-      if (out) await out.data();
-      tf.dispose(out);
+      await out.data();
+      out.dispose();
       if (i > 0) runs.push(performance.now() - t0); // the first run warms up
     }
     runs.sort((a, b) => a - b);
@@ -122,7 +122,7 @@ export async function timeConvNet(batch = 16, repeats = 3, ctx: JobContext = sil
     ctx.progress({ step: 1, total: 3, phase: 'timing', metrics: { forwardMs } });
     const inputGradientMs = await time(() => gradFn(x));
     ctx.progress({ step: 2, total: 3, phase: 'timing', metrics: { inputGradientMs } });
-    const trainStepMs = await time(() => optimizer.minimize(() => loss(x), true));
+    const trainStepMs = await time(() => optimizer.minimize(() => loss(x), true)!);
     ctx.progress({ step: 3, total: 3, phase: 'timing', metrics: { trainStepMs } });
     return { batch, forwardMs, inputGradientMs, trainStepMs };
   } finally {

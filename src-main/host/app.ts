@@ -27,7 +27,7 @@ export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = proce
   const home = appDataDir(env);
   return {
     dataDirs: resolveDataDirs({ cliData: values.data as string | undefined, env: env.ADVLAB_DATA, appDataDir: home }),
-    sessionsRoot: resolveSessionsRoot({ cliSessions: values.sessions as string | undefined, env: env.ADVLAB_SESSIONS, appDataDir: home }),
+    sessionsRoot: resolveSessionsRoot({ cliSessions: values.sessions as string | undefined, env, appDataDir: home }),
     backend,
   };
 }

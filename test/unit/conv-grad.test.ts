@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConvGradients } from '../../src-main/engine/conv-grad';
 
-type Case = { name: string; x: number[]; f: number[]; stride: number; pad: 'same' | 'valid' };
+type Case = { name: string; x: [number, number, number, number]; f: [number, number, number, number]; stride: number; pad: 'same' | 'valid' };
 const cases: Case[] = [];
 for (const stride of [1, 2, 3]) {
   for (const pad of ['same', 'valid'] as const) {

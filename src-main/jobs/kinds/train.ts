@@ -20,8 +20,8 @@ export const train: JobHandler = async (raw, ctx, env) => {
     params: p,
     tags: p.tags,
     datasets: [
-      { name: trainSet.name, split: trainSet.source.split ?? 'train', sha256: trainSet.source.sha256 },
-      { name: testSet.name, split: testSet.source.split ?? 'test', sha256: testSet.source.sha256 },
+      { name: trainSet.name, split: 'train', sha256: trainSet.source.sha256, images: trainSet.labels.length, description: trainSet.source.split },
+      { name: testSet.name, split: 'test', sha256: testSet.source.sha256, images: testSet.labels.length, description: testSet.source.split },
     ],
   });
   return withSession(writer, async () => {
@@ -70,7 +70,7 @@ export const train: JobHandler = async (raw, ctx, env) => {
       };
       if (result.cancelled) await writer.cancel(summary);
       else await writer.finish(summary);
-      return { session: writer.id, model: saved.modelJson, ...summary, cancelled: result.cancelled };
+      return { session: writer.id, ...summary, model: saved.modelJson, cancelled: result.cancelled };
     } finally {
       model.dispose();
     }
