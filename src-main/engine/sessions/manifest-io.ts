@@ -1,0 +1,133 @@
+/**
+ * Reading and writing manifest.json. Every manifest write in the store goes through `commitManifest`
+ * (validate, then write atomically); every change to an existing one goes through `updateManifest`
+ * (read the file, apply the change, commit), serialised per folder within this process so that a
+ * rename from the UI and a heartbeat from the job never lose each other's change.
+ */
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AdvlabError } from '../errors';
+import { writeFileAtomic } from './fs-atomic';
+import { checkManifest, type ListedStatus, type ManifestProblem, type SessionManifest } from './schema';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export type ManifestRead = { ok: true; manifest: SessionManifest } | { ok: false; problem: ManifestProblem; missing?: boolean };
+
+/**
+ * Reads and validates `<dir>/manifest.json`; never throws for content problems. `label` names the file
+ * in messages (e.g. "<id>/manifest.json").
+ */
+export async function readManifest(
+  dir: string,
+  label: string,
+  readText: (file: string) => Promise<string> = (file) => fsp.readFile(file, 'utf8'),
+): Promise<ManifestRead> {
+  let text: string;
+  try {
+    text = await readText(path.join(dir, MANIFEST_FILE));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, missing: true, problem: { reason: `${label}: missing (no manifest in this session folder)`, unsupported: false } };
+    return { ok: false, problem: { reason: `${label}: cannot be read (${(e as Error).message})`, unsupported: false } };
+  }
+  return parseManifestText(text, label);
+}
+
+export function parseManifestText(text: string, label: string): ManifestRead {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const what = text.trim() === '' ? 'empty file' : `not valid JSON (${(e as Error).message})`;
+    return { ok: false, problem: { reason: `${label}: ${what}`, unsupported: false } };
+  }
+  return checkManifest(raw, label);
+}
+
+/** Like readManifest but throws: BAD_FILE for a damaged manifest, UNSUPPORTED for a newer schema. */
+export async function loadManifest(dir: string): Promise<SessionManifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  const read = await readManifest(dir, file);
+  if (read.ok) return read.manifest;
+  if (read.problem.unsupported) throw new AdvlabError('UNSUPPORTED', read.problem.reason, { file });
+  throw new AdvlabError('BAD_FILE', read.problem.reason, { file });
+}
+
+/** Validates and writes a whole manifest atomically. The one place a manifest reaches the disk. */
+export async function commitManifest(dir: string, manifest: SessionManifest): Promise<SessionManifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  const check = checkManifest(manifest, file);
+  if (!check.ok) throw new AdvlabError('INTERNAL', `Refusing to write an invalid manifest: ${check.problem.reason}`, { file });
+  await writeFileAtomic(file, `${JSON.stringify(check.manifest, null, 2)}\n`);
+  return check.manifest;
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier task queued for the same key has settled. */
+export function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => {});
+  locks.set(key, tail);
+  void tail.then(() => {
+    if (locks.get(key) === tail) locks.delete(key);
+  });
+  return run;
+}
+
+/**
+ * Read-modify-write of a manifest: `mutate` gets a copy of the current manifest and returns the new one;
+ * `updated` is set to `now`. Refuses (BAD_FILE / UNSUPPORTED) to touch a damaged or newer manifest.
+ */
+export function updateManifest(dir: string, mutate: (m: SessionManifest) => SessionManifest, now: Date = new Date()): Promise<SessionManifest> {
+  return withLock(path.resolve(dir), async () => {
+    const current = await loadManifest(dir);
+    const next = mutate(structuredClone(current));
+    next.updated = now.toISOString();
+    return commitManifest(dir, next);
+  });
+}
+
+/** Whether a process with this pid exists on this machine (EPERM: it exists but is not ours). */
+export function isPidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface LivenessOptions {
+  /** For sessions written on another host (or without a pid): a heartbeat older than this means the writer is gone. */
+  foreignStaleMs: number;
+  now: number;
+  /** pid -> alive, shared across one listing. */
+  pidCache?: Map<number, boolean>;
+}
+
+/**
+ * The status a listing shows. A manifest saying 'running' is 'incomplete' when its writer is gone:
+ * on this host, when the recorded pid is not alive; otherwise when the heartbeat (`updated`) is older
+ * than `foreignStaleMs`. The manifest itself is never rewritten here.
+ */
+export function listedStatus(m: Pick<SessionManifest, 'status' | 'process' | 'updated'>, opts: LivenessOptions): ListedStatus {
+  if (m.status !== 'running') return m.status;
+  const proc = m.process;
+  if (proc && proc.hostname === os.hostname()) {
+    let alive = opts.pidCache?.get(proc.pid);
+    if (alive === undefined) {
+      alive = isPidAlive(proc.pid);
+      opts.pidCache?.set(proc.pid, alive);
+    }
+    return alive ? 'running' : 'incomplete';
+  }
+  const beat = Date.parse(m.updated);
+  return Number.isFinite(beat) && opts.now - beat <= opts.foreignStaleMs ? 'running' : 'incomplete';
+}
+
