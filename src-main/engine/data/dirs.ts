@@ -1,0 +1,58 @@
+/**
+ * Where datasets are looked for, in order: --data DIR, $ADVLAB_DATA, the app's own data folder,
+ * then /usr/share/datasets (where Debian's dataset-* packages install). A folder the user named
+ * (--data or ADVLAB_DATA) must exist; the default ones are skipped when absent.
+ */
+import { statSync } from 'node:fs';
+import { delimiter, resolve } from 'node:path';
+import { AdvlabError, badInput } from '../errors';
+
+export const SYSTEM_DATA_DIRS = ['/usr/share/datasets'];
+
+export interface DataDirOptions {
+  /** --data: one folder or several (each may also hold several separated by the path delimiter). */
+  cliData?: string | string[];
+  /**
+   * ADVLAB_DATA: either its value (a string, or undefined when unset) or an environment to read
+   * it from. When the `env` key is absent, process.env is used.
+   */
+  env?: string | Record<string, string | undefined>;
+  /** The app's own data folder (e.g. Electron's userData/data); skipped when absent. */
+  appDataDir?: string;
+  /** Overrides the system folders (tests); defaults to SYSTEM_DATA_DIRS. */
+  systemDirs?: string[];
+}
+
+function isDir(p: string): boolean | 'not-dir' {
+  try {
+    return statSync(p).isDirectory() ? true : 'not-dir';
+  } catch {
+    return false;
+  }
+}
+
+function split(v: string | string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(delimiter)).filter((s) => s.trim() !== '');
+}
+
+/** The ordered, de-duplicated list of existing data folders (absolute paths). */
+export function resolveDataDirs(opts: DataDirOptions = {}): string[] {
+  const envValue = 'env' in opts ? (typeof opts.env === 'string' || opts.env === undefined ? opts.env : opts.env.ADVLAB_DATA) : process.env.ADVLAB_DATA;
+  const out: string[] = [];
+  const add = (p: string, origin: string, explicit: boolean) => {
+    const abs = resolve(p);
+    const ok = isDir(abs);
+    if (ok === true) {
+      if (!out.includes(abs)) out.push(abs);
+    } else if (explicit) {
+      if (ok === 'not-dir') throw badInput(`${origin} ${abs} is not a folder`, { file: abs });
+      throw new AdvlabError('NOT_FOUND', `${origin} ${abs}: no such folder`, { file: abs });
+    }
+  };
+  for (const d of split(opts.cliData)) add(d, '--data', true);
+  for (const d of split(envValue)) add(d, 'ADVLAB_DATA', true);
+  if (opts.appDataDir) add(opts.appDataDir, 'app data folder', false);
+  for (const d of opts.systemDirs ?? SYSTEM_DATA_DIRS) add(d, 'system data folder', false);
+  return out;
+}
