@@ -1,0 +1,619 @@
+/**
+ * Training and evaluation of image classifiers, written as our own loop (not model.fit) so that we
+ * control batches, losses, batch transforms (adversarial examples, encodings), cancellation and
+ * progress. Later defenses plug in through hooks:
+ *  - `loss(logits, y, batch)`: the training loss (default: softmax cross-entropy on logits);
+ *    `distillationLoss(T)` is the one defensive distillation uses;
+ *  - `transformBatch(x, y, batch)`: replaces a training batch before the step, may be async
+ *    (e.g. PGD adversarial examples for adversarial training);
+ *  - `forward(x, training)`: how logits are computed from a batch, in training and validation
+ *    (e.g. thermometer-encode, then run the network).
+ * Each step runs inside tf.tidy, so tf.memory().numTensors stays flat across batches and epochs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { JobContext } from '../context';
+import { silentContext } from '../context';
+import { AdvlabError, CancelledError, badInput } from '../errors';
+import type { ImageSet } from '../data/types';
+import { deriveSeed } from './architectures';
+import { fromLayersModel, type Classifier } from './classifier';
+import { checkInputShape } from './io';
+
+export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+
+export interface EarlyStopOptions {
+  /** Stop after this many epochs in a row without improvement (Keras's semantics). At least 1. */
+  patience: number;
+  /** Smallest change that counts as an improvement. Default 0. */
+  minDelta?: number;
+  /** Default 'val_loss'. */
+  monitor?: 'val_loss' | 'val_acc';
+  /** Put back the weights of the best epoch when training ends (not when cancelled). Default false. */
+  restoreBest?: boolean;
+}
+
+export interface TrainOptions {
+  /** Default 'adam'. 'momentum' is SGD with momentum (Nesterov if `nesterov`). */
+  optimizer?: OptimizerName;
+  /** Default 0.001 for adam, 0.01 for sgd and momentum. */
+  learningRate?: number;
+  /** Momentum coefficient for 'momentum'. Default 0.9. */
+  momentum?: number;
+  /** Nesterov momentum for 'momentum' (the C&W code used it). Default false. */
+  nesterov?: boolean;
+  /** Default 100. The last batch of an epoch may be smaller. */
+  batchSize?: number;
+  /** Default 1. */
+  epochs?: number;
+  /** Seeds the validation split and the batch order. Default 0. */
+  seed?: number;
+  /**
+   * Fraction of trainSet held out for validation, chosen by a seeded permutation (deterministic
+   * for a seed; not "the last rows", which can be one class in sorted datasets).
+   */
+  validationSplit?: number;
+  /** A separate validation set; exclusive with validationSplit. */
+  validationSet?: ImageSet;
+  earlyStop?: EarlyStopOptions;
+  /** Shuffle the batch order each epoch. Default true. */
+  shuffle?: boolean;
+  /** At most this many batches per epoch (quick runs, demos, tests). */
+  limitBatches?: number;
+  /**
+   * Target distributions replacing the one-hot labels, n * numClasses values aligned with trainSet
+   * (soft labels for defensive distillation, from softLabels()). Accuracy is still measured
+   * against trainSet.labels. With validationSplit the held-out rows keep their targets; a
+   * separate validationSet is scored against its one-hot labels.
+   */
+  targets?: Float32Array;
+  /** Batch size for validation. Default 500. */
+  validationBatchSize?: number;
+  /** Minimum time between progress events within an epoch. Default 250 ms. */
+  progressIntervalMs?: number;
+}
+
+/** What hooks learn about the batch at hand. */
+export interface BatchInfo {
+  phase: 'train' | 'validation';
+  /** 1-based epoch. */
+  epoch: number;
+  /** 1-based global training step (0 during validation). */
+  step: number;
+  /** 0-based batch index within the epoch (or within the validation pass). */
+  index: number;
+  /** Indices of the batch's examples in their set. */
+  indices: Int32Array;
+  /** Their true labels. */
+  labels: Int32Array;
+}
+
+export interface Batch {
+  x: tf.Tensor4D;
+  y: tf.Tensor2D;
+}
+
+/** A training loss: a scalar from logits [b, k] and targets [b, k]. Called inside tf.tidy: synchronous. */
+export type LossFn = (logits: tf.Tensor2D, y: tf.Tensor2D, batch: BatchInfo) => tf.Scalar;
+
+export interface TrainHooks {
+  /** Default: softmaxCrossEntropy. Also used for val_loss. */
+  loss?: LossFn;
+  /**
+   * Replaces a training batch before the step (not used for validation). May return a Promise.
+   * Must not dispose its inputs; the loop disposes x, y and whatever tensors it returns.
+   * If it changes the batch size, accuracy is measured against argmax(y).
+   */
+  transformBatch?: (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo) => Batch | Promise<Batch>;
+  /** Logits for a batch; default model.apply(x, {training}). Used for training and validation. */
+  forward?: (x: tf.Tensor4D, training: boolean) => tf.Tensor2D;
+  onBatch?: (row: BatchRow, batch: BatchInfo) => void | Promise<void>;
+  onEpoch?: (row: EpochRow) => void | Promise<void>;
+}
+
+export interface BatchRow {
+  step: number;
+  epoch: number;
+  batch: number;
+  size: number;
+  loss: number;
+  acc: number;
+}
+
+export interface EpochRow {
+  epoch: number;
+  /** Means over the epoch's training batches (weighted by batch size). */
+  loss: number;
+  acc: number;
+  val_loss?: number;
+  val_acc?: number;
+  batches: number;
+  images: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  model: tf.LayersModel;
+  history: { batches: BatchRow[]; epochs: EpochRow[] };
+  /** Completed epochs (an epoch interrupted by cancellation does not count). */
+  epochsRun: number;
+  stepsRun: number;
+  stoppedEarly: boolean;
+  cancelled: boolean;
+  /** Epoch whose weights were restored by earlyStop.restoreBest. */
+  restoredEpoch?: number;
+  /** Wall time of the whole call. */
+  seconds: number;
+  /** Training images per second of training-step time (batch building, transforms, steps; not validation). */
+  imagesPerSecond: number;
+  /** The options as used, with defaults filled in (for session manifests). */
+  options: ResolvedTrainOptions;
+}
+
+export type ResolvedTrainOptions = Required<Pick<TrainOptions,
+  'optimizer' | 'learningRate' | 'momentum' | 'nesterov' | 'batchSize' | 'epochs' | 'seed' | 'shuffle' | 'validationBatchSize' | 'progressIntervalMs'>>
+  & { validationSplit?: number; validationSet?: string; earlyStop?: Required<EarlyStopOptions>; limitBatches?: number; softTargets: boolean };
+
+const OPTION_KEYS = new Set<string>([
+  'optimizer', 'learningRate', 'momentum', 'nesterov', 'batchSize', 'epochs', 'seed', 'validationSplit', 'validationSet',
+  'earlyStop', 'shuffle', 'limitBatches', 'targets', 'validationBatchSize', 'progressIntervalMs',
+]);
+
+/** Softmax cross-entropy on logits, mean over the batch; y may be one-hot or any distribution. */
+export function crossEntropyLoss(logits: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), -1))) as tf.Scalar);
+}
+
+/**
+ * Defensive distillation's loss (Papernot et al. 2016; the C&W reference code): cross-entropy of
+ * softmax(logits / T) against the targets (hard labels when training the teacher, the teacher's
+ * soft labels when training the distilled network). No T^2 factor, as in those papers' code.
+ */
+export function distillationLoss(temperature: number): LossFn {
+  if (!(temperature > 0)) throw badInput(`Distillation temperature must be > 0; got ${temperature}`);
+  return (logits, y) => tf.tidy(() => crossEntropyLoss(tf.div(logits, temperature) as tf.Tensor2D, y));
+}
+
+/** Small fast PRNG (mulberry32) for shuffling: deterministic for a seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function permutation(n: number, rng: () => number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  shuffleInPlace(p, rng);
+  return p;
+}
+
+function shuffleInPlace(a: Int32Array, rng: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i]; a[i] = a[j]; a[j] = t;
+  }
+}
+
+/** Lets the event loop run (cancel messages, IPC) between batches: wasm work is synchronous. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+type ModelLike = tf.LayersModel | Classifier;
+
+function toClassifier(m: ModelLike): Classifier {
+  return 'logits' in m && typeof m.logits === 'function' ? m : fromLayersModel(m as tf.LayersModel);
+}
+
+function count(set: { labels: Uint8Array }): number {
+  return set.labels.length;
+}
+
+function pixelsPerImage(set: { shape: readonly number[] }): number {
+  return set.shape[0] * set.shape[1] * set.shape[2];
+}
+
+function checkSet(set: ImageSet, what: string): void {
+  const n = count(set), d = pixelsPerImage(set);
+  if (set.images.length !== n * d) {
+    throw badInput(`${what} "${set.name}" is inconsistent: ${set.images.length} pixel values for ${n} images of [${set.shape.join(', ')}]`);
+  }
+  if (n === 0) throw badInput(`${what} "${set.name}" has no images`);
+}
+
+/** Copies the images at `indices` into a [b, h, w, c] tensor. */
+function gatherImages(set: { images: Float32Array; shape: [number, number, number] }, indices: Int32Array): tf.Tensor4D {
+  const d = pixelsPerImage(set);
+  const buf = new Float32Array(indices.length * d);
+  for (let i = 0; i < indices.length; i++) buf.set(set.images.subarray(indices[i] * d, (indices[i] + 1) * d), i * d);
+  return tf.tensor4d(buf, [indices.length, ...set.shape]);
+}
+
+/** Targets [b, k]: rows of `targets` when given, else one-hot labels. */
+function gatherTargets(labels: Uint8Array, indices: Int32Array, k: number, targets?: Float32Array): tf.Tensor2D {
+  const buf = new Float32Array(indices.length * k);
+  for (let i = 0; i < indices.length; i++) {
+    if (targets) buf.set(targets.subarray(indices[i] * k, (indices[i] + 1) * k), i * k);
+    else buf[i * k + labels[indices[i]]] = 1;
+  }
+  return tf.tensor2d(buf, [indices.length, k]);
+}
+
+function labelsAt(labels: Uint8Array, indices: Int32Array): Int32Array {
+  const out = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = labels[indices[i]];
+  return out;
+}
+
+function outputUnits(model: tf.LayersModel): number | null {
+  const shape = model.outputs[0]?.shape;
+  const k = shape?.[shape.length - 1];
+  return typeof k === 'number' ? k : null;
+}
+
+function checkLabels(set: ImageSet, k: number, what: string): void {
+  if (set.classNames.length > 0 && set.classNames.length !== k) {
+    throw badInput(`The model outputs ${k} logits but ${what} "${set.name}" has ${set.classNames.length} classes`, { modelClasses: k, datasetClasses: set.classNames.length });
+  }
+  let max = 0;
+  for (let i = 0; i < set.labels.length; i++) if (set.labels[i] > max) max = set.labels[i];
+  if (max >= k) throw badInput(`${what} "${set.name}" has label ${max} but the model outputs only ${k} logits`);
+}
+
+function positiveInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw badInput(`${name} must be a positive integer; got ${String(v)}`);
+  return v;
+}
+
+function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOptions {
+  const unknown = Object.keys(o).filter((key) => !OPTION_KEYS.has(key));
+  if (unknown.length) throw badInput(`Unknown training option(s): ${unknown.join(', ')} (known: ${[...OPTION_KEYS].join(', ')})`);
+  const optimizer = o.optimizer ?? 'adam';
+  if (!['adam', 'sgd', 'momentum'].includes(optimizer)) throw badInput(`Unknown optimizer "${optimizer}": choose adam, sgd or momentum`);
+  const learningRate = o.learningRate ?? (optimizer === 'adam' ? 0.001 : 0.01);
+  if (!(learningRate > 0 && Number.isFinite(learningRate))) throw badInput(`learningRate must be > 0; got ${learningRate}`);
+  const momentum = o.momentum ?? 0.9;
+  if (!(momentum >= 0 && momentum < 1)) throw badInput(`momentum must be in [0, 1); got ${momentum}`);
+  const seed = o.seed ?? 0;
+  if (!Number.isFinite(seed)) throw badInput(`seed must be a finite number; got ${seed}`);
+  if (o.validationSplit !== undefined && o.validationSet !== undefined) throw badInput('Give validationSplit or validationSet, not both');
+  if (o.validationSplit !== undefined && !(o.validationSplit >= 0 && o.validationSplit < 1)) {
+    throw badInput(`validationSplit must be in [0, 1); got ${o.validationSplit}`);
+  }
+  if (o.targets !== undefined && o.targets.length !== n * k) {
+    throw badInput(`targets has ${o.targets.length} values; expected ${n} images x ${k} classes = ${n * k}`);
+  }
+  const hasValidation = (o.validationSplit ?? 0) > 0 || o.validationSet !== undefined;
+  let earlyStop: Required<EarlyStopOptions> | undefined;
+  if (o.earlyStop) {
+    if (!hasValidation) throw badInput('earlyStop monitors validation metrics: give validationSplit or validationSet');
+    const monitor = o.earlyStop.monitor ?? 'val_loss';
+    if (monitor !== 'val_loss' && monitor !== 'val_acc') throw badInput(`earlyStop.monitor must be val_loss or val_acc; got ${String(monitor)}`);
+    const patience = o.earlyStop.patience;
+    if (!Number.isInteger(patience) || patience < 1) throw badInput(`earlyStop.patience must be an integer >= 1; got ${patience}`);
+    const minDelta = o.earlyStop.minDelta ?? 0;
+    if (!(minDelta >= 0)) throw badInput(`earlyStop.minDelta must be >= 0; got ${minDelta}`);
+    earlyStop = { patience, minDelta, monitor, restoreBest: o.earlyStop.restoreBest ?? false };
+  }
+  return {
+    optimizer, learningRate, momentum, nesterov: o.nesterov ?? false,
+    batchSize: positiveInt(o.batchSize ?? 100, 'batchSize'),
+    epochs: positiveInt(o.epochs ?? 1, 'epochs'),
+    seed, shuffle: o.shuffle ?? true,
+    validationBatchSize: positiveInt(o.validationBatchSize ?? 500, 'validationBatchSize'),
+    progressIntervalMs: Math.max(0, o.progressIntervalMs ?? 250),
+    ...(o.validationSplit !== undefined ? { validationSplit: o.validationSplit } : {}),
+    ...(o.validationSet !== undefined ? { validationSet: o.validationSet.name } : {}),
+    ...(earlyStop ? { earlyStop } : {}),
+    ...(o.limitBatches !== undefined ? { limitBatches: positiveInt(o.limitBatches, 'limitBatches') } : {}),
+    softTargets: o.targets !== undefined,
+  };
+}
+
+function makeOptimizer(o: ResolvedTrainOptions): tf.Optimizer {
+  switch (o.optimizer) {
+    case 'adam': return tf.train.adam(o.learningRate);
+    case 'sgd': return tf.train.sgd(o.learningRate);
+    case 'momentum': return tf.train.momentum(o.learningRate, o.momentum, o.nesterov);
+  }
+}
+
+interface EvalParts {
+  logitsOf: (x: tf.Tensor4D) => tf.Tensor2D;
+  loss: LossFn;
+  k: number;
+}
+
+/** Mean loss and accuracy of `logitsOf` over set[indices], batched; optional confusion counts. */
+async function evaluateIndices(
+  parts: EvalParts, set: ImageSet, indices: Int32Array, batchSize: number, ctx: JobContext,
+  opts: { targets?: Float32Array; epoch?: number; confusion?: number[][] } = {},
+): Promise<{ loss: number; accuracy: number }> {
+  let lossSum = 0, correct = 0;
+  for (let start = 0, index = 0; start < indices.length; start += batchSize, index++) {
+    ctx.checkpoint();
+    const idx = indices.subarray(start, Math.min(start + batchSize, indices.length));
+    const labels = labelsAt(set.labels, idx);
+    const info: BatchInfo = { phase: 'validation', epoch: opts.epoch ?? 0, step: 0, index, indices: idx, labels };
+    const x = gatherImages(set, idx);
+    const y = gatherTargets(set.labels, idx, parts.k, opts.targets);
+    try {
+      const [l, p] = tf.tidy(() => {
+        const logits = parts.logitsOf(x);
+        return [parts.loss(logits, y, info), tf.argMax(logits, -1)];
+      });
+      const [lv, pv] = await Promise.all([l.data(), p.data()]);
+      l.dispose(); p.dispose();
+      lossSum += lv[0] * idx.length;
+      for (let i = 0; i < idx.length; i++) {
+        if (pv[i] === labels[i]) correct++;
+        if (opts.confusion) opts.confusion[labels[i]][pv[i]]++;
+      }
+    } finally {
+      x.dispose(); y.dispose();
+    }
+    await yieldToEventLoop();
+  }
+  return { loss: lossSum / indices.length, accuracy: correct / indices.length };
+}
+
+function allIndices(n: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}
+
+function splitIndices(n: number, fraction: number, seed: number): { train: Int32Array; val: Int32Array } {
+  const nVal = Math.round(n * fraction);
+  if (nVal === 0 || nVal === n) throw badInput(`validationSplit ${fraction} of ${n} images leaves ${nVal} for validation and ${n - nVal} for training`);
+  const p = permutation(n, mulberry32(deriveSeed(seed, 101)));
+  return { val: p.slice(0, nVal).sort(), train: p.slice(nVal).sort() };
+}
+
+/**
+ * Trains `model` on `trainSet` with mini-batches, our loop (see the module comment). Cancelling the
+ * job does not throw: the result has `cancelled: true`, the history so far and the model as
+ * trained so far, so the caller can save it marked cancelled. Other errors throw.
+ */
+export async function trainClassifier(
+  model: tf.LayersModel, trainSet: ImageSet, options: TrainOptions = {}, hooks: TrainHooks = {}, ctx: JobContext = silentContext,
+): Promise<TrainResult> {
+  const t0 = performance.now();
+  checkSet(trainSet, 'Training set');
+  const n = count(trainSet);
+  const k = outputUnits(model) ?? trainSet.classNames.length;
+  const o = resolveOptions(options, n, k);
+  if (!hooks.forward && !hooks.transformBatch) checkInputShape(model, trainSet.shape, trainSet.name);
+  checkLabels(trainSet, k, 'Training set');
+  if (options.validationSet) {
+    checkSet(options.validationSet, 'Validation set');
+    checkLabels(options.validationSet, k, 'Validation set');
+    if (!hooks.forward) checkInputShape(model, options.validationSet.shape, options.validationSet.name);
+  }
+
+  const forward = hooks.forward ?? ((x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
+  const lossFn: LossFn = hooks.loss ?? ((logits, y) => crossEntropyLoss(logits, y));
+  const targets = options.targets;
+
+  let trainIdx: Int32Array, valIdx: Int32Array | null = null, valSet: ImageSet | null = null, valTargets: Float32Array | undefined;
+  if (o.validationSplit !== undefined && o.validationSplit > 0) {
+    const s = splitIndices(n, o.validationSplit, o.seed);
+    trainIdx = s.train; valIdx = s.val; valSet = trainSet; valTargets = targets;
+  } else {
+    trainIdx = allIndices(n);
+    if (options.validationSet) { valSet = options.validationSet; valIdx = allIndices(count(valSet)); }
+  }
+
+  const bs = o.batchSize;
+  const batchesPerEpoch = Math.min(Math.ceil(trainIdx.length / bs), o.limitBatches ?? Infinity);
+  const total = o.epochs * batchesPerEpoch;
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (vars.length === 0) throw badInput('The model has no trainable weights');
+  const optimizer = makeOptimizer(o);
+  const rng = mulberry32(deriveSeed(o.seed, 202));
+
+  const history: TrainResult['history'] = { batches: [], epochs: [] };
+  let step = 0, epochsRun = 0, images = 0, trainMs = 0;
+  let stoppedEarly = false, cancelled = false;
+  let best: number | undefined, bestEpoch = 0, wait = 0;
+  let snapshot: tf.Tensor[] | null = null;
+  let restoredEpoch: number | undefined;
+  let lastEmit = -Infinity;
+  const disposeSnapshot = () => { snapshot?.forEach((t) => t.dispose()); snapshot = null; };
+
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const epochStart = performance.now();
+      const order = o.shuffle ? trainIdx.slice() : trainIdx;
+      if (o.shuffle) shuffleInPlace(order, rng);
+      const phase = `epoch ${epoch}/${o.epochs}`;
+      let lossSum = 0, correctSum = 0, seen = 0;
+
+      for (let b = 0; b < batchesPerEpoch; b++) {
+        ctx.checkpoint();
+        const stepStart = performance.now();
+        const idx = order.subarray(b * bs, Math.min((b + 1) * bs, order.length));
+        const info: BatchInfo = { phase: 'train', epoch, step: step + 1, index: b, indices: idx, labels: labelsAt(trainSet.labels, idx) };
+        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets);
+        step++;
+        trainMs += performance.now() - stepStart;
+        if (!Number.isFinite(loss)) {
+          throw new AdvlabError('BAD_INPUT', `Training diverged: loss is ${loss} at epoch ${epoch}, step ${step}; try a smaller learning rate`, { epoch, step });
+        }
+        images += size; seen += size; lossSum += loss * size; correctSum += correct;
+        const row: BatchRow = { step, epoch, batch: b, size, loss, acc: correct / size };
+        history.batches.push(row);
+        await hooks.onBatch?.(row, info);
+        const now = performance.now();
+        if (now - lastEmit >= o.progressIntervalMs || b === batchesPerEpoch - 1) {
+          lastEmit = now;
+          ctx.progress({ step, total, phase, metrics: { loss: lossSum / seen, acc: correctSum / seen } });
+        }
+        await yieldToEventLoop();
+      }
+
+      const row: EpochRow = {
+        epoch, loss: lossSum / seen, acc: correctSum / seen, batches: batchesPerEpoch, images: seen, seconds: 0,
+      };
+      if (valSet && valIdx) {
+        const v = await evaluateIndices({ logitsOf: (x) => forward(x, false), loss: lossFn, k }, valSet, valIdx, o.validationBatchSize, ctx,
+          { targets: valTargets, epoch });
+        row.val_loss = v.loss;
+        row.val_acc = v.accuracy;
+      }
+      row.seconds = (performance.now() - epochStart) / 1000;
+      history.epochs.push(row);
+      epochsRun = epoch;
+      const metrics: Record<string, number> = { loss: row.loss, acc: row.acc };
+      if (row.val_loss !== undefined) { metrics.val_loss = row.val_loss; metrics.val_acc = row.val_acc!; }
+      ctx.progress({ step, total, phase, metrics });
+      ctx.log(`${phase}: ${Object.entries(metrics).map(([key, val]) => `${key} ${val.toFixed(4)}`).join(', ')} (${row.seconds.toFixed(1)} s)`);
+
+      if (o.earlyStop) {
+        const es = o.earlyStop;
+        const value = es.monitor === 'val_loss' ? row.val_loss! : row.val_acc!;
+        const improved = best === undefined || (es.monitor === 'val_loss' ? value < best - es.minDelta : value > best + es.minDelta);
+        if (improved) {
+          best = value; bestEpoch = epoch; wait = 0;
+          if (es.restoreBest) {
+            disposeSnapshot();
+            snapshot = model.getWeights().map((w) => tf.clone(w));
+          }
+        } else if (++wait >= es.patience) {
+          stoppedEarly = true;
+        }
+      }
+      await hooks.onEpoch?.(row);
+      if (stoppedEarly) {
+        ctx.log(`Stopped early after epoch ${epoch}: ${o.earlyStop!.monitor} did not improve for ${o.earlyStop!.patience} epoch(s); best ${best!.toFixed(4)} at epoch ${bestEpoch}`);
+        break;
+      }
+    }
+    if (snapshot && bestEpoch !== epochsRun) {
+      model.setWeights(snapshot);
+      restoredEpoch = bestEpoch;
+      ctx.log(`Restored the weights of epoch ${bestEpoch}`);
+    }
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+    cancelled = true;
+    ctx.log(`Training cancelled after ${step} step(s)`);
+  } finally {
+    disposeSnapshot();
+    optimizer.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    model, history, epochsRun, stepsRun: step, stoppedEarly, cancelled,
+    ...(restoredEpoch !== undefined ? { restoredEpoch } : {}),
+    seconds, imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0, options: o,
+  };
+}
+
+/** One optimisation step on one batch; returns the batch loss, correct count and size. */
+async function trainStep(
+  vars: tf.Variable[], optimizer: tf.Optimizer, forward: NonNullable<TrainHooks['forward']>, lossFn: LossFn,
+  hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets?: Float32Array,
+): Promise<{ loss: number; correct: number; size: number }> {
+  const x = gatherImages(set, info.indices);
+  const y = gatherTargets(set.labels, info.indices, k, targets);
+  let bx: tf.Tensor4D = x, by: tf.Tensor2D = y;
+  let preds: tf.Tensor | null = null;
+  try {
+    if (hooks.transformBatch) {
+      const t = await hooks.transformBatch(x, y, info);
+      bx = t.x; by = t.y;
+    }
+    const size = bx.shape[0];
+    const [lossT, correctT] = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = forward(bx, true);
+        preds = tf.keep(tf.argMax(logits, -1));
+        return lossFn(logits, by, info);
+      }, vars);
+      optimizer.applyGradients(grads);
+      const truth = size === info.labels.length ? tf.tensor1d(info.labels, 'int32') : tf.argMax(by, -1);
+      const correct = tf.sum(tf.cast(tf.equal(preds!, truth), 'int32'));
+      return [value, correct];
+    });
+    const [lv, cv] = await Promise.all([lossT.data(), correctT.data()]);
+    lossT.dispose(); correctT.dispose();
+    return { loss: lv[0], correct: cv[0], size };
+  } finally {
+    x.dispose(); y.dispose();
+    if (bx !== x) bx.dispose();
+    if (by !== y) by.dispose();
+    (preds as tf.Tensor | null)?.dispose();
+  }
+}
+
+export interface EvalOptions {
+  batchSize?: number;
+  /** Also count a confusion matrix confusion[true][predicted]. */
+  confusion?: boolean;
+  ctx?: JobContext;
+}
+
+export interface EvalResult {
+  n: number;
+  /** Mean softmax cross-entropy. */
+  loss: number;
+  accuracy: number;
+  confusion?: number[][];
+}
+
+/** Loss and accuracy of a model (or any Classifier, e.g. a defended one) on a set; a number is the batch size. */
+export async function evaluate(model: ModelLike, set: ImageSet, options: EvalOptions | number = {}): Promise<EvalResult> {
+  const opts: EvalOptions = typeof options === 'number' ? { batchSize: options } : options;
+  checkSet(set, 'Dataset');
+  const clf = toClassifier(model);
+  checkInputShape(model, set.shape, set.name);
+  checkLabels(set, clf.numClasses, 'Dataset');
+  const k = clf.numClasses;
+  const confusion = opts.confusion ? Array.from({ length: k }, () => new Array<number>(k).fill(0)) : undefined;
+  const r = await evaluateIndices({ logitsOf: (x) => clf.logits(x), loss: (l, y) => crossEntropyLoss(l, y), k }, set, allIndices(count(set)),
+    positiveInt(opts.batchSize ?? 500, 'batchSize'), opts.ctx ?? silentContext, { confusion });
+  return { n: count(set), loss: r.loss, accuracy: r.accuracy, ...(confusion ? { confusion } : {}) };
+}
+
+/** Images to classify: an ImageSet or just its pixels and shape. */
+export type Images = Pick<ImageSet, 'images' | 'shape'>;
+
+/** Applies `fn` to logits batch by batch; returns the concatenated [n * k] values. */
+async function mapLogits(model: ModelLike, set: Images, batchSize: number, ctx: JobContext, fn: (logits: tf.Tensor2D) => tf.Tensor2D): Promise<Float32Array> {
+  const clf = toClassifier(model);
+  checkInputShape(model, set.shape);
+  const d = pixelsPerImage(set);
+  if (set.images.length % d !== 0) throw badInput(`${set.images.length} pixel values are not a whole number of [${set.shape.join(', ')}] images`);
+  const n = set.images.length / d, k = clf.numClasses;
+  const out = new Float32Array(n * k);
+  positiveInt(batchSize, 'batchSize');
+  for (let start = 0; start < n; start += batchSize) {
+    ctx.checkpoint();
+    const b = Math.min(batchSize, n - start);
+    const r = tf.tidy(() => fn(clf.logits(tf.tensor4d(set.images.subarray(start * d, (start + b) * d), [b, ...set.shape]))));
+    out.set(await r.data(), start * k);
+    r.dispose();
+    await yieldToEventLoop();
+  }
+  return out;
+}
+
+/** Logits for every image, batched: Float32Array of n * numClasses (row-major). */
+export function predictLogits(model: ModelLike, set: Images, batchSize = 500, ctx: JobContext = silentContext): Promise<Float32Array> {
+  return mapLogits(model, set, batchSize, ctx, (l) => l);
+}
+
+/**
+ * The soft labels of defensive distillation: softmax(logits / T) of a (teacher) model for every
+ * image, n * numClasses values, to pass as TrainOptions.targets with distillationLoss(T).
+ */
+export function softLabels(model: ModelLike, set: Images, temperature: number, batchSize = 500, ctx: JobContext = silentContext): Promise<Float32Array> {
+  if (!(temperature > 0)) throw badInput(`Distillation temperature must be > 0; got ${temperature}`);
+  return mapLogits(model, set, batchSize, ctx, (l) => tf.softmax(tf.div(l, temperature) as tf.Tensor2D));
+}
