@@ -29,6 +29,7 @@ export const methodSchemas = {
   'datasets.list': empty,
   'models.list': empty,
   'models.architectures': empty,
+  'attacks.list': empty,
   'jobs.start': jobStartSchema,
   'jobs.cancel': z.object({ jobId: id }).strict(),
   'jobs.list': empty,

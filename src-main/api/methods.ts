@@ -4,6 +4,7 @@ export const METHOD_NAMES = [
   'datasets.list',
   'models.list',
   'models.architectures',
+  'attacks.list',
   'jobs.start',
   'jobs.cancel',
   'jobs.list',

@@ -52,6 +52,95 @@ const train: Command = {
   },
 };
 
+/** Parses key=value pairs: numbers, true/false, else strings. */
+function keyValues(pairs: string[] | undefined, flag: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw badInput(`--${flag} takes key=value, got "${pair}"`);
+    const key = pair.slice(0, eq), raw = pair.slice(eq + 1);
+    out[key] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return out;
+}
+
+const ATTACK_FLAGS: Record<string, string> = {
+  eps: 'eps', steps: 'steps', 'step-size': 'stepSize', restarts: 'restarts', loss: 'loss', kappa: 'kappa', c: 'initialConst',
+  'search-steps': 'binarySearchSteps', 'max-iterations': 'maxIterations', lr: 'learningRate', objective: 'objective',
+};
+
+function attackFlagParams(v: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(ATTACK_FLAGS)) {
+    const raw = v[flag];
+    if (raw === undefined) continue;
+    out[key] = typeof raw === 'string' && raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return { ...out, ...keyValues(v.param as string[] | undefined, 'param') };
+}
+
+const attackFlagOptions = Object.fromEntries(Object.keys(ATTACK_FLAGS).map((f) => [f, { type: 'string' as const }]));
+const selectionOptions = {
+  model: { type: 'string' }, dataset: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
+  'split-spec': { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
+} as const;
+
+function selection(v: Record<string, unknown>) {
+  if (!v.model) throw badInput('--model is required: a session id of a trained model (advlab sessions list --kind train) or a model.json path');
+  if (!v.dataset) throw badInput('--dataset is required (e.g. mnist, fashion-mnist)');
+  return {
+    model: v.model as string, dataset: v.dataset as string, split: v.split as string | undefined, splitSpec: v['split-spec'] as string | undefined,
+    n: num(v.n as string | undefined, 'n', { int: true, min: 1, max: 10000 }), seed: num(v.seed as string | undefined, 'seed', { int: true, min: 0 }),
+    name: v.name as string | undefined, tags: v.tag as string[] | undefined,
+  };
+}
+
+const attack: Command = {
+  summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
+  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' } });
+    if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
+    const t = v.targeted as string | undefined;
+    const goal = t === undefined ? { kind: 'untargeted' } : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t, ...(v['target-seed'] ? { seed: num(v['target-seed'] as string, 'target-seed', { int: true, min: 0 }) } : {}) };
+    const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }) };
+    const r = finished(await c.runJob('attack', JSON.parse(JSON.stringify(params))));
+    const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
+    c.out.result(r, `${r.attack} on ${r.n} images: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}); session ${r.session}`);
+    return r.cancelled ? 130 : 0;
+  },
+};
+
+const sweep: Command = {
+  summary: 'robust accuracy versus epsilon under a fixed-epsilon attack',
+  usage: 'advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--param key=value]... [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ ...selectionOptions, attack: { type: 'string' }, epsilons: { type: 'string' }, param: { type: 'string', multiple: true } });
+    if (!v.epsilons) throw badInput('--epsilons is required, e.g. 0,0.05,0.1,0.2,0.3');
+    const epsilons = v.epsilons.split(',').map((e) => num(e.trim(), 'epsilons', { min: 0 })!);
+    const r = finished(await c.runJob('sweep', JSON.parse(JSON.stringify({ ...selection(v), attack: v.attack, epsilons, params: keyValues(v.param, 'param') }))));
+    const curve = r.curve as { eps: number; robustAccuracy: number }[];
+    c.out.result(r, curve.map((p) => `eps ${p.eps}: robust accuracy ${(100 * p.robustAccuracy).toFixed(1)}%`).join('\n') + `\nsession ${r.session}`);
+    return 0;
+  },
+};
+
+const lossSurfaceCmd: Command = {
+  summary: 'loss surface around one image (gradient/random and random/random directions)',
+  usage: 'advlab loss-surface --model M --dataset D [--index 0] [--range 0.3] [--resolution 21] [--objective ce|margin] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ model: { type: 'string' }, dataset: { type: 'string' }, index: { type: 'string' }, range: { type: 'string' }, resolution: { type: 'string' }, objective: { type: 'string' }, split: { type: 'string' }, 'split-spec': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' } });
+    if (!v.model || !v.dataset) throw badInput('--model and --dataset are required');
+    const r = finished(await c.runJob('loss-surface', JSON.parse(JSON.stringify({
+      model: v.model, dataset: v.dataset, split: v.split, splitSpec: v['split-spec'], name: v.name,
+      index: num(v.index, 'index', { int: true, min: 0 }), range: num(v.range, 'range', { min: 0 }), resolution: num(v.resolution, 'resolution', { int: true, min: 3 }),
+      objective: v.objective, seed: num(v.seed, 'seed', { int: true, min: 0 }),
+    }))));
+    c.out.result(r, `loss surfaces saved in session ${r.session}`);
+    return 0;
+  },
+};
+
 const sessions: Command = {
   summary: 'list, show, rename, tag, delete, restore, export and import sessions',
   usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | export ID --out FILE.zip | import FILE.zip   [--sessions DIR] [--json]',
@@ -130,7 +219,9 @@ function later(issue: number, what: string): Command {
 export const commands: Record<string, Command> = {
   train,
   sessions,
-  attack: later(4, 'image attacks'),
+  attack,
+  sweep,
+  'loss-surface': lossSurfaceCmd,
   bench: later(4, 'the benchmark suite'),
   recipe: later(5, 'defense case-study recipes'),
   audio: later(6, 'speech-to-text training and audio attacks'),

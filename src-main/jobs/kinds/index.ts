@@ -3,10 +3,14 @@ import { initBackend } from '../../engine/backend';
 import type { JobHandler } from '../types';
 import { diagnostics } from './diagnostics';
 import { train } from './train';
+import { attack, lossSurfaceJob, sweep } from './attack';
 
 export const jobHandlers: Record<string, JobHandler> = {
   /** Internal: starts the backend and reports it (the status bar's first question). */
   probe: async (_params, _ctx, env) => env.backend ?? (await initBackend()),
   diagnostics,
   train,
+  attack,
+  sweep,
+  'loss-surface': lossSurfaceJob,
 };

@@ -1,0 +1,173 @@
+/**
+ * Image attack jobs: an attack on n images (with optional transfer to a second model), a robust
+ * accuracy sweep over epsilons, and loss surfaces around one image. Each writes one session whose
+ * artifacts are what the Attack view and the Sessions view draw: examples.json (per-example rows),
+ * examples/<i>-{orig,adv,pert}.png, curve.json, loss-surface.json.
+ */
+import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
+import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
+import { loadDataset, type ImageSet } from '../../engine/data';
+import { badInput } from '../../engine/errors';
+import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
+import { encodePng, perturbationPng } from '../../engine/images';
+import { checkInputShape } from '../../engine/models';
+import type { SessionWriter } from '../../engine/sessions';
+import { resolveModel } from '../model-ref';
+import { openSession, withSession } from '../session-env';
+import type { JobEnv, JobHandler } from '../types';
+import { SessionStore } from '../../engine/sessions';
+
+async function images(env: JobEnv, p: { dataset: string; split: 'train' | 'test'; n: number; seed: number; splitSpec?: string }): Promise<ImageSet> {
+  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...(p.splitSpec ? { splitSpec: p.splitSpec } : {}) });
+}
+
+function datasetRef(set: ImageSet, split: string) {
+  return { name: set.name, split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split };
+}
+
+const round = (v: number | null, d = 5) => (v == null ? null : Number(v.toFixed(d)));
+
+/** Per-example rows for examples.json / CSV: no logits arrays (those go in logits.json). */
+function rows(r: AttackResult, classNames: string[]) {
+  return r.perExample.map((e: PerExample) => ({
+    index: e.index, label: e.label, labelName: classNames[e.label] ?? String(e.label),
+    ...(e.target !== undefined ? { target: e.target } : {}),
+    cleanPred: e.cleanPred, advPred: e.advPred, advPredName: classNames[e.advPred] ?? String(e.advPred),
+    cleanCorrect: e.cleanCorrect, success: e.success, counted: e.counted,
+    l0: e.l0, l2: round(e.l2), linf: round(e.linf), iterations: e.iterations, advConfidence: round(e.advConfidence, 4),
+  }));
+}
+
+function softmax(z: number[]): number[] {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/** PNGs of the first `count` examples, scaled up for viewing, plus their probabilities. */
+async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResult, count: number): Promise<void> {
+  const [h, w, c] = set.shape;
+  const per = h * w * c;
+  const scale = h <= 32 ? 4 : 1;
+  const shown = r.perExample.slice(0, count);
+  const detail = [];
+  for (const e of shown) {
+    const clean = set.images.subarray(e.index * per, (e.index + 1) * per);
+    const adv = r.adversarial.subarray(e.index * per, (e.index + 1) * per);
+    const pert = perturbationPng(clean, adv, h, w, c, scale);
+    await writer.writeArtifacts([
+      { path: `examples/${e.index}-orig.png`, data: encodePng(clean, h, w, c, scale), kind: 'image', description: `example ${e.index}: original (label ${e.label})` },
+      { path: `examples/${e.index}-adv.png`, data: encodePng(adv, h, w, c, scale), kind: 'image', description: `example ${e.index}: adversarial (predicted ${e.advPred})` },
+      { path: `examples/${e.index}-pert.png`, data: pert.png, kind: 'image', description: `example ${e.index}: perturbation, full colour = ${pert.maxAbs.toFixed(4)}` },
+    ]);
+    detail.push({ index: e.index, perturbationScale: pert.maxAbs, cleanProbs: softmax(e.cleanLogits).map((v) => round(v, 5)), advProbs: softmax(e.advLogits).map((v) => round(v, 5)) });
+  }
+  await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail }), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
+}
+
+export const attack: JobHandler = async (raw, ctx, env) => {
+  const p = attackParams.parse(raw);
+  const def = getAttack(p.attack);
+  const store = new SessionStore(env.sessionsRoot);
+  const model = await resolveModel(p.model, store);
+  const target = p.transferTo ? await resolveModel(p.transferTo, store) : null;
+  const set = await images(env, p);
+  checkInputShape(model.loaded.model, set.shape, set.name);
+  const { writer } = await openSession(env, {
+    kind: 'attack',
+    name: p.name ?? `${def.name} on ${model.label} (${set.name}, n=${set.labels.length})`,
+    params: p,
+    tags: p.tags,
+    datasets: [datasetRef(set, p.split)],
+    models: [model.ref, ...(target ? [target.ref] : [])],
+  });
+  return withSession(writer, async () => {
+    let result: AttackResult;
+    let transfer: Record<string, unknown> = {};
+    if (target) {
+      const t = await transferAttack(def, model.classifier, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
+      result = t.source;
+      transfer = { transferRate: t.transferRate, transferSuccessRate: t.target.summary.successRate, transferModel: p.transferTo };
+      await writer.writeArtifact('transfer.json', JSON.stringify({ summary: t.target.summary, perExample: t.target.perExample.map((e) => ({ index: e.index, advPred: e.advPred, success: e.success })) }), 'json', `the same adversarials judged on ${target.label}`);
+    } else {
+      result = await runAttack(def, model.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
+    }
+    await writer.writeArtifact('examples.json', JSON.stringify(rows(result, set.classNames)), 'table', 'per-example results');
+    await writer.writeArtifact('logits.json', JSON.stringify(result.perExample.map((e) => ({ index: e.index, clean: e.cleanLogits.map((v) => round(v, 4)), adv: e.advLogits.map((v) => round(v, 4)) }))), 'json', 'clean and adversarial logits per example');
+    await saveExamples(writer, set, result, p.saveExamples);
+    const s = result.summary;
+    const summary = {
+      attack: def.id, attackName: def.name, norm: def.norm, goal: p.goal.kind === 'targeted' ? `targeted ${JSON.stringify(p.goal.target)}` : 'untargeted',
+      model: undefined, modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: s.n,
+      cleanAccuracy: s.cleanAccuracy, successRate: s.successRate, robustAccuracy: s.robustAccuracy,
+      meanL0: s.meanL0, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf,
+      seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer,
+    };
+    delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
+    await writer.finish({ ...summary, params: JSON.stringify(result.params) });
+    return { session: writer.id, attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer };
+  });
+};
+
+export const sweep: JobHandler = async (raw, ctx, env) => {
+  const p = sweepParams.parse(raw);
+  const def = getAttack(p.attack);
+  if (!def.epsilonBall) throw badInput(`${def.name} is a minimal-distortion attack; a sweep needs a fixed-epsilon attack (fgsm, bim, pgd, pgd-l2, pgd-margin)`);
+  const store = new SessionStore(env.sessionsRoot);
+  const model = await resolveModel(p.model, store);
+  const set = await images(env, p);
+  checkInputShape(model.loaded.model, set.shape, set.name);
+  const { writer } = await openSession(env, {
+    kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
+    datasets: [datasetRef(set, p.split)], models: [model.ref],
+  });
+  return withSession(writer, async () => {
+    const t0 = performance.now();
+    const curve = await robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx);
+    for (const point of curve) await writer.appendMetric('curve', { ...point });
+    await writer.writeArtifact('curve.json', JSON.stringify({ attack: def.id, norm: def.norm, points: curve }), 'json', 'robust accuracy versus epsilon');
+    const summary = {
+      attack: def.id, norm: def.norm, modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: set.labels.length,
+      cleanAccuracy: curve.find((c) => c.eps === 0)?.robustAccuracy ?? null,
+      ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
+      seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+    };
+    await writer.finish(summary);
+    return { session: writer.id, curve, ...summary };
+  });
+};
+
+export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
+  const p = lossSurfaceParams.parse(raw);
+  const store = new SessionStore(env.sessionsRoot);
+  const model = await resolveModel(p.model, store);
+  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...(p.splitSpec ? { splitSpec: p.splitSpec } : {}) });
+  if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
+  checkInputShape(model.loaded.model, set.shape, set.name);
+  const [h, w, c] = set.shape;
+  const per = h * w * c;
+  const x = set.images.slice(p.index * per, (p.index + 1) * per);
+  const label = set.labels[p.index];
+  const { writer } = await openSession(env, {
+    kind: 'loss-surface', name: p.name ?? `loss surface of ${set.name}[${p.index}] on ${model.label}`, params: p, tags: p.tags,
+    datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256 }], models: [model.ref],
+  });
+  return withSession(writer, async () => {
+    const surfaces = [];
+    for (const [i, directions] of p.directions.entries()) {
+      const sub = { ...ctx, progress: (q: { step: number; total: number; phase?: string; metrics?: Record<string, number> }) => ctx.progress({ ...q, step: i * q.total + q.step, total: q.total * p.directions.length, phase: directions }) };
+      surfaces.push(await lossSurface(model.classifier, x, label, { directions, range: p.range, resolution: p.resolution, objective: p.objective, seed: p.seed }, sub));
+    }
+    await writer.writeArtifact('loss-surface.json', JSON.stringify({ label, labelName: set.classNames[label], surfaces }), 'json', 'loss on 2-D grids around the image');
+    await writer.writeArtifact('image.png', encodePng(x, h, w, c, h <= 32 ? 4 : 1), 'image', `${set.name} ${p.split}[${p.index}], label ${set.classNames[label]}`);
+    const summary: Record<string, number | string> = { modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, index: p.index, label };
+    for (const s of surfaces) {
+      const flat = s.loss.flat();
+      summary[`${s.directions}:maxLoss`] = Math.max(...flat);
+      summary[`${s.directions}:misclassifiedFraction`] = s.predicted.flat().filter((v) => v !== label).length / flat.length;
+    }
+    await writer.finish(summary);
+    return { session: writer.id, ...summary };
+  });
+};
