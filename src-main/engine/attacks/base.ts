@@ -1,0 +1,386 @@
+/**
+ * runAttack: the single entry point for image attacks (Foolbox 3's `Attack.__call__`). It validates
+ * everything once, resolves the goal to per-example targets, runs the attack batch by batch, clips the
+ * result to [0, 1] (and to the epsilon ball of fixed-epsilon attacks), then judges success and measures
+ * distortion itself, so no attack decides for itself whether it succeeded.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { silentContext, type JobContext } from '../context';
+import { AdvlabError, badInput } from '../errors';
+import type { Classifier } from '../models/classifier';
+import { describeValues, distances } from '../eval/stats';
+import { projectBall } from './ops';
+import { getAttack } from './registry';
+import {
+  goalSchema,
+  type AnyAttack,
+  type AttackDefinition,
+  type AttackProblem,
+  type AttackResult,
+  type AttackSummary,
+  type Goal,
+  type PerExample,
+  type RunOptions,
+} from './types';
+
+/** Images accepted by the engine: a flat NHWC Float32Array batch or a Tensor4D, values in [0, 1]. */
+export type ImageBatch = Float32Array | tf.Tensor4D;
+export type LabelArray = ArrayLike<number>;
+
+const DEFAULT_BATCH = 256;
+
+/** Validates attack parameters with the attack's strict schema; unknown or impossible ones are refused. */
+export function parseAttackParams<P extends object>(def: AttackDefinition<P>, params: unknown, classifier?: Classifier): P {
+  const raw = params ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw badInput(`${def.id}: parameters must be an object`);
+  const parsed = def.paramsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const schema = def.paramsSchema as unknown as { shape?: Record<string, unknown> };
+    const accepted = Object.keys(schema.shape ?? def.defaults);
+    const problems = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        const keys = (issue as unknown as { keys: string[] }).keys;
+        return `unknown parameter${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')} (accepted: ${accepted.join(', ')})`;
+      }
+      const key = issue.path.join('.');
+      const got = key ? (raw as Record<string, unknown>)[String(issue.path[0])] : raw;
+      return `${key ? `"${key}"` : 'parameters'}: ${issue.message} (got ${JSON.stringify(got)})`;
+    });
+    throw badInput(`Invalid parameters for ${def.name} (${def.id}): ${problems.join('; ')}`, { attack: def.id, issues: problems });
+  }
+  if (classifier && def.checkParams) def.checkParams(parsed.data, classifier);
+  return parsed.data;
+}
+
+export function parseGoal(goal: unknown): Goal {
+  const parsed = goalSchema.safeParse(goal ?? { kind: 'untargeted' });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'goal'}: ${i.message}`).join('; ');
+    throw badInput(`Invalid goal: ${problems}. Use { kind: 'untargeted' } or { kind: 'targeted', target: <class> | <class per example> | 'next' | 'random' | 'least-likely' }`);
+  }
+  return parsed.data;
+}
+
+/** Reads an image batch into a flat array, checking its shape against the classifier and its range. */
+export function toImageData(x: ImageBatch, classifier: Classifier): { data: Float32Array; n: number } {
+  const [h, w, c] = classifier.inputShape;
+  const per = h * w * c;
+  let data: Float32Array;
+  if (x instanceof tf.Tensor) {
+    if (x.rank !== 4) throw badInput(`Images must be a 4-D tensor [n, ${h}, ${w}, ${c}]; got shape [${x.shape.join(', ')}]`);
+    const [, xh, xw, xc] = x.shape;
+    if (xh !== h || xw !== w || xc !== c) {
+      throw badInput(`Images have shape [${x.shape.slice(1).join(', ')}] but the classifier expects [${h}, ${w}, ${c}]`);
+    }
+    data = x.dataSync() as Float32Array;
+  } else if (x instanceof Float32Array) {
+    if (x.length === 0 || x.length % per !== 0) {
+      throw badInput(`Image array has ${x.length} values, not a whole number of ${h}x${w}x${c} images (${per} values each)`);
+    }
+    data = x;
+  } else {
+    throw badInput('Images must be a Float32Array (NHWC) or a tf.Tensor4D');
+  }
+  const n = data.length / per;
+  if (n === 0) throw badInput('No images to attack');
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (Number.isNaN(v)) throw badInput(`Image ${Math.floor(i / per)} contains NaN`);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (lo < 0 || hi > 1) {
+    throw badInput(`Pixel values must lie in [0, 1]; found ${lo}..${hi}${hi > 1.5 ? ' (0-255 values? divide by 255)' : ''}`);
+  }
+  return { data, n };
+}
+
+export function toLabels(labels: LabelArray, n: number, numClasses: number): Int32Array {
+  if (labels == null || typeof labels.length !== 'number') throw badInput('Labels must be an array of class indices');
+  if (labels.length !== n) throw badInput(`Got ${labels.length} labels for ${n} images`);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i];
+    if (!Number.isInteger(y) || y < 0 || y >= numClasses) throw badInput(`Label ${y} of example ${i} is not a class index in 0..${numClasses - 1}`);
+    out[i] = y;
+  }
+  return out;
+}
+
+/** mulberry32: a small seeded generator, so 'random' targets are reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Resolves a goal to one target class per example (null when untargeted). */
+export function resolveTargets(goal: Goal, labels: Int32Array, cleanLogits: Float32Array, k: number): Int32Array | null {
+  if (goal.kind === 'untargeted') return null;
+  const n = labels.length;
+  const t = new Int32Array(n);
+  const spec = goal.target;
+  const check = (c: number, i: number) => {
+    if (c >= k) throw badInput(`Target class ${c}${n > 1 ? ` (example ${i})` : ''} is out of range: the classifier has classes 0..${k - 1}`);
+  };
+  if (typeof spec === 'number') {
+    check(spec, 0);
+    t.fill(spec);
+  } else if (Array.isArray(spec)) {
+    if (spec.length !== n) throw badInput(`Got ${spec.length} target classes for ${n} images`);
+    spec.forEach((c, i) => { check(c, i); t[i] = c; });
+  } else if (spec === 'next') {
+    for (let i = 0; i < n; i++) t[i] = (labels[i] + 1) % k;
+  } else if (spec === 'least-likely') {
+    for (let i = 0; i < n; i++) {
+      let best = -1, bestV = Infinity;
+      for (let j = 0; j < k; j++) {
+        const v = cleanLogits[i * k + j];
+        if (j !== labels[i] && v < bestV) { bestV = v; best = j; }
+      }
+      t[i] = best;
+    }
+  } else {
+    const r = rng(goal.seed ?? 0);
+    for (let i = 0; i < n; i++) {
+      let c = Math.floor(r() * (k - 1));
+      if (c >= labels[i]) c++;
+      t[i] = c;
+    }
+  }
+  return t;
+}
+
+/** Logits of a flat batch, computed in chunks. */
+export function predictLogits(classifier: Classifier, data: Float32Array, n: number, batchSize = DEFAULT_BATCH): Float32Array {
+  const [h, w, c] = classifier.inputShape;
+  const per = h * w * c, k = classifier.numClasses;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    const z = tf.tidy(() => classifier.logits(tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c])));
+    try {
+      if (z.shape.length !== 2 || z.shape[0] !== m || z.shape[1] !== k) {
+        throw badInput(`The classifier returned logits of shape [${z.shape.join(', ')}], expected [${m}, ${k}]`);
+      }
+      out.set(z.dataSync(), s * k);
+    } finally {
+      z.dispose();
+    }
+  }
+  return out;
+}
+
+function argmax(a: Float32Array, off: number, k: number): number {
+  let best = 0;
+  for (let j = 1; j < k; j++) if (a[off + j] > a[off + best]) best = j;
+  return best;
+}
+
+function softmaxAt(a: Float32Array, off: number, k: number, j: number): number {
+  let mx = -Infinity;
+  for (let i = 0; i < k; i++) mx = Math.max(mx, a[off + i]);
+  let s = 0;
+  for (let i = 0; i < k; i++) s += Math.exp(a[off + i] - mx);
+  return Math.exp(a[off + j] - mx) / s;
+}
+
+export interface Judged {
+  perExample: PerExample[];
+  summary: AttackSummary;
+}
+
+/**
+ * Judges adversarial images against a classifier: predictions, success against the labels/targets,
+ * distortions and the summary. Used by runAttack and by transfer evaluation (another classifier).
+ */
+export function evaluateAdversarials(
+  classifier: Classifier,
+  clean: Float32Array,
+  adversarial: Float32Array,
+  labels: Int32Array,
+  targets: Int32Array | null,
+  iterations: Int32Array,
+  ms: number,
+  batchSize = DEFAULT_BATCH,
+  cleanLogits?: Float32Array,
+): Judged {
+  const n = labels.length, k = classifier.numClasses;
+  const zc = cleanLogits ?? predictLogits(classifier, clean, n, batchSize);
+  const za = predictLogits(classifier, adversarial, n, batchSize);
+  const dist = distances(clean, adversarial, n, classifier.inputShape[2]);
+  const perExample: PerExample[] = [];
+  for (let i = 0; i < n; i++) {
+    const cleanPred = argmax(zc, i * k, k), advPred = argmax(za, i * k, k);
+    const label = labels[i];
+    const target = targets ? targets[i] : undefined;
+    const cleanCorrect = cleanPred === label;
+    const success = target !== undefined ? advPred === target : advPred !== label;
+    const rec: PerExample = {
+      index: i,
+      label,
+      cleanPred,
+      advPred,
+      cleanCorrect,
+      success,
+      counted: cleanCorrect && (target === undefined || target !== label),
+      l0: dist.l0[i],
+      l2: dist.l2[i],
+      linf: dist.linf[i],
+      iterations: iterations[i],
+      advConfidence: softmaxAt(za, i * k, k, advPred),
+      cleanLogits: Array.from(zc.subarray(i * k, (i + 1) * k)),
+      advLogits: Array.from(za.subarray(i * k, (i + 1) * k)),
+    };
+    if (target !== undefined) rec.target = target;
+    perExample.push(rec);
+  }
+  return { perExample, summary: summarize(perExample, targets !== null, ms) };
+}
+
+/** The batch summary: success among counted examples, distortion over the successful ones. */
+export function summarize(perExample: PerExample[], targeted: boolean, ms: number): AttackSummary {
+  const n = perExample.length;
+  const counted = perExample.filter((e) => e.counted);
+  const won = counted.filter((e) => e.success);
+  const l0 = describeValues(won.map((e) => e.l0)), l2 = describeValues(won.map((e) => e.l2)), linf = describeValues(won.map((e) => e.linf));
+  const cleanCorrect = perExample.filter((e) => e.cleanCorrect).length;
+  return {
+    n,
+    cleanCorrect,
+    cleanAccuracy: cleanCorrect / n,
+    counted: counted.length,
+    successes: won.length,
+    successRate: counted.length ? won.length / counted.length : null,
+    successRateOver: targeted ? 'clean-correct inputs whose target differs from their label' : 'clean-correct inputs',
+    robustAccuracy: perExample.filter((e) => e.cleanCorrect && e.advPred === e.label).length / n,
+    distortionOver: 'successful adversarials of counted inputs',
+    meanL0: l0.mean,
+    meanL2: l2.mean,
+    medianL2: l2.median,
+    meanLinf: linf.mean,
+    percentiles: {
+      l0: { p10: l0.p10, p50: l0.median, p90: l0.p90 },
+      l2: { p10: l2.p10, p50: l2.median, p90: l2.p90 },
+      linf: { p10: linf.p10, p50: linf.median, p90: linf.p90 },
+    },
+    ms,
+    msPerExample: ms / n,
+  };
+}
+
+/** Attack definition by id, or the definition itself. */
+export function resolveAttack(attack: AnyAttack | string): AnyAttack {
+  return typeof attack === 'string' ? getAttack(attack) : attack;
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * Runs an attack on a batch. Returns the clipped adversarials, a per-example record and a summary.
+ * Throws badInput for impossible inputs/parameters and CancelledError when ctx is cancelled (within
+ * one attack step).
+ */
+export async function runAttack(
+  attack: AnyAttack | string,
+  classifier: Classifier,
+  x: ImageBatch,
+  labels: LabelArray,
+  goal: Goal = { kind: 'untargeted' },
+  params: Record<string, unknown> = {},
+  ctx: JobContext = silentContext,
+  options: RunOptions = {},
+): Promise<AttackResult> {
+  const def = resolveAttack(attack);
+  const p = parseAttackParams(def, params, classifier);
+  const g = parseGoal(goal);
+  const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw badInput(`batchSize must be a positive integer; got ${batchSize}`);
+  if (classifier.numClasses < 2) throw badInput(`The classifier has ${classifier.numClasses} classes; attacks need at least 2`);
+  const { data, n } = toImageData(x, classifier);
+  const y = toLabels(labels, n, classifier.numClasses);
+  const t0 = performance.now();
+  const k = classifier.numClasses;
+  const [h, w, c] = classifier.inputShape;
+  const per = h * w * c;
+
+  const cleanLogits = predictLogits(classifier, data, n, batchSize);
+  const targets = resolveTargets(g, y, cleanLogits, k);
+  const ball = def.epsilonBall?.(p) ?? null;
+  const adversarial = new Float32Array(n * per);
+  const iterations = new Int32Array(n);
+  const batches = Math.ceil(n / batchSize);
+  let lastEmit = -Infinity;
+  let innerTotal = 0;
+
+  for (let b = 0; b < batches; b++) {
+    ctx.checkpoint();
+    const s = b * batchSize, m = Math.min(batchSize, n - s);
+    const xb = tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c]);
+    const yb = y.slice(s, s + m);
+    const tb = targets ? targets.slice(s, s + m) : null;
+    const goalClass = tf.tensor1d(tb ?? yb, 'int32');
+    const problem: AttackProblem = {
+      classifier,
+      x: xb,
+      labels: yb,
+      targets: tb,
+      numClasses: k,
+      isAdversarial: (logits, rows) => tf.tidy(() => {
+        const pred = tf.argMax(logits, 1);
+        const cls = rows ? tf.gather(goalClass, rows) : goalClass;
+        return (tb ? tf.equal(pred, cls) : tf.notEqual(pred, cls)) as tf.Tensor1D;
+      }),
+      progress: (step, total, phase, metrics) => {
+        innerTotal = total;
+        const now = performance.now();
+        if (step < total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+        lastEmit = now;
+        ctx.progress({
+          step: b * total + step,
+          total: batches * total,
+          phase: batches > 1 ? `batch ${b + 1}/${batches}${phase ? `: ${phase}` : ''}` : phase,
+          metrics,
+        });
+      },
+    };
+    try {
+      const out = await def.run(problem, p, ctx);
+      const clipped = tf.tidy(() => {
+        const projected = ball && (ball.norm === 'l2' || ball.norm === 'linf') ? projectBall(xb, out.adversarial, ball.norm, ball.eps) : out.adversarial;
+        return tf.clipByValue(projected, 0, 1);
+      });
+      out.adversarial.dispose();
+      adversarial.set(clipped.dataSync(), s * per);
+      clipped.dispose();
+      iterations.set(out.iterations, s);
+    } catch (e) {
+      if (e instanceof AdvlabError) throw e;
+      throw new AdvlabError('INTERNAL', `${def.name} failed: ${(e as Error).message}`, { attack: def.id, stack: (e as Error).stack });
+    } finally {
+      xb.dispose();
+      goalClass.dispose();
+    }
+  }
+  const judged = evaluateAdversarials(classifier, data, adversarial, y, targets, iterations, 0, batchSize, cleanLogits);
+  judged.summary.ms = performance.now() - t0;
+  judged.summary.msPerExample = judged.summary.ms / n;
+  const all = Math.max(1, batches * innerTotal);
+  ctx.progress({ step: all, total: all, phase: 'done', metrics: { successRate: judged.summary.successRate ?? 0 } });
+  return {
+    attack: def.id,
+    norm: def.norm,
+    goal: g,
+    params: { ...p } as Record<string, unknown>,
+    adversarial,
+    shape: [h, w, c],
+    perExample: judged.perExample,
+    summary: judged.summary,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Tensor helpers the attacks share: per-example norms, the Foolbox-style norm-specific pieces of a
+ * gradient attack (normalize the gradient, project onto the epsilon ball, random start), a gradient
+ * that also returns the logits it was computed from, and row-wise selection.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Norm } from './types';
+
+const TINY = 1e-12;
+
+/** A [n] mask reshaped to broadcast over the rows of a rank-r tensor ([n, 1, 1, 1] for images). */
+export function rowMask(mask: tf.Tensor1D, rank: number): tf.Tensor {
+  return tf.reshape(mask, [mask.shape[0], ...new Array(rank - 1).fill(1)]);
+}
+
+/** Row-wise select: rows of a where mask[i], else rows of b. (tf.where broadcasts from the right.) */
+export function rowWhere<T extends tf.Tensor>(mask: tf.Tensor1D, a: T, b: T): T {
+  return tf.where(rowMask(mask, a.rank), a, b) as T;
+}
+
+/** Per-example L2 norm of a [n, ...] tensor, as [n]. */
+export function l2Norm(t: tf.Tensor): tf.Tensor1D {
+  return tf.sqrt(tf.sum(tf.square(t), [...Array(t.rank).keys()].slice(1))) as tf.Tensor1D;
+}
+
+/** Per-example norm of a [n, ...] tensor. */
+export function norms(t: tf.Tensor, norm: Norm): tf.Tensor1D {
+  const axes = [...Array(t.rank).keys()].slice(1);
+  if (norm === 'linf') return tf.max(tf.abs(t), axes) as tf.Tensor1D;
+  if (norm === 'l2') return l2Norm(t);
+  return tf.sum(tf.cast(tf.greater(tf.abs(t), 1e-6), 'float32'), axes) as tf.Tensor1D;
+}
+
+/** Steepest-ascent direction of unit norm: sign(g) for Linf, g / ||g||_2 for L2. */
+export function normalizeGradient(g: tf.Tensor4D, norm: 'l2' | 'linf'): tf.Tensor4D {
+  if (norm === 'linf') return tf.sign(g);
+  return tf.div(g, tf.add(rowMask(l2Norm(g), 4), TINY));
+}
+
+/** Projects x onto the eps-ball around x0 (Linf: clip per component; L2: rescale the perturbation). */
+export function projectBall(x0: tf.Tensor4D, x: tf.Tensor4D, norm: 'l2' | 'linf', eps: number): tf.Tensor4D {
+  const delta = tf.sub(x, x0);
+  if (norm === 'linf') return tf.add(x0, tf.clipByValue(delta, -eps, eps));
+  const factor = tf.minimum(1, tf.div(eps, tf.add(l2Norm(delta), TINY))) as tf.Tensor1D;
+  return tf.add(x0, tf.mul(delta, rowMask(factor, 4)));
+}
+
+/**
+ * A uniformly random point of the eps-ball around x, clipped to [0, 1]. L2 uses Voelker et al. (2017):
+ * the first d coordinates of a normalised (d+2)-dimensional Gaussian are uniform in the d-ball.
+ */
+export function randomStart(x: tf.Tensor4D, norm: 'l2' | 'linf', eps: number, seed: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    let delta: tf.Tensor4D;
+    if (norm === 'linf') {
+      delta = tf.randomUniform(x.shape, -eps, eps, 'float32', seed) as tf.Tensor4D;
+    } else {
+      const d = h * w * c;
+      const s = tf.randomNormal([n, d + 2], 0, 1, 'float32', seed) as tf.Tensor2D;
+      const unit = tf.div(s, tf.reshape(l2Norm(s), [n, 1]));
+      delta = tf.reshape(tf.mul(tf.slice(unit, [0, 0], [n, d]), eps), x.shape) as tf.Tensor4D;
+    }
+    return tf.clipByValue(tf.add(x, delta), 0, 1) as tf.Tensor4D;
+  });
+}
+
+export interface GradResult {
+  /** d sum(objective) / d input. */
+  grad: tf.Tensor4D;
+  /** Logits at the input (kept out of tidy scopes: the caller disposes them). */
+  logits: tf.Tensor2D;
+  /** Per-example objective values [n] (kept; the caller disposes them). */
+  values: tf.Tensor1D;
+}
+
+/**
+ * Gradient of the summed per-example objective with respect to the input, plus the logits and the
+ * objective values of the same forward pass (so the attack needs no second forward to check success).
+ */
+export function gradWithLogits(
+  logitsOf: (x: tf.Tensor4D) => tf.Tensor2D,
+  x: tf.Tensor4D,
+  objective: (z: tf.Tensor2D, x: tf.Tensor4D) => tf.Tensor1D,
+): GradResult {
+  const kept: { logits?: tf.Tensor2D; values?: tf.Tensor1D } = {};
+  const grad = tf.grad((xi: tf.Tensor) => {
+    const z = logitsOf(xi as tf.Tensor4D);
+    const v = objective(z, xi as tf.Tensor4D);
+    kept.logits = tf.keep(tf.clone(z));
+    kept.values = tf.keep(tf.clone(v));
+    return tf.sum(v);
+  })(x) as tf.Tensor4D;
+  return { grad, logits: kept.logits!, values: kept.values! };
+}
+
+/** One-hot float32 [n, k] of class indices. */
+export function oneHot(classes: Int32Array, k: number): tf.Tensor2D {
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(classes, 'int32'), k), 'float32') as tf.Tensor2D);
+}
+
+/** Throws when a tensor the attack produced holds NaN or Infinity (a broken model or gradient). */
+export function assertFinite(values: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) throw new Error(`${what} became ${values[i]} (the model or its gradient produced non-finite values)`);
+  }
+}
