@@ -30,6 +30,7 @@ export const methodSchemas = {
   'models.list': empty,
   'models.architectures': empty,
   'attacks.list': empty,
+  'recipes.list': empty,
   'jobs.start': jobStartSchema,
   'jobs.cancel': z.object({ jobId: id }).strict(),
   'jobs.list': empty,

@@ -8,6 +8,7 @@ import type { Handlers } from './core';
 import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
+import { listRecipes } from '../engine/defenses/recipes';
 import type { SessionStore } from '../engine/sessions';
 
 const MIME: Record<string, string> = {
@@ -67,6 +68,7 @@ export function apiHandlers({ store, dataDirs }: HandlerDeps): Omit<Handlers, 'a
     'models.architectures': (): ArchitectureEntry[] =>
       listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),
     'attacks.list': () => attackCatalog(),
+    'recipes.list': () => listRecipes(),
     'sessions.list': (p) => store.list(p.filter ?? {}),
     'sessions.show': (p) => store.show(p.id),
     'sessions.metrics': (p) => store.readMetrics(p.id, p.series),

@@ -106,12 +106,26 @@ export const lossSurfaceParams = z
   })
   .strict();
 
+export const recipeParams = z
+  .object({
+    /** A recipe id from resources/recipes, or a path to a recipe file. */
+    recipe: z.string().min(1).max(4096),
+    /** Small subsets and few iterations (tests, CI, a first look); the full run is what the recipe file says. */
+    quick: z.boolean().default(false),
+    /** Overrides of the recipe's parameters. */
+    overrides: z.record(z.string(), z.unknown()).default({}),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).default([]),
+  })
+  .strict();
+
 export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('diagnostics'), params: diagnosticsParams.default({ batch: 16, repeats: 3 }) }).strict(),
   z.object({ kind: z.literal('train'), params: trainParams }).strict(),
   z.object({ kind: z.literal('attack'), params: attackParams }).strict(),
   z.object({ kind: z.literal('sweep'), params: sweepParams }).strict(),
   z.object({ kind: z.literal('loss-surface'), params: lossSurfaceParams }).strict(),
+  z.object({ kind: z.literal('recipe'), params: recipeParams }).strict(),
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
@@ -121,3 +135,4 @@ export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;
 export type SweepParams = z.output<typeof sweepParams>;
 export type LossSurfaceParams = z.output<typeof lossSurfaceParams>;
+export type RecipeParams = z.output<typeof recipeParams>;

@@ -5,6 +5,7 @@ export const METHOD_NAMES = [
   'models.list',
   'models.architectures',
   'attacks.list',
+  'recipes.list',
   'jobs.start',
   'jobs.cancel',
   'jobs.list',

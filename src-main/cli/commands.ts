@@ -141,6 +141,26 @@ const lossSurfaceCmd: Command = {
   },
 };
 
+const recipeCmd: Command = {
+  summary: 'run a defense case study of the talk end to end (advlab recipe list shows them)',
+  usage: 'advlab recipe NAME|FILE.json [--quick] [--set key=value]... [--json]   |   advlab recipe list [--json]',
+  async run(c: CliContext) {
+    const { values: v, positionals } = c.parse({ quick: { type: 'boolean' }, set: { type: 'string', multiple: true }, name: { type: 'string' }, tag: { type: 'string', multiple: true } }, true);
+    const [name] = positionals;
+    if (!name || name === 'list') {
+      const { listRecipes } = await import('../engine/defenses/recipes');
+      const list = listRecipes().map((r) => ({ id: r.id, title: r.title, claim: r.claim, finding: r.finding }));
+      c.out.result({ recipes: list }, list.map((r) => `${r.id.padEnd(24)} ${r.title}`).join('\n'));
+      return 0;
+    }
+    const r = finished(await c.runJob('recipe', { recipe: name, quick: v.quick ?? false, overrides: keyValues(v.set, 'set'), ...(v.name ? { name: v.name } : {}), tags: v.tag ?? [] }));
+    const evidence = r.evidence as Record<string, unknown>;
+    c.out.result({ session: r.session, recipe: r.recipe, claimReproduced: r.claimReproduced, criterion: r.criterion, evidence, seconds: r.seconds },
+      [`${r.recipe}: claim ${r.claimReproduced ? 'REPRODUCED' : 'NOT reproduced'} — ${r.criterion}`, ...Object.entries(evidence).map(([k, x]) => `  ${k}: ${x}`), `session ${r.session}`].join('\n'));
+    return 0;
+  },
+};
+
 const sessions: Command = {
   summary: 'list, show, rename, tag, delete, restore, export and import sessions',
   usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | export ID --out FILE.zip | import FILE.zip   [--sessions DIR] [--json]',
@@ -223,6 +243,6 @@ export const commands: Record<string, Command> = {
   sweep,
   'loss-surface': lossSurfaceCmd,
   bench: later(4, 'the benchmark suite'),
-  recipe: later(5, 'defense case-study recipes'),
+  recipe: recipeCmd,
   audio: later(6, 'speech-to-text training and audio attacks'),
 };

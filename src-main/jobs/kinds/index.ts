@@ -4,6 +4,7 @@ import type { JobHandler } from '../types';
 import { diagnostics } from './diagnostics';
 import { train } from './train';
 import { attack, lossSurfaceJob, sweep } from './attack';
+import { recipe } from './recipe';
 
 export const jobHandlers: Record<string, JobHandler> = {
   /** Internal: starts the backend and reports it (the status bar's first question). */
@@ -13,4 +14,5 @@ export const jobHandlers: Record<string, JobHandler> = {
   attack,
   sweep,
   'loss-surface': lossSurfaceJob,
+  recipe,
 };
