@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import type { Command, CliContext } from './index';
 import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
+import { bench } from './bench';
+import { buildReport, sessionCsv, writeOutputFile } from '../report';
 
 function num(v: string | undefined, flag: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
   if (v === undefined) return undefined;
@@ -162,13 +164,13 @@ const recipeCmd: Command = {
 };
 
 const sessions: Command = {
-  summary: 'list, show, rename, tag, delete, restore, export and import sessions',
-  usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | export ID --out FILE.zip | import FILE.zip   [--sessions DIR] [--json]',
+  summary: 'list, show, rename, tag, delete, restore, export (zip, HTML report, CSV), compare and import sessions',
+  usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | trash | export ID [--out FILE.zip] [--html FILE.html] [--csv FILE.csv] | report ID1 ID2... --html FILE.html | import FILE.zip   [--sessions DIR] [--json]',
   async run(c: CliContext) {
     const { values: v, positionals } = c.parse({
       kind: { type: 'string' }, status: { type: 'string' }, tag: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' },
       text: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, add: { type: 'string', multiple: true },
-      remove: { type: 'string', multiple: true }, out: { type: 'string' }, html: { type: 'string' },
+      remove: { type: 'string', multiple: true }, out: { type: 'string' }, html: { type: 'string' }, csv: { type: 'string' },
     }, true);
     const [sub, id, ...rest] = positionals;
     const store = c.app().store;
@@ -209,9 +211,41 @@ const sessions: Command = {
       }
       case 'export': {
         const sid = need('a session id');
-        if (!v.out) throw badInput('advlab sessions export ID --out FILE.zip');
-        const r = await store.exportArchive(sid, resolve(v.out));
-        c.out.result({ ...r } as Record<string, unknown>, `exported ${sid} to ${resolve(v.out)}`);
+        if (!v.out && !v.html && !v.csv) throw badInput('advlab sessions export ID --out FILE.zip | --html FILE.html | --csv FILE.csv (one or more)');
+        const result: Record<string, unknown> = { id: sid };
+        const lines: string[] = [];
+        if (v.out) {
+          const r = await store.exportArchive(sid, resolve(v.out));
+          result.archive = r;
+          lines.push(`archive: ${r.file} (${r.files} files, ${r.bytes} bytes)`);
+        }
+        if (v.html) {
+          const r = await buildReport(store, [sid]);
+          const w = await writeOutputFile(v.html, r.html);
+          result.html = { ...w, images: r.embedded.images, audio: r.embedded.audio, omitted: r.omitted };
+          lines.push(`HTML report: ${w.file} (${w.bytes} bytes, ${r.embedded.images} images and ${r.embedded.audio} audio clips embedded${r.omitted.length ? `, ${r.omitted.length} left out` : ''})`);
+        }
+        if (v.csv) {
+          const r = await sessionCsv(store, sid);
+          const w = await writeOutputFile(v.csv, r.csv);
+          result.csv = { ...w, source: r.source, rows: r.rows, columns: r.columns };
+          lines.push(`CSV: ${w.file} (${r.rows} rows from ${r.source})`);
+        }
+        c.out.result(result, `exported ${sid}\n${lines.map((l) => `  ${l}`).join('\n')}`);
+        return 0;
+      }
+      case 'report': {
+        const ids = positionals.slice(1);
+        if (!ids.length) throw badInput('advlab sessions report ID1 [ID2...] --html FILE.html: give at least one session id');
+        if (!v.html) throw badInput('advlab sessions report ID1 [ID2...] --html FILE.html: --html is required');
+        const r = await buildReport(store, ids);
+        const w = await writeOutputFile(v.html, r.html);
+        c.out.result({ ...w, sessions: r.sessions, title: r.title, images: r.embedded.images, audio: r.embedded.audio, omitted: r.omitted }, `${r.title}\nwritten to ${w.file} (${w.bytes} bytes)`);
+        return 0;
+      }
+      case 'trash': {
+        const list = await store.listTrash();
+        c.out.result({ trash: list, count: list.length }, list.map((t) => `${t.id}  deleted ${t.deletedAt}`).join('\n') || '(the trash is empty)');
         return 0;
       }
       case 'import': {
@@ -242,7 +276,7 @@ export const commands: Record<string, Command> = {
   attack,
   sweep,
   'loss-surface': lossSurfaceCmd,
-  bench: later(4, 'the benchmark suite'),
+  bench,
   recipe: recipeCmd,
   audio: later(6, 'speech-to-text training and audio attacks'),
 };
