@@ -1,0 +1,57 @@
+import { test, expect, openView } from './fixtures';
+
+async function call(request: import('@playwright/test').APIRequestContext, origin: string, token: string, method: string, params: unknown) {
+  const r = await request.post(`${origin}/api/${method}`, { headers: { 'x-advlab-token': token }, data: params });
+  const body = await r.json();
+  if (!body.ok) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+test('attack a trained model from the Attack view: grid, detail, validation, epsilon curve, loss surfaces', async ({ page, host, consoleErrors }) => {
+  test.setTimeout(300_000);
+  // A model to attack, trained through the API (the Train view has its own test).
+  await call(page.request, host.origin, host.token, 'jobs.start', { kind: 'train', params: { dataset: 'mnist', arch: 'small-cnn', epochs: 2, limit: 1500, testLimit: 200, name: 'e2e target model' } });
+  await expect.poll(async () => (await call(page.request, host.origin, host.token, 'models.list', {})).length, { timeout: 180_000 }).toBeGreaterThan(0);
+
+  await page.goto(host.url);
+  await openView(page, 'attack');
+  await expect(page.getByTestId('attack-model').locator('option')).toHaveCount(1);
+  await page.getByTestId('attack-n').fill('20');
+  await page.getByTestId('attack-id').selectOption('fgsm');
+
+  // Inline validation: an impossible epsilon disables the run.
+  await page.getByTestId('param-eps').fill('-1');
+  await expect(page.getByTestId('param-error')).toContainText('eps must be');
+  await expect(page.getByTestId('attack-start')).toBeDisabled();
+  await page.getByTestId('param-eps').fill('0.3');
+  await expect(page.getByTestId('attack-start')).toBeEnabled();
+
+  await page.getByTestId('attack-start').click();
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
+  await expect(page.getByTestId('attack-summary')).toContainText('success rate');
+  await expect(page.getByTestId('attack-cell')).toHaveCount(20);
+  await page.getByTestId('attack-cell').nth(3).click();
+  const detail = page.getByTestId('attack-detail');
+  await expect(detail).toContainText('L∞ 0.300');
+  await expect(detail.getByTestId('prob-bars').locator('tbody tr')).toHaveCount(10);
+  for (const img of await detail.locator('img').all()) {
+    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+  }
+  await page.screenshot({ path: 'test-results/views/attack-result.png', fullPage: true });
+
+  await page.getByTestId('tab-sweep').click();
+  await page.getByTestId('sweep-eps').fill('0, 0.1, 0.3');
+  await page.getByTestId('sweep-start').click();
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-kind', 'sweep');
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
+  await expect(page.getByTestId('sweep-chart')).toHaveAttribute('data-points', /^[3-9]$/);
+
+  await page.getByTestId('tab-surface').click();
+  await page.getByTestId('surface-start').click();
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-kind', 'loss-surface');
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
+  await expect(page.getByTestId('surface-gradient-random')).toBeVisible();
+  await expect(page.getByTestId('surface-random-random')).toBeVisible();
+  await page.screenshot({ path: 'test-results/views/attack-surfaces.png', fullPage: true });
+  void consoleErrors;
+});
