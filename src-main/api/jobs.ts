@@ -119,6 +119,18 @@ export const recipeParams = z
   })
   .strict();
 
+export const importModelParams = z
+  .object({
+    /** A tfjs LayersModel: model.json or the folder holding it (weight shards beside it). */
+    path: z.string().min(1).max(4096),
+    /** Check the input shape against this dataset and measure test accuracy on it. */
+    dataset: z.string().min(1).max(4096).optional(),
+    testLimit: z.number().int().min(1).max(100000).optional(),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).default([]),
+  })
+  .strict();
+
 export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('diagnostics'), params: diagnosticsParams.default({ batch: 16, repeats: 3 }) }).strict(),
   z.object({ kind: z.literal('train'), params: trainParams }).strict(),
@@ -126,6 +138,7 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sweep'), params: sweepParams }).strict(),
   z.object({ kind: z.literal('loss-surface'), params: lossSurfaceParams }).strict(),
   z.object({ kind: z.literal('recipe'), params: recipeParams }).strict(),
+  z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;

@@ -163,6 +163,18 @@ const recipeCmd: Command = {
   },
 };
 
+const importModelCmd: Command = {
+  summary: 'import a tfjs LayersModel (model.json + weights) so it can be attacked; checks its input shape against a dataset',
+  usage: 'advlab import-model --path DIR|model.json [--dataset D] [--test-limit N] [--name TEXT] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ path: { type: 'string' }, dataset: { type: 'string' }, 'test-limit': { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true } });
+    if (!v.path) throw badInput('--path is required: a model.json or the folder holding it');
+    const r = finished(await c.runJob('import-model', JSON.parse(JSON.stringify({ path: resolve(v.path), dataset: v.dataset, testLimit: num(v['test-limit'], 'test-limit', { int: true, min: 1 }), name: v.name, tags: v.tag }))));
+    c.out.result(r, `imported as session ${r.session}${typeof r.testAccuracy === 'number' ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}`);
+    return 0;
+  },
+};
+
 const sessions: Command = {
   summary: 'list, show, rename, tag, delete, restore, export (zip, HTML report, CSV), compare and import sessions',
   usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | trash | export ID [--out FILE.zip] [--html FILE.html] [--csv FILE.csv] | report ID1 ID2... --html FILE.html | import FILE.zip   [--sessions DIR] [--json]',
@@ -278,5 +290,6 @@ export const commands: Record<string, Command> = {
   'loss-surface': lossSurfaceCmd,
   bench,
   recipe: recipeCmd,
+  'import-model': importModelCmd,
   audio: later(6, 'speech-to-text training and audio attacks'),
 };

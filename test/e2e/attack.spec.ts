@@ -35,7 +35,7 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await expect(detail).toContainText('L∞ 0.300');
   await expect(detail.getByTestId('prob-bars').locator('tbody tr')).toHaveCount(10);
   for (const img of await detail.locator('img').all()) {
-    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    await expect.poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
   }
   await page.screenshot({ path: 'test-results/views/attack-result.png', fullPage: true });
 

@@ -5,6 +5,7 @@ import { diagnostics } from './diagnostics';
 import { train } from './train';
 import { attack, lossSurfaceJob, sweep } from './attack';
 import { recipe } from './recipe';
+import { importModel } from './import-model';
 
 export const jobHandlers: Record<string, JobHandler> = {
   /** Internal: starts the backend and reports it (the status bar's first question). */
@@ -15,4 +16,5 @@ export const jobHandlers: Record<string, JobHandler> = {
   sweep,
   'loss-surface': lossSurfaceJob,
   recipe,
+  'import-model': importModel,
 };
