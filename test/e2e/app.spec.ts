@@ -58,3 +58,21 @@ test('a second serve on a busy port fails with a clear message', async ({ host }
   expect(last.error.code).toBe('CONFLICT');
   void startServe;
 });
+
+test('importing a model: a bad path is refused clearly, a real model.json lands in Models with its accuracy', async ({ page, host, consoleErrors }) => {
+  await page.goto(host.url);
+  await openView(page, 'datasets');
+  await page.getByTestId('import-path').fill('/no/such/model.json');
+  await page.getByTestId('import-start').click();
+  await expect(page.getByTestId('import-state')).toHaveAttribute('data-state', 'failed', { timeout: 60_000 });
+  await expect(page.getByTestId('import-state')).toContainText('/no/such/model.json');
+  const models = (await (await page.request.post(`${host.origin}/api/models.list`, { headers: { 'x-advlab-token': host.token }, data: {} })).json()).result as { path: string }[];
+  expect(models.length).toBeGreaterThan(0);
+  const before = await page.getByTestId('model-row').count();
+  await page.getByTestId('import-path').fill(models[0].path);
+  await page.getByTestId('import-dataset').selectOption('mnist');
+  await page.getByTestId('import-start').click();
+  await expect(page.getByTestId('import-state')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
+  await expect(page.getByTestId('model-row')).toHaveCount(before + 1);
+  void consoleErrors;
+});
