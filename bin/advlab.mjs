@@ -16,4 +16,5 @@ if (!existsSync(cli)) {
     process.exit(1);
   }
 }
-await import(pathToFileURL(cli).href);
+const { run } = await import(pathToFileURL(cli).href);
+await run(process.argv.slice(2));

@@ -108,6 +108,10 @@ const builtins: Record<string, Command> = {
 };
 
 function openBrowser(url: string): void {
+  if (process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) {
+    process.stderr.write(`(no display here: open ${url} in a browser)\n`);
+    return;
+  }
   const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'cmd' : 'xdg-open';
   const args = process.platform === 'win32' ? ['/c', 'start', '', url] : [url];
   try {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmConvGradients } from './conv-grad';
+import { badInput } from './errors';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -27,7 +28,7 @@ export function parseBackendName(value: string | undefined): BackendName | 'auto
   const v = value.toLowerCase();
   if (v === 'node' || v === 'tfjs-node') return 'tensorflow';
   if ((BACKENDS as readonly string[]).includes(v)) return v as BackendName;
-  throw new Error(`Unknown backend "${value}": choose one of auto, ${BACKENDS.join(', ')} (or node)`);
+  throw badInput(`Unknown backend "${value}": choose one of auto, ${BACKENDS.join(', ')} (or node)`);
 }
 
 let chosen: Promise<BackendInfo> | null = null;

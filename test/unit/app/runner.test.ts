@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { JobRunner } from '../../../src-main/jobs/runner';
 import type { ApiEvent, ProgressEvent } from '../../../src-main/api/contract';
+import { SessionStore } from '../../../src-main/engine/sessions';
+import { loadModel } from '../../../src-main/engine/models';
+import { initBackend } from '../../../src-main/engine/backend';
 
 import { WORKER } from '../helpers';
 
@@ -54,6 +57,27 @@ describe('JobRunner', () => {
     const info = await done;
     expect(info.state).toBe('cancelled');
     expect(performance.now() - t0).toBeLessThan(4000); // well before the 5 s hard stop
+    await r.shutdown();
+  });
+
+  it('a cancelled training run keeps the model trained so far, in a session marked cancelled', async () => {
+    const sessionsRoot = mkdtempSync(join(tmpdir(), 'advlab-cancel-'));
+    const r = new JobRunner({ workerPath: WORKER, env: { dataDirs: [process.env.ADVLAB_DATA!], sessionsRoot }, cancelGraceMs: 10_000 });
+    const { jobId, done } = r.start('train', { dataset: 'mnist', arch: 'small-cnn', epochs: 30, limit: 2000, testLimit: 100 });
+    await new Promise<void>((ok) => r.on('event', (e) => { if (e.type === 'job.progress' && e.jobId === jobId && e.step >= 5) ok(); }));
+    r.cancel(jobId);
+    const info = await done;
+    expect(info.state).toBe('cancelled');
+    expect(info.session).toBeTruthy();
+    const store = new SessionStore(sessionsRoot);
+    const shown = await store.show(info.session!);
+    expect(shown.manifest.status).toBe('cancelled');
+    expect(shown.artifacts.map((a) => a.path)).toContain('model/model.json');
+    expect(shown.series).toContain('train');
+    await initBackend('wasm');
+    const loaded = await loadModel(join(shown.dir, 'artifacts/model'));
+    expect(loaded.meta.trainingStatus).toBe('cancelled');
+    loaded.model.dispose();
     await r.shutdown();
   });
 

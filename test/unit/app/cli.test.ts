@@ -1,0 +1,111 @@
+/**
+ * The built CLI as a user runs it: one JSON object as the last stdout line, clear errors with
+ * non-zero exit codes for bad input, a training job killed mid-run leaves an incomplete session
+ * (never a corrupt one), and `npm start` without Electron's binary falls back to the browser host.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DATA } from '../helpers';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const BIN = join(ROOT, 'bin/advlab.mjs');
+
+function advlab(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ADVLAB_DATA: DATA, ...env } });
+  const lines = r.stdout.trim().split('\n');
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(lines.at(-1) ?? '');
+  } catch {
+    json = null;
+  }
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+describe('advlab CLI', () => {
+  it('doctor --json reports backend, tfjs version, Electron, data directories, datasets and the gradient check', () => {
+    const r = advlab(['doctor', '--json']);
+    expect(r.status).toBe(0);
+    expect(r.json).toMatchObject({ backend: 'wasm', tfjsVersion: '4.22.0', conv2dGradientCheck: { ok: true } });
+    expect(r.json!.electron).toHaveProperty('present');
+    expect(r.json!.dataDirs).toContain(DATA);
+    expect((r.json!.datasets as { name: string }[]).map((d) => d.name)).toContain('mnist');
+  });
+
+  it('refuses bad input with a clear message and a non-zero exit code', () => {
+    const backend = advlab(['doctor', '--backend', 'gpu-please', '--json']);
+    expect(backend.status).not.toBe(0);
+    expect(backend.stderr).toMatch(/Unknown backend "gpu-please"/);
+    expect(backend.json).toMatchObject({ error: { code: 'BAD_INPUT' } });
+
+    const data = advlab(['doctor', '--data', '/no/such/dir', '--json']);
+    expect(data.status).not.toBe(0);
+    expect(data.stderr).toMatch(/\/no\/such\/dir/);
+
+    const unknown = advlab(['frobnicate']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown command "frobnicate"/);
+
+    const flags = advlab(['train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', 'two', '--json']);
+    expect(flags.status).toBe(2);
+    expect(flags.json).toMatchObject({ error: { message: expect.stringMatching(/--epochs must be an integer/) } });
+
+    const sessions = mkdtempSync(join(tmpdir(), 'advlab-cli-'));
+    const arch = advlab(['train', '--dataset', 'mnist', '--arch', 'resnet-9000', '--json', '--sessions', sessions]);
+    expect(arch.status).not.toBe(0);
+    expect(arch.stderr).toMatch(/resnet-9000/);
+  });
+
+  it('a training job killed mid-run is listed as incomplete, with its manifest and metrics intact', async () => {
+    const sessions = mkdtempSync(join(tmpdir(), 'advlab-kill-'));
+    const child = spawn(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', '50', '--limit', '2000', '--sessions', sessions], {
+      cwd: ROOT, env: { ...process.env, ADVLAB_DATA: DATA }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Wait until it has written some metric rows, then kill it without warning.
+    await new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error('no progress within 60 s')), 60_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        if (/epoch 2\//.test(String(d))) {
+          clearTimeout(timer);
+          ok();
+        }
+      });
+    });
+    child.kill('SIGKILL');
+    await new Promise((ok) => child.on('exit', ok));
+    const [id] = readdirSync(sessions).filter((d) => !d.startsWith('.'));
+    const manifest = JSON.parse(readFileSync(join(sessions, id, 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('running'); // as last written: never half a file
+    const list = advlab(['sessions', 'list', '--json', '--sessions', sessions]);
+    expect(list.status).toBe(0);
+    const listed = (list.json!.sessions as { id: string; status: string }[]).find((s) => s.id === id);
+    expect(listed?.status).toBe('incomplete');
+    const shown = advlab(['sessions', 'show', id, '--json', '--sessions', sessions]);
+    expect(shown.json!.series).toContain('train');
+  });
+
+  it("npm start without Electron's binary says so in one line and serves the UI instead", async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/start.mjs'), '--json', '--sessions', mkdtempSync(join(tmpdir(), 'advlab-start-'))], {
+      cwd: ROOT, env: { ...process.env, ADVLAB_DATA: DATA, DISPLAY: '', WAYLAND_DISPLAY: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const served = await new Promise<string>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no URL within 60 s: ${out}`)), 60_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += String(d);
+        const m = out.match(/"url":"(http:\/\/127\.0\.0\.1:\d+\/\?token=[^"]+)"/);
+        if (m) {
+          clearTimeout(timer);
+          ok(m[1]);
+        }
+      });
+    });
+    expect(out.split('\n')[0]).toMatch(/^Electron's binary is not installed .*starting the browser host instead\.$/);
+    const page = await fetch(served);
+    expect(page.status).toBe(200);
+    child.kill('SIGTERM');
+  });
+});
