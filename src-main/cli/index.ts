@@ -197,12 +197,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (!process.env.VITEST) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`advlab: ${(e as Error).stack ?? e}\n`);
-      process.exit(1);
-    },
-  );
+/** Runs the CLI and exits with its code (bin/advlab.mjs calls this). */
+export async function run(argv = process.argv.slice(2)): Promise<never> {
+  try {
+    process.exit(await main(argv));
+  } catch (e) {
+    process.stderr.write(`advlab: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  }
 }
