@@ -41,6 +41,18 @@ const TYPES: Record<string, string> = {
 
 const MAX_BODY = 5 * 1024 * 1024;
 
+/** HTTP status for an error code: the caller's mistakes are 4xx, ours 500. */
+export function statusOf(code: string): number {
+  switch (code) {
+    case 'BAD_INPUT': case 'BAD_FILE': case 'UNSUPPORTED': return 400;
+    case 'UNAUTHORIZED': return 401;
+    case 'FORBIDDEN': return 403;
+    case 'NOT_FOUND': return 404;
+    case 'CONFLICT': case 'CANCELLED': return 409;
+    default: return 500;
+  }
+}
+
 function sameToken(a: string | null | undefined, b: string): boolean {
   if (!a) return false;
   const x = Buffer.from(a), y = Buffer.from(b);
@@ -107,7 +119,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
           }
         }
         const envelope = await opts.core.call(method, params);
-        return send(res, envelope.ok ? 200 : envelope.error.code === 'BAD_INPUT' ? 400 : envelope.error.code === 'NOT_FOUND' ? 404 : 500, JSON.stringify(envelope));
+        return send(res, envelope.ok ? 200 : statusOf(envelope.error.code), JSON.stringify(envelope));
       }
       if (url.pathname.startsWith('/files/')) {
         if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ error: 'Invalid or missing AdvLab token' }));
@@ -127,7 +139,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       return serveStatic(res, url.pathname);
     } catch (e) {
       const err = e as AdvlabError;
-      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'BAD_INPUT' ? 400 : 500;
+      const status = statusOf(err.code ?? 'INTERNAL');
       if (!res.headersSent) send(res, status, JSON.stringify({ ok: false, error: { code: err.code ?? 'INTERNAL', message: err.message, details: {} } }));
       else res.end();
     }
