@@ -1,0 +1,275 @@
+/**
+ * Listening tests: blind "original or adversarial?" trials built from audio-attack sessions, run
+ * one answer at a time from the UI, saved as a session of kind 'listening'.
+ *
+ * Session layout:
+ *   params                       { sessions, mode, repeats, seed, targetDbfs }
+ *   artifacts/clips/cNN.wav      the loudness-matched clips under neutral names (16-bit PCM)
+ *   artifacts/key.json           which clip is which, the trial plan and the correct answers
+ *   metrics/answers.jsonl        one row per answer, appended as the listener answers
+ *   artifacts/results.json       per-pair results (written when the test ends)
+ *   summary                      { mode, pairs, plannedTrials, trials, correct, accuracy, pValue, chance }
+ *
+ * Blinding is at the UI: the listener is given clip paths only; the key is in the session folder.
+ * An open test lives in this process (its writer); a test left open when AdvLab exits is listed as
+ * incomplete and its answers so far stay on disk.
+ */
+import { randomInt } from 'node:crypto';
+import { AdvlabError, badFile, badInput } from '../engine/errors';
+import { binomialTest, matchLoudness, rmsDbfs } from '../engine/audio/dbx';
+import { mulberry32 } from '../engine/audio/fsdd';
+import { readWav, write16 } from '../engine/audio/wav';
+import { collectEnvironment, type SessionEnvironment, type SessionStore, type SessionWriter } from '../engine/sessions';
+import { ADVLAB_VERSION } from '../paths';
+import { answersFor, isCorrect, planTrials, type Identity, type PlannedTrial } from './plan';
+import {
+  listeningAnswerSchema,
+  listeningCreateSchema,
+  type ListeningAnswerParams,
+  type ListeningAnswerResult,
+  type ListeningCreateParams,
+  type ListeningMode,
+  type ListeningResult,
+  type ListeningTestView,
+} from './schemas';
+
+export interface ListeningServiceOptions {
+  /** The manifest's environment block (default: this process, backend 'none': a listening test runs no tensor code). */
+  environment?: () => SessionEnvironment | Promise<SessionEnvironment>;
+  /** Called after a listening session is created or ended. */
+  onChange?: (id: string) => void;
+}
+
+/** One source pair as loaded from an audio-attack session. */
+interface SourcePair {
+  session: string;
+  name: string;
+  sampleRate: number;
+  original: Float32Array;
+  adversarial: Float32Array;
+  summary: Record<string, unknown>;
+}
+
+interface ClipEntry {
+  /** Artifact path, e.g. clips/c03.wav. */
+  path: string;
+  pair: number;
+  identity: Identity;
+  source: string;
+  gainDb: number;
+  /** RMS level of the stored (quantised) clip, dBFS. */
+  levelDbfs: number;
+}
+
+interface OpenTest {
+  writer: SessionWriter;
+  mode: ListeningMode;
+  plan: PlannedTrial[];
+  sources: string[];
+  clipOf: (pair: number, identity: Identity) => string;
+  answered: number;
+  correct: number;
+  perPair: { trials: number; correct: number }[];
+}
+
+export class ListeningService {
+  private readonly open = new Map<string, OpenTest>();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly options: ListeningServiceOptions = {},
+  ) {}
+
+  /** Ids of the tests open in this process. */
+  openTests(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /**
+   * Builds a test: loads each session's original.wav and adversarial.wav, matches the loudness of
+   * every clip (one common RMS level), stores them under neutral names, plans the trials and opens a
+   * 'listening' session. Returns what the listener needs (no identities).
+   */
+  async create(raw: ListeningCreateParams): Promise<ListeningTestView> {
+    const p = listeningCreateSchema.parse(raw);
+    const seed = p.seed ?? randomInt(0, 2 ** 31 - 1);
+    const pairs: SourcePair[] = [];
+    for (const id of p.sessions) pairs.push(await this.loadPair(id));
+
+    const matched = matchLoudness(pairs.flatMap((q) => [q.original, q.adversarial]), p.targetDbfs);
+    // Neutral names: a seeded permutation of c01..cNN over (pair, identity).
+    const rng = mulberry32(seed ^ 0x5bd1e995);
+    const slots = pairs.flatMap((_, pair) => (['original', 'adversarial'] as const).map((identity) => ({ pair, identity })));
+    const numbers = slots.map((_, i) => i + 1);
+    for (let i = numbers.length - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [numbers[i], numbers[j]] = [numbers[j], numbers[i]];
+    }
+    const width = String(slots.length).length < 2 ? 2 : String(slots.length).length;
+    const clips: ClipEntry[] = [];
+    const files: { path: string; data: Uint8Array; kind: 'audio' }[] = [];
+    slots.forEach((s, i) => {
+      const path = `clips/c${String(numbers[i]).padStart(width, '0')}.wav`;
+      const bytes = write16(matched.clips[i], pairs[s.pair].sampleRate);
+      const stored = readWav(bytes, path).samples; // measure what will be heard
+      clips.push({ path, pair: s.pair, identity: s.identity, source: pairs[s.pair].session, gainDb: matched.gainsDb[i], levelDbfs: rmsDbfs(stored) });
+      files.push({ path, data: bytes, kind: 'audio' });
+    });
+    const clipOf = (pair: number, identity: Identity) => clips.find((c) => c.pair === pair && c.identity === identity)!.path;
+
+    const plan = planTrials({ pairs: pairs.length, repeats: p.repeats, mode: p.mode, seed });
+    const environment = await (this.options.environment?.() ?? collectEnvironment({ backend: 'none', tfjsVersion: 'none', advlabVersion: ADVLAB_VERSION }));
+    const writer = await this.store.create({
+      kind: 'listening',
+      name: p.name ?? `${p.mode === 'ab' ? 'A/B' : 'ABX'} listening test, ${pairs.length} clip${pairs.length > 1 ? 's' : ''} x ${p.repeats}`,
+      params: { sessions: p.sessions, mode: p.mode, repeats: p.repeats, seed, targetDbfs: p.targetDbfs },
+      tags: p.tags,
+      environment,
+    });
+    try {
+      const key = {
+        mode: p.mode,
+        seed,
+        chance: 0.5,
+        requestedDbfs: p.targetDbfs,
+        levelDbfs: matched.targetDbfs,
+        pairs: pairs.map((q, i) => ({
+          pair: i,
+          session: q.session,
+          name: q.name,
+          sampleRate: q.sampleRate,
+          samples: q.original.length,
+          target: q.summary.target ?? null,
+          transcriptBefore: q.summary.transcriptBefore ?? null,
+          transcriptAfter: q.summary.transcriptAfter ?? null,
+          dbx: q.summary.dbx ?? null,
+          success: q.summary.success ?? null,
+        })),
+        clips,
+        trials: plan.map((t) => ({ ...t, clips: trialClips(p.mode, t, clipOf) })),
+      };
+      await writer.writeArtifacts([
+        ...files,
+        { path: 'key.json', data: JSON.stringify(key, null, 2), kind: 'json', description: 'which clip is which, the trial plan and the correct answers' },
+      ]);
+      await writer.update({ summary: { mode: p.mode, pairs: pairs.length, plannedTrials: plan.length, trials: 0, correct: 0, levelDbfs: matched.targetDbfs } });
+    } catch (e) {
+      await writer.fail(e).catch(() => undefined);
+      throw e;
+    }
+    this.open.set(writer.id, {
+      writer,
+      mode: p.mode,
+      plan,
+      sources: p.sessions,
+      clipOf,
+      answered: 0,
+      correct: 0,
+      perPair: pairs.map(() => ({ trials: 0, correct: 0 })),
+    });
+    this.options.onChange?.(writer.id);
+    return {
+      session: writer.id,
+      mode: p.mode,
+      seed,
+      pairs: pairs.length,
+      levelDbfs: matched.targetDbfs,
+      trials: plan.map((t) => ({ trial: t.trial, clips: trialClips(p.mode, t, clipOf) })),
+    };
+  }
+
+  /** Records one answer (trials in order, each once) as a row of metrics/answers.jsonl. No feedback is given. */
+  async answer(raw: ListeningAnswerParams): Promise<ListeningAnswerResult> {
+    const p = listeningAnswerSchema.parse(raw);
+    const t = this.get(p.session);
+    if (!answersFor(t.mode).includes(p.answer)) {
+      throw badInput(`A ${t.mode === 'ab' ? 'A/B' : 'ABX'} answer is ${answersFor(t.mode).map((a) => `"${a}"`).join(' or ')}, got "${p.answer}"`);
+    }
+    if (p.trial !== t.answered) {
+      if (p.trial < t.answered) throw new AdvlabError('CONFLICT', `Trial ${p.trial} of ${p.session} is already answered`, { trial: p.trial });
+      if (p.trial >= t.plan.length) throw badInput(`Listening test ${p.session} has ${t.plan.length} trials (0 to ${t.plan.length - 1}); got trial ${p.trial}`);
+      throw new AdvlabError('CONFLICT', `Trials are answered in order: the next one of ${p.session} is trial ${t.answered}, got ${p.trial}`, { trial: p.trial, next: t.answered });
+    }
+    const planned = t.plan[p.trial];
+    const correct = isCorrect(planned, p.answer);
+    // Counted before the write so that a concurrent answer to the same trial is refused above.
+    t.answered++;
+    if (correct) t.correct++;
+    t.perPair[planned.pair].trials++;
+    if (correct) t.perPair[planned.pair].correct++;
+    const clips = trialClips(t.mode, planned, t.clipOf);
+    await t.writer.appendMetric('answers', {
+      trial: p.trial,
+      answer: p.answer,
+      correct,
+      truth: planned.correct,
+      pair: planned.pair,
+      source: t.sources[planned.pair],
+      x: planned.x,
+      ...(planned.a ? { a: planned.a, b: planned.b } : {}),
+      clipX: clips.x,
+      ...(clips.a ? { clipA: clips.a, clipB: clips.b } : {}),
+      ...(p.ms !== undefined ? { ms: Math.round(p.ms) } : {}),
+      ...Object.fromEntries(Object.entries(p.plays ?? {}).map(([k, v]) => [`plays${k.toUpperCase()}`, v])),
+      time: new Date().toISOString(),
+    });
+    return { answered: t.answered, remaining: t.plan.length - t.answered };
+  }
+
+  /**
+   * Ends a test: accuracy and the one-sided exact binomial p-value against chance (1/2) over the
+   * answered trials. Finished when every trial was answered, cancelled (with the partial result)
+   * when it was ended early.
+   */
+  async finish(session: string): Promise<ListeningResult> {
+    const t = this.get(session);
+    this.open.delete(session);
+    const trials = t.answered;
+    const pValue = binomialTest(t.correct, trials, 0.5);
+    const accuracy = trials > 0 ? t.correct / trials : null;
+    const status = trials === t.plan.length ? 'finished' : 'cancelled';
+    const summary = { mode: t.mode, pairs: t.sources.length, plannedTrials: t.plan.length, trials, correct: t.correct, accuracy, pValue, chance: 0.5 };
+    const perPair = t.perPair.map((r, i) => ({
+      pair: i,
+      session: t.sources[i],
+      trials: r.trials,
+      correct: r.correct,
+      accuracy: r.trials ? r.correct / r.trials : null,
+      pValue: binomialTest(r.correct, r.trials, 0.5),
+    }));
+    await t.writer.writeArtifact('results.json', JSON.stringify({ ...summary, status, perPair }, null, 2), 'json', 'accuracy and binomial p-value, overall and per pair');
+    if (status === 'finished') await t.writer.finish(summary);
+    else await t.writer.cancel(summary);
+    this.options.onChange?.(session);
+    return { session, mode: t.mode, trials, plannedTrials: t.plan.length, correct: t.correct, accuracy, pValue, status };
+  }
+
+  private get(session: string): OpenTest {
+    const t = this.open.get(session);
+    if (!t) {
+      throw new AdvlabError('NOT_FOUND', `No open listening test ${session}: it has ended, or it was started by an AdvLab process that has since exited (its answers so far are in the session)`, { session });
+    }
+    return t;
+  }
+
+  private async loadPair(id: string): Promise<SourcePair> {
+    const m = await this.store.manifest(id);
+    if (m.kind !== 'audio-attack') throw badInput(`Session ${id} is a "${m.kind}" session; a listening test compares the clips of audio-attack sessions`);
+    if (m.status !== 'finished') throw badInput(`Session ${id} is ${m.status}; a listening test needs a finished audio attack`);
+    const read = async (name: string) => readWav(await this.store.readArtifact(id, name), `${id}/artifacts/${name}`);
+    const original = await read('original.wav');
+    const adversarial = await read('adversarial.wav');
+    if (original.sampleRate !== adversarial.sampleRate) {
+      throw badFile(`${id}/artifacts/adversarial.wav`, `sample rate ${adversarial.sampleRate} Hz differs from original.wav's ${original.sampleRate} Hz`);
+    }
+    if (original.samples.length !== adversarial.samples.length) {
+      throw badFile(`${id}/artifacts/adversarial.wav`, `${adversarial.samples.length} samples, original.wav has ${original.samples.length}: the clips must be the same length`);
+    }
+    return { session: id, name: m.name, sampleRate: original.sampleRate, original: original.samples, adversarial: adversarial.samples, summary: m.summary };
+  }
+}
+
+function trialClips(mode: ListeningMode, t: PlannedTrial, clipOf: (pair: number, identity: Identity) => string): { x: string; a?: string; b?: string } {
+  if (mode === 'ab') return { x: clipOf(t.pair, t.x) };
+  return { a: clipOf(t.pair, t.a!), b: clipOf(t.pair, t.b!), x: clipOf(t.pair, t.x) };
+}
