@@ -1,0 +1,134 @@
+/**
+ * Handlers of the session-review methods (sessions.view, .report, .csv, .export, .import, .trash),
+ * spread into the API's handler table by src-main/api/handlers.ts.
+ *
+ * Archives cross the API as base64. An import larger than one request (the browser host accepts 5 MB
+ * bodies) is sent in parts: `{ data, upload: { id, part, parts } }`, parts 0..parts-1 in any order;
+ * the call that completes the set imports the archive.
+ */
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AdvlabError, badInput } from '../engine/errors';
+import type { ImportResult, SessionStore, TrashEntry } from '../engine/sessions';
+import { sessionCsv, type CsvResult } from './csv';
+import { buildReport } from './html';
+import type { SessionView } from './model';
+import { buildSessionView } from './view';
+
+/** Archives larger than this are refused over the API (use `advlab sessions export`). */
+export const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
+/** Largest archive accepted by sessions.import (all parts together). */
+export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+const UPLOAD_TTL_MS = 15 * 60_000;
+const MAX_UPLOADS = 8;
+
+export interface ImportParams {
+  /** The archive's bytes (or one part of them), base64. */
+  data: string;
+  /** The original file name, for messages. */
+  filename?: string;
+  upload?: { id: string; part: number; parts: number };
+}
+
+export type ImportCallResult = (ImportResult & { complete: true }) | { complete: false; received: number; parts: number };
+
+export interface ExportCallResult {
+  filename: string;
+  base64: string;
+  bytes: number;
+  files: number;
+}
+
+export interface ReviewHandlers {
+  'sessions.view': (p: { id: string }) => Promise<SessionView>;
+  'sessions.report': (p: { ids: string[] }) => Promise<{ html: string; bytes: number; filename: string; title: string; omitted: string[] }>;
+  'sessions.csv': (p: { id: string }) => Promise<CsvResult>;
+  'sessions.export': (p: { id: string }) => Promise<ExportCallResult>;
+  'sessions.import': (p: ImportParams) => Promise<ImportCallResult>;
+  'sessions.trash': () => Promise<TrashEntry[]>;
+}
+
+async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'advlab-archive-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function decodeBase64(data: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0) throw badInput(`${what}: the data is not base64`);
+  return Buffer.from(data, 'base64');
+}
+
+/** Writes the archive bytes to a temporary file and imports it. */
+export async function importArchiveBytes(store: SessionStore, bytes: Buffer, filename = 'archive.zip'): Promise<ImportResult> {
+  if (bytes.length > MAX_IMPORT_BYTES) throw badInput(`${filename}: ${bytes.length} bytes is over the ${MAX_IMPORT_BYTES}-byte import limit`);
+  return withTempDir(async (dir) => {
+    const file = path.join(dir, path.basename(filename).replace(/[^A-Za-z0-9._-]/g, '_') || 'archive.zip');
+    await fsp.writeFile(file, bytes);
+    return store.importArchive(file);
+  });
+}
+
+/** Zips a session (store.exportArchive) and returns the bytes. */
+export async function exportArchiveBytes(store: SessionStore, id: string): Promise<{ bytes: Buffer; files: number }> {
+  return withTempDir(async (dir) => {
+    const r = await store.exportArchive(id, path.join(dir, `${id}.zip`));
+    if (r.bytes > MAX_EXPORT_BYTES) throw new AdvlabError('UNSUPPORTED', `Session ${id} zips to ${r.bytes} bytes, too large to send to the window: use "advlab sessions export ${id} --out FILE.zip"`, { id });
+    return { bytes: await fsp.readFile(r.file), files: r.files };
+  });
+}
+
+/** `emit` (optional) tells every client that the store changed, after an import. */
+export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions.changed' }) => void): ReviewHandlers {
+  const uploads = new Map<string, { parts: (Buffer | undefined)[]; bytes: number; started: number; filename?: string }>();
+  const expire = () => {
+    const now = Date.now();
+    for (const [k, u] of uploads) if (now - u.started > UPLOAD_TTL_MS) uploads.delete(k);
+  };
+  return {
+    'sessions.view': (p) => buildSessionView(store, p.id),
+    'sessions.report': async (p) => {
+      const r = await buildReport(store, p.ids);
+      return { html: r.html, bytes: r.bytes, filename: r.filename, title: r.title, omitted: r.omitted };
+    },
+    'sessions.csv': (p) => sessionCsv(store, p.id),
+    'sessions.export': async (p) => {
+      const { bytes, files } = await exportArchiveBytes(store, p.id);
+      return { filename: `${p.id}.zip`, base64: bytes.toString('base64'), bytes: bytes.length, files };
+    },
+    'sessions.import': async (p) => {
+      const chunk = decodeBase64(p.data, p.filename ?? 'archive');
+      const imported = async (bytes: Buffer, filename?: string): Promise<ImportCallResult> => {
+        const r = await importArchiveBytes(store, bytes, filename);
+        emit?.({ type: 'sessions.changed' });
+        return { ...r, complete: true };
+      };
+      if (!p.upload) return imported(chunk, p.filename);
+      expire();
+      const { id, part, parts } = p.upload;
+      if (!(Number.isInteger(parts) && parts >= 1 && Number.isInteger(part) && part >= 0 && part < parts)) throw badInput(`upload part ${part} of ${parts} is out of range`);
+      let u = uploads.get(id);
+      if (!u) {
+        if (uploads.size >= MAX_UPLOADS) throw new AdvlabError('CONFLICT', `Too many archive uploads in progress (${MAX_UPLOADS}); finish or wait for one`);
+        u = { parts: new Array(parts).fill(undefined), bytes: 0, started: Date.now(), filename: p.filename };
+        uploads.set(id, u);
+      }
+      if (u.parts.length !== parts) throw badInput(`upload ${id} was started with ${u.parts.length} parts, not ${parts}`);
+      if (!u.parts[part]) u.bytes += chunk.length;
+      u.parts[part] = chunk;
+      if (u.bytes > MAX_IMPORT_BYTES) {
+        uploads.delete(id);
+        throw badInput(`${u.filename ?? 'archive'}: over the ${MAX_IMPORT_BYTES}-byte import limit`);
+      }
+      const received = u.parts.filter(Boolean).length;
+      if (received < parts) return { complete: false, received, parts };
+      uploads.delete(id);
+      return imported(Buffer.concat(u.parts as Buffer[]), u.filename);
+    },
+    'sessions.trash': () => store.listTrash(),
+  };
+}
