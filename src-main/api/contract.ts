@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { jobStartSchema } from './jobs';
 import type { MethodName } from './methods';
+import { audioClipsSchema, audioUploadSchema, listeningAnswerSchema, listeningCreateSchema, listeningFinishSchema } from '../listening/schemas';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
 const empty = z.object({}).strict();
@@ -43,6 +44,26 @@ export const methodSchemas = {
   'sessions.notes': z.object({ id, text: z.string().max(100_000) }).strict(),
   'sessions.delete': z.object({ id }).strict(),
   'sessions.restore': z.object({ id }).strict(),
+  // Reviewing sessions (src-main/report): display model, HTML report, CSV, archives, trash.
+  'sessions.view': z.object({ id }).strict(),
+  'sessions.report': z.object({ ids: z.array(id).min(1).max(20) }).strict(),
+  'sessions.csv': z.object({ id }).strict(),
+  'sessions.export': z.object({ id }).strict(),
+  'sessions.import': z
+    .object({
+      /** Base64 of the archive, or of one part of it (the browser host takes 5 MB bodies: send <= 3 MB parts). */
+      data: z.string().max(8 * 1024 * 1024),
+      filename: z.string().max(300).optional(),
+      upload: z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), part: z.number().int().min(0), parts: z.number().int().min(1).max(100_000) }).strict().optional(),
+    })
+    .strict(),
+  'sessions.trash': empty,
+  // Audio input and listening tests (src-main/listening).
+  'audio.upload': audioUploadSchema,
+  'audio.clips': audioClipsSchema,
+  'listening.create': listeningCreateSchema,
+  'listening.answer': listeningAnswerSchema,
+  'listening.finish': listeningFinishSchema,
 } as const;
 
 export type Method = keyof typeof methodSchemas;

@@ -10,6 +10,9 @@ import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
 import { listRecipes } from '../engine/defenses/recipes';
 import type { SessionStore } from '../engine/sessions';
+import { reviewHandlers } from '../report/api';
+import { listeningHandlers } from '../listening/api';
+import type { ApiEvent } from './contract';
 
 const MIME: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.wav': 'audio/wav', '.json': 'application/json', '.csv': 'text/csv',
@@ -21,6 +24,8 @@ const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
 export interface HandlerDeps {
   store: SessionStore;
   dataDirs: string[];
+  /** Emits an API event to every client (e.g. sessions.changed after a write outside a job). */
+  emit?: (e: ApiEvent) => void;
 }
 
 export function datasetEntry(d: DatasetListing): DatasetEntry {
@@ -61,7 +66,7 @@ export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>,
   return out;
 }
 
-export function apiHandlers({ store, dataDirs }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
+export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
   return {
     'datasets.list': () => datasetEntries(dataDirs),
     'models.list': async () => listModels(await store.list(), store),
@@ -91,5 +96,7 @@ export function apiHandlers({ store, dataDirs }: HandlerDeps): Omit<Handlers, 'a
       await store.restore(p.id);
       return { restored: p.id };
     },
+    ...reviewHandlers(store, emit), // sessions.view, .report, .csv, .export, .import, .trash
+    ...listeningHandlers({ store, dataDirs, emit }), // audio.upload, audio.clips, listening.create, .answer, .finish
   };
 }

@@ -119,6 +119,25 @@ export const recipeParams = z
   })
   .strict();
 
+/** Gradient-masking checks on any model (engine/eval/masking.ts): Carlini et al. 2019, AutoAttack's checks. */
+export const gradientCheckParams = z
+  .object({
+    model: modelRef,
+    ...imageSelection,
+    /** Linf budget; default by dataset: 0.3 mnist, 0.1 fashion-mnist, 8/255 cifar10, else 0.1. */
+    eps: z.number().positive().max(1).optional(),
+    steps: z.number().int().min(1).max(1000).default(20),
+    restarts: z.number().int().min(2).max(50).default(5),
+    /** An undefended model for the transfer check; default: train a small-cnn on the dataset's training split. */
+    surrogate: modelRef.optional(),
+    surrogateTrainLimit: z.number().int().min(100).max(100000).default(5000),
+    surrogateEpochs: z.number().int().min(1).max(100).default(2),
+    surfaceImages: z.number().int().min(0).max(20).default(2),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).default([]),
+  })
+  .strict();
+
 export const importModelParams = z
   .object({
     /** A tfjs LayersModel: model.json or the folder holding it (weight shards beside it). */
@@ -131,6 +150,55 @@ export const importModelParams = z
   })
   .strict();
 
+/** Speech-to-text training on FSDD (engine/audio/train.ts); quick: speech-small, fewer utterances and epochs. */
+export const audioTrainParams = z
+  .object({
+    quick: z.boolean().default(false),
+    /** Default 20 (quick: 14). */
+    epochs: z.number().int().min(1).max(1000).optional(),
+    /** Training utterances built per epoch. Default 2700 (quick: 600). */
+    utterances: z.number().int().min(16).max(100000).optional(),
+    seed: seed.default(1),
+    /** speech-base (default) or speech-small (default with quick). */
+    arch: z.enum(['speech-base', 'speech-small']).optional(),
+    batchSize: z.number().int().min(1).max(256).optional(),
+    learningRate: z.number().positive().max(1).optional(),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).default([]),
+  })
+  .strict();
+
+/** Targeted (or untargeted) audio adversarial example, Carlini & Wagner 2018 (engine/audio/attack.ts). */
+export const audioAttackParams = z
+  .object({
+    /** An audio-train session id or a speech model.json / its folder. */
+    model: modelRef,
+    /** Path to a WAV file (any PCM/float encoding and rate; written back as 16-bit at its own rate). */
+    wav: z.string().min(1).max(4096),
+    /** A phrase over space, apostrophe and a-z; null for the untargeted attack. */
+    target: z.string().max(500).nullable().default(null),
+    iterations: z.number().int().min(1).max(100000).default(1000),
+    /** Weight of the CTC term in |delta|^2 + c * CTC. */
+    c: z.number().positive().max(1e6).default(1),
+    /** Adam step at the initial bound (full-scale units; scaled by tau / tau0 as tau shrinks). */
+    learningRate: z.number().positive().max(1).default(0.002),
+    /** Initial Linf bound as a fraction of full scale. */
+    tau0: z.number().positive().max(1).default(0.05),
+    seed: seed.default(0),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).default([]),
+  })
+  .strict();
+
+/** Transcribe a WAV file with a speech model (no session). */
+export const audioTranscribeParams = z
+  .object({
+    model: modelRef,
+    wav: z.string().min(1).max(4096),
+    method: z.enum(['greedy', 'beam']).default('greedy'),
+  })
+  .strict();
+
 export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('diagnostics'), params: diagnosticsParams.default({ batch: 16, repeats: 3 }) }).strict(),
   z.object({ kind: z.literal('train'), params: trainParams }).strict(),
@@ -138,6 +206,10 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sweep'), params: sweepParams }).strict(),
   z.object({ kind: z.literal('loss-surface'), params: lossSurfaceParams }).strict(),
   z.object({ kind: z.literal('recipe'), params: recipeParams }).strict(),
+  z.object({ kind: z.literal('gradient-check'), params: gradientCheckParams }).strict(),
+  z.object({ kind: z.literal('audio-train'), params: audioTrainParams }).strict(),
+  z.object({ kind: z.literal('audio-attack'), params: audioAttackParams }).strict(),
+  z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
 ]);
 
@@ -149,3 +221,7 @@ export type AttackParams = z.output<typeof attackParams>;
 export type SweepParams = z.output<typeof sweepParams>;
 export type LossSurfaceParams = z.output<typeof lossSurfaceParams>;
 export type RecipeParams = z.output<typeof recipeParams>;
+export type GradientCheckParams = z.output<typeof gradientCheckParams>;
+export type AudioTrainParams = z.output<typeof audioTrainParams>;
+export type AudioAttackParams = z.output<typeof audioAttackParams>;
+export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;

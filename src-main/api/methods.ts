@@ -18,6 +18,17 @@ export const METHOD_NAMES = [
   'sessions.notes',
   'sessions.delete',
   'sessions.restore',
+  'sessions.view',
+  'sessions.report',
+  'sessions.csv',
+  'sessions.export',
+  'sessions.import',
+  'sessions.trash',
+  'audio.upload',
+  'audio.clips',
+  'listening.create',
+  'listening.answer',
+  'listening.finish',
 ] as const;
 
 export type MethodName = (typeof METHOD_NAMES)[number];

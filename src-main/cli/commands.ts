@@ -1,4 +1,5 @@
 /** CLI commands beyond doctor and serve: each builds a job's params and runs it like the GUI does. */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command, CliContext } from './index';
 import { AdvlabError, badInput } from '../engine/errors';
@@ -163,6 +164,26 @@ const recipeCmd: Command = {
   },
 };
 
+const gradientCheckCmd: Command = {
+  summary: 'gradient-masking checks on any model (iterative vs single-step, white-box vs transfer, unbounded eps, monotonicity, restarts, loss surface, zero gradients)',
+  usage: 'advlab gradient-check --model M --dataset D [--n 100] [--eps X] [--steps 20] [--restarts 5] [--surrogate M2] [--surrogate-train-limit 5000] [--surrogate-epochs 2] [--surface-images 2] [--seed N] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({
+      ...selectionOptions, eps: { type: 'string' }, steps: { type: 'string' }, restarts: { type: 'string' }, surrogate: { type: 'string' },
+      'surrogate-train-limit': { type: 'string' }, 'surrogate-epochs': { type: 'string' }, 'surface-images': { type: 'string' },
+    });
+    const params = {
+      ...selection(v), eps: num(v.eps, 'eps', { min: 0, max: 1 }), steps: num(v.steps, 'steps', { int: true, min: 1 }), restarts: num(v.restarts, 'restarts', { int: true, min: 2 }),
+      surrogate: v.surrogate, surrogateTrainLimit: num(v['surrogate-train-limit'], 'surrogate-train-limit', { int: true, min: 100 }),
+      surrogateEpochs: num(v['surrogate-epochs'], 'surrogate-epochs', { int: true, min: 1 }), surfaceImages: num(v['surface-images'], 'surface-images', { int: true, min: 0 }),
+    };
+    const r = finished(await c.runJob('gradient-check', JSON.parse(JSON.stringify(params))));
+    const checks = r.checks as { name: string; status: string }[];
+    c.out.result(r, [...checks.map((k) => `${k.status === 'pass' ? 'pass' : 'WARN'}  ${k.name}`), `${r.checksPassed} passed, ${r.checksWarned} warned (eps ${r.eps}, n ${r.n}); session ${r.session}`].join('\n'));
+    return r.cancelled ? 130 : 0;
+  },
+};
+
 const importModelCmd: Command = {
   summary: 'import a tfjs LayersModel (model.json + weights) so it can be attacked; checks its input shape against a dataset',
   usage: 'advlab import-model --path DIR|model.json [--dataset D] [--test-limit N] [--name TEXT] [--json]',
@@ -272,6 +293,78 @@ const sessions: Command = {
   },
 };
 
+const AUDIO_USAGE = [
+  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
+  '   (M: an audio-train session id or a speech model.json / its folder)',
+].join('\n');
+
+/** A model reference: a session id stays as is, an existing path becomes absolute. */
+function modelArg(m: string | undefined): string {
+  if (!m) throw badInput('--model is required: an audio-train session id (advlab sessions list --kind audio-train) or a speech model.json path');
+  return existsSync(m) ? resolve(m) : m;
+}
+
+const audioCmd: Command = {
+  summary: 'speech-to-text on FSDD and targeted audio adversarial examples: audio train | attack | transcribe',
+  usage: AUDIO_USAGE,
+  async run(c: CliContext) {
+    const { values: v, positionals } = c.parse({
+      quick: { type: 'boolean' }, epochs: { type: 'string' }, utterances: { type: 'string' }, arch: { type: 'string' }, 'batch-size': { type: 'string' },
+      lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
+      model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
+      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' },
+    }, true);
+    const [sub, ...extra] = positionals;
+    if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
+    const seed = num(v.seed, 'seed', { int: true, min: 0 });
+    switch (sub) {
+      case 'train': {
+        const params = {
+          quick: v.quick ?? false, epochs: num(v.epochs, 'epochs', { int: true, min: 1 }), utterances: num(v.utterances, 'utterances', { int: true, min: 16 }),
+          arch: v.arch, batchSize: num(v['batch-size'], 'batch-size', { int: true, min: 1 }), learningRate: num(v.lr, 'lr', { min: 0 }),
+          seed, name: v.name, tags: v.tag,
+        };
+        const r = finished(await c.runJob('audio-train', JSON.parse(JSON.stringify(params))));
+        const out = {
+          session: r.session, model: r.model, cer: r.cer ?? null, wer: r.wer ?? null, cerUnseen: r.cerUnseen ?? null, werUnseen: r.werUnseen ?? null,
+          seconds: r.seconds, arch: r.arch, epochsRun: r.epochsRun, heldOutSpeaker: r.heldOutSpeaker, parameters: r.parameters, backend: r.backend, cancelled: r.cancelled ?? false,
+        };
+        const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
+        c.out.result(out, `trained ${out.arch} on FSDD in ${Number(out.seconds).toFixed(0)} s: CER ${pct(out.cer)}, WER ${pct(out.wer)} on held-out utterances of seen speakers; CER ${pct(out.cerUnseen)}, WER ${pct(out.werUnseen)} on the unseen speaker ${out.heldOutSpeaker}; session ${out.session}`);
+        return out.cancelled ? 130 : 0;
+      }
+      case 'attack': {
+        if (!v.wav) throw badInput('--wav is required: the WAV file to attack');
+        if (v.target === undefined && !v.untargeted) throw badInput('--target "TEXT" is required (or --untargeted)');
+        if (v.target !== undefined && v.untargeted) throw badInput('give either --target or --untargeted, not both');
+        const params = {
+          model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
+          iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+        };
+        const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
+        const out = {
+          session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
+          dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
+        };
+        const what = out.target === null ? 'untargeted' : `target "${out.target}"`;
+        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}", dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
+        return out.cancelled ? 130 : 0;
+      }
+      case 'transcribe': {
+        if (!v.wav) throw badInput('--wav is required: the WAV file to transcribe');
+        const r = finished(await c.runJob('audio-transcribe', { model: modelArg(v.model), wav: resolve(v.wav), method: v.beam ? 'beam' : 'greedy' }));
+        c.out.result(r, `"${r.transcript}"`);
+        return 0;
+      }
+      default:
+        throw badInput(`${sub === undefined ? 'advlab audio needs a subcommand' : `Unknown audio subcommand "${sub}"`}: train, attack or transcribe\nusage: ${AUDIO_USAGE}`);
+    }
+  },
+};
+
 function later(issue: number, what: string): Command {
   return {
     summary: `${what} (arrives with issue #${issue})`,
@@ -290,6 +383,7 @@ export const commands: Record<string, Command> = {
   'loss-surface': lossSurfaceCmd,
   bench,
   recipe: recipeCmd,
+  'gradient-check': gradientCheckCmd,
   'import-model': importModelCmd,
-  audio: later(6, 'speech-to-text training and audio attacks'),
+  audio: audioCmd,
 };

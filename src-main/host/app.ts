@@ -37,7 +37,7 @@ export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
     { runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },
-    () => apiHandlers({ store, dataDirs: opts.dataDirs }),
+    (core) => apiHandlers({ store, dataDirs: opts.dataDirs, emit: (e) => core.emit('event', e) }),
   );
   return { core, runner, store };
 }

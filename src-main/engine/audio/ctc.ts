@@ -202,10 +202,15 @@ function backward(logp: tf.Tensor3D, alphas: tf.Tensor3D, loss: tf.Tensor1D, k: 
     if (k.inputLengths.includes(t + 1)) beta = tf.add(tf.mul(sel, end), tf.mul(tf.sub(1, sel), beta));
     betas[t] = beta;
   }
-  const posterior = tf.exp(tf.add(tf.add(alphas, tf.stack(betas, 1)), tf.reshape(loss, [B, 1, 1])));
-  const occupancy = tf.matMul(posterior, tf.tensor3d(k.onehotT, [B, S, C])); // [B, maxT, C]
   const valid = new Float32Array(B * maxT);
   k.inputLengths.forEach((Tb, b) => valid.fill(1, b * maxT, b * maxT + Tb));
+  // Frames past an example's input length carry meaningless alpha + beta (the recursions run on
+  // through the padding), which can exceed -loss by more than exp's range: mask them to NEG before
+  // the exp, or inf * 0 = NaN appears in the gradient.
+  const invalid = Float32Array.from(valid, (v) => (v ? 0 : NEG));
+  const logPosterior = tf.add(tf.add(tf.add(alphas, tf.stack(betas, 1)), tf.reshape(loss, [B, 1, 1])), tf.tensor3d(invalid, [B, maxT, 1]));
+  const posterior = tf.exp(logPosterior);
+  const occupancy = tf.matMul(posterior, tf.tensor3d(k.onehotT, [B, S, C])); // [B, maxT, C]
   const g = tf.mul(tf.sub(tf.exp(tf.slice(logp, [0, 0, 0], [B, maxT, C])), occupancy), tf.tensor3d(valid, [B, maxT, 1]));
   return (maxT < T ? tf.pad(g, [[0, 0], [0, T - maxT], [0, 0]]) : g) as tf.Tensor3D;
 }

@@ -50,3 +50,28 @@ export {
   buildUtterances,
 } from './fsdd';
 export type { FsddClip, FsddSplitOptions, FsddSplits, TrimOptions, UtteranceOptions, Utterance, UtteranceSet, ClipCache } from './fsdd';
+export {
+  SpeechModel,
+  SPEECH_ARCHITECTURES,
+  SPEECH_ARCH_NAMES,
+  SPEECH_FRONTEND,
+  buildSpeechNetwork,
+  isSpeechArch,
+} from './model';
+export type { SpeechArchName, SpeechArchitecture, SpeechConvSpec, SpeechMeta, BuildSpeechOptions, TranscribeOptions, Transcription } from './model';
+export { trainSpeechModel, evaluateSpeech, prepareSpeechData, resolveSpeechTrainOptions, learningRateAt, VAL_END } from './train';
+export type {
+  SpeechTrainOptions,
+  ResolvedSpeechTrainOptions,
+  SpeechTrainHooks,
+  SpeechBatchRow,
+  SpeechEpochRow,
+  SpeechEvalRow,
+  SpeechEvalResult,
+  SpeechData,
+  SpeechTrainResult,
+} from './train';
+export { audioAttack, validateTarget, normalizeTarget, resolveAudioAttackOptions, audiblePerturbation } from './attack';
+export type { AudioAttackOptions, ResolvedAudioAttackOptions, AudioAttackRow, AudioAttackResult, AudioAttackHooks } from './attack';
+export { audioBenchmark, PHRASE_TARGETS, UNSEEN_LETTER_PHRASES } from './bench';
+export type { AudioBenchmarkOptions, AudioBenchmarkRow, AudioBenchmarkResult } from './bench';

@@ -5,6 +5,8 @@ import { diagnostics } from './diagnostics';
 import { train } from './train';
 import { attack, lossSurfaceJob, sweep } from './attack';
 import { recipe } from './recipe';
+import { gradientCheck } from './gradient-check';
+import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { importModel } from './import-model';
 
 export const jobHandlers: Record<string, JobHandler> = {
@@ -16,5 +18,9 @@ export const jobHandlers: Record<string, JobHandler> = {
   sweep,
   'loss-surface': lossSurfaceJob,
   recipe,
+  'gradient-check': gradientCheck,
+  'audio-train': audioTrain,
+  'audio-attack': audioAttackJob,
+  'audio-transcribe': audioTranscribe,
   'import-model': importModel,
 };

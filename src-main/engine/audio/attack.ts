@@ -1,0 +1,380 @@
+/**
+ * Targeted audio adversarial examples (Carlini & Wagner 2018, "Audio Adversarial Examples:
+ * Targeted Attacks on Speech-to-Text").
+ *
+ * Given a clip x and a target phrase t, find a perturbation delta that makes the model transcribe
+ * x + delta as exactly t while delta stays quiet:
+ *
+ *   minimise  |delta|_2^2 + c * CTC(f(x + delta), t)   subject to  |delta|_inf < tau,
+ *
+ * with Adam on delta, projecting delta onto the Linf ball (and x + delta onto the valid sample range
+ * [-1, 32767/32768]) after every step. Every `checkEvery` iterations (10, as in the authors' code) the
+ * current candidate is rendered exactly as it will be stored (16-bit PCM at the clip's own rate,
+ * clipped) and transcribed through the full pipeline (resampling, front end, model, greedy decoding).
+ * When that transcript equals the target, the candidate is a success: it is kept if it is the
+ * quietest so far (by dB_x) and the bound is lowered to tau <- 0.8 * min(tau, max|delta|), and
+ * the optimisation continues from there under the tighter bound until the iteration budget is spent.
+ * The quietest success is returned. Distortion is dB_x(delta) = dB(delta) - dB(x) with
+ * dB(v) = 20 log10 max|v|, measured on the stored 16-bit audio (delta = adversarial - original, both
+ * quantised), so the reported number is the one a listener gets.
+ *
+ * Details taken from the authors' reference implementation: delta starts at zero; a little Gaussian
+ * noise (standard deviation 2 LSB of 16-bit audio) is added to x + delta at every step so that the
+ * result survives rounding to 16 bits; success is checked every 10 iterations.
+ *
+ * Choice of c (fixed, no schedule): with samples in [-1, 1], |delta|^2 is small (a 2 s clip at 8 kHz
+ * with a perturbation 40 dB below full scale has |delta|^2 ~ 0.16) while CTC losses are a few nats, so
+ * the default c = 1 lets the CTC term drive the search until the target is reached and makes the L2
+ * term a mild regulariser that pulls unused samples back to zero. The quietness itself comes from the
+ * shrinking Linf bound, as in the paper (whose code drops the L2 term altogether): on benchmark clips
+ * c = 1 and c = 10 reached the same targets at the same final dB_x. The Adam step is `learningRate * tau / tau0`: it shrinks with the
+ * bound so that the steps stay a fixed fraction of the box (a fixed step would only bang delta
+ * between +tau and -tau once tau is small).
+ *
+ * Untargeted mode (target null): maximise the CTC loss of the clip's own transcription,
+ *   minimise |delta|_2^2 - c * CTC(f(x + delta), transcriptBefore),
+ * under the same bound; success is any transcript different from the original one, and the same
+ * tau reduction finds the quietest change.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { JobContext } from '../context';
+import { silentContext } from '../context';
+import { CancelledError, badInput } from '../errors';
+import { ctcLoss, ctcMinFrames } from './ctc';
+import { dB } from './dbx';
+import type { SpeechModel } from './model';
+import { resample } from './resample';
+import { quantize16 } from './wav';
+
+/** Largest positive 16-bit sample as a float. */
+const FULL_SCALE_MAX = 32767 / 32768;
+const LSB = 1 / 32768;
+
+export interface AudioAttackOptions {
+  /** Target phrase over the model's alphabet; null for the untargeted attack. */
+  target: string | null;
+  /** Iteration budget. Default 1000. */
+  iterations?: number;
+  /** Weight of the CTC term. Default 1. */
+  c?: number;
+  /** Adam step size at the initial bound (full-scale units; scaled by tau / tau0). Default 0.002. */
+  learningRate?: number;
+  /** Initial Linf bound as a fraction of full scale. Default 0.05. */
+  tau0?: number;
+  /** Factor applied to the bound after each success. Default 0.8. */
+  tauDecay?: number;
+  /** Success check (and metrics row) every this many iterations. Default 10. */
+  checkEvery?: number;
+  /** Standard deviation of the noise added during optimisation, in 16-bit LSBs. Default 2. */
+  noiseLsb?: number;
+  /** Seed of that noise. Default 0. */
+  seed?: number;
+  /** Stop at the first success instead of continuing to lower tau. Default false. */
+  stopAtFirstSuccess?: boolean;
+}
+
+export interface ResolvedAudioAttackOptions {
+  target: string | null;
+  iterations: number;
+  c: number;
+  learningRate: number;
+  tau0: number;
+  tauDecay: number;
+  checkEvery: number;
+  noiseLsb: number;
+  seed: number;
+  stopAtFirstSuccess: boolean;
+}
+
+export interface AudioAttackRow {
+  iteration: number;
+  /** The optimised objective at this iteration (|delta|^2 +- c * CTC, with the optimisation noise). */
+  loss: number;
+  /** CTC loss of the current stored (16-bit) candidate w.r.t. the target (untargeted: the original transcript). */
+  ctc: number;
+  /** dB_x of the current stored candidate's perturbation. */
+  dbx: number;
+  /** Current Linf bound (full-scale units). */
+  tau: number;
+  [k: string]: number;
+}
+
+export interface AudioAttackResult {
+  mode: 'targeted' | 'untargeted';
+  success: boolean;
+  /** The normalised target phrase (null when untargeted). */
+  target: string | null;
+  transcriptBefore: string;
+  transcriptAfter: string;
+  sampleRate: number;
+  /** The clip as stored: 16-bit quantised, at its own rate. */
+  original: Float32Array;
+  /** The quietest success (or, without success, the last candidate): 16-bit quantised, clipped. */
+  adversarial: Float32Array;
+  /** adversarial - original. */
+  perturbation: Float32Array;
+  /** dB_x of `perturbation` (null when it is all zeros). */
+  dbx: number | null;
+  /** max |perturbation| (full-scale units). */
+  linf: number;
+  /** The bound when the optimisation stopped. */
+  tau: number;
+  /** Iterations run. */
+  iterations: number;
+  /**
+   * Target characters the model never saw in its training transcripts (from its metadata's
+   * trainedSymbols; empty when unknown): a model trained on digit words may be unable to emit them.
+   */
+  unseenSymbols: string[];
+  /** Iteration at which the returned adversarial was found (null without success). */
+  successIteration: number | null;
+  /** Successful checks (each one lowered tau). */
+  successes: number;
+  seconds: number;
+  cancelled: boolean;
+  history: AudioAttackRow[];
+  options: ResolvedAudioAttackOptions;
+}
+
+/** Lower-cases, trims and collapses runs of whitespace to single spaces. */
+export function normalizeTarget(text: string): string {
+  return text.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/**
+ * Checks a target phrase against the model: every character in its alphabet, and few enough
+ * characters for the clip (CTC needs one output frame per character plus one between repeats).
+ * Returns the normalised phrase and its labels.
+ */
+export function validateTarget(model: SpeechModel, target: string, nSamplesAtModelRate: number): { text: string; labels: number[] } {
+  if (typeof target !== 'string') throw badInput('The target must be a string (use null for the untargeted attack)');
+  const text = normalizeTarget(target);
+  const labels = model.alphabet.encode(text);
+  const need = ctcMinFrames(labels);
+  const have = model.outputFrames(nSamplesAtModelRate);
+  if (need > have) {
+    const seconds = nSamplesAtModelRate / model.sampleRate;
+    throw badInput(
+      `Target ${JSON.stringify(text)} is too long for this clip: it needs at least ${need} output frames (one per character, one more between repeated characters) but the ${seconds.toFixed(2)} s clip gives ${have} (${(have / seconds).toFixed(0)} per second). Use a shorter target or a longer clip.`,
+      { target: text, needFrames: need, haveFrames: have },
+    );
+  }
+  return { text, labels };
+}
+
+export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioAttackOptions {
+  const r: ResolvedAudioAttackOptions = {
+    target: o.target,
+    iterations: o.iterations ?? 1000,
+    c: o.c ?? 1,
+    learningRate: o.learningRate ?? 0.002,
+    tau0: o.tau0 ?? 0.05,
+    tauDecay: o.tauDecay ?? 0.8,
+    checkEvery: o.checkEvery ?? 10,
+    noiseLsb: o.noiseLsb ?? 2,
+    seed: o.seed ?? 0,
+    stopAtFirstSuccess: o.stopAtFirstSuccess ?? false,
+  };
+  if (!Number.isInteger(r.iterations) || r.iterations < 1) throw badInput(`audio attack: iterations must be a positive integer, got ${r.iterations}`);
+  if (!(r.c > 0 && Number.isFinite(r.c))) throw badInput(`audio attack: c must be a positive number, got ${r.c}`);
+  if (!(r.learningRate > 0 && r.learningRate <= 1)) throw badInput(`audio attack: learningRate must be in (0, 1], got ${r.learningRate}`);
+  if (!(r.tau0 > 0 && r.tau0 <= 1)) throw badInput(`audio attack: tau0 must be in (0, 1] (a fraction of full scale), got ${r.tau0}`);
+  if (!(r.tauDecay > 0 && r.tauDecay < 1)) throw badInput(`audio attack: tauDecay must be in (0, 1), got ${r.tauDecay}`);
+  if (!Number.isInteger(r.checkEvery) || r.checkEvery < 1) throw badInput(`audio attack: checkEvery must be a positive integer, got ${r.checkEvery}`);
+  if (!(r.noiseLsb >= 0)) throw badInput(`audio attack: noiseLsb must be >= 0, got ${r.noiseLsb}`);
+  if (!Number.isInteger(r.seed) || r.seed < 0) throw badInput(`audio attack: seed must be a non-negative integer, got ${r.seed}`);
+  return r;
+}
+
+function maxAbs(v: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  return m;
+}
+
+/**
+ * Runs the attack on a clip (`samples` at `sampleRate`, any rate: the optimisation runs at the model
+ * rate and the perturbation is resampled back to the clip's rate for every stored candidate).
+ */
+export interface AudioAttackHooks {
+  /** Called with every metrics row (every `checkEvery` iterations), e.g. to append it to a session. */
+  onRow?: (row: AudioAttackRow) => void | Promise<void>;
+}
+
+export async function audioAttack(model: SpeechModel, clip: { samples: Float32Array; sampleRate: number }, options: AudioAttackOptions, ctx: JobContext = silentContext, hooks: AudioAttackHooks = {}): Promise<AudioAttackResult> {
+  const o = resolveAudioAttackOptions(options);
+  const t0 = performance.now();
+  const rate = clip.sampleRate;
+  if (!Number.isInteger(rate) || rate <= 0) throw badInput(`audio attack: the clip's sample rate must be a positive integer, got ${rate}`);
+  if (clip.samples.length === 0) throw badInput('audio attack: the clip is empty');
+  const x0 = quantize16(clip.samples);
+  if (maxAbs(x0) === 0) throw badInput('audio attack: the clip is silent (all zeros after 16-bit quantisation), so dB_x is undefined');
+  const modelRate = model.sampleRate;
+  const xm = rate === modelRate ? x0 : resample(x0, rate, modelRate);
+  const n = xm.length;
+  const transcriptBefore = (await model.transcribe(x0, rate)).text;
+  const mode = o.target === null ? 'untargeted' : 'targeted';
+  const goal = o.target === null
+    ? { text: null as string | null, labels: model.alphabet.encode(transcriptBefore) }
+    : validateTarget(model, o.target, n);
+  if (mode === 'untargeted' && ctcMinFrames(goal.labels) > model.outputFrames(n)) {
+    throw badInput('audio attack: the clip\'s own transcription is longer than its output frames allow; the untargeted CTC objective is undefined');
+  }
+  const trained = model.extraMeta.trainedSymbols;
+  const unseenSymbols = goal.text !== null && Array.isArray(trained)
+    ? [...new Set([...goal.text].filter((ch) => !(trained as unknown[]).includes(ch)))]
+    : [];
+  if (unseenSymbols.length) {
+    ctx.log(`The model never saw ${unseenSymbols.map((c) => JSON.stringify(c)).join(', ')} in its training transcripts; it may be unable to emit them, whatever the perturbation.`);
+  }
+  const labels = [goal.labels];
+  const T = [model.outputFrames(n)];
+  const sign = mode === 'targeted' ? 1 : -1;
+
+  /** The stored candidate for a model-rate perturbation: 16-bit, clipped, at the clip's rate. */
+  const render = (deltaM: Float32Array): Float32Array => {
+    const up = rate === modelRate ? deltaM : resample(deltaM, modelRate, rate);
+    const adv = new Float32Array(x0.length);
+    for (let i = 0; i < x0.length; i++) adv[i] = x0[i] + (i < up.length ? up[i] : 0);
+    return quantize16(adv);
+  };
+  /** Transcript and CTC (w.r.t. the goal) of a stored candidate. */
+  const judge = async (adv: Float32Array): Promise<{ text: string; ctc: number }> => {
+    const a = rate === modelRate ? adv : resample(adv, rate, modelRate);
+    const xt = tf.tensor2d(a, [1, a.length]);
+    const logits = model.logits(xt);
+    xt.dispose();
+    try {
+      const [text] = await model.decode(logits, model.outputLengths([a.length]));
+      const ctcT = ctcLoss(logits, labels, { inputLengths: model.outputLengths([a.length]), reduction: 'sum' });
+      const ctc = (await ctcT.data())[0];
+      ctcT.dispose();
+      return { text, ctc };
+    } finally {
+      logits.dispose();
+    }
+  };
+  const reached = (text: string) => (mode === 'targeted' ? text === goal.text : text !== transcriptBefore);
+
+  const x = tf.tensor2d(xm, [1, n]);
+  // Bounds that keep x + delta inside the 16-bit range.
+  const lo = tf.tensor2d(Float32Array.from(xm, (v) => -1 - v), [1, n]);
+  const hi = tf.tensor2d(Float32Array.from(xm, (v) => FULL_SCALE_MAX - v), [1, n]);
+  const zeros = tf.zeros([1, n]);
+  const delta = tf.variable(zeros, true, `audio-attack-delta-${Math.random().toString(36).slice(2)}`);
+  zeros.dispose();
+  const optimizer = tf.train.adam(o.learningRate);
+  const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
+  let tau = o.tau0;
+  let best: { adv: Float32Array; dbx: number; text: string; iteration: number } | null = null;
+  let last: { adv: Float32Array; text: string } | null = null;
+  let successes = 0;
+  let iterations = 0;
+  let cancelled = false;
+  const history: AudioAttackRow[] = [];
+  const noiseStd = o.noiseLsb * LSB;
+
+  const project = () => {
+    const t = tau;
+    const projected = tf.tidy(() => tf.minimum(tf.maximum(tf.clipByValue(delta, -t, t), lo), hi));
+    delta.assign(projected);
+    projected.dispose();
+  };
+
+  try {
+    for (let it = 1; it <= o.iterations; it++) {
+      try {
+        ctx.checkpoint();
+      } catch (e) {
+        if (e instanceof CancelledError) {
+          cancelled = true;
+          break;
+        }
+        throw e;
+      }
+      setLr(o.learningRate * (tau / o.tau0));
+      const seed = o.seed * 100_003 + it;
+      const cost = optimizer.minimize(() => tf.tidy(() => {
+        let input = tf.add(x, delta) as tf.Tensor2D;
+        if (noiseStd > 0) input = tf.add(input, tf.randomNormal([1, n], 0, noiseStd, 'float32', seed));
+        const ctc = ctcLoss(model.logits(input), labels, { inputLengths: T, reduction: 'sum' });
+        return tf.add(tf.sum(tf.square(delta)), tf.mul(sign * o.c, ctc)) as tf.Scalar;
+      }), true, [delta])!;
+      project();
+      iterations = it;
+      if (it % o.checkEvery !== 0 && it !== o.iterations) {
+        cost.dispose();
+        continue;
+      }
+      const loss = (await cost.data())[0];
+      cost.dispose();
+      if (!Number.isFinite(loss)) throw new Error(`audio attack diverged: the objective is ${loss} at iteration ${it}`);
+      const deltaM = (await delta.data()) as Float32Array;
+      const adv = render(deltaM);
+      const { text, ctc } = await judge(adv);
+      const pert = adv.map((v, i) => v - x0[i]);
+      const dbxNow = dB(pert) - dB(x0);
+      last = { adv, text };
+      if (reached(text)) {
+        successes++;
+        if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it };
+        tau = o.tauDecay * Math.min(tau, maxAbs(deltaM));
+        project();
+      }
+      const row: AudioAttackRow = { iteration: it, loss, ctc, dbx: dbxNow, tau };
+      history.push(row);
+      await hooks.onRow?.(row);
+      ctx.progress({
+        step: it, total: o.iterations, phase: mode === 'targeted' ? `target "${goal.text}"` : 'untargeted',
+        metrics: { loss, ctc, dbx: Number.isFinite(dbxNow) ? dbxNow : -200, tau, ...(best ? { bestDbx: best.dbx } : {}) },
+        message: `iteration ${it}: "${text}"${best ? `, best dB_x ${best.dbx.toFixed(1)}` : ''}`,
+      });
+      if (best && o.stopAtFirstSuccess) break;
+      // Below one step of 16-bit audio nothing quieter can be stored.
+      if (tau < LSB) break;
+    }
+  } finally {
+    tf.dispose([x, lo, hi, delta]);
+    optimizer.dispose();
+  }
+
+  let final: { adv: Float32Array; text: string };
+  if (best) final = best;
+  else if (last) final = last;
+  else final = { adv: x0.slice(), text: transcriptBefore };
+  const perturbation = final.adv.map((v, i) => v - x0[i]);
+  const linf = maxAbs(perturbation);
+  return {
+    mode,
+    success: best !== null,
+    target: goal.text,
+    transcriptBefore,
+    transcriptAfter: final.text,
+    sampleRate: rate,
+    original: x0,
+    adversarial: final.adv,
+    perturbation,
+    dbx: linf > 0 ? dB(perturbation) - dB(x0) : null,
+    linf,
+    tau,
+    iterations,
+    unseenSymbols,
+    successIteration: best?.iteration ?? null,
+    successes,
+    seconds: (performance.now() - t0) / 1000,
+    cancelled,
+    history,
+    options: o,
+  };
+}
+
+/**
+ * The perturbation scaled so that its peak sits at `peak` of full scale (for listening to it),
+ * and the gain applied. An all-zero perturbation is returned as is with gain 1.
+ */
+export function audiblePerturbation(perturbation: Float32Array, peak = 0.9): { samples: Float32Array; gain: number } {
+  const m = maxAbs(perturbation);
+  if (m === 0) return { samples: perturbation.slice(), gain: 1 };
+  const gain = peak / m;
+  return { samples: Float32Array.from(perturbation, (v) => v * gain), gain };
+}

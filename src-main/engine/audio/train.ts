@@ -1,0 +1,367 @@
+/**
+ * Training a speech model with CTC on FSDD connected digits.
+ *
+ * Data (all from `splitFsdd`, so no recording is shared between parts):
+ *  - one speaker is held out entirely: `testUnseen` utterances are built from their recordings;
+ *  - for the other speakers, recordings 0-4 (FSDD's test convention) build `testSeen` utterances,
+ *    recordings 5-9 build the validation utterances (CER/WER per epoch), recordings 10-49 train.
+ * Each epoch builds fresh training utterances (1-4 digits, random silences) from the training
+ * recordings with a new seed, so the model sees new combinations every epoch. Half of the training
+ * utterances get a little Gaussian noise ("dither", 70-40 dB below the utterance's peak) so that the
+ * model knows both digital silence and a recording's noise floor.
+ *
+ * Optimisation: Adam on the mean CTC loss of padded batches (utterances of similar length batched
+ * together), gradients clipped to a global L2 norm, learning rate with a short linear warm-up and a
+ * cosine decay to 10%. Every batch is
+ * reported (progress + onBatch), every epoch validated (onEpoch); `ctx.checkpoint()` once per batch
+ * makes the run cancellable: a cancelled run returns the model trained so far with `cancelled: true`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { JobContext } from '../context';
+import { silentContext } from '../context';
+import { CancelledError, badInput } from '../errors';
+import { ctcLoss } from './ctc';
+import { corpusCer, corpusWer, cer as utteranceCer } from './metrics';
+import { DIGIT_WORDS, buildUtterances, fsddDir, listFsdd, mulberry32, splitFsdd, type ClipCache, type FsddClip, type Utterance } from './fsdd';
+import { stackSignals } from './frontend';
+import { SpeechModel, isSpeechArch, SPEECH_ARCH_NAMES, type TranscribeOptions } from './model';
+
+export interface SpeechTrainOptions {
+  /** 'speech-base' (default) or 'speech-small' (default with quick). */
+  arch?: string;
+  /** Smaller model, fewer utterances and epochs: a few minutes, enough for the attack demo. */
+  quick?: boolean;
+  /** Default 20 (quick: 14). */
+  epochs?: number;
+  /** Training utterances built per epoch. Default 2700 (quick: 600). */
+  utterances?: number;
+  /** Validation utterances (fixed). Default 200 (quick: 60). */
+  valUtterances?: number;
+  /** Test utterances per test split (seen speakers, unseen speaker). Default 300 (quick: 100). */
+  testUtterances?: number;
+  /** Default 16. */
+  batchSize?: number;
+  /** Peak Adam learning rate. Default 0.001 (quick: 0.002). */
+  learningRate?: number;
+  /** Default 1. */
+  seed?: number;
+  /** FSDD recordings folder. Default $ADVLAB_DATA/fsdd/recordings. */
+  fsddDir?: string;
+  /** Default: the last speaker alphabetically. */
+  heldOutSpeaker?: string;
+  /** Fraction of training utterances that get dither noise. Default 0.5. */
+  ditherFraction?: number;
+  /** Gradients are clipped to this global L2 norm. Default 50. */
+  clipNorm?: number;
+  /** Decoder used for validation and test CER/WER. Default greedy. */
+  decode?: TranscribeOptions;
+  /** Decoded clips, shared between runs (tests). */
+  clipCache?: ClipCache;
+}
+
+export interface ResolvedSpeechTrainOptions {
+  arch: string;
+  quick: boolean;
+  epochs: number;
+  utterances: number;
+  valUtterances: number;
+  testUtterances: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  ditherFraction: number;
+  clipNorm: number;
+}
+
+export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedSpeechTrainOptions {
+  const quick = o.quick ?? false;
+  const r: ResolvedSpeechTrainOptions = {
+    arch: o.arch ?? (quick ? 'speech-small' : 'speech-base'),
+    quick,
+    epochs: o.epochs ?? (quick ? 14 : 20),
+    utterances: o.utterances ?? (quick ? 600 : 2700),
+    valUtterances: o.valUtterances ?? (quick ? 60 : 200),
+    testUtterances: o.testUtterances ?? (quick ? 100 : 300),
+    batchSize: o.batchSize ?? 16,
+    learningRate: o.learningRate ?? (quick ? 0.002 : 0.001),
+    seed: o.seed ?? 1,
+    ditherFraction: o.ditherFraction ?? 0.5,
+    clipNorm: o.clipNorm ?? 50,
+  };
+  if (!isSpeechArch(r.arch)) throw badInput(`Unknown speech architecture "${r.arch}": choose ${SPEECH_ARCH_NAMES.join(' or ')}`);
+  const posInt = (k: keyof ResolvedSpeechTrainOptions, min = 1) => {
+    const v = r[k] as number;
+    if (!Number.isInteger(v) || v < min) throw badInput(`speech training: ${k} must be an integer >= ${min}, got ${v}`);
+  };
+  posInt('epochs');
+  posInt('utterances');
+  posInt('valUtterances');
+  posInt('testUtterances');
+  posInt('batchSize');
+  posInt('seed', 0);
+  if (!(r.learningRate > 0 && r.learningRate <= 1)) throw badInput(`speech training: learningRate must be in (0, 1], got ${r.learningRate}`);
+  if (!(r.clipNorm > 0)) throw badInput(`speech training: clipNorm must be > 0, got ${r.clipNorm}`);
+  if (!(r.ditherFraction >= 0 && r.ditherFraction <= 1)) throw badInput(`speech training: ditherFraction must be in [0, 1], got ${r.ditherFraction}`);
+  return r;
+}
+
+export interface SpeechBatchRow {
+  step: number;
+  epoch: number;
+  loss: number;
+  [k: string]: number;
+}
+
+export interface SpeechEpochRow {
+  epoch: number;
+  loss: number;
+  val_cer: number;
+  val_wer: number;
+  seconds: number;
+  [k: string]: number;
+}
+
+export interface SpeechTrainHooks {
+  onBatch?: (row: SpeechBatchRow) => void | Promise<void>;
+  onEpoch?: (row: SpeechEpochRow) => void | Promise<void>;
+}
+
+export interface SpeechEvalRow {
+  id: string;
+  transcript: string;
+  predicted: string;
+  cer: number;
+}
+
+export interface SpeechEvalResult {
+  cer: number;
+  wer: number;
+  rows: SpeechEvalRow[];
+}
+
+/** The FSDD data of a training run. */
+export interface SpeechData {
+  heldOutSpeaker: string;
+  trainClips: FsddClip[];
+  valClips: FsddClip[];
+  testSeenClips: FsddClip[];
+  testUnseenClips: FsddClip[];
+  val: Utterance[];
+  testSeen: Utterance[];
+  testUnseen: Utterance[];
+  /** sha256 per part over the clips read (for session manifests). */
+  sha256: { val: string; testSeen: string; testUnseen: string };
+}
+
+/** First recording index of the training part (recordings testIndices..VAL_END-1 validate). */
+export const VAL_END = 10;
+
+/** Lists FSDD, splits it as described above and builds the fixed validation and test utterances. */
+export async function prepareSpeechData(o: SpeechTrainOptions, sampleRate: number, ctx: JobContext = silentContext, cache: ClipCache = o.clipCache ?? new Map()): Promise<SpeechData> {
+  const r = resolveSpeechTrainOptions(o);
+  const clips = await listFsdd(o.fsddDir ?? fsddDir());
+  const split = splitFsdd(clips, { heldOutSpeaker: o.heldOutSpeaker });
+  const valClips = split.train.filter((c) => c.index < VAL_END);
+  const trainClips = split.train.filter((c) => c.index >= VAL_END);
+  if (trainClips.length === 0) throw badInput(`FSDD: no training recordings (index >= ${VAL_END}) besides the held-out speaker ${split.heldOutSpeaker}`);
+  if (valClips.length === 0 || split.testSeen.length === 0 || split.testUnseen.length === 0) throw badInput('FSDD: a validation or test part is empty; the recordings folder is incomplete');
+  const build = (pool: FsddClip[], count: number, seed: number, name: string) => buildUtterances(pool, { count, seed, sampleRate, split: name }, ctx, cache);
+  const val = await build(valClips, r.valUtterances, r.seed * 7919 + 101, 'validation');
+  const seen = await build(split.testSeen, r.testUtterances, r.seed * 7919 + 202, 'test-seen');
+  const unseen = await build(split.testUnseen, r.testUtterances, r.seed * 7919 + 303, 'test-unseen');
+  return {
+    heldOutSpeaker: split.heldOutSpeaker,
+    trainClips, valClips, testSeenClips: split.testSeen, testUnseenClips: split.testUnseen,
+    val: val.utterances, testSeen: seen.utterances, testUnseen: unseen.utterances,
+    sha256: { val: val.source.sha256, testSeen: seen.source.sha256, testUnseen: unseen.source.sha256 },
+  };
+}
+
+/** Greedy (or beam) transcription of utterances; corpus CER and WER. */
+export async function evaluateSpeech(model: SpeechModel, utterances: readonly Utterance[], options: TranscribeOptions & { batchSize?: number; ctx?: JobContext } = {}): Promise<SpeechEvalResult> {
+  if (utterances.length === 0) throw badInput('evaluateSpeech: no utterances');
+  // Similar lengths together: less padding; rows are reported in the original order.
+  const order = utterances.map((_, i) => i).sort((a, b) => utterances[a].samples.length - utterances[b].samples.length);
+  const batchSize = options.batchSize ?? 32;
+  const predicted = new Array<string>(utterances.length);
+  for (let i = 0; i < order.length; i += batchSize) {
+    options.ctx?.checkpoint();
+    const idx = order.slice(i, i + batchSize);
+    const texts = await model.transcribeBatch(idx.map((k) => utterances[k].samples), { ...options, batchSize });
+    idx.forEach((k, j) => (predicted[k] = texts[j]));
+  }
+  const refs = utterances.map((u) => u.transcript);
+  return {
+    cer: corpusCer(refs, predicted).rate,
+    wer: corpusWer(refs, predicted).rate,
+    rows: utterances.map((u, i) => ({ id: u.id, transcript: u.transcript, predicted: predicted[i], cer: utteranceCer(u.transcript, predicted[i]) })),
+  };
+}
+
+/** Batches of indices: shuffled, then sorted by length within windows of 8 batches, batch order shuffled. */
+function lengthBuckets(lengths: readonly number[], batchSize: number, rng: () => number): number[][] {
+  const idx = shuffle(lengths.map((_, i) => i), rng);
+  const batches: number[][] = [];
+  const window = batchSize * 8;
+  for (let w = 0; w < idx.length; w += window) {
+    const part = idx.slice(w, w + window).sort((a, b) => lengths[a] - lengths[b]);
+    for (let b = 0; b < part.length; b += batchSize) batches.push(part.slice(b, b + batchSize));
+  }
+  return shuffle(batches, rng);
+}
+
+function shuffle<T>(a: T[], rng: () => number): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Standard normal deviates (Box-Muller) from a uniform generator. */
+function gaussian(rng: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+}
+
+/** x + noise whose standard deviation is 70-40 dB (uniform in dB) below the peak of x. */
+function dither(x: Float32Array, rng: () => number, normal: () => number): Float32Array {
+  let peak = 0;
+  for (let i = 0; i < x.length; i++) peak = Math.max(peak, Math.abs(x[i]));
+  const sigma = peak * 10 ** ((-70 + 30 * rng()) / 20);
+  return Float32Array.from(x, (v) => v + sigma * normal());
+}
+
+/**
+ * Gradients scaled by min(1, maxNorm / global L2 norm), as new tensors (the caller disposes both
+ * sets). CTC gradients of an untrained net are large and spiky; clipping keeps the first steps from
+ * wrecking the network (with the quick model, runs otherwise stalled for epochs on a blank plateau).
+ */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): tf.NamedTensorMap {
+  return tf.tidy(() => {
+    const names = Object.keys(grads);
+    const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k])))));
+    const scale = tf.minimum(1, tf.div(maxNorm, tf.maximum(norm, 1e-12)));
+    return Object.fromEntries(names.map((k) => [k, tf.mul(grads[k], scale)]));
+  });
+}
+
+/** Learning rate at a step: linear warm-up over the first 5% of steps (at most 200), then cosine decay to 10% of the peak. */
+export function learningRateAt(step: number, totalSteps: number, peak: number): number {
+  const warm = Math.max(1, Math.min(200, Math.round(0.05 * totalSteps)));
+  if (step < warm) return (peak * (step + 1)) / warm;
+  const t = (step - warm) / Math.max(1, totalSteps - warm);
+  return peak * (0.1 + 0.45 * (1 + Math.cos(Math.PI * Math.min(1, t))));
+}
+
+export interface SpeechTrainResult {
+  model: SpeechModel;
+  options: ResolvedSpeechTrainOptions;
+  data: SpeechData;
+  epochs: SpeechEpochRow[];
+  epochsRun: number;
+  /** Null when cancelled. */
+  testSeen: SpeechEvalResult | null;
+  testUnseen: SpeechEvalResult | null;
+  cancelled: boolean;
+  /** Training time (data preparation and test evaluation excluded). */
+  seconds: number;
+  utterancesPerSecond: number;
+}
+
+/**
+ * Trains a speech model on FSDD and evaluates it on held-out utterances of seen speakers and of the
+ * unseen speaker. `model` continues training an existing model (same alphabet); otherwise a new one
+ * of `arch` is built. The caller owns (and disposes) the returned model.
+ */
+export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: SpeechTrainHooks = {}, ctx: JobContext = silentContext, model?: SpeechModel): Promise<SpeechTrainResult> {
+  const o = resolveSpeechTrainOptions(options);
+  const cache: ClipCache = options.clipCache ?? new Map();
+  const net = model ?? SpeechModel.create(o.arch, { seed: o.seed });
+  try {
+    const data = await prepareSpeechData(options, net.sampleRate, ctx, cache);
+    // Symbols the training transcripts contain (digit words use 15 letters and the space): the model
+    // can hardly learn to emit the others, which the attack reports for targets that need them.
+    const seenSymbols = new Set<string>(net.extraMeta.trainedSymbols as string[] | undefined);
+    for (const c of data.trainClips) for (const ch of DIGIT_WORDS[c.digit]) seenSymbols.add(ch);
+    if (data.trainClips.length) seenSymbols.add(' ');
+    net.extraMeta = { ...net.extraMeta, trainedSymbols: [...seenSymbols].sort() };
+    const vars = net.network.trainableWeights.map((w) => w.read() as tf.Variable);
+    const optimizer = tf.train.adam(o.learningRate);
+    const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
+    const rng = mulberry32(o.seed * 31337 + 7);
+    const normal = gaussian(rng);
+    const stepsPerEpoch = Math.ceil(o.utterances / o.batchSize);
+    const totalSteps = stepsPerEpoch * o.epochs;
+    const epochs: SpeechEpochRow[] = [];
+    let step = 0;
+    let cancelled = false;
+    let trainSeconds = 0;
+    let seenUtterances = 0;
+    try {
+      for (let epoch = 1; epoch <= o.epochs && !cancelled; epoch++) {
+        const set = await buildUtterances(data.trainClips, { count: o.utterances, seed: o.seed * 1_000_003 + epoch, sampleRate: net.sampleRate, split: 'train' }, undefined, cache);
+        const t0 = performance.now();
+        const batches = lengthBuckets(set.utterances.map((u) => u.samples.length), o.batchSize, rng);
+        let lossSum = 0;
+        let lossCount = 0;
+        for (const batchIdx of batches) {
+          try {
+            ctx.checkpoint();
+          } catch (e) {
+            if (e instanceof CancelledError) {
+              cancelled = true;
+              break;
+            }
+            throw e;
+          }
+          const utts = batchIdx.map((i) => set.utterances[i]);
+          const signals = utts.map((u) => (rng() < o.ditherFraction ? dither(u.samples, rng, normal) : u.samples));
+          const labels = utts.map((u) => net.alphabet.encode(u.transcript));
+          const { batch, lengths } = stackSignals(signals, net.frontend.config.frameLength);
+          const frames = lengths.map((n) => net.frameCount(n));
+          const outLengths = net.outputLengths(lengths);
+          const feats = net.frontend.features(batch, lengths);
+          batch.dispose();
+          setLr(learningRateAt(step, totalSteps, o.learningRate));
+          const { value: cost, grads } = tf.variableGrads(() => ctcLoss(net.logitsFromFeatures(feats, frames, true), labels, { inputLengths: outLengths, reduction: 'mean' }) as tf.Scalar, vars);
+          feats.dispose();
+          const clipped = clipByGlobalNorm(grads, o.clipNorm);
+          optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));
+          tf.dispose([...Object.values(grads), ...Object.values(clipped)]);
+          const loss = (await cost.data())[0];
+          cost.dispose();
+          if (!Number.isFinite(loss)) throw new Error(`speech training diverged: the CTC loss is ${loss} at step ${step + 1}`);
+          step++;
+          seenUtterances += utts.length;
+          lossSum += loss * utts.length;
+          lossCount += utts.length;
+          await hooks.onBatch?.({ step, epoch, loss });
+          ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss } });
+        }
+        trainSeconds += (performance.now() - t0) / 1000;
+        if (cancelled || lossCount === 0) break;
+        const val = await evaluateSpeech(net, data.val, { ...options.decode });
+        const row: SpeechEpochRow = { epoch, loss: lossSum / lossCount, val_cer: val.cer, val_wer: val.wer, seconds: trainSeconds };
+        epochs.push(row);
+        await hooks.onEpoch?.(row);
+        ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss: row.loss, val_cer: val.cer, val_wer: val.wer }, message: `epoch ${epoch}: loss ${row.loss.toFixed(3)}, validation CER ${(100 * val.cer).toFixed(1)}%` });
+      }
+    } finally {
+      optimizer.dispose();
+    }
+    let testSeen: SpeechEvalResult | null = null;
+    let testUnseen: SpeechEvalResult | null = null;
+    if (!cancelled) {
+      ctx.progress({ step, total: totalSteps, phase: 'testing' });
+      testSeen = await evaluateSpeech(net, data.testSeen, { ...options.decode });
+      testUnseen = await evaluateSpeech(net, data.testUnseen, { ...options.decode });
+    }
+    return {
+      model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen, cancelled,
+      seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0,
+    };
+  } catch (e) {
+    if (!model) net.dispose();
+    throw e;
+  }
+}

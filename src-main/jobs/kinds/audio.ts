@@ -1,0 +1,257 @@
+/**
+ * Audio jobs: train a speech-to-text model on FSDD ('audio-train'), attack it with a targeted (or
+ * untargeted) audio adversarial example ('audio-attack', Carlini & Wagner 2018), and transcribe a WAV
+ * file ('audio-transcribe', no session).
+ *
+ * Sessions:
+ *  - audio-train: artifacts model/ (tfjs model.json + weights.bin, metadata with the front end and
+ *    the alphabet), examples.json (rows {id, transcript, predicted, cer, split[, wav]}), examples/*.wav
+ *    (a few held-out utterances, 16-bit, to attack); metrics train.jsonl {step, epoch, loss} and
+ *    epochs.jsonl {epoch, loss, val_cer, val_wer}; summary {model, arch, dataset, cer, wer,
+ *    cerUnseen, werUnseen, seconds, ...}.
+ *  - audio-attack: artifacts original.wav, adversarial.wav (16-bit PCM at the clip's rate),
+ *    perturbation.wav (adversarial - original, scaled to a 0.9 full-scale peak; the gain is
+ *    summary.perturbationGain); metrics attack.jsonl {iteration, loss, ctc, dbx, tau}; summary
+ *    {success, target, transcriptBefore, transcriptAfter, dbx, iterations, seconds, tau, sampleRate,
+ *    perturbationGain, ...} and no 'model' key (that key marks sessions holding a model).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
+import {
+  audioAttack, audiblePerturbation, readWav, SpeechModel, trainSpeechModel, validateTarget, write16, resample,
+  type SpeechEvalResult, type Utterance,
+} from '../../engine/audio';
+import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
+import { modelSha256 } from '../../engine/models';
+import { isSessionId, SessionStore, type ModelRef, type SessionWriter } from '../../engine/sessions';
+import { openSession, withSession } from '../session-env';
+import type { JobHandler } from '../types';
+
+/** The FSDD recordings folder in the first data folder that has one. */
+export function findFsdd(dataDirs: readonly string[]): string {
+  for (const d of dataDirs) {
+    const dir = join(d, 'fsdd', 'recordings');
+    if (existsSync(dir)) return dir;
+  }
+  throw new AdvlabError('NOT_FOUND', `FSDD not found: no fsdd/recordings folder in ${dataDirs.join(', ') || '(no data folders)'}; put the Free Spoken Digit Dataset's recordings there`, { dataDirs: [...dataDirs] });
+}
+
+export interface ResolvedSpeechModel {
+  model: SpeechModel;
+  ref: ModelRef;
+  label: string;
+}
+
+/**
+ * A speech model reference: the id of a session holding one (an audio-train run; its summary's
+ * 'model' entry under artifacts/) or a path to a model.json or its folder.
+ */
+export async function resolveSpeechModel(ref: string, store: SessionStore): Promise<ResolvedSpeechModel> {
+  let path = ref;
+  let id: string | undefined;
+  let label = ref;
+  if (isSessionId(ref) && existsSync(store.dir(ref))) {
+    const m = await store.manifest(ref);
+    const rel = m.summary.model;
+    if (typeof rel !== 'string') throw new AdvlabError('NOT_FOUND', `Session ${ref} holds no model (its summary has no "model" entry); use an audio-train session`, { session: ref });
+    path = join(store.dir(ref), 'artifacts', rel);
+    id = ref;
+    label = m.name;
+  } else if (!existsSync(ref)) {
+    throw new AdvlabError('NOT_FOUND', `Model "${ref}" is neither a session id in ${store.root} nor an existing model.json or folder`, { model: ref });
+  }
+  const model = await SpeechModel.load(path);
+  const sha256 = await modelSha256(model.modelJson!);
+  return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };
+}
+
+/** Reads a WAV file for an attack or a transcription: errors name the file. */
+async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw badFile(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const wav = readWav(bytes, file);
+  return { samples: wav.samples, sampleRate: wav.sampleRate, sha256: createHash('sha256').update(bytes).digest('hex'), duration: wav.duration };
+}
+
+function evalRows(r: SpeechEvalResult | null, split: string, wavs: Map<string, string>) {
+  return (r?.rows ?? []).map((row) => ({ ...row, cer: Number(row.cer.toFixed(4)), split, ...(wavs.has(`${split}/${row.id}`) ? { wav: wavs.get(`${split}/${row.id}`) } : {}) }));
+}
+
+/** A few held-out utterances as 16-bit WAVs (clips to attack); returns split/id -> artifact path. */
+async function saveExampleWavs(writer: SessionWriter, parts: { split: string; utterances: Utterance[]; count: number }[], rate: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const items = [];
+  for (const p of parts) {
+    for (const u of p.utterances.slice(0, p.count)) {
+      const path = `examples/${p.split}-${u.id}.wav`;
+      out.set(`${p.split}/${u.id}`, path);
+      items.push({ path, data: write16(u.samples, rate), kind: 'audio' as const, description: `${p.split} utterance ${u.id}: "${u.transcript}"` });
+    }
+  }
+  if (items.length) await writer.writeArtifacts(items);
+  return out;
+}
+
+export const audioTrain: JobHandler = async (raw, ctx, env) => {
+  const p = audioTrainParams.parse(raw);
+  const fsdd = findFsdd(env.dataDirs);
+  const arch = p.arch ?? (p.quick ? 'speech-small' : 'speech-base');
+  const { writer } = await openSession(env, {
+    kind: 'audio-train',
+    name: p.name ?? `${arch} on fsdd${p.quick ? ' (quick)' : ''}`,
+    params: p,
+    tags: p.tags,
+    datasets: [{ name: 'fsdd', split: 'train' }],
+  });
+  return withSession(writer, async () => {
+    let result;
+    try {
+      result = await trainSpeechModel({
+        arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
+        ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
+      }, {
+        onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
+        onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
+      }, ctx);
+    } catch (e) {
+      if (e instanceof CancelledError) {
+        await writer.cancel({ arch, dataset: 'fsdd', backend: env.backend.name });
+        return { session: writer.id, cancelled: true };
+      }
+      throw e;
+    }
+    const { model, data, options: o } = result;
+    try {
+      await writer.update({
+        datasets: [
+          { name: 'fsdd', split: `train (recordings ${10}-49, speakers except ${data.heldOutSpeaker})` },
+          { name: 'fsdd', split: 'validation (recordings 5-9)', sha256: data.sha256.val },
+          { name: 'fsdd', split: 'test-seen (recordings 0-4)', sha256: data.sha256.testSeen },
+          { name: 'fsdd', split: `test-unseen (speaker ${data.heldOutSpeaker})`, sha256: data.sha256.testUnseen },
+        ],
+      });
+      const status = result.cancelled ? 'cancelled' : 'complete';
+      const saved = await model.save(writer.artifactPath('model'), { dataset: 'fsdd', trainedBy: writer.id, trainingStatus: status });
+      await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on FSDD (tfjs LayersModel; front end and alphabet in its metadata)`);
+      const wavs = result.cancelled ? new Map<string, string>() : await saveExampleWavs(writer, [
+        { split: 'test-seen', utterances: data.testSeen, count: 10 },
+        { split: 'test-unseen', utterances: data.testUnseen, count: 5 },
+      ], model.sampleRate);
+      const rows = [...evalRows(result.testSeen, 'test-seen', wavs), ...evalRows(result.testUnseen, 'test-unseen', wavs)];
+      if (rows.length) await writer.writeArtifact('examples.json', JSON.stringify(rows), 'table', 'held-out utterances: transcript, prediction (greedy), CER');
+      const last = result.epochs.at(-1);
+      const summary = {
+        model: 'model/model.json',
+        arch,
+        dataset: 'fsdd',
+        ...(result.testSeen ? { cer: result.testSeen.cer, wer: result.testSeen.wer } : {}),
+        ...(result.testUnseen ? { cerUnseen: result.testUnseen.cer, werUnseen: result.testUnseen.wer } : {}),
+        ...(last ? { valCer: last.val_cer, valWer: last.val_wer } : {}),
+        seconds: result.seconds,
+        epochsRun: result.epochsRun,
+        utterancesPerEpoch: o.utterances,
+        testUtterances: o.testUtterances,
+        heldOutSpeaker: data.heldOutSpeaker,
+        parameters: model.paramCount(),
+        quick: o.quick,
+        modelSha256: saved.sha256,
+        utterancesPerSecond: result.utterancesPerSecond,
+        backend: env.backend.name,
+      };
+      if (result.cancelled) await writer.cancel(summary);
+      else await writer.finish(summary);
+      return { session: writer.id, ...summary, model: saved.modelJson, cancelled: result.cancelled };
+    } finally {
+      model.dispose();
+    }
+  });
+};
+
+export const audioAttackJob: JobHandler = async (raw, ctx, env) => {
+  const p = audioAttackParams.parse(raw);
+  const store = new SessionStore(env.sessionsRoot);
+  const clip = await readClip(p.wav);
+  const resolved = await resolveSpeechModel(p.model, store);
+  const { model } = resolved;
+  try {
+    // Bad targets fail before a session exists.
+    if (p.target !== null) {
+      const n = clip.sampleRate === model.sampleRate ? clip.samples.length : Math.ceil((clip.samples.length * model.sampleRate) / clip.sampleRate);
+      validateTarget(model, p.target, n);
+    }
+    const { writer } = await openSession(env, {
+      kind: 'audio-attack',
+      name: p.name ?? (p.target === null ? `untargeted audio attack on ${basename(p.wav)}` : `"${p.target}" on ${basename(p.wav)}`),
+      params: p,
+      tags: p.tags,
+      datasets: [{ name: basename(p.wav).slice(0, 200), split: 'wav file', sha256: clip.sha256 }],
+      models: [resolved.ref],
+    });
+    return await withSession(writer, async () => {
+      const r = await audioAttack(model, clip, {
+        target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed,
+      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }) });
+      const audible = audiblePerturbation(r.perturbation, 0.9);
+      await writer.writeArtifacts([
+        { path: 'original.wav', data: write16(r.original, r.sampleRate), kind: 'audio', description: `the clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptBefore}"` },
+        { path: 'adversarial.wav', data: write16(r.adversarial, r.sampleRate), kind: 'audio', description: `adversarial clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptAfter}"` },
+        { path: 'perturbation.wav', data: write16(audible.samples, r.sampleRate), kind: 'audio', description: `adversarial - original, amplified x${audible.gain.toFixed(2)} to a 0.9 full-scale peak` },
+      ]);
+      const summary = {
+        success: r.success,
+        mode: r.mode,
+        target: r.target,
+        transcriptBefore: r.transcriptBefore,
+        transcriptAfter: r.transcriptAfter,
+        dbx: r.dbx,
+        linf: r.linf,
+        iterations: r.iterations,
+        successIteration: r.successIteration,
+        ...(r.unseenSymbols.length ? { unseenSymbols: r.unseenSymbols.join('') } : {}),
+        successes: r.successes,
+        seconds: r.seconds,
+        tau: r.tau,
+        sampleRate: r.sampleRate,
+        perturbationGain: audible.gain,
+        modelId: resolved.ref.id ?? resolved.ref.path,
+        arch: model.arch,
+        wav: p.wav,
+        c: p.c,
+        learningRate: p.learningRate,
+        tau0: p.tau0,
+        backend: env.backend.name,
+      };
+      if (r.cancelled) await writer.cancel(summary);
+      else await writer.finish(summary);
+      return { session: writer.id, ...summary, cancelled: r.cancelled };
+    });
+  } finally {
+    model.dispose();
+  }
+};
+
+export const audioTranscribe: JobHandler = async (raw, _ctx, env) => {
+  const p = audioTranscribeParams.parse(raw);
+  const store = new SessionStore(env.sessionsRoot);
+  const clip = await readClip(p.wav);
+  const resolved = await resolveSpeechModel(p.model, store);
+  try {
+    const t0 = performance.now();
+    const x = clip.sampleRate === resolved.model.sampleRate ? clip.samples : resample(clip.samples, clip.sampleRate, resolved.model.sampleRate);
+    const [text] = await resolved.model.transcribeBatch([x], { method: p.method });
+    return {
+      transcript: text, wav: p.wav, duration: clip.duration, sampleRate: clip.sampleRate, method: p.method,
+      model: resolved.ref.id ?? resolved.ref.path, arch: resolved.model.arch, seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+    };
+  } finally {
+    resolved.model.dispose();
+  }
+};
+

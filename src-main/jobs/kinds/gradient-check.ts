@@ -1,0 +1,93 @@
+/**
+ * The gradient-masking check job: runs engine/eval/masking.ts on any model (a session id or a model
+ * path; defended models come with their preprocessing through resolveModel/classifierFor) and saves
+ * one session of kind 'gradient-check' with checks.json (each check: pass or warn, its numbers and an
+ * explanation) and the loss surfaces it examined. Without a given surrogate, an undefended small-cnn
+ * is trained on the dataset's training split for the white-box-versus-transfer check.
+ */
+import { gradientCheckParams } from '../../api/jobs';
+import { loadDataset } from '../../engine/data';
+import { gradientMaskingChecks, trainSurrogate } from '../../engine/eval';
+import { checkInputShape } from '../../engine/models';
+import type { Classifier } from '../../engine/models/classifier';
+import { SessionStore } from '../../engine/sessions';
+import type { JobContext, Progress } from '../../engine/context';
+import { resolveModel } from '../model-ref';
+import { openSession, withSession } from '../session-env';
+import type { JobHandler } from '../types';
+import type * as tf from '@tensorflow/tfjs';
+
+/** The usual Linf budget of a dataset's threat model. */
+export function defaultEps(dataset: string): number {
+  const d = dataset.toLowerCase().replace(/_/g, '-');
+  if (d === 'mnist') return 0.3;
+  if (d === 'cifar10' || d === 'cifar-10') return 8 / 255;
+  return 0.1;
+}
+
+function part(ctx: JobContext, from: number, to: number, phase: string): JobContext {
+  return {
+    progress: (p: Progress) => ctx.progress({ ...p, step: Math.round(1000 * (from + (to - from) * (p.total > 0 ? Math.min(1, p.step / p.total) : 0))), total: 1000, phase: `${phase}${p.phase ? `: ${p.phase}` : ''}` }),
+    checkpoint: () => ctx.checkpoint(),
+    get cancelled() { return ctx.cancelled; },
+    log: (m: string) => ctx.log(m),
+  };
+}
+
+export const gradientCheck: JobHandler = async (raw, ctx, env) => {
+  const p = gradientCheckParams.parse(raw);
+  const store = new SessionStore(env.sessionsRoot);
+  const model = await resolveModel(p.model, store);
+  const given = p.surrogate ? await resolveModel(p.surrogate, store) : null;
+  const split = p.splitSpec ? { splitSpec: p.splitSpec } : {};
+  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...split });
+  // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.
+  checkInputShape(model.classifier, set.shape, set.name);
+  if (given) checkInputShape(given.classifier, set.shape, set.name);
+  const eps = p.eps ?? defaultEps(set.name);
+  const { writer } = await openSession(env, {
+    kind: 'gradient-check',
+    name: p.name ?? `gradient-masking check of ${model.label} (${set.name}, eps ${Number(eps.toFixed(4))})`,
+    params: { ...p, eps },
+    tags: p.tags,
+    datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
+    models: [model.ref, ...(given ? [given.ref] : [])],
+  });
+  return withSession(writer, async () => {
+    const t0 = performance.now();
+    let surrogate: Classifier;
+    let owned: tf.LayersModel | null = null;
+    let surrogateNote: string;
+    if (given) {
+      surrogate = given.classifier;
+      surrogateNote = `given: ${given.label}`;
+    } else {
+      const train = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'train', limit: p.surrogateTrainLimit, seed: p.seed + 1, ...split });
+      const s = await trainSurrogate(train, { arch: 'small-cnn', epochs: p.surrogateEpochs, seed: p.seed + 7 }, part(ctx, 0, 0.2, 'surrogate'));
+      surrogate = s.classifier;
+      owned = s.model;
+      surrogateNote = `small-cnn trained for ${p.surrogateEpochs} epoch(s) on ${train.labels.length} ${set.name} training images`;
+    }
+    try {
+      const report = await gradientMaskingChecks(model.classifier, set.images, set.labels,
+        { eps, steps: p.steps, restarts: p.restarts, surrogate, surfaceImages: p.surfaceImages, seed: p.seed }, part(ctx, given ? 0 : 0.2, 1, 'checks'));
+      const { surfaces, ...rest } = report;
+      await writer.writeArtifact('checks.json', JSON.stringify({ model: model.label, dataset: set.name, surrogate: surrogateNote, ...rest }, null, 1), 'json', 'gradient-masking checks: status, numbers and explanation of each');
+      if (surfaces.length) await writer.writeArtifact('loss-surfaces.json', JSON.stringify({ surfaces }), 'json', 'the margin loss surfaces the smoothness check examined');
+      for (const c of report.checks) await writer.appendMetric('checks', { check: c.id, status: c.status, ...c.numbers });
+      const summary = {
+        checksPassed: report.checksPassed, checksWarned: report.checksWarned, warned: report.warned.join(',') || 'none',
+        ...Object.fromEntries(report.checks.map((c) => [`check:${c.id}`, c.status])),
+        modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: report.n, eps, cleanAccuracy: report.cleanAccuracy,
+        surrogate: surrogateNote, seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+      };
+      await writer.finish(summary);
+      return {
+        session: writer.id, ...summary, warned: report.warned,
+        checks: report.checks.map((c) => ({ id: c.id, name: c.name, status: c.status, numbers: c.numbers, explanation: c.explanation })),
+      };
+    } finally {
+      owned?.dispose();
+    }
+  });
+};

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audioAttackParams, audioTrainParams, jobStartSchema } from '../../../src-main/api/jobs';
+import { initBackend, type BackendInfo } from '../../../src-main/engine/backend';
+import { LocalContext } from '../../../src-main/engine/context';
+import { dbx, readWav } from '../../../src-main/engine/audio';
+import { SessionStore } from '../../../src-main/engine/sessions';
+import { audioAttackJob, audioTrain, audioTranscribe } from '../../../src-main/jobs/kinds/audio';
+import { jobHandlers } from '../../../src-main/jobs/kinds';
+import type { JobEnv } from '../../../src-main/jobs/types';
+import { DATA } from '../helpers';
+
+let root: string;
+let env: JobEnv;
+let trainSession: string;
+const sessions: string[] = [];
+
+const jsonl = async (file: string) => (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+beforeAll(async () => {
+  const backend: BackendInfo = await initBackend('wasm');
+  root = await mkdtemp(join(tmpdir(), 'advlab-audio-jobs-'));
+  env = { backend, dataDirs: [DATA], sessionsRoot: join(root, 'sessions'), onSession: (id) => void sessions.push(id) };
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('audio jobs', () => {
+  it('validates params: defaults, strictness, registration', () => {
+    const a = audioAttackParams.parse({ model: 'm', wav: 'x.wav' });
+    expect(a).toMatchObject({ target: null, iterations: 1000, c: 1, tau0: 0.05, learningRate: 0.002 });
+    expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', epsilon: 3 })).toThrow();
+    expect(audioTrainParams.parse({}).quick).toBe(false);
+    expect(() => audioTrainParams.parse({ arch: 'cw-mnist' })).toThrow();
+    expect(jobStartSchema.parse({ kind: 'audio-train', params: { quick: true } }).kind).toBe('audio-train');
+    expect(jobHandlers['audio-train']).toBe(audioTrain);
+    expect(jobHandlers['audio-attack']).toBe(audioAttackJob);
+    expect(jobHandlers['audio-transcribe']).toBe(audioTranscribe);
+  });
+
+  it('audio-train writes the model, metrics, examples and the summary the UI reads', async () => {
+    const r = (await audioTrain({ quick: true, epochs: 1, utterances: 32, seed: 2, tags: ['t'] }, new LocalContext(), env)) as Record<string, unknown>;
+    trainSession = r.session as string;
+    expect(sessions).toContain(trainSession);
+    const store = new SessionStore(env.sessionsRoot);
+    const m = await store.manifest(trainSession);
+    expect(m.kind).toBe('audio-train');
+    expect(m.status).toBe('finished');
+    expect(m.summary).toMatchObject({ model: 'model/model.json', arch: 'speech-small', dataset: 'fsdd', heldOutSpeaker: 'yweweler', quick: true });
+    for (const k of ['cer', 'wer', 'cerUnseen', 'werUnseen', 'seconds']) expect(typeof m.summary[k]).toBe('number');
+    const dir = store.dir(trainSession);
+    const meta = JSON.parse(await readFile(join(dir, 'artifacts', 'model', 'model.json'), 'utf8')).userDefinedMetadata;
+    expect(meta).toMatchObject({ task: 'speech-to-text', arch: 'speech-small', trainedBy: trainSession, trainingStatus: 'complete' });
+    expect(meta.frontend.sampleRate).toBe(8000);
+    expect(meta.alphabet).toHaveLength(28);
+    // The letters of the ten digit words, and the space: all a digits-only model can learn to emit.
+    expect(meta.trainedSymbols.join('')).toBe(' efghinorstuvwxz');
+    const train = await jsonl(join(dir, 'metrics', 'train.jsonl'));
+    expect(train).toHaveLength(2);
+    expect(Object.keys(train[0]).sort()).toEqual(['epoch', 'loss', 'step']);
+    const epochs = await jsonl(join(dir, 'metrics', 'epochs.jsonl'));
+    expect(Object.keys(epochs[0]).sort()).toEqual(['epoch', 'loss', 'val_cer', 'val_wer']);
+    const examples = JSON.parse(await readFile(join(dir, 'artifacts', 'examples.json'), 'utf8')) as Record<string, unknown>[];
+    expect(examples).toHaveLength(200);
+    expect(new Set(examples.map((e) => e.split))).toEqual(new Set(['test-seen', 'test-unseen']));
+    expect(Object.keys(examples[0])).toEqual(expect.arrayContaining(['id', 'transcript', 'predicted', 'cer', 'split', 'wav']));
+    const wav = readWav(await readFile(join(dir, 'artifacts', examples[0].wav as string)));
+    expect(wav.sampleRate).toBe(8000);
+    expect(wav.bitsPerSample).toBe(16);
+  });
+
+  it('audio-attack writes original / adversarial / perturbation WAVs, attack.jsonl and a summary without "model"', async () => {
+    const store = new SessionStore(env.sessionsRoot);
+    const wavPath = join(store.dir(trainSession), 'artifacts', 'examples', (await readdir(join(store.dir(trainSession), 'artifacts', 'examples')))[0]);
+    const r = (await audioAttackJob({ model: trainSession, wav: wavPath, target: 'a', iterations: 20, seed: 1 }, new LocalContext(), env)) as Record<string, unknown>;
+    const m = await store.manifest(r.session as string);
+    expect(m.kind).toBe('audio-attack');
+    expect(m.status).toBe('finished');
+    expect(m.summary).not.toHaveProperty('model');
+    expect(m.models[0]).toMatchObject({ id: trainSession, arch: 'speech-small' });
+    expect(m.summary).toMatchObject({ target: 'a', iterations: 20, sampleRate: 8000, tau0: 0.05, unseenSymbols: 'a' });
+    for (const k of ['success', 'transcriptBefore', 'transcriptAfter', 'seconds', 'tau', 'perturbationGain']) expect(m.summary).toHaveProperty(k);
+    const art = join(store.dir(r.session as string), 'artifacts');
+    const orig = readWav(await readFile(join(art, 'original.wav')));
+    const adv = readWav(await readFile(join(art, 'adversarial.wav')));
+    const pert = readWav(await readFile(join(art, 'perturbation.wav')));
+    for (const w of [orig, adv, pert]) {
+      expect(w.sampleRate).toBe(8000);
+      expect(w.bitsPerSample).toBe(16);
+      expect(w.samples.length).toBe(orig.samples.length);
+    }
+    const delta = adv.samples.map((v, i) => v - orig.samples[i]);
+    expect(m.summary.dbx).toBeCloseTo(dbx(delta, orig.samples), 6);
+    expect(Math.max(...pert.samples.map(Math.abs))).toBeCloseTo(0.9, 3);
+    // perturbation.wav is delta x gain (up to 16-bit rounding).
+    const gain = m.summary.perturbationGain as number;
+    const k = delta.findIndex((v) => Math.abs(v) === Math.max(...delta.map(Math.abs)));
+    expect(pert.samples[k]).toBeCloseTo(delta[k] * gain, 3);
+    const rows = await jsonl(join(store.dir(r.session as string), 'metrics', 'attack.jsonl'));
+    expect(rows.map((x) => x.iteration)).toEqual([10, 20]);
+    expect(Object.keys(rows[0]).sort()).toEqual(['ctc', 'dbx', 'iteration', 'loss', 'tau']);
+
+    const t = (await audioTranscribe({ model: join(store.dir(trainSession), 'artifacts', 'model'), wav: join(art, 'adversarial.wav') }, new LocalContext(), env)) as Record<string, unknown>;
+    expect(t.transcript).toBe(m.summary.transcriptAfter);
+  });
+
+  it('reports bad input clearly and opens no session for it', async () => {
+    const count = sessions.length;
+    const notWav = join(root, 'notes.wav');
+    await writeFile(notWav, 'this is text, not audio');
+    await expect(audioAttackJob({ model: trainSession, wav: notWav, target: 'one' }, new LocalContext(), env)).rejects.toMatchObject({ code: 'BAD_FILE', message: expect.stringContaining(notWav) });
+    await expect(audioAttackJob({ model: trainSession, wav: join(root, 'missing.wav'), target: 'one' }, new LocalContext(), env)).rejects.toThrow(/missing\.wav: cannot be read/);
+    const store = new SessionStore(env.sessionsRoot);
+    const wavPath = join(store.dir(trainSession), 'artifacts', 'examples', (await readdir(join(store.dir(trainSession), 'artifacts', 'examples')))[0]);
+    await expect(audioAttackJob({ model: trainSession, wav: wavPath, target: 'ok google?' }, new LocalContext(), env)).rejects.toThrow(/character "\?" at position 9 is not in the alphabet/);
+    await expect(audioAttackJob({ model: 'no-such-model', wav: wavPath, target: 'one' }, new LocalContext(), env)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(audioTrain({ quick: true }, new LocalContext(), { ...env, dataDirs: [root] })).rejects.toThrow(/FSDD not found/);
+    expect(sessions.length).toBe(count);
+    expect(existsSync(env.sessionsRoot)).toBe(true);
+  });
+});
