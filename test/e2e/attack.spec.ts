@@ -11,11 +11,14 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   test.setTimeout(300_000);
   // A model to attack, trained through the API (the Train view has its own test).
   await call(page.request, host.origin, host.token, 'jobs.start', { kind: 'train', params: { dataset: 'mnist', arch: 'small-cnn', epochs: 2, limit: 1500, testLimit: 200, name: 'e2e target model' } });
-  await expect.poll(async () => (await call(page.request, host.origin, host.token, 'models.list', {})).length, { timeout: 180_000 }).toBeGreaterThan(0);
+  await expect.poll(async () => ((await call(page.request, host.origin, host.token, 'models.list', {})) as { name: string }[]).filter((m) => m.name === 'e2e target model').length, { timeout: 180_000 }).toBe(1);
 
   await page.goto(host.url);
   await openView(page, 'attack');
-  await expect(page.getByTestId('attack-model').locator('option')).toHaveCount(1);
+  // The host is shared with other spec files: pick this test's model by name.
+  const option = page.getByTestId('attack-model').locator('option', { hasText: 'e2e target model' });
+  await expect(option).toHaveCount(1);
+  await page.getByTestId('attack-model').selectOption((await option.getAttribute('value'))!);
   await page.getByTestId('attack-n').fill('20');
   await page.getByTestId('attack-id').selectOption('fgsm');
 

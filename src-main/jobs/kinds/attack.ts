@@ -73,7 +73,7 @@ export const attack: JobHandler = async (raw, ctx, env) => {
   const model = await resolveModel(p.model, store);
   const target = p.transferTo ? await resolveModel(p.transferTo, store) : null;
   const set = await images(env, p);
-  checkInputShape(model.loaded.model, set.shape, set.name);
+  checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
     kind: 'attack',
     name: p.name ?? `${def.name} on ${model.label} (${set.name}, n=${set.labels.length})`,
@@ -117,7 +117,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
   const set = await images(env, p);
-  checkInputShape(model.loaded.model, set.shape, set.name);
+  checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
     datasets: [datasetRef(set, p.split)], models: [model.ref],
@@ -144,7 +144,7 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
   const model = await resolveModel(p.model, store);
   const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...(p.splitSpec ? { splitSpec: p.splitSpec } : {}) });
   if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
-  checkInputShape(model.loaded.model, set.shape, set.name);
+  checkInputShape(model.classifier, set.shape, set.name);
   const [h, w, c] = set.shape;
   const per = h * w * c;
   const x = set.images.slice(p.index * per, (p.index + 1) * per);

@@ -15,7 +15,7 @@ export const importModel: JobHandler = async (raw, ctx, env) => {
   const p = importModelParams.parse(raw);
   const loaded = await loadModel(p.path);
   const set = p.dataset ? await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'test', limit: p.testLimit }) : null;
-  if (set) checkInputShape(loaded.model, set.shape, set.name);
+  if (set) checkInputShape(classifierFor(loaded), set.shape, set.name);
   const label = p.name ?? `imported ${basename(dirname(loaded.modelJson))}`;
   const { writer } = await openSession(env, {
     kind: 'import', name: label, params: p, tags: p.tags,
