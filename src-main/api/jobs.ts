@@ -181,7 +181,7 @@ export const audioAttackParams = z
     /** Weight of the CTC term in |delta|^2 + c * CTC. */
     c: z.number().positive().max(1e6).default(1),
     /** Adam step at the initial bound (full-scale units; scaled by tau / tau0 as tau shrinks). */
-    learningRate: z.number().positive().max(1).default(0.002),
+    learningRate: z.number().positive().max(1).default(0.005),
     /** Initial Linf bound as a fraction of full scale. */
     tau0: z.number().positive().max(1).default(0.05),
     seed: seed.default(0),

@@ -93,15 +93,48 @@ async function attackSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]
   return { rows, backend: String(cw.backend) };
 }
 
+/** A trained speech model: --speech-model, else the last finished bench speech session, else train one. */
+async function speechModel(c: CliContext, quick: boolean, given?: string): Promise<{ path: string; cer: unknown; cerUnseen: unknown; arch: unknown; trained: boolean; seconds?: unknown }> {
+  if (given) return { path: resolve(given), cer: null, cerUnseen: null, arch: null, trained: false };
+  const store = c.app().store;
+  const tag = quick ? 'bench-speech-quick' : 'bench-speech';
+  const existing = (await store.list({ tag, status: 'finished', kind: 'audio-train' }))[0];
+  if (existing) return { path: resolve(store.dir(existing.id), 'artifacts', String(existing.summary.model)), cer: existing.summary.cer, cerUnseen: existing.summary.cerUnseen, arch: existing.summary.arch, trained: false };
+  c.out.info(`training the benchmark speech model (${quick ? 'quick' : 'speech-base, 20 epochs'})...`);
+  const r = ok(await c.runJob('audio-train', { quick, name: 'bench: speech model', tags: ['bench', tag] }));
+  return { path: String(r.model), cer: r.cer, cerUnseen: r.cerUnseen, arch: r.arch, trained: true, seconds: r.seconds };
+}
+
+async function audioSuite(c: CliContext, quick: boolean, given?: string): Promise<{ rows: Row[]; backend: string }> {
+  const m = await speechModel(c, quick, given);
+  const rows: Row[] = [];
+  if (typeof m.cer === 'number') {
+    rows.push({ suite: 'audio', benchmark: `${m.arch} on FSDD utterances, held-out clips of seen speakers`, metric: 'CER', value: pct(m.cer), target: '<= 10%', met: m.cer <= 0.1 });
+    if (typeof m.cerUnseen === 'number') rows.push({ suite: 'audio', benchmark: `${m.arch}, unseen speaker`, metric: 'CER', value: pct(m.cerUnseen) });
+  }
+  // The attack runs in this process (no UI thread here), on the same engine code as the audio-attack job.
+  const { initBackend } = await import('../engine/backend');
+  const { audioBenchmark } = await import('../engine/audio/bench');
+  const backend = await initBackend(process.env.ADVLAB_BACKEND);
+  const r = await audioBenchmark({
+    model: m.path, clips: quick ? 2 : 10, iterations: quick ? 200 : 1000,
+    onAttack: (row) => c.out.info(`  ${row.clip}: "${row.transcriptBefore}" -> target "${row.target}": ${row.success ? 'success' : 'failed'} ("${row.transcriptAfter}"), dB_x ${row.dbx?.toFixed(1) ?? 'n/a'}, ${row.seconds.toFixed(0)} s`),
+  });
+  rows.push({ suite: 'audio', benchmark: `targeted audio attack, ${r.clips} held-out clips x (digit phrase, non-digit phrase), ${r.iterations} iterations`, metric: 'success (digits / phrases)', value: `${pct(r.successRate)} (${pct(r.successRateDigits)} / ${pct(r.successRatePhrase)})`, target: '100%', met: r.successRate === 1 });
+  rows.push({ suite: 'audio', benchmark: 'targeted audio attack, distortion of successful examples after 16-bit quantisation', metric: 'mean / median / worst dB_x', value: `${f(r.meanDbx, 1)} / ${f(r.medianDbx, 1)} / ${f(r.maxDbx, 1)} dB`, target: 'mean <= -30 dB (paper: -31 dB on DeepSpeech)', met: typeof r.meanDbx === 'number' && r.meanDbx <= -30 });
+  rows.push({ suite: 'audio', benchmark: `targeted audio attack, mean clip ${r.meanClipSeconds.toFixed(2)} s`, metric: 'seconds per clip (both targets)', value: f(r.secondsPerClip, 0) });
+  return { rows, backend: backend.name };
+}
+
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|all] [--quick] [--file BENCHMARKS.md] [--json]',
+  usage: 'advlab bench [--suite train|attacks|audio|all] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
   async run(c: CliContext) {
-    const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' } });
+    const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' } });
     const suite = v.suite ?? 'all';
-    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite };
+    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']) };
     const chosen = suite === 'all' ? Object.keys(suites) : [suite];
-    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, all)`);
+    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, all)`);
     const file = resolve(v.file ?? 'BENCHMARKS.md');
     const all: Row[] = [];
     for (const s of chosen) {

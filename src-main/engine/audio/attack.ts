@@ -27,9 +27,15 @@
  * the default c = 1 lets the CTC term drive the search until the target is reached and makes the L2
  * term a mild regulariser that pulls unused samples back to zero. The quietness itself comes from the
  * shrinking Linf bound, as in the paper (whose code drops the L2 term altogether): on benchmark clips
- * c = 1 and c = 10 reached the same targets at the same final dB_x. The Adam step is `learningRate * tau / tau0`: it shrinks with the
- * bound so that the steps stay a fixed fraction of the box (a fixed step would only bang delta
- * between +tau and -tau once tau is small).
+ * c = 1 and c = 10 reached the same targets at the same final dB_x. The step size matters more. The
+ * Adam step is `learningRate * tau / tau0`: it shrinks with the bound so that the steps stay a fixed
+ * fraction of the box (a fixed step would only bang delta between +tau and -tau once tau is small).
+ * With steps of 4% of the box (0.002 at tau0 = 0.05) "turn on the tv" stayed at "tr on the tv" for
+ * 2000 iterations; with 10% (the default 0.005) it succeeded within 100 and ended at -52 dB.
+ *
+ * Clips at another rate than the model's: delta lives at the model rate; each stored candidate adds
+ * delta resampled to the clip's rate and clipped to [-tau, tau] (resampling can overshoot), so the
+ * bound holds on the stored file too.
  *
  * Untargeted mode (target null): maximise the CTC loss of the clip's own transcription,
  *   minimise |delta|_2^2 - c * CTC(f(x + delta), transcriptBefore),
@@ -57,7 +63,7 @@ export interface AudioAttackOptions {
   iterations?: number;
   /** Weight of the CTC term. Default 1. */
   c?: number;
-  /** Adam step size at the initial bound (full-scale units; scaled by tau / tau0). Default 0.002. */
+  /** Adam step size at the initial bound (full-scale units; scaled by tau / tau0). Default 0.005 (a tenth of the default tau0). */
   learningRate?: number;
   /** Initial Linf bound as a fraction of full scale. Default 0.05. */
   tau0?: number;
@@ -167,7 +173,7 @@ export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioA
     target: o.target,
     iterations: o.iterations ?? 1000,
     c: o.c ?? 1,
-    learningRate: o.learningRate ?? 0.002,
+    learningRate: o.learningRate ?? 0.005,
     tau0: o.tau0 ?? 0.05,
     tauDecay: o.tauDecay ?? 0.8,
     checkEvery: o.checkEvery ?? 10,
@@ -232,10 +238,10 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   const sign = mode === 'targeted' ? 1 : -1;
 
   /** The stored candidate for a model-rate perturbation: 16-bit, clipped, at the clip's rate. */
-  const render = (deltaM: Float32Array): Float32Array => {
+  const render = (deltaM: Float32Array, bound: number): Float32Array => {
     const up = rate === modelRate ? deltaM : resample(deltaM, modelRate, rate);
     const adv = new Float32Array(x0.length);
-    for (let i = 0; i < x0.length; i++) adv[i] = x0[i] + (i < up.length ? up[i] : 0);
+    for (let i = 0; i < x0.length; i++) adv[i] = x0[i] + (i < up.length ? Math.max(-bound, Math.min(bound, up[i])) : 0);
     return quantize16(adv);
   };
   /** Transcript and CTC (w.r.t. the goal) of a stored candidate. */
@@ -310,7 +316,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       cost.dispose();
       if (!Number.isFinite(loss)) throw new Error(`audio attack diverged: the objective is ${loss} at iteration ${it}`);
       const deltaM = (await delta.data()) as Float32Array;
-      const adv = render(deltaM);
+      const adv = render(deltaM, tau);
       const { text, ctc } = await judge(adv);
       const pert = adv.map((v, i) => v - x0[i]);
       const dbxNow = dB(pert) - dB(x0);

@@ -91,7 +91,8 @@ describe('audioAttack (Carlini & Wagner 2018)', () => {
     expect(r.success).toBe(true);
     expect(r.transcriptAfter).toBe('three');
     expect((await model.transcribe(r.adversarial, 16000)).text).toBe('three');
-    expect(r.linf).toBeLessThanOrEqual(0.06);
+    // The resampled perturbation is clipped to the bound too (a sinc interpolation can overshoot).
+    expect(r.linf).toBeLessThanOrEqual(0.05 + LSB);
   });
 
   it('refuses targets outside the alphabet or too long for the clip, clearly', async () => {

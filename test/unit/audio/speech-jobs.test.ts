@@ -33,7 +33,7 @@ afterAll(async () => {
 describe('audio jobs', () => {
   it('validates params: defaults, strictness, registration', () => {
     const a = audioAttackParams.parse({ model: 'm', wav: 'x.wav' });
-    expect(a).toMatchObject({ target: null, iterations: 1000, c: 1, tau0: 0.05, learningRate: 0.002 });
+    expect(a).toMatchObject({ target: null, iterations: 1000, c: 1, tau0: 0.05, learningRate: 0.005 });
     expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', epsilon: 3 })).toThrow();
     expect(audioTrainParams.parse({}).quick).toBe(false);
     expect(() => audioTrainParams.parse({ arch: 'cw-mnist' })).toThrow();
