@@ -3,9 +3,9 @@
  * results appended as dated rows to BENCHMARKS.md (machine, backend, numbers). Targets live here and
  * in BENCHMARKS.md, never in unit tests.
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, totalmem } from 'node:os';
-import { resolve } from 'node:path';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { CliContext, Command } from './index';
 import { badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
@@ -126,15 +126,93 @@ async function audioSuite(c: CliContext, quick: boolean, given?: string): Promis
   return { rows, backend: backend.name };
 }
 
+/**
+ * Listing speed of a store of 5,000 sessions (the Sessions-view target: listed in under a second):
+ * the store alone (the very first listing reads and validates every manifest and writes the index;
+ * a new process reads the index and stats each manifest; warm: the in-memory cache), the same call over
+ * HTTP through `advlab serve`'s API (a fresh app), and the renderer's index/filter/sort.
+ */
+async function sessionsSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]; backend: string }> {
+  const n = quick ? 500 : 5000;
+  const { writeSyntheticSessions } = await import('../engine/sessions/synthetic');
+  const { SessionStore } = await import('../engine/sessions');
+  const { createApp } = await import('../host/app');
+  const { startHost } = await import('../host/server');
+  const { RENDERER_DIR } = await import('./index');
+  const { emptyFilter, filterSessions, indexSessions, sortSessions } = await import('../../src-renderer/lib/session-list');
+  const root = mkdtempSync(join(tmpdir(), 'advlab-bench-sessions-'));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const time = async <T>(f: () => Promise<T>): Promise<[number, T]> => {
+    const t = performance.now();
+    const v = await f();
+    return [performance.now() - t, v];
+  };
+  try {
+    c.out.info(`writing ${n} synthetic sessions to ${root}...`);
+    await writeSyntheticSessions(root, n);
+    const cold: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const [ms, list] = await time(() => new SessionStore(root).list());
+      if (list.length !== n) throw new Error(`listed ${list.length} of ${n} sessions`);
+      cold.push(ms);
+    }
+    const store = new SessionStore(root);
+    await store.list();
+    const warm: number[] = [];
+    for (let k = 0; k < 5; k++) warm.push((await time(() => store.list()))[0]);
+    // Over HTTP: a fresh app (cold store), as when the app starts, then again (warm).
+    const app = createApp({ dataDirs: [], sessionsRoot: root, transport: 'http' });
+    const host = await startHost({ core: app.core, rendererDir: RENDERER_DIR, artifactPath: (id, rel) => app.store.artifactFile(id, rel) });
+    const http: { ms: number; bytes: number }[] = [];
+    try {
+      for (let k = 0; k < 3; k++) {
+        const [ms, bytes] = await time(async () => {
+          const res = await fetch(`http://127.0.0.1:${host.port}/api/sessions.list`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-advlab-token': host.token }, body: '{}' });
+          const text = await res.text();
+          const body = JSON.parse(text) as { ok: boolean; result: unknown[] };
+          if (!body.ok || body.result.length !== n) throw new Error(`sessions.list over HTTP returned ${body.ok ? body.result.length : 'an error'}`);
+          return text.length;
+        });
+        http.push({ ms, bytes });
+      }
+    } finally {
+      await host.close();
+      await app.runner.shutdown();
+    }
+    const list = await store.list();
+    const summaries = list.map((s) => ({ ...s })) as unknown as Parameters<typeof indexSessions>[0];
+    const ui: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const t = performance.now();
+      sortSessions(filterSessions(indexSessions(summaries), { ...emptyFilter(), text: 'run 1' }), 'metric:successRate', true);
+      ui.push(performance.now() - t);
+    }
+    const label = `${n.toLocaleString('en')} sessions`;
+    const ms = (v: number) => `${v.toFixed(0)} ms`;
+    return {
+      backend: 'n/a',
+      rows: [
+        { suite: 'sessions', benchmark: `${label}: first listing of a new store (every manifest read and validated, index written)`, metric: 'ms', value: ms(cold[0]) },
+        { suite: 'sessions', benchmark: `${label}: list from a new process (index + one stat per manifest), as when the app starts`, metric: 'median of 2', value: ms(median(cold.slice(1))), target: '< 1 s', met: median(cold.slice(1)) < 1000 },
+        { suite: 'sessions', benchmark: `${label}: store list, warm (cache, one stat each)`, metric: 'median of 5', value: ms(median(warm)), target: '< 1 s', met: median(warm) < 1000 },
+        { suite: 'sessions', benchmark: `${label}: sessions.list over HTTP (advlab serve), first call then again`, metric: 'first / second / third', value: `${http.map((h) => ms(h.ms)).join(' / ')} (${(http[0].bytes / 1e6).toFixed(1)} MB JSON)`, target: '< 1 s', met: http[0].ms < 1000 },
+        { suite: 'sessions', benchmark: `${label}: Sessions view index + search + sort (renderer code)`, metric: 'median of 5', value: ms(median(ui)) },
+      ],
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|all] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|all] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' } });
     const suite = v.suite ?? 'all';
-    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']) };
+    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite };
     const chosen = suite === 'all' ? Object.keys(suites) : [suite];
-    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, all)`);
+    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, all)`);
     const file = resolve(v.file ?? 'BENCHMARKS.md');
     const all: Row[] = [];
     for (const s of chosen) {

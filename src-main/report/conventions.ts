@@ -21,6 +21,8 @@
  * - `artifacts/confusion.json` `{ classNames, confusion[true][predicted] }`: a heat map.
  * - `artifacts/loss-surface.json` `{ alphas, betas, loss[i][j] }` or `{ surfaces: [that, ...] }`
  *   (optionally with `predicted[i][j]`, `directions`): a heat map per surface.
+ * - `artifacts/report.json` with a `claim` and a `table` of { what, measured, reference, unit } rows (a
+ *   recipe session): the claim, the verdict and the evidence next to the paper's numbers.
  * - `artifacts/**.png|jpg|gif|webp`: image galleries, one per folder (`grid/` first), in name order,
  *   captioned with the manifest's artifact description.
  * - `artifacts/**.wav`: audio players with a waveform (16-bit PCM, float32 or 8/24/32-bit PCM).
@@ -28,6 +30,8 @@
  */
 
 export const EXAMPLES_FILE = 'examples.json';
+/** A case study's report: `{ title, claim, finding, claimReproduced, criterion, table: [{ what, measured, reference, unit }], notes }`. */
+export const CLAIM_FILE = 'report.json';
 export const CONFUSION_FILE = 'confusion.json';
 export const LOSS_SURFACE_FILE = 'loss-surface.json';
 export const GRID_DIR = 'grid';

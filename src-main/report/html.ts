@@ -231,6 +231,14 @@ async function sessionSection(v: SessionView, si: number, letter: string | null,
   if (m?.error) out.push(`<p class="notice">The job failed: ${esc(m.error.code)}: ${esc(m.error.message)}</p>`);
   if (v.status === 'incomplete') out.push('<p class="notice">Incomplete: the job stopped without finishing (its process is gone). Everything it saved is shown.</p>');
 
+  if (v.claim) {
+    const c = v.claim;
+    out.push(`<h3>Claim and evidence</h3><section class="claim" data-claim="${esc(c.path)}"><p><strong>Claim:</strong> ${esc(c.claim)}</p>`
+      + (c.finding ? `<p><strong>What the talk shows:</strong> ${esc(c.finding)}</p>` : '')
+      + (c.reproduced === null ? '' : `<p class="notice">${c.reproduced ? '&#10004; finding reproduced' : '&#10008; finding not reproduced'}${c.criterion ? ` &mdash; ${esc(c.criterion)}` : ''}${c.quick === null ? '' : c.quick ? ' (quick run)' : ' (full run)'}</p>`)
+      + `<table><thead><tr><th>measured</th><th>this run</th><th>paper / talk</th></tr></thead><tbody>${c.rows.map((r) => `<tr><td>${esc(r.what)}</td><td>${esc(r.measured)}</td><td>${esc(r.reference)}</td></tr>`).join('')}</tbody></table>`
+      + c.notes.map((n) => `<p>${esc(n)}</p>`).join('') + '</section>');
+  }
   if (v.summary.length) {
     out.push(`<h3>Summary</h3><table class="summary"><tbody>${v.summary.map((s) => `<tr><th>${esc(s.key)}</th>${valueCell(s.value)}</tr>`).join('')}</tbody></table>`);
   }

@@ -92,6 +92,20 @@ export interface AudioItem {
   problem?: string;
 }
 
+/** A case study's claim next to this run's evidence (artifacts/report.json of a recipe session). */
+export interface ClaimSpec {
+  path: string;
+  title: string;
+  claim: string;
+  finding: string | null;
+  /** Whether the key result held in this run; null when the file does not say. */
+  reproduced: boolean | null;
+  criterion: string | null;
+  quick: boolean | null;
+  rows: { what: string; measured: string; reference: string }[];
+  notes: string[];
+}
+
 export interface JsonItem {
   path: string;
   text: string;
@@ -129,6 +143,8 @@ export interface SessionView {
   images: ImageGroup[];
   audio: AudioItem[];
   json: JsonItem[];
+  /** Claim and evidence, when the session holds a case-study report (CLAIM_FILE). */
+  claim: ClaimSpec | null;
   files: FileItem[];
   /** Things that could not be read (torn metric lines, bad JSON), each naming the file. */
   problems: string[];
@@ -505,6 +521,26 @@ const isMatrix = (v: unknown): v is (number | null)[][] =>
   Array.isArray(v) && v.length > 0 && v.every((r) => Array.isArray(r) && r.every((x) => x === null || typeof x === 'number'));
 
 const tickLabel = (v: unknown) => (typeof v === 'number' ? formatNumber(Number(v.toPrecision(3))) : String(v));
+
+/** One measured or reference value of a claim table, in its unit ('%' for fractions in [0, 1]). */
+export function formatClaimValue(v: unknown, unit: unknown): string {
+  if (v === null || v === undefined || v === '') return '';
+  if (typeof v === 'number') return unit === '%' ? `${formatNumber(Number((100 * v).toPrecision(4)))}%` : `${formatNumber(v)}${typeof unit === 'string' && unit ? ` ${unit}` : ''}`;
+  return formatCell(v);
+}
+
+/** The claim and evidence of a case-study report (CLAIM_FILE), or null when `doc` is not one. */
+export function claimFromJson(path: string, doc: unknown): ClaimSpec | null {
+  if (!isRowObject(doc) || typeof doc.claim !== 'string' || !Array.isArray(doc.table)) return null;
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const rows = doc.table.filter(isRowObject).map((r) => ({ what: formatCell(r.what), measured: formatClaimValue(r.measured, r.unit), reference: formatClaimValue(r.reference, r.unit) }));
+  return {
+    path, title: str(doc.title) ?? str(doc.recipe) ?? path, claim: doc.claim, finding: str(doc.finding),
+    reproduced: typeof doc.claimReproduced === 'boolean' ? doc.claimReproduced : null, criterion: str(doc.criterion),
+    quick: typeof doc.quick === 'boolean' ? doc.quick : null, rows,
+    notes: Array.isArray(doc.notes) ? doc.notes.filter((n): n is string => typeof n === 'string') : [],
+  };
+}
 
 /**
  * Heat maps of a JSON artifact: a confusion matrix `{ classNames?, confusion }`, or loss surfaces

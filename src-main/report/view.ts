@@ -9,9 +9,10 @@ import { AdvlabError } from '../engine/errors';
 import { isTempFile, walkFiles } from '../engine/sessions/fs-atomic';
 import { inferArtifactKind } from '../engine/sessions/paths';
 import type { ArtifactInfo, SessionStore } from '../engine/sessions';
-import { EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from './conventions';
+import { CLAIM_FILE, EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from './conventions';
 import {
   chartsFromSeries,
+  claimFromJson,
   heatmapsFromJson,
   keyMetrics,
   pickX,
@@ -74,7 +75,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
       id, status: d.status, name: m.name, kind: m.kind, created: m.created, finished: m.finished ?? null, tags: m.tags, manifest: m, notes: d.notes,
       summary: Object.entries(m.summary).map(([key, value]) => ({ key, value })), keyMetrics: keyMetrics(m.summary),
       datasets: m.datasets.map((x) => `${x.name}${x.split ? ` (${x.split})` : ''}`), models: m.models.map((x) => x.id ?? x.path ?? ''),
-      charts: [], heatmaps: [], tables: [], images: [], audio: [], json: [], files: [], problems,
+      charts: [], heatmaps: [], tables: [], images: [], audio: [], json: [], claim: null, files: [], problems,
     };
   } catch (e) {
     if (!isDamageError(e)) throw e;
@@ -94,7 +95,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
     }
     view = {
       id, status: 'damaged', damaged: (e as Error).message, name: id, kind: 'unknown', created: null, finished: null, tags: [], manifest: null, notes,
-      summary: [], keyMetrics: [], datasets: [], models: [], charts: [], heatmaps: [], tables: [], images: [], audio: [], json: [], files: [], problems,
+      summary: [], keyMetrics: [], datasets: [], models: [], charts: [], heatmaps: [], tables: [], images: [], audio: [], json: [], claim: null, files: [], problems,
     };
   }
 
@@ -152,6 +153,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
         problems.push(`artifacts/${a.path}: not valid JSON (${(e as Error).message})`);
         continue;
       }
+      if (a.path === CLAIM_FILE && !view.claim) view.claim = claimFromJson(a.path, doc);
       const maps = heatmapsFromJson(a.path, doc);
       if (maps.length) {
         view.heatmaps.push(...maps);

@@ -36,6 +36,9 @@ import {
 import { normalizeTags, SessionWriter, toJsonObject } from './writer';
 
 export const TRASH_DIR = '.trash';
+/** The persisted list cache (see SessionStore.loadIndex); a dot file, so never taken for a session. */
+export const INDEX_FILE = '.index.json';
+const INDEX_VERSION = 1;
 export const NOTES_FILE = 'notes.md';
 
 export interface SessionStoreOptions {
@@ -156,6 +159,13 @@ export class SessionStore {
    * writes replace the file (a new inode), so any change is seen; only changed manifests are re-read.
    */
   private readonly listCache = new Map<string, { key: string; parsed: Parsed }>();
+  /**
+   * The list cache persisted as <root>/.index.json, so that a new process (the app starting, a CLI
+   * call) stats each manifest instead of reading and validating all of them. Only entries whose key
+   * still matches are used; a missing or damaged index is ignored and rewritten.
+   */
+  private indexLoaded = false;
+  private indexDirty = false;
 
   constructor(
     root: string,
@@ -241,9 +251,16 @@ export class SessionStore {
     const names = await this.sessionFolders();
     const pidCache = new Map<number, boolean>();
     const liveness = { now: this.now().getTime(), foreignStaleMs: this.foreignStaleMs, pidCache };
+    if (!this.indexLoaded) await this.loadIndex();
     const parsed = await mapLimit(names, 32, (name) => this.parseFolder(name));
     const present = new Set(names);
-    for (const name of this.listCache.keys()) if (!present.has(name)) this.listCache.delete(name);
+    for (const name of this.listCache.keys()) {
+      if (!present.has(name)) {
+        this.listCache.delete(name);
+        this.indexDirty = true;
+      }
+    }
+    if (this.indexDirty) await this.saveIndex();
     const entries: ListedEntry[] = parsed.map((p) => ({
       parsed: p,
       summary: p.liveness ? { ...p.base, status: listedStatus(p.liveness, liveness) } : { ...p.base },
@@ -548,8 +565,41 @@ export class SessionStore {
     Object.freeze(parsed.base.summary);
     Object.freeze(parsed.base.datasets);
     Object.freeze(parsed.base.models);
-    if (key) this.listCache.set(name, { key, parsed });
+    if (key) {
+      this.listCache.set(name, { key, parsed });
+      if (!parsed.damaged) this.indexDirty = true;
+    }
     return parsed;
+  }
+
+  private async loadIndex(): Promise<void> {
+    this.indexLoaded = true;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await fsp.readFile(path.join(this.root, INDEX_FILE), 'utf8'));
+    } catch {
+      return; // none yet, or unreadable: it is rebuilt from the manifests
+    }
+    const entries = (doc as { version?: unknown; entries?: unknown })?.entries;
+    if ((doc as { version?: unknown }).version !== INDEX_VERSION || !entries || typeof entries !== 'object') return;
+    for (const [name, e] of Object.entries(entries as Record<string, { key?: unknown; parsed?: Parsed }>)) {
+      const p = e?.parsed;
+      if (typeof e?.key !== 'string' || !p || typeof p !== 'object' || p.damaged !== false || p.base?.id !== name || !Array.isArray(p.base.tags)) continue;
+      for (const o of [p.base.tags, p.base.summary, p.base.datasets, p.base.models]) Object.freeze(o);
+      if (!this.listCache.has(name)) this.listCache.set(name, { key: e.key, parsed: p });
+    }
+  }
+
+  private async saveIndex(): Promise<void> {
+    this.indexDirty = false;
+    const entries: Record<string, { key: string; parsed: Parsed }> = {};
+    for (const [name, e] of this.listCache) if (!e.parsed.damaged) entries[name] = e;
+    try {
+      await fsp.access(this.root);
+      await writeFileAtomic(path.join(this.root, INDEX_FILE), JSON.stringify({ version: INDEX_VERSION, entries }));
+    } catch {
+      // a read-only or vanished store still lists; the index is only a speed-up
+    }
   }
 
   private async damaged(name: string, dir: string, reason: string, unsupported: boolean): Promise<Parsed> {

@@ -150,6 +150,34 @@ describe('HTML report', () => {
     expect(r.omitted).toEqual([]);
   });
 
+  it('a case-study session: the claim, the verdict and the evidence next to the paper, before the summary', async () => {
+    const own = new SessionStore(path.join(root, 'claims'));
+    const w = await own.create({ kind: 'recipe', name: 'claim <check>', environment: (await store.manifest(ids.train)).environment, params: {} });
+    const report = {
+      recipe: 'thermometer', title: 'Thermometer encoding', claim: 'Robust <really>', finding: 'Obfuscated gradients', quick: true, claimReproduced: false,
+      criterion: 'BPDA accuracy 0.4 is not below 0.2',
+      table: [
+        { what: 'Robust accuracy, PGD', measured: 0.8312, reference: 'claimed robust', unit: '%' },
+        { what: 'Mean L2', measured: 1.234567, reference: 1.76, unit: '' },
+        { what: 'Images', measured: 1000, reference: null, unit: 'images' },
+      ],
+      notes: ['first note'],
+    };
+    await w.writeArtifact('report.json', JSON.stringify(report), 'json', 'claim and evidence side by side');
+    await w.finish({ recipe: 'thermometer', claimReproduced: false });
+    const v = await buildSessionView(own, w.id);
+    expect(v.claim).toEqual({
+      path: 'report.json', title: 'Thermometer encoding', claim: 'Robust <really>', finding: 'Obfuscated gradients', reproduced: false,
+      criterion: 'BPDA accuracy 0.4 is not below 0.2', quick: true, notes: ['first note'],
+      rows: [{ what: 'Robust accuracy, PGD', measured: '83.12%', reference: 'claimed robust' }, { what: 'Mean L2', measured: '1.235', reference: '1.76' }, { what: 'Images', measured: '1000 images', reference: '' }],
+    });
+    expect(views.attackA.claim).toBeNull();
+    const html = (await buildReport(own, [w.id])).html;
+    expect(html).toContain('Robust &lt;really&gt;');
+    expect(html).toContain('finding not reproduced');
+    expect(html.indexOf('Claim and evidence')).toBeLessThan(html.indexOf('<h3>Summary</h3>'));
+  });
+
   it('audio session: <audio> elements with data:audio/wav URIs and waveforms', async () => {
     const r = await buildReport(store, [ids.audio]);
     expect(r.html).toContain(`<audio controls preload="auto" src="data:audio/wav;base64,${await b64(ids.audio, 'original.wav')}"`);

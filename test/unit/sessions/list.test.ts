@@ -155,3 +155,39 @@ describe('metric files', () => {
     expect(parseMetricLines('t', '').rows).toEqual([]);
   });
 });
+
+describe('the persisted list index (<root>/.index.json)', () => {
+  it('a new store trusts an entry only while the manifest is unchanged; a damaged index is rebuilt', async () => {
+    const root = tempRoot('advlab-index-');
+    try {
+      const ms = Array.from({ length: 3 }, (_, i) => fakeManifest(`20260101-00000${i}-train-000${i}`, { name: `run ${i}` }));
+      for (const m of ms) await writeFakeSession(root, m);
+      expect((await new SessionStore(root).list()).map((s) => s.name).sort()).toEqual(['run 0', 'run 1', 'run 2']);
+      const file = path.join(root, '.index.json');
+      const index = JSON.parse(await fsp.readFile(file, 'utf8'));
+      expect(Object.keys(index.entries).sort()).toEqual(ms.map((m) => m.id).sort());
+
+      // The index is what a new store reads for unchanged manifests (proved by planting a name only it has).
+      index.entries[ms[0].id].parsed.base.name = 'from the index';
+      await fsp.writeFile(file, JSON.stringify(index));
+      expect((await new SessionStore(root).list()).find((s) => s.id === ms[0].id)!.name).toBe('from the index');
+
+      // A changed manifest (a new file, as every atomic write makes) is read again.
+      await writeFakeSession(root, { ...ms[0], name: 'renamed on disk' });
+      expect((await new SessionStore(root).list()).find((s) => s.id === ms[0].id)!.name).toBe('renamed on disk');
+
+      // A removed session leaves the index; a damaged index is ignored and rewritten.
+      await fsp.rm(path.join(root, ms[2].id), { recursive: true });
+      await new SessionStore(root).list();
+      expect(Object.keys(JSON.parse(await fsp.readFile(file, 'utf8')).entries)).not.toContain(ms[2].id);
+      await fsp.writeFile(file, '{"version": 1, "entries": {"x": ');
+      expect(await new SessionStore(root).list()).toHaveLength(2);
+      expect(Object.keys(JSON.parse(await fsp.readFile(file, 'utf8')).entries)).toHaveLength(2);
+      // Entries that do not look like list entries are ignored, not trusted.
+      await fsp.writeFile(file, JSON.stringify({ version: 1, entries: { [ms[1].id]: { key: 'k', parsed: { damaged: false, base: { id: 'other' } } } } }));
+      expect((await new SessionStore(root).list()).map((s) => s.name).sort()).toEqual(['renamed on disk', 'run 1']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
