@@ -22,6 +22,8 @@ export const trainParams = z
     batchSize: z.number().int().min(1).max(4096).default(64),
     learningRate: z.number().positive().max(10).default(0.001),
     optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
+    /** Dropout rate of the architecture's dropout layer(s); default: the architecture's own (cw-mnist 0.5). */
+    dropout: z.number().min(0).max(0.95).optional(),
     /** Use at most this many training images (a deterministic, seeded subset). */
     limit: z.number().int().min(10).optional(),
     /** Evaluate on at most this many test images. */

@@ -25,11 +25,11 @@ function finished(info: JobInfo): Record<string, unknown> {
 
 const train: Command = {
   summary: 'train a classifier on an image dataset (writes a session with the model)',
-  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:8000] [--name TEXT] [--tag T]... [--json]',
+  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:8000] [--name TEXT] [--tag T]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       dataset: { type: 'string' }, arch: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
-      lr: { type: 'string' }, optimizer: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
+      lr: { type: 'string' }, optimizer: { type: 'string' }, dropout: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
       'validation-split': { type: 'string' }, 'early-stop': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
       name: { type: 'string' }, tag: { type: 'string', multiple: true },
     });
@@ -41,6 +41,7 @@ const train: Command = {
       batchSize: num(v['batch-size'], 'batch-size', { int: true, min: 1 }),
       learningRate: num(v.lr, 'lr', { min: 0 }),
       optimizer: v.optimizer,
+      dropout: num(v.dropout, 'dropout', { min: 0, max: 0.95 }),
       limit: num(v.limit, 'limit', { int: true, min: 10 }),
       testLimit: num(v['test-limit'], 'test-limit', { int: true, min: 10 }),
       validationSplit: num(v['validation-split'], 'validation-split', { min: 0, max: 0.5 }),

@@ -25,7 +25,7 @@ export const train: JobHandler = async (raw, ctx, env) => {
     ],
   });
   return withSession(writer, async () => {
-    const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed });
+    const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed, ...(p.dropout !== undefined ? { dropout: p.dropout } : {}) });
     try {
       const result = await trainClassifier(model, trainSet, {
         optimizer: p.optimizer,

@@ -298,3 +298,28 @@ describe('transfer', () => {
     expect(r.transferRate).toBeGreaterThan(0.3);
   });
 });
+
+describe('cross-entropy in float32', () => {
+  it('keeps the -grad Z_c term when softmax(Z)_c rounds to 1, and vanishes only where distillation makes it vanish', async () => {
+    const { crossEntropy } = await import('../../../src-main/engine/attacks/losses');
+    const onehot = tf.oneHot(tf.tensor1d([0, 0, 0], 'int32'), 4).toFloat() as tf.Tensor2D;
+    // margins 2, 20 and 300 over the runner-up
+    const z = tf.tensor2d([[3, 1, 0, -1], [20, 0, -1, -2], [300, 0, -1, -2]]);
+    const textbook = tf.sub(tf.logSumExp(z, 1), tf.sum(tf.mul(z, onehot), 1));
+    const ce = crossEntropy(z, onehot);
+    const v = ce.dataSync(), t = textbook.dataSync();
+    expect(v[0]).toBeCloseTo(t[0], 5);
+    expect(t[1]).toBe(0); // the textbook form has lost it
+    expect(v[1]).toBeCloseTo(Math.log1p(Math.exp(-20) + Math.exp(-21) + Math.exp(-22)), 12);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(crossEntropy(x as tf.Tensor2D, onehot)))(z).arraySync() as number[][];
+    const gt = tf.grad((x: tf.Tensor) => tf.sum(tf.sub(tf.logSumExp(x, 1), tf.sum(tf.mul(x, onehot), 1))))(z).arraySync() as number[][];
+    // margin 20: dCE/dZ_0 = -(sum of the others), not 0 as in the textbook form
+    expect(gt[1][0]).toBe(0);
+    expect(g[1][0]).toBeLessThan(0);
+    expect(g[1][0] / -(g[1][1] + g[1][2] + g[1][3])).toBeCloseTo(1, 5);
+    expect(g[1][1] / Math.exp(-20)).toBeCloseTo(1, 3);
+    // margin 300: the exact gradient underflows, as it does for a distilled network at T = 1
+    expect(g[2].every((x) => x === 0)).toBe(true);
+    tf.dispose([onehot, z, textbook, ce]);
+  });
+});
