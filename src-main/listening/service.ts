@@ -10,7 +10,8 @@
  *   artifacts/results.json       per-pair results (written when the test ends)
  *   summary                      { mode, pairs, plannedTrials, trials, correct, accuracy, pValue, chance }
  *
- * Blinding is at the UI: the listener is given clip paths only; the key is in the session folder.
+ * Blinding: the listener is given clip paths only; key.json is on disk (an interrupted test keeps it)
+ * but sealed in the store while the test is open, so no API call, file URL or report can read it.
  * An open test lives in this process (its writer); a test left open when AdvLab exits is listed as
  * incomplete and its answers so far stay on disk.
  */
@@ -148,12 +149,14 @@ export class ListeningService {
         clips,
         trials: plan.map((t) => ({ ...t, clips: trialClips(p.mode, t, clipOf) })),
       };
+      this.store.seal(writer.id, 'key.json');
       await writer.writeArtifacts([
         ...files,
         { path: 'key.json', data: JSON.stringify(key, null, 2), kind: 'json', description: 'which clip is which, the trial plan and the correct answers' },
       ]);
       await writer.update({ summary: { mode: p.mode, pairs: pairs.length, plannedTrials: plan.length, trials: 0, correct: 0, levelDbfs: matched.targetDbfs } });
     } catch (e) {
+      this.store.unseal(writer.id);
       await writer.fail(e).catch(() => undefined);
       throw e;
     }
@@ -224,6 +227,7 @@ export class ListeningService {
   async finish(session: string): Promise<ListeningResult> {
     const t = this.get(session);
     this.open.delete(session);
+    this.store.unseal(session);
     const trials = t.answered;
     const pValue = binomialTest(t.correct, trials, 0.5);
     const accuracy = trials > 0 ? t.correct / trials : null;

@@ -437,7 +437,10 @@ export function tableFromJson(doc: unknown): { columns: string[]; rows: Row[]; f
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF, or starts/ends with a space. */
 export function csvField(v: unknown): string {
-  const s = typeof v === 'string' ? v : formatCsvValue(v);
+  let s = typeof v === 'string' ? v : formatCsvValue(v);
+  // A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+  // apostrophe (OWASP "CSV injection"); numbers, and text that is just a negative number, do not.
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s) && !/^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(s)) s = `'${s}`;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

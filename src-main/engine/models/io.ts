@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AdvlabError, badFile, badInput } from '../errors';
+import { writeFileAtomic } from '../sessions/fs-atomic';
 import type { Classifier } from './classifier';
 
 export const MODEL_JSON = 'model.json';
@@ -75,23 +76,8 @@ export function setModelPath(model: tf.LayersModel | Classifier, modelJson: stri
   modelPaths.set(model, modelJson);
 }
 
-/** Writes a file atomically: to a temp file in the same folder, flushed, then renamed over the target. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  try {
-    const handle = await fs.open(tmp, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw e;
-  }
-}
+/** One atomic write for the whole engine (temp file, fsync, rename, fsync of the folder). */
+export { writeFileAtomic };
 
 function sha256Of(parts: Uint8Array[]): string {
   const h = createHash('sha256');

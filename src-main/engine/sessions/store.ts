@@ -166,6 +166,8 @@ export class SessionStore {
    */
   private indexLoaded = false;
   private indexDirty = false;
+  /** Artifacts that exist but must not be read through this store yet (the key of an open listening test). */
+  private readonly sealed = new Map<string, Set<string>>();
 
   constructor(
     root: string,
@@ -331,9 +333,28 @@ export class SessionStore {
   }
 
   /** Absolute path of an existing artifact (the path is checked to stay inside artifacts/). */
+  /**
+   * Keeps an artifact from being read through this store (readArtifact, artifactFile, and so the file
+   * server, session views and reports) until `unseal`: e.g. the answer key while a listening test runs.
+   * The file stays on disk, so an interrupted test keeps its key.
+   */
+  seal(id: string, relPath: string): void {
+    const rel = safeRelativePath(relPath, 'artifact path');
+    (this.sealed.get(id) ?? this.sealed.set(id, new Set()).get(id)!).add(rel);
+  }
+
+  unseal(id: string): void {
+    this.sealed.delete(id);
+  }
+
+  isSealed(id: string, relPath: string): boolean {
+    return this.sealed.get(id)?.has(relPath) ?? false;
+  }
+
   async artifactFile(id: string, relPath: string): Promise<string> {
     const dir = await this.existingDir(id);
     const rel = safeRelativePath(relPath, 'artifact path');
+    if (this.isSealed(id, rel)) throw new AdvlabError('CONFLICT', `artifacts/${rel} of session ${id} is sealed until its test ends`, { id, path: rel });
     const abs = path.join(dir, 'artifacts', ...rel.split('/'));
     try {
       const st = await fsp.stat(abs);

@@ -1,3 +1,4 @@
+import { buildReport, buildSessionView } from '../../../src-main/report';
 import { promises as fsp, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -87,7 +88,23 @@ describe('ListeningService', () => {
     loud = await makeAudioAttackSession(store, { clip: '3_theo_1.wav', seed: 2, advGainDb: 6 });
   });
 
-  const key = async (id: string) => JSON.parse((await store.readArtifact(id, 'key.json')).toString('utf8'));
+  // The key as written on disk (the store itself will not hand it out while the test is open).
+  const key = async (id: string) => JSON.parse(await fsp.readFile(join(store.dir(id), 'artifacts', 'key.json'), 'utf8'));
+
+  it('seals the key while the test is open: no read through the store, no view, no report; readable once it ends', async () => {
+    const svc = new ListeningService(store, { environment: () => FIXTURE_ENV });
+    const view = await svc.create({ sessions: [quiet.id], mode: 'ab', repeats: 2, seed: 3 });
+    await expect(store.readArtifact(view.session, 'key.json')).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(store.artifactFile(view.session, 'key.json')).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(store.artifactFile(view.session, 'clips/../key.json')).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    const v = await buildSessionView(store, view.session);
+    expect(JSON.stringify(v.json) + JSON.stringify(v.tables)).not.toContain('"identity"');
+    expect(v.problems.join(' ')).toContain('sealed until its test ends');
+    expect((await buildReport(store, [view.session])).html).not.toContain('"identity"');
+    expect((await key(view.session)).clips).toHaveLength(2); // on disk all along
+    await svc.finish(view.session);
+    expect(JSON.parse((await store.readArtifact(view.session, 'key.json')).toString('utf8')).clips).toHaveLength(2);
+  });
 
   it('stores loudness-matched clips under neutral names and gives the listener no identities', async () => {
     const changed: string[] = [];

@@ -234,6 +234,14 @@ describe('CSV', () => {
     expect(csvField(null)).toBe('');
     expect(csvField(0.1 + 0.2)).toBe('0.30000000000000004');
     expect(csvField([1, 2])).toBe('"[1,2]"');
+    // spreadsheet formulas in text cells are defused; numbers are left alone
+    expect(csvField('=HYPERLINK("http://x","y")')).toBe(`"'=HYPERLINK(""http://x"",""y"")"`);
+    expect(csvField('+1+2')).toBe("'+1+2");
+    expect(csvField('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(csvField('-2+3')).toBe("'-2+3");
+    expect(csvField('-31.2')).toBe('-31.2');
+    expect(csvField(-31.2)).toBe('-31.2');
+    expect(csvField('a=b')).toBe('a=b');
     expect(toCsv(['a', 'b'], [{ a: 1, b: true }, { a: null }])).toBe('a,b\r\n1,true\r\n,\r\n');
   });
 
