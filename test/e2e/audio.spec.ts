@@ -247,7 +247,13 @@ test('a real audio attack started from the UI against a quickly trained tiny mod
   // The model's saved held-out utterances are offered first.
   await expect(page.getByTestId('audio-source')).toHaveValue('example');
   await expect(page.getByTestId('audio-example').locator('option').first()).toContainText(/test-seen u\d+: “[a-z ]+”/);
+  // Letters the model never heard in training (FSDD's digit words have no p or d) draw a warning, not a refusal.
+  await page.getByTestId('audio-target').fill('open the door');
+  await expect(page.getByTestId('audio-target-warning')).toContainText('never heard “d” “p”');
+  await page.getByTestId('audio-target').fill('nine one');
+  await expect(page.getByTestId('audio-target-warning')).toHaveCount(0);
   await page.getByTestId('audio-target').fill('open');
+  await expect(page.getByTestId('audio-target-warning')).toContainText('“p”');
   await page.getByTestId('audio-iterations').fill('40');
   const t0 = Date.now();
   await page.getByTestId('audio-start').click();

@@ -21,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
-  audioAttack, audiblePerturbation, readWav, SpeechModel, trainSpeechModel, validateTarget, write16, resample,
+  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, SpeechModel, trainSpeechModel, validateTarget, write16, resample,
   type SpeechEvalResult, type Utterance,
 } from '../../engine/audio';
 import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
@@ -138,7 +138,9 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
         ],
       });
       const status = result.cancelled ? 'cancelled' : 'complete';
-      const saved = await model.save(writer.artifactPath('model'), { dataset: 'fsdd', trainedBy: writer.id, trainingStatus: status });
+      // The letters the model heard in training: it can be driven to phrases over these, hardly to others.
+      const trainedLetters = [...new Set(DIGIT_WORDS.join(''))].sort().join('');
+      const saved = await model.save(writer.artifactPath('model'), { dataset: 'fsdd', trainedBy: writer.id, trainingStatus: status, trainedLetters });
       await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on FSDD (tfjs LayersModel; front end and alphabet in its metadata)`);
       const wavs = result.cancelled ? new Map<string, string>() : await saveExampleWavs(writer, [
         { split: 'test-seen', utterances: data.testSeen, count: 10 },
@@ -159,6 +161,7 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
         utterancesPerEpoch: o.utterances,
         testUtterances: o.testUtterances,
         heldOutSpeaker: data.heldOutSpeaker,
+        trainedLetters,
         parameters: model.paramCount(),
         quick: o.quick,
         modelSha256: saved.sha256,

@@ -51,7 +51,7 @@ describe('audio jobs', () => {
     const m = await store.manifest(trainSession);
     expect(m.kind).toBe('audio-train');
     expect(m.status).toBe('finished');
-    expect(m.summary).toMatchObject({ model: 'model/model.json', arch: 'speech-small', dataset: 'fsdd', heldOutSpeaker: 'yweweler', quick: true });
+    expect(m.summary).toMatchObject({ model: 'model/model.json', arch: 'speech-small', dataset: 'fsdd', heldOutSpeaker: 'yweweler', quick: true, trainedLetters: 'efghinorstuvwxz' });
     for (const k of ['cer', 'wer', 'cerUnseen', 'werUnseen', 'seconds']) expect(typeof m.summary[k]).toBe('number');
     const dir = store.dir(trainSession);
     const meta = JSON.parse(await readFile(join(dir, 'artifacts', 'model', 'model.json'), 'utf8')).userDefinedMetadata;
