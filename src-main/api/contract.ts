@@ -58,6 +58,8 @@ export const methodSchemas = {
     })
     .strict(),
   'sessions.trash': empty,
+  /** Permanently removes trashed sessions deleted at least olderThanDays ago (0: all of them). */
+  'sessions.emptyTrash': z.object({ olderThanDays: z.number().min(0).max(36500).default(0) }).strict(),
   // Audio input and listening tests (src-main/listening).
   'audio.upload': audioUploadSchema,
   'audio.clips': audioClipsSchema,

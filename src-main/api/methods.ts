@@ -24,6 +24,7 @@ export const METHOD_NAMES = [
   'sessions.export',
   'sessions.import',
   'sessions.trash',
+  'sessions.emptyTrash',
   'audio.upload',
   'audio.clips',
   'listening.create',

@@ -199,12 +199,13 @@ const importModelCmd: Command = {
 
 const sessions: Command = {
   summary: 'list, show, rename, tag, delete, restore, export (zip, HTML report, CSV), compare and import sessions',
-  usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | trash | export ID [--out FILE.zip] [--html FILE.html] [--csv FILE.csv] | report ID1 ID2... --html FILE.html | import FILE.zip   [--sessions DIR] [--json]',
+  usage: 'advlab sessions list [--kind K] [--status S] [--tag T] [--dataset D] [--model M] [--text Q] | show ID | rename ID NAME | tag ID [--add T]... [--remove T]... | delete ID | restore ID | trash | empty-trash [--older-than-days N] | export ID [--out FILE.zip] [--html FILE.html] [--csv FILE.csv] | report ID1 ID2... --html FILE.html | import FILE.zip   [--sessions DIR] [--json]',
   async run(c: CliContext) {
     const { values: v, positionals } = c.parse({
       kind: { type: 'string' }, status: { type: 'string' }, tag: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' },
       text: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, add: { type: 'string', multiple: true },
       remove: { type: 'string', multiple: true }, out: { type: 'string' }, html: { type: 'string' }, csv: { type: 'string' },
+      'older-than-days': { type: 'string' },
     }, true);
     const [sub, id, ...rest] = positionals;
     const store = c.app().store;
@@ -280,6 +281,12 @@ const sessions: Command = {
       case 'trash': {
         const list = await store.listTrash();
         c.out.result({ trash: list, count: list.length }, list.map((t) => `${t.id}  deleted ${t.deletedAt}`).join('\n') || '(the trash is empty)');
+        return 0;
+      }
+      case 'empty-trash': {
+        const days = num(v['older-than-days'], 'older-than-days', { min: 0 }) ?? 0;
+        const purged = await store.purgeTrash(days * 86_400_000);
+        c.out.result({ purged, count: purged.length }, purged.length ? `purged for good: ${purged.join(', ')}` : '(nothing to purge)');
         return 0;
       }
       case 'import': {

@@ -47,6 +47,7 @@ export interface ReviewHandlers {
   'sessions.export': (p: { id: string }) => Promise<ExportCallResult>;
   'sessions.import': (p: ImportParams) => Promise<ImportCallResult>;
   'sessions.trash': () => Promise<TrashEntry[]>;
+  'sessions.emptyTrash': (p: { olderThanDays: number }) => Promise<{ purged: string[] }>;
 }
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -130,5 +131,10 @@ export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions
       return imported(Buffer.concat(u.parts as Buffer[]), u.filename);
     },
     'sessions.trash': () => store.listTrash(),
+    'sessions.emptyTrash': async (p) => {
+      const purged = await store.purgeTrash(p.olderThanDays * 86_400_000);
+      if (purged.length) emit?.({ type: 'sessions.changed' });
+      return { purged };
+    },
   };
 }

@@ -291,6 +291,21 @@ test('rename, tag, notes, delete with confirmation and undo, trash, archive expo
   await expect(row(page, ids.train)).toHaveCount(1);
   await expect(page.getByTestId('trash-row')).toHaveCount(0);
 
+  // Emptying the trash asks first, then deletes for good.
+  await openSession(page, ids.incomplete);
+  await page.getByTestId('session-delete').click();
+  await page.getByTestId('confirm-delete-yes').click();
+  await expect(page.getByTestId('trash-row')).toHaveCount(1);
+  await page.getByTestId('trash-empty').click();
+  await page.getByTestId('trash-empty-no').click();
+  await expect(page.getByTestId('trash-row')).toHaveCount(1);
+  await page.getByTestId('trash-empty').click();
+  await page.getByTestId('trash-empty-yes').click();
+  await expect(page.getByTestId('trash-notice')).toHaveText('Purged 1 session for good.');
+  await expect(page.getByTestId('trash-row')).toHaveCount(0);
+  await expect(row(page, ids.incomplete)).toHaveCount(0);
+  expect(existsSync(join(dir, '.trash', ids.incomplete))).toBe(false);
+
   // Export an archive, import it back: a copy under a new id, with its audio.
   const before = await page.getByTestId('session-row').count();
   await openSession(page, ids.audio);

@@ -348,6 +348,11 @@ describe('API handlers', () => {
     expect(v.audio.map((a) => a.path)).toEqual(['adversarial.wav', 'original.wav']);
     await store.delete(copy);
     expect((await h['sessions.trash']()).map((t) => t.id)).toContain(copy);
+    // Emptying the trash: nothing deleted a day ago yet; then everything, for good.
+    expect(await h['sessions.emptyTrash'](parseParams('sessions.emptyTrash', { olderThanDays: 1 }) as { olderThanDays: number })).toEqual({ purged: [] });
+    expect((await h['sessions.emptyTrash'](parseParams('sessions.emptyTrash', {}) as { olderThanDays: number })).purged).toContain(copy);
+    expect(await h['sessions.trash']()).toEqual([]);
+    expect(() => parseParams('sessions.emptyTrash', { olderThanDays: -1 })).toThrow();
     await expect(h['sessions.import']({ data: 'not base64!' })).rejects.toMatchObject({ code: 'BAD_INPUT' });
   });
 });
