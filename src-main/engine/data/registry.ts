@@ -12,6 +12,8 @@
  * only the 10,000 t10k images) is split by a declared split spec, recorded in source.split:
  * - 'first:N' or 'first:P%': the first N (or P%) images are train, the rest test
  *   (default for IDX and CIFAR files: first:80%, i.e. 8000 / 2000 for the MNIST test set);
+ * - 'last:N' or 'last:P%': the last N (or P%) images are train, the first ones test (for MNIST's test
+ *   file: hold out its first, cleaner images, the ones Carlini & Wagner attacked);
  * - 'random:N' or 'random:P%', optionally ':SEED': a seeded permutation's first N are train
  *   (default for image folders, whose files are ordered by class: random:80%, seed 0).
  */
@@ -79,7 +81,7 @@ export function knownDataset(name: string): KnownDataset | undefined {
 // Split specs
 
 export interface SplitSpec {
-  kind: 'first' | 'random';
+  kind: 'first' | 'last' | 'random';
   /** Number of training examples, or a fraction of the pool (0..1) when given as a percentage. */
   count?: number;
   fraction?: number;
@@ -89,12 +91,12 @@ export interface SplitSpec {
   text: string;
 }
 
-/** Parses 'first:8000', 'first:80%', 'random:80%', 'random:500:7' (seed 7). */
+/** Parses 'first:8000', 'first:80%', 'last:8000', 'random:80%', 'random:500:7' (seed 7). */
 export function parseSplitSpec(text: string): SplitSpec {
-  const m = /^\s*(first|random)\s*:\s*(\d+(?:\.\d+)?)(%?)\s*(?::\s*(\d+))?\s*$/i.exec(text);
-  if (!m) throw badInput(`split spec "${text}" not understood: use first:N, first:P%, random:N or random:P% (optionally random:P%:SEED)`);
-  const kind = m[1].toLowerCase() as 'first' | 'random';
-  if (kind === 'first' && m[4] !== undefined) throw badInput(`split spec "${text}": a seed only applies to random splits`);
+  const m = /^\s*(first|last|random)\s*:\s*(\d+(?:\.\d+)?)(%?)\s*(?::\s*(\d+))?\s*$/i.exec(text);
+  if (!m) throw badInput(`split spec "${text}" not understood: use first:N, first:P%, last:N, last:P%, random:N or random:P% (optionally random:P%:SEED)`);
+  const kind = m[1].toLowerCase() as 'first' | 'last' | 'random';
+  if (kind !== 'random' && m[4] !== undefined) throw badInput(`split spec "${text}": a seed only applies to random splits`);
   const seed = m[4] === undefined ? 0 : Number(m[4]);
   const v = Number(m[2]);
   if (m[3] === '%') {
@@ -117,8 +119,9 @@ export function trainCount(spec: SplitSpec, total: number): number {
 /** The pool indices (ascending) of one side of a declared split. */
 export function splitIndices(spec: SplitSpec, total: number, split: SplitName): Int32Array {
   const n = trainCount(spec, total);
-  if (spec.kind === 'first') {
-    const [a, b] = split === 'train' ? [0, n] : [n, total];
+  if (spec.kind === 'first' || spec.kind === 'last') {
+    const cut = spec.kind === 'first' ? n : total - n;
+    const [a, b] = (split === 'train') === (spec.kind === 'first') ? [0, cut] : [cut, total];
     return Int32Array.from({ length: b - a }, (_, i) => a + i);
   }
   const p = permutation(total, spec.seed);
@@ -401,7 +404,7 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions): Promi
   const indices = splitIndices(spec, opened.count, split);
   let description: string;
   const why = opts.splitSpec !== undefined ? '' : `, the default for a set with ${pool.role === 'all' ? 'no train/test folders' : `only ${pool.role} files`}`;
-  if (spec.kind === 'first') {
+  if (spec.kind !== 'random') {
     description = `${loc.name} ${pool.label} images ${indices[0]}-${indices[indices.length - 1]} as ${split} (split ${spec.text}${why})`;
   } else {
     description = `${loc.name} ${pool.label}: ${indices.length} of ${opened.count} images as ${split} (split ${spec.text}, seeded permutation, seed ${spec.seed}${why})`;

@@ -77,6 +77,13 @@ describe('splits of the test-only MNIST copy', () => {
     await expect(loadDataset('mnist', { dataDirs: [DATA], split: 'train', splitSpec: 'first:10000' })).rejects.toThrow(/leaves an empty test side/);
     expect(() => parseSplitSpec('half')).toThrow(/not understood/);
     expect(parseSplitSpec('random:75%:3')).toMatchObject({ kind: 'random', fraction: 0.75, seed: 3 });
+    // last:N holds out the first images (MNIST's cleaner half, the ones C&W attacked)
+    const lastTest = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', splitSpec: 'last:8000' });
+    const lastTrain = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', splitSpec: 'last:80%' });
+    expect(lastTest.source.split).toBe('mnist t10k images 0-1999 as test (split last:8000)');
+    expect(lastTrain.source.split).toBe('mnist t10k images 2000-9999 as train (split last:80%)');
+    expect(lastTest.labels[0]).toBe(7);
+    expect(() => parseSplitSpec('last:80%:3')).toThrow(/seed only applies to random/);
   });
 
   it('limit picks a reproducible subset and says so; a different seed picks differently', async () => {
