@@ -21,6 +21,17 @@ export interface ResolvedModel {
   label: string;
 }
 
+/**
+ * The split spec to draw images from: the one given, else the one the model was trained with when it
+ * is the same dataset (so a model trained with `--split last:8000` is attacked on its own held-out
+ * images, never on images it was trained on).
+ */
+export function splitSpecFor(model: ResolvedModel, dataset: string, given?: string): { splitSpec?: string } {
+  if (given) return { splitSpec: given };
+  const meta = model.loaded.meta;
+  return meta.splitSpec && meta.dataset === dataset ? { splitSpec: meta.splitSpec } : {};
+}
+
 export async function resolveModel(ref: string, store: SessionStore): Promise<ResolvedModel> {
   let path = ref;
   let id: string | undefined;

@@ -30,6 +30,8 @@ export const ModelMetaSchema = z.looseObject({
   inputShape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
   /** Id of the session that trained the model. */
   trainedBy: z.string().optional(),
+  /** The split spec of a single-file dataset it was trained with (e.g. 'last:8000'); attacks default to it. */
+  splitSpec: z.string().optional(),
   /**
    * How inputs must be prepared and how the model was trained. Conventional keys:
    * thermometerLevels (thermometer encoding with that many levels applied before the network),

@@ -12,7 +12,7 @@ import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eva
 import { encodePng, perturbationPng } from '../../engine/images';
 import { checkInputShape } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
-import { resolveModel } from '../model-ref';
+import { resolveModel, splitSpecFor } from '../model-ref';
 import { openSession, withSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
@@ -72,7 +72,7 @@ export const attack: JobHandler = async (raw, ctx, env) => {
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
   const target = p.transferTo ? await resolveModel(p.transferTo, store) : null;
-  const set = await images(env, p);
+  const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
     kind: 'attack',
@@ -116,7 +116,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
   if (!def.epsilonBall) throw badInput(`${def.name} is a minimal-distortion attack; a sweep needs a fixed-epsilon attack (fgsm, bim, pgd, pgd-l2, pgd-margin)`);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
-  const set = await images(env, p);
+  const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
@@ -142,7 +142,7 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
   const p = lossSurfaceParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
-  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...(p.splitSpec ? { splitSpec: p.splitSpec } : {}) });
+  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
   checkInputShape(model.classifier, set.shape, set.name);
   const [h, w, c] = set.shape;

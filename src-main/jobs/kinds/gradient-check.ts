@@ -12,7 +12,7 @@ import { checkInputShape } from '../../engine/models';
 import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
 import type { JobContext, Progress } from '../../engine/context';
-import { resolveModel } from '../model-ref';
+import { resolveModel, splitSpecFor } from '../model-ref';
 import { openSession, withSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
@@ -39,7 +39,7 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
   const given = p.surrogate ? await resolveModel(p.surrogate, store) : null;
-  const split = p.splitSpec ? { splitSpec: p.splitSpec } : {};
+  const split = splitSpecFor(model, p.dataset, p.splitSpec);
   const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...split });
   // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.
   checkInputShape(model.classifier, set.shape, set.name);

@@ -46,6 +46,7 @@ export const train: JobHandler = async (raw, ctx, env) => {
         classNames: trainSet.classNames,
         inputShape: trainSet.shape,
         trainedBy: writer.id,
+        ...(p.split ? { splitSpec: p.split } : {}),
         trainingStatus: result.cancelled ? 'cancelled' : result.stoppedEarly ? 'stopped-early' : 'complete',
       });
       await writer.registerArtifact('model/model.json', 'model', `${p.arch} trained on ${p.dataset} (tfjs LayersModel)`);
