@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from './context';
 import { silentContext } from './context';
+import { mulberry32 } from './random';
 
 export interface GradientCheck {
   ok: boolean;
@@ -16,15 +17,10 @@ export interface GradientCheck {
 
 interface Case { x: [number, number, number, number]; f: [number, number, number, number]; stride: number; pad: 'same' | 'valid' }
 
+/** Uniform in [-0.5, 0.5), seeded. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = mulberry32(seed);
+  return () => r() - 0.5;
 }
 
 /** dL/dx and dL/dfilter of L = sum(conv2d(x, f) * w), by direct loops. */

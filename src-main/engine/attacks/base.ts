@@ -22,6 +22,7 @@ import {
   type PerExample,
   type RunOptions,
 } from './types';
+import { mulberry32 } from '../random';
 
 /** Images accepted by the engine: a flat NHWC Float32Array batch or a Tensor4D, values in [0, 1]. */
 export type ImageBatch = Float32Array | tf.Tensor4D;
@@ -108,17 +109,6 @@ export function toLabels(labels: LabelArray, n: number, numClasses: number): Int
   return out;
 }
 
-/** mulberry32: a small seeded generator, so 'random' targets are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Resolves a goal to one target class per example (null when untargeted). */
 export function resolveTargets(goal: Goal, labels: Int32Array, cleanLogits: Float32Array, k: number): Int32Array | null {
@@ -147,7 +137,7 @@ export function resolveTargets(goal: Goal, labels: Int32Array, cleanLogits: Floa
       t[i] = best;
     }
   } else {
-    const r = rng(goal.seed ?? 0);
+    const r = mulberry32(goal.seed ?? 0); // seeded, so 'random' targets are reproducible
     for (let i = 0; i < n; i++) {
       let c = Math.floor(r() * (k - 1));
       if (c >= labels[i]) c++;

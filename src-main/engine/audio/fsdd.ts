@@ -15,6 +15,7 @@ import type { JobContext } from '../context';
 import { AdvlabError, badInput } from '../errors';
 import { resample } from './resample';
 import { readWav } from './wav';
+import { mulberry32 } from '../random';
 
 export const DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'] as const;
 
@@ -95,17 +96,8 @@ export function digitsToTranscript(digits: readonly number[]): string {
   return digits.map((d) => DIGIT_WORDS[d]).join(' ');
 }
 
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Re-exported for existing importers; the one implementation is engine/random.ts. */
+export { mulberry32 };
 
 export interface TrimOptions {
   /** Frames whose RMS is this far below the loudest frame's are silence. Default -40 dB. */

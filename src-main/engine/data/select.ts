@@ -4,19 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
+import { mulberry32 } from '../random';
 import type { ImageSet } from './types';
 
-/** mulberry32: a small, fast 32-bit seeded PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** A seeded permutation of 0..n-1 (Fisher-Yates driven by mulberry32). */
 export function permutation(n: number, seed: number): Int32Array {

@@ -18,6 +18,7 @@ import type { ImageSet } from '../data/types';
 import { deriveSeed } from './architectures';
 import { fromLayersModel, type Classifier } from './classifier';
 import { checkInputShape } from './io';
+import { mulberry32 } from '../random';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -173,17 +174,8 @@ export function distillationLoss(temperature: number): LossFn {
   return (logits, y) => tf.tidy(() => crossEntropyLoss(tf.div(logits, temperature) as tf.Tensor2D, y));
 }
 
-/** Small fast PRNG (mulberry32) for shuffling: deterministic for a seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Re-exported for existing importers; the one implementation is engine/random.ts. */
+export { mulberry32 };
 
 function permutation(n: number, rng: () => number): Int32Array {
   const p = new Int32Array(n);

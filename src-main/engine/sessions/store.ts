@@ -332,7 +332,6 @@ export class SessionStore {
     return parseMetricLines(series, text);
   }
 
-  /** Absolute path of an existing artifact (the path is checked to stay inside artifacts/). */
   /**
    * Keeps an artifact from being read through this store (readArtifact, artifactFile, and so the file
    * server, session views and reports) until `unseal`: e.g. the answer key while a listening test runs.
@@ -351,6 +350,7 @@ export class SessionStore {
     return this.sealed.get(id)?.has(relPath) ?? false;
   }
 
+  /** Absolute path of an existing, unsealed artifact (the path is checked to stay inside artifacts/). */
   async artifactFile(id: string, relPath: string): Promise<string> {
     const dir = await this.existingDir(id);
     const rel = safeRelativePath(relPath, 'artifact path');

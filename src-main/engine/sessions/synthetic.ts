@@ -7,22 +7,12 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mulberry32 } from '../random';
+import { mapLimit } from './fs-atomic';
 import type { SessionEnvironment, SessionManifest } from './schema';
 
 export const SYNTHETIC_KINDS = ['train', 'attack', 'sweep', 'loss-surface', 'gradient-check', 'recipe', 'audio-train', 'audio-attack', 'listening', 'import'] as const;
 const STATUSES = ['finished', 'finished', 'finished', 'finished', 'cancelled', 'failed'] as const;
-
-/** mulberry32: a small deterministic generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ENV: SessionEnvironment = {
   backend: 'wasm', tfjsVersion: '4.22.0', advlabVersion: '0.1.0', node: process.version,
@@ -45,7 +35,7 @@ function summaryFor(kind: string, r: () => number): Record<string, number | stri
 export async function writeSyntheticSessions(root: string, n: number, seed = 5): Promise<void> {
   await fsp.mkdir(root, { recursive: true });
   const t0 = Date.parse('2025-01-01T00:00:00Z');
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const manifests: SessionManifest[] = [];
   for (let i = 0; i < n; i++) {
     const created = new Date(t0 + i * 60_000).toISOString();
@@ -64,13 +54,9 @@ export async function writeSyntheticSessions(root: string, n: number, seed = 5):
       ...(status === 'failed' ? { error: { code: 'INTERNAL', message: 'synthetic failure' } } : {}),
     });
   }
-  let next = 0;
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < manifests.length) {
-      const m = manifests[next++];
-      const dir = path.join(root, m.id);
-      await fsp.mkdir(dir, { recursive: true });
-      await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
-    }
-  }));
+  await mapLimit(manifests, 32, async (m) => {
+    const dir = path.join(root, m.id);
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+  });
 }

@@ -67,18 +67,3 @@ export async function readTree(dir: string): Promise<Map<string, Buffer>> {
   await visit(dir, '');
   return out;
 }
-
-/** Runs `fn` over items with at most `limit` in flight. */
-export async function mapLimitForTests<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return out;
-}

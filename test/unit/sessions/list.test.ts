@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionStore, parseMetricLines, type SessionManifest, type SessionFilter } from '../../../src-main/engine/sessions';
-import { fakeManifest, mapLimitForTests, tempRoot, writeFakeSession } from './helpers';
+import { mapLimit } from '../../../src-main/engine/sessions/fs-atomic';
+import { fakeManifest, tempRoot, writeFakeSession } from './helpers';
 
 const KINDS = ['train', 'attack', 'sweep', 'audio-attack', 'loss-surface'];
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'fsdd'];
@@ -66,7 +67,7 @@ describe('listing 500 sessions', () => {
   beforeAll(async () => {
     root = tempRoot('advlab-list-');
     all = generate(500);
-    await mapLimitForTests(all, 16, (m) => writeFakeSession(root, m, undefined, { bare: true }));
+    await mapLimit(all, 16, (m) => writeFakeSession(root, m, undefined, { bare: true }));
     for (let k = 0; k < 5; k++) await writeFakeSession(root, '{ broken', `20250101-00000${k}-train-dead`);
     store = new SessionStore(root);
   });
