@@ -9,9 +9,13 @@
  *     f = max(Z_y - max_{i!=y} Z_i, -kappa)      (untargeted, label y)
  * over w, starting at w = atanh(2x - 1) each time. A binary search over c per example (upper bound
  * found: bisect; none yet: c *= 10) runs `binarySearchSteps` times; the smallest-L2 point that meets
- * the goal with margin kappa is kept across all of them. With abortEarly, an inner run checks the total
- * loss every maxIterations/10 steps and stops when it is not 0.01% below the previous check (the
- * reference starts from 1e6, which would stop large-logit models at once; we start from +inf).
+ * the goal with margin kappa is kept across all of them. With abortEarly, every maxIterations/10 steps
+ * each example's loss ||x' - x||^2 + c f(x') is compared with its previous check and the example stops
+ * for the round when it is not 0.01% lower. The reference code checks its batch's total loss, but its
+ * default batch is one example; checking per example keeps that behaviour in a batch, where one slow
+ * example would otherwise keep the whole batch running (on 100 MNIST images the batch check never
+ * fired). Stopped examples leave the batch, so later, easier rounds cost less. (The reference starts
+ * the check from 1e6, which would stop large-logit models at once; we start from +inf.)
  *
  * `objective` swaps f for the weaker choices the paper compares (section V): 'ce' (cross-entropy on the
  * target: CE(Z, t); untargeted: -log(1 - softmax(Z)_y)) and 'naive' (1 - softmax(Z)_t; untargeted:
@@ -26,7 +30,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { logitMargin, notClassCrossEntropy, crossEntropy, probability } from './losses';
-import { oneHot, rowWhere } from './ops';
+import { oneHot } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem } from './types';
 
 const paramsSchema = z.strictObject({
@@ -35,7 +39,7 @@ const paramsSchema = z.strictObject({
   learningRate: z.number().positive().max(10).default(0.01).describe('Adam learning rate (in tanh space).'),
   initialConst: z.number().positive().default(0.01).describe('First c: weight of the objective against the squared L2 distance.'),
   kappa: z.number().min(0).default(0).describe('Confidence: the adversarial must win by this logit margin.'),
-  abortEarly: z.boolean().default(true).describe('Stop a round when the loss stops improving (0.01% over maxIterations/10 steps).'),
+  abortEarly: z.boolean().default(true).describe('Per example, stop a round when its loss stops improving (0.01% over maxIterations/10 steps).'),
   objective: z.enum(['margin', 'ce', 'naive']).default('margin').describe("f: 'margin' (C&W f6), 'ce' (cross-entropy), 'naive' (probability)."),
 });
 export type CwParams = z.output<typeof paramsSchema>;
@@ -66,99 +70,125 @@ function meetsGoal(z: Float32Array, off: number, k: number, cls: number, targete
 export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: JobContext): Promise<AttackOutput> {
   const { classifier, x } = problem;
   const n = problem.labels.length, k = problem.numClasses;
+  const rowSize = x.size / Math.max(1, n);
   const targeted = problem.targets !== null;
   const cls = problem.targets ?? problem.labels;
   const onehot = oneHot(cls, k);
   // Reference code: w0 = arctanh((x - 0.5) * 2 * 0.999999); distances are to tanh(w0)/2 + 0.5.
   const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(x, 2), 1), 0.999999)) as tf.Tensor4D);
   const x0 = tf.tidy(() => tf.add(tf.div(tf.tanh(w0), 2), 0.5) as tf.Tensor4D);
-  let bestAttack = tf.clone(x);
+  // The best attack so far, row by row, on the CPU: rows are copied in as examples improve.
+  const best = x.dataSync().slice() as Float32Array;
   const bestL2 = new Float64Array(n).fill(BIG);
   const lower = new Float64Array(n).fill(0);
   const upper = new Float64Array(n).fill(BIG);
   const c = new Float64Array(n).fill(p.initialConst);
+  const iterations = new Int32Array(n);
   const repeat = p.binarySearchSteps >= 10;
   const beta1 = 0.9, beta2 = 0.999, adamEps = 1e-8;
   const totalSteps = p.binarySearchSteps * p.maxIterations;
   const abortEvery = Math.max(1, Math.floor(p.maxIterations / 10));
-  let stepsRun = 0;
-  let returned = false;
-  let modifier: tf.Tensor4D | null = null, m1: tf.Tensor4D | null = null, m2: tf.Tensor4D | null = null;
+  // The tensors of one round, restricted to the examples still being optimised (`active`).
+  interface Round { w: tf.Tensor4D; x0: tf.Tensor4D; onehot: tf.Tensor2D; c: tf.Tensor1D; mod: tf.Tensor4D; m1: tf.Tensor4D; m2: tf.Tensor4D }
+  let round: Round | null = null;
+  const disposeRound = () => {
+    if (round) tf.dispose([round.w, round.x0, round.onehot, round.c, round.mod, round.m1, round.m2]);
+    round = null;
+  };
 
   try {
     for (let outer = 0; outer < p.binarySearchSteps; outer++) {
       if (repeat && outer === p.binarySearchSteps - 1) for (let i = 0; i < n; i++) c[i] = upper[i];
-      const constT = tf.tensor1d(Float32Array.from(c));
-      modifier = tf.zerosLike(x);
-      m1 = tf.zerosLike(x);
-      m2 = tf.zerosLike(x);
+      let active = Int32Array.from({ length: n }, (_, i) => i);
+      round = {
+        w: tf.clone(w0), x0: tf.clone(x0), onehot: tf.clone(onehot), c: tf.tensor1d(Float32Array.from(c)),
+        mod: tf.zerosLike(x), m1: tf.zerosLike(x), m2: tf.zerosLike(x),
+      };
       const roundFound = new Uint8Array(n);
-      let prev = Infinity;
+      const prev = new Float64Array(n).fill(Infinity);
       try {
-        for (let it = 0; it < p.maxIterations; it++) {
+        for (let it = 0; it < p.maxIterations && active.length > 0; it++) {
           ctx.checkpoint();
           const step = it + 1;
-          const mod = modifier!, a = m1!, b = m2!;
+          const R: Round = round!;
           const r = tf.tidy(() => {
-            const kept: { z?: tf.Tensor2D; l2?: tf.Tensor1D; img?: tf.Tensor4D } = {};
+            const kept: { z?: tf.Tensor2D; l2?: tf.Tensor1D; f?: tf.Tensor1D; img?: tf.Tensor4D } = {};
             const { value, grad } = tf.valueAndGrad((md: tf.Tensor) => {
-              const img = tf.add(tf.div(tf.tanh(tf.add(md, w0)), 2), 0.5) as tf.Tensor4D;
-              const l2 = tf.sum(tf.square(tf.sub(img, x0)), [1, 2, 3]) as tf.Tensor1D;
+              const img = tf.add(tf.div(tf.tanh(tf.add(md, R.w)), 2), 0.5) as tf.Tensor4D;
+              const l2 = tf.sum(tf.square(tf.sub(img, R.x0)), [1, 2, 3]) as tf.Tensor1D;
               const z = classifier.logits(img);
-              const f = objectiveOf(p.objective, z, onehot, targeted, p.kappa);
+              const f = objectiveOf(p.objective, z, R.onehot, targeted, p.kappa);
               kept.z = tf.keep(tf.clone(z));
               kept.l2 = tf.keep(tf.clone(l2));
+              kept.f = tf.keep(tf.clone(f));
               kept.img = tf.keep(tf.clone(img));
-              return tf.add(tf.sum(l2), tf.sum(tf.mul(constT, f)));
-            })(mod);
+              return tf.add(tf.sum(l2), tf.sum(tf.mul(R.c, f)));
+            })(R.mod);
             // Adam as in TF1: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t).
             const lrT = (p.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
-            const na = tf.add(tf.mul(a, beta1), tf.mul(grad, 1 - beta1)) as tf.Tensor4D;
-            const nb = tf.add(tf.mul(b, beta2), tf.mul(tf.square(grad), 1 - beta2)) as tf.Tensor4D;
-            const nm = tf.sub(mod, tf.mul(tf.div(na, tf.add(tf.sqrt(nb), adamEps)), lrT)) as tf.Tensor4D;
-            return { value, nm, na, nb, z: kept.z!, l2: kept.l2!, img: kept.img! };
+            const na = tf.add(tf.mul(R.m1, beta1), tf.mul(grad, 1 - beta1)) as tf.Tensor4D;
+            const nb = tf.add(tf.mul(R.m2, beta2), tf.mul(tf.square(grad), 1 - beta2)) as tf.Tensor4D;
+            const nm = tf.sub(R.mod, tf.mul(tf.div(na, tf.add(tf.sqrt(nb), adamEps)), lrT)) as tf.Tensor4D;
+            return { value, nm, na, nb, z: kept.z!, l2: kept.l2!, f: kept.f!, img: kept.img! };
           });
-          mod.dispose(); a.dispose(); b.dispose();
-          modifier = r.nm; m1 = r.na; m2 = r.nb;
+          tf.dispose([R.mod, R.m1, R.m2]);
+          R.mod = r.nm; R.m1 = r.na; R.m2 = r.nb;
           const loss = r.value.dataSync()[0];
           const l2s = r.l2.dataSync();
+          const fs = r.f.dataSync();
           const zs = r.z.dataSync() as Float32Array;
-          r.value.dispose(); r.l2.dispose(); r.z.dispose();
+          tf.dispose([r.value, r.l2, r.f, r.z]);
           if (!Number.isFinite(loss)) {
             r.img.dispose();
             throw new Error(`C&W loss became ${loss} (non-finite logits or gradient)`);
           }
           // Book-keeping on the iterate the loss was computed at (as the reference code does).
-          const improved = new Uint8Array(n);
-          let anyImproved = false;
-          for (let i = 0; i < n; i++) {
-            if (!meetsGoal(zs, i * k, k, cls[i], targeted, p.kappa)) continue;
+          let imgs: Float32Array | null = null;
+          for (let a = 0; a < active.length; a++) {
+            const i = active[a];
+            iterations[i]++;
+            if (!meetsGoal(zs, a * k, k, cls[i], targeted, p.kappa)) continue;
             roundFound[i] = 1;
-            if (l2s[i] < bestL2[i]) { bestL2[i] = l2s[i]; improved[i] = 1; anyImproved = true; }
-          }
-          if (anyImproved) {
-            const nbst = tf.tidy(() => rowWhere(tf.tensor1d(improved, 'bool'), r.img, bestAttack));
-            bestAttack.dispose();
-            bestAttack = nbst;
+            if (l2s[a] < bestL2[i]) {
+              bestL2[i] = l2s[a];
+              imgs ??= r.img.dataSync() as Float32Array;
+              best.set(imgs.subarray(a * rowSize, (a + 1) * rowSize), i * rowSize);
+            }
           }
           r.img.dispose();
-          stepsRun++;
           let found = 0, sumL2 = 0;
           for (let i = 0; i < n; i++) if (bestL2[i] < BIG) { found++; sumL2 += Math.sqrt(bestL2[i]); }
           problem.progress(outer * p.maxIterations + step, totalSteps, `binary search ${outer + 1}/${p.binarySearchSteps}`, {
             loss,
             found: found / n,
             meanL2: found ? sumL2 / found : 0,
+            active: active.length / n,
           });
+          // Abort early, per example: the reference checks its batch's loss, with a batch of one by default.
           if (p.abortEarly && it % abortEvery === 0) {
-            if (loss > prev * 0.9999) break;
-            prev = loss;
+            const keep: number[] = [];
+            for (let a = 0; a < active.length; a++) {
+              const i = active[a], li = l2s[a] + c[i] * fs[a];
+              if (li > prev[i] * 0.9999) continue;
+              prev[i] = li;
+              keep.push(a);
+            }
+            if (keep.length < active.length) {
+              active = Int32Array.from(keep, (a) => active[a]);
+              if (active.length === 0) break;
+              const idx = tf.tensor1d(keep, 'int32');
+              const next: Round = {
+                w: tf.gather(R.w, idx), x0: tf.gather(R.x0, idx), onehot: tf.gather(R.onehot, idx), c: tf.gather(R.c, idx),
+                mod: tf.gather(R.mod, idx), m1: tf.gather(R.m1, idx), m2: tf.gather(R.m2, idx),
+              };
+              idx.dispose();
+              disposeRound();
+              round = next;
+            }
           }
         }
       } finally {
-        constT.dispose();
-        modifier?.dispose(); m1?.dispose(); m2?.dispose();
-        modifier = m1 = m2 = null;
+        disposeRound();
       }
       // Binary search over c, per example.
       for (let i = 0; i < n; i++) {
@@ -172,10 +202,9 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
       }
       ctx.log(`C&W round ${outer + 1}: ${Array.from(roundFound).reduce((s, v) => s + v, 0)}/${n} found`);
     }
-    returned = true;
-    return { adversarial: bestAttack, iterations: new Int32Array(n).fill(stepsRun) };
+    return { adversarial: tf.tensor(best, x.shape) as tf.Tensor4D, iterations };
   } finally {
-    if (!returned) bestAttack.dispose();
+    disposeRound();
     onehot.dispose();
     w0.dispose();
     x0.dispose();

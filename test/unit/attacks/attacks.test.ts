@@ -124,6 +124,23 @@ describe('every attack against an undefended MLP', () => {
     expect(naive.summary.successRate).toBeLessThanOrEqual(0.25);
   });
 
+  it('C&W aborts early per example: a batch gives what each example gives alone, and easy examples stop sooner', async () => {
+    const params = { binarySearchSteps: 3, maxIterations: 200, initialConst: 0.1, learningRate: 0.05 };
+    const sub = { images: pts.images.subarray(0, 6 * 784), labels: pts.labels.subarray(0, 6) };
+    const batch = await runAttack('cw-l2', clf, sub.images, sub.labels, { kind: 'untargeted' }, params);
+    const iters = batch.perExample.map((e) => e.iterations);
+    // Examples leave the batch at their own pace; none runs past the 3 x 200 budget.
+    expect(new Set(iters).size).toBeGreaterThan(1);
+    expect(Math.max(...iters)).toBeLessThanOrEqual(600);
+    expect(Math.min(...iters)).toBeLessThan(600);
+    for (let i = 0; i < 6; i++) {
+      const alone = await runAttack('cw-l2', clf, sub.images.subarray(i * 784, (i + 1) * 784), sub.labels.subarray(i, i + 1), { kind: 'untargeted' }, params);
+      expect(alone.perExample[0].iterations).toBe(iters[i]);
+      expect(alone.perExample[0].success).toBe(batch.perExample[i].success);
+      expect(alone.perExample[0].l2).toBeCloseTo(batch.perExample[i].l2, 3);
+    }
+  });
+
   it('C&W kappa buys confidence: the adversarial wins by at least kappa in the logits', async () => {
     const sub = mnist(5000, 6);
     const r = await runAttack('cw-l2', clf, sub.images, sub.labels, { kind: 'untargeted' }, { ...CHEAP['cw-l2'], kappa: 5 });
