@@ -1,0 +1,34 @@
+/**
+ * The Case studies view, driven as a researcher does: run a recipe's quick mode from its card, watch
+ * the per-epoch curves of the running session, then read the claim, the verdict and the evidence.
+ */
+import { test, expect, openView } from './fixtures';
+
+test('adversarial training from the Case studies view: live clean / PGD accuracy per epoch, then the verdict', async ({ page, host, consoleErrors }) => {
+  test.setTimeout(900_000);
+  await page.goto(host.url);
+  await openView(page, 'cases');
+  const card = page.getByTestId('recipe-adversarial-training');
+  await expect(card).toContainText('Madry');
+  await card.getByTestId('recipe-quick-adversarial-training').click();
+  await expect(card.getByTestId('recipe-state-adversarial-training')).toHaveAttribute('data-state', 'running');
+
+  // While it runs: the session's epoch series, charted as they land (undefended model first).
+  const live = card.getByTestId('recipe-live-adversarial-training');
+  await expect(live).toBeVisible({ timeout: 600_000 });
+  await expect(live.getByTestId('recipe-live-chart').first()).not.toHaveAttribute('data-points', '0');
+  await expect(live.locator('h4').first()).toHaveText(/epochs/);
+  await page.screenshot({ path: 'test-results/views/cases-live.png', fullPage: true });
+
+  await expect(card.getByTestId('recipe-state-adversarial-training')).toHaveAttribute('data-state', 'finished', { timeout: 840_000 });
+  const report = card.getByTestId('recipe-report-adversarial-training');
+  await expect(report.getByTestId('claim-verdict')).toContainText('finding reproduced');
+  await expect(report.getByTestId('claim-verdict')).toContainText('quick run');
+  await expect(report.locator('table')).toContainText('PGD');
+  // Both models' per-epoch curves (clean and PGD accuracy) are in the report, and the live view is gone.
+  expect((await report.locator('h4').allTextContents()).sort()).toEqual(expect.arrayContaining(['epochs', 'undefended-epochs']));
+  for (const chart of await report.getByTestId('recipe-chart').all()) expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThan(1);
+  await expect(live).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/views/cases-report.png', fullPage: true });
+  void consoleErrors;
+});
