@@ -21,7 +21,7 @@ import { gradientMaskingChecks, type MaskingReport } from '../eval/masking';
 import { badInput } from '../errors';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
-import { Phases, attackSet, loadSplits, parseCaseParams, pct, round4, saveSessionModel, slice, trainPlain } from './detector-advtrain-common';
+import { Phases, attackSet, loadSplits, parseCaseParams, pct, round4, saveSessionModel, slice, trainPlain, within } from './detector-advtrain-common';
 import { adversarialTrain } from './advtrain-core';
 
 const paramsSchema = z.strictObject({
@@ -71,11 +71,18 @@ interface ModelEval {
   worst: number;
 }
 
+/**
+ * FGSM, PGD with restarts and PGD on the margin loss at the trained eps. `ctx` gets one monotone
+ * progress over all three (each attack's share by its gradient steps).
+ */
 async function evaluateRobustness(clf: Classifier, images: Float32Array, labels: Uint8Array, p: AdversarialTrainingParams, ctx: JobContext): Promise<ModelEval> {
   const n = labels.length;
-  const fgsm = await attackSet('fgsm', clf, images, labels, { eps: p.eps }, ctx);
-  const pgd = await attackSet('pgd', clf, images, labels, { eps: p.eps, steps: p.evalSteps, restarts: p.evalRestarts, seed: p.seed + 11 }, ctx);
-  const margin = await attackSet('pgd-margin', clf, images, labels, { eps: p.eps, steps: p.evalSteps, restarts: Math.max(1, Math.ceil(p.evalRestarts / 2)), seed: p.seed + 13 }, ctx);
+  const marginRestarts = Math.max(1, Math.ceil(p.evalRestarts / 2));
+  const cost = [1, p.evalSteps * p.evalRestarts, p.evalSteps * marginRestarts];
+  const total = cost[0] + cost[1] + cost[2];
+  const fgsm = await attackSet('fgsm', clf, images, labels, { eps: p.eps }, within(ctx, 0, cost[0], total));
+  const pgd = await attackSet('pgd', clf, images, labels, { eps: p.eps, steps: p.evalSteps, restarts: p.evalRestarts, seed: p.seed + 11 }, within(ctx, cost[0], cost[1], total));
+  const margin = await attackSet('pgd-margin', clf, images, labels, { eps: p.eps, steps: p.evalSteps, restarts: marginRestarts, seed: p.seed + 13 }, within(ctx, cost[0] + cost[1], cost[2], total));
   let worst = 0;
   for (let i = 0; i < n; i++) {
     const a = pgd.perExample[i], b = margin.perExample[i];
@@ -123,8 +130,8 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
 
     // 2. Evaluation at the trained eps.
     const evalCtx = phases.phase('evaluation');
-    const und = await evaluateRobustness(fromLayersModel(undefended), evalSet.images, evalSet.labels, p, evalCtx);
-    const adv = await evaluateRobustness(fromLayersModel(advModel), evalSet.images, evalSet.labels, p, evalCtx);
+    const und = await evaluateRobustness(fromLayersModel(undefended), evalSet.images, evalSet.labels, p, within(evalCtx, 0, 1, 2));
+    const adv = await evaluateRobustness(fromLayersModel(advModel), evalSet.images, evalSet.labels, p, within(evalCtx, 1, 1, 2));
 
     // 3. Gradient-masking checks on the adversarially trained model.
     let check: MaskingReport | null = null;

@@ -44,7 +44,8 @@ export class Phases {
       progress: (p: Progress) => ctx.progress({
         step: Math.round(scale * (start + weight * (p.total > 0 ? Math.min(1, p.step / p.total) : 0))),
         total: Math.round(scale * total),
-        phase: `${name}${p.phase ? `: ${p.phase}` : ''}`,
+        // The step/total above are the whole recipe's (weighted) units; the phase's own count goes in its label.
+        phase: withCount(`${name}${p.phase ? `: ${p.phase}` : ''}`, p),
         ...(p.metrics ? { metrics: p.metrics } : {}),
         ...(p.message ? { message: p.message } : {}),
       }),
@@ -55,10 +56,20 @@ export class Phases {
   }
 }
 
+/**
+ * `label (step/total)`: the count of the progress being relabelled, when it is a count (whole numbers)
+ * and the label does not end with one already. Contexts that remap progress into a share of a larger
+ * whole use it so a label like "epoch 1/10 (120/9380)" keeps the work's own units.
+ */
+export function withCount(label: string, p: Progress): string {
+  if (!(p.total > 0) || !Number.isInteger(p.step) || !Number.isInteger(p.total) || /\(\d+\/\d+\)$/.test(label)) return label;
+  return `${label} (${p.step}/${p.total})`;
+}
+
 /** A context for items [from, from + count) of `total`: inner progress maps into that share. */
 export function within(ctx: JobContext, from: number, count: number, total: number): JobContext {
   return {
-    progress: (p: Progress) => ctx.progress({ ...p, step: from + (count * (p.total > 0 ? Math.min(1, p.step / p.total) : 0)), total }),
+    progress: (p: Progress) => ctx.progress({ ...p, ...(p.phase ? { phase: withCount(p.phase, p) } : {}), step: from + (count * (p.total > 0 ? Math.min(1, p.step / p.total) : 0)), total }),
     checkpoint: () => ctx.checkpoint(),
     get cancelled() { return ctx.cancelled; },
     log: (m: string) => ctx.log(m),

@@ -228,8 +228,9 @@ export async function gradientMaskingChecks(
   // determinism, zero gradients, fgsm, bim, unbounded, restarts; one per eps, step count, surrogate, surface.
   const totalSteps = 6 + epsilons.length + iterations.length + (opts.surrogate ? 1 : 0) + nSurfaces + (epsilons.includes(eps) ? 0 : 1);
   let done = 0;
-  const sub = (phase: string): JobContext => ({
-    progress: (p: Progress) => ctx.progress({ step: Math.min(totalSteps, done + (p.total ? Math.min(1, p.step / p.total) : 0)), total: totalSteps, phase: `${phase}${p.phase ? `: ${p.phase}` : ''}`, metrics: p.metrics }),
+  /** Progress of one piece of the current step: [from, from + share) of it, so the bar never goes back. */
+  const sub = (phase: string, from = 0, share = 1): JobContext => ({
+    progress: (p: Progress) => ctx.progress({ step: Math.min(totalSteps, done + from + share * (p.total ? Math.min(1, p.step / p.total) : 0)), total: totalSteps, phase: `${phase}${p.phase ? `: ${p.phase}` : ''}`, metrics: p.metrics }),
     checkpoint: () => ctx.checkpoint(),
     get cancelled() { return ctx.cancelled; },
     log: (m: string) => ctx.log(m),
@@ -367,8 +368,8 @@ export async function gradientMaskingChecks(
   // White-box beats transfer.
   if (opts.surrogate) {
     // Transfer both one big step (FGSM, which transfers well) and PGD; an input counts as broken by transfer if either breaks it.
-    const tf1 = await transferAttack('fgsm', opts.surrogate, classifier, data, y, { kind: 'untargeted' }, { eps }, sub('transfer fgsm'), { batchSize });
-    const tp = await transferAttack('pgd', opts.surrogate, classifier, data, y, { kind: 'untargeted' }, pgdParams(eps, steps), sub('transfer pgd'), { batchSize });
+    const tf1 = await transferAttack('fgsm', opts.surrogate, classifier, data, y, { kind: 'untargeted' }, { eps }, sub('transfer fgsm', 0, 0.1), { batchSize });
+    const tp = await transferAttack('pgd', opts.surrogate, classifier, data, y, { kind: 'untargeted' }, pgdParams(eps, steps), sub('transfer pgd', 0.1, 0.9), { batchSize });
     finishStep('transfer');
     let robust = 0;
     for (let i = 0; i < n; i++) {
@@ -399,8 +400,8 @@ export async function gradientMaskingChecks(
   for (const [j, i] of picks.entries()) {
     const x1 = data.subarray(i * per, (i + 1) * per);
     const range = Math.min(1, 2 * eps);
-    const g = await lossSurface(classifier, x1, y[i], { directions: 'gradient-random', objective: 'margin', range, resolution, seed: seed + j }, sub('surfaces'));
-    const r = await lossSurface(classifier, x1, y[i], { directions: 'random-random', objective: 'margin', range, resolution, seed: seed + j }, sub('surfaces'));
+    const g = await lossSurface(classifier, x1, y[i], { directions: 'gradient-random', objective: 'margin', range, resolution, seed: seed + j }, sub('surfaces', 0, 0.5));
+    const r = await lossSurface(classifier, x1, y[i], { directions: 'random-random', objective: 'margin', range, resolution, seed: seed + j }, sub('surfaces', 0.5, 0.5));
     surfaces.push(g, r);
     rough.grad.push(surfaceRoughness(g.objective));
     rough.rand.push(surfaceRoughness(r.objective));

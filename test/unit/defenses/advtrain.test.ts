@@ -16,6 +16,7 @@ import { adversarialBatches, pgdTrainingExamples } from '../../../src-main/engin
 import { loadDataset } from '../../../src-main/engine/data';
 import { buildModel, crossEntropyLoss } from '../../../src-main/engine/models';
 import { SessionStore } from '../../../src-main/engine/sessions';
+import { backwardProgress } from '../helpers';
 
 const ENV = { backend: 'wasm', tfjsVersion: '4.22.0', advlabVersion: 'test', node: process.version, platform: process.platform, cpus: 2, hostname: 'test' };
 const dataDirs = ['/usr/share/datasets'];
@@ -61,11 +62,20 @@ describe('adversarial-training case study (tiny settings)', () => {
     const store = new SessionStore(mkdtempSync(join(tmpdir(), 'advlab-advtrain-')));
     const writer = await store.create({ kind: 'recipe', params: {}, environment: ENV });
     const before = tf.memory().numTensors;
+    const ctx = new LocalContext();
     const out = await getCaseStudy('adversarial-training')!.run({
       trainLimit: 1500, epochs: 2, trainSteps: 4, epsWarmupEpochs: 0.5, init: 'undefended', monitorImages: 30, monitorSteps: 4, n: 50,
       evalSteps: 10, evalRestarts: 2, gradientCheckImages: 16, gradientCheckSteps: 4, minGap: 0.1,
-    }, { dataDirs, writer, ctx: new LocalContext(), quick: true });
+    }, { dataDirs, writer, ctx, quick: true });
     expect(tf.memory().numTensors).toBe(before);
+    // Progress: the recipe's fraction only grows; each label carries its phase's own count, so
+    // "epoch 1/2 (12/48)" is 12 of the phase's 48 batches, not 12 of the recipe's weighted units.
+    expect(backwardProgress(ctx.events)).toEqual([]);
+    const training = ctx.events.filter((p) => p.phase?.startsWith('adversarial training: epoch'));
+    expect(training.length).toBeGreaterThan(0);
+    const [, done, of] = /\((\d+)\/(\d+)\)$/.exec(training[training.length - 1].phase!)!;
+    expect(Number(done)).toBe(Number(of));
+    expect(Number(of)).toBe(2 * Math.ceil(1500 / 64));
     const e = out.evidence as Record<string, number>;
     expect(e.advRobust).toBeGreaterThan(e.undefendedRobust + 0.1);
     expect(e.advPgd).toBeGreaterThan(e.undefendedPgd);

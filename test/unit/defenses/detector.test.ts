@@ -15,6 +15,7 @@ import '../../../src-main/engine/defenses/all';
 import { buildDetector, thresholdAtFpr } from '../../../src-main/engine/defenses/detector-model';
 import { buildModel } from '../../../src-main/engine/models';
 import { SessionStore } from '../../../src-main/engine/sessions';
+import { backwardProgress } from '../helpers';
 
 const ENV = { backend: 'wasm', tfjsVersion: '4.22.0', advlabVersion: 'test', node: process.version, platform: process.platform, cpus: 2, hostname: 'test' };
 
@@ -62,6 +63,7 @@ describe('detector case study (quick settings)', () => {
       cwSearchSteps: 4, cwIterations: 100, cwLearningRate: 0.05, cwInitialConst: 1, saveExamples: 2, successThreshold: 0.8,
     }, { dataDirs: ['/usr/share/datasets'], writer, ctx, quick: true });
     expect(tf.memory().numTensors).toBe(before);
+    expect(backwardProgress(ctx.events)).toEqual([]); // the bar only moves forward
     const e = out.evidence as Record<string, number>;
     expect(e.unawarePgdDetection).toBeGreaterThan(0.7);
     expect(e.adaptiveBypass).toBeGreaterThanOrEqual(0.8);

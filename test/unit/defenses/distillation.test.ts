@@ -13,6 +13,7 @@ import { getCaseStudy } from '../../../src-main/engine/defenses';
 import '../../../src-main/engine/defenses/all';
 import { loadRecipe } from '../../../src-main/engine/defenses/recipes';
 import { DISTILLATION_CRITERION, distillationParamsSchema } from '../../../src-main/engine/defenses/distillation';
+import { backwardProgress } from '../helpers';
 
 let tmp: string;
 beforeAll(async () => {
@@ -52,6 +53,7 @@ describe('distillation recipe', () => {
       { dataDirs: resolveDataDirs(), writer, ctx, quick: true },
     );
     expect(tf.memory().numTensors).toBe(tensorsBefore); // every model, optimizer and attack tensor released
+    expect(backwardProgress(ctx.events)).toEqual([]); // the bar only moves forward
     const e = out.evidence as Record<string, number>;
     expect(e.cleanAccBaseline).toBeGreaterThan(0.6);
     expect(e.cleanAccDistilled).toBeGreaterThan(0.5);

@@ -16,6 +16,7 @@ import { SessionStore } from '../../../src-main/engine/sessions';
 import { LocalContext } from '../../../src-main/engine/context';
 import { gradientCheck } from '../../../src-main/jobs/kinds/gradient-check';
 import type { BackendInfo } from '../../../src-main/engine/backend';
+import { backwardProgress } from '../helpers';
 
 const dataDirs = ['/usr/share/datasets'];
 let train: ImageSet, test: ImageSet;
@@ -84,9 +85,11 @@ describe('gradient-masking checks', () => {
     const sur = await saveModel(surrogate, join(root, 's'), { arch: 'small-cnn' });
     const backend = { name: 'wasm', requested: 'wasm', tfjsVersion: tf.version.tfjs, skipped: [], conv2dGradient: 'forward-conv' } as BackendInfo;
     const ids: string[] = [];
+    const ctx = new LocalContext();
     const r = await gradientCheck({ model: saved.modelJson, surrogate: sur.modelJson, dataset: 'fashion-mnist', n: 12, steps: 3, restarts: 2, surfaceImages: 1 },
-      new LocalContext(), { dataDirs, sessionsRoot: join(root, 'sessions'), backend, onSession: (id) => ids.push(id) }) as Record<string, unknown>;
+      ctx, { dataDirs, sessionsRoot: join(root, 'sessions'), backend, onSession: (id) => ids.push(id) }) as Record<string, unknown>;
     expect(r.session).toBe(ids[0]);
+    expect(backwardProgress(ctx.events)).toEqual([]); // transfer and surface sub-steps share their step
     expect(r.eps).toBe(0.1);
     const m = await new SessionStore(join(root, 'sessions')).manifest(ids[0]);
     expect(m.kind).toBe('gradient-check');

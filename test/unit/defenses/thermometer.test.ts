@@ -17,6 +17,7 @@ import {
   encodedShape, quantize, thermometerBpda, thermometerClassifier, thermometerEncode, thermometerRelaxed,
 } from '../../../src-main/engine/defenses/thermo-encoding';
 import { thermometerParamsSchema } from '../../../src-main/engine/defenses/thermometer';
+import { backwardProgress } from '../helpers';
 
 let tmp: string;
 beforeAll(async () => {
@@ -174,6 +175,7 @@ describe('thermometer recipe', () => {
     // Progress went through every stage and ended at 100%.
     const last = ctx.events.at(-1)!;
     expect(last.step).toBe(last.total);
+    expect(backwardProgress(ctx.events)).toEqual([]);
     expect(ctx.events.some((p) => p.phase?.includes('pgd with bpda'))).toBe(true);
 
     // The saved model rebuilds the whole pipeline and classifies as the recipe measured.
