@@ -1,6 +1,7 @@
 /** CLI output: human text on stderr/stdout, or with --json exactly one JSON object as the last stdout line. */
 import { serializeError } from '../engine/errors';
 import type { ProgressEvent } from '../api/contract';
+import { progressText } from '../api/progress-text';
 
 export class Output {
   private lastProgress = 0;
@@ -18,7 +19,7 @@ export class Output {
     const pct = (100 * e.fraction).toFixed(0).padStart(3);
     const metrics = Object.entries(e.metrics ?? {}).slice(0, 4).map(([k, v]) => `${k}=${fmt(v)}`).join(' ');
     const eta = e.etaSeconds != null && e.fraction < 1 ? ` eta ${e.etaSeconds.toFixed(0)}s` : '';
-    process.stderr.write(`[${pct}%] ${e.phase ?? ''} ${e.step}/${e.total} ${metrics}${eta}\n`);
+    process.stderr.write(`[${pct}%] ${progressText(e)} ${metrics}${eta}\n`);
   }
 
   result(obj: Record<string, unknown>, human?: string): void {
