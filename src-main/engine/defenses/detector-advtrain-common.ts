@@ -11,6 +11,7 @@ import { loadDataset, type ImageSet } from '../data';
 import { runAttack, type AttackResult } from '../attacks';
 import { buildModel, saveModel, trainClassifier, type EpochRow, type TrainHooks, type TrainResult } from '../models';
 import type { SessionWriter } from '../sessions';
+import { withCount } from '../progress-label';
 
 /** Parses a case study's params with its strict zod schema; unknown or bad keys name the recipe. */
 export function parseCaseParams<T>(schema: z.ZodType<T>, params: Record<string, unknown>, study: string): T {
@@ -54,16 +55,6 @@ export class Phases {
       log: (m: string) => ctx.log(`${name}: ${m}`),
     };
   }
-}
-
-/**
- * `label (step/total)`: the count of the progress being relabelled, when it is a count (whole numbers)
- * and the label does not end with one already. Contexts that remap progress into a share of a larger
- * whole use it so a label like "epoch 1/10 (120/9380)" keeps the work's own units.
- */
-export function withCount(label: string, p: Progress): string {
-  if (!(p.total > 0) || !Number.isInteger(p.step) || !Number.isInteger(p.total) || /\(\d+\/\d+\)$/.test(label)) return label;
-  return `${label} (${p.step}/${p.total})`;
 }
 
 /** A context for items [from, from + count) of `total`: inner progress maps into that share. */
