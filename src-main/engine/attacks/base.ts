@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
 import { AdvlabError, badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
-import { describeValues, distances } from '../eval/stats';
+import { describeValues, distances } from './distances';
 import { projectBall } from './ops';
 import { getAttack } from './registry';
 import {

@@ -4,11 +4,8 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
 import type { Classifier } from '../../../src-main/engine/models/classifier';
-import { runAttack } from '../../../src-main/engine/attacks';
+import { describeValues, distances, distortionStats, runAttack } from '../../../src-main/engine/attacks';
 import {
-  describeValues,
-  distances,
-  distortionStats,
   fixedEpsilon,
   lossSurface,
   robustAccuracyCurve,
