@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from './context';
 import { silentContext } from './context';
-import { mulberry32 } from './random';
+import { mulberry32 } from './core/random';
 
 export interface GradientCheck {
   ok: boolean;

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { badFile, badInput } from '../engine/errors';
 import { listFsdd } from '../engine/audio/fsdd';
 import { readWav } from '../engine/audio/wav';
-import { writeFileAtomic, type SessionStore } from '../engine/sessions';
+import { writeFileAtomic } from '../engine/core/fs-atomic';
+import type { SessionStore } from '../engine/sessions';
 import { MAX_UPLOAD_BYTES, type AudioClipsResult, type AudioUploadResult } from './schemas';
 
 /** `<parent of the sessions root>/uploads`. */

@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError } from '../engine/errors';
-import { writeFileAtomic } from '../engine/sessions/fs-atomic';
+import { writeFileAtomic } from '../engine/core/fs-atomic';
 
 export async function writeOutputFile(file: string, data: string | Uint8Array): Promise<{ file: string; bytes: number }> {
   const target = path.resolve(file);

@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError } from '../engine/errors';
-import { isTempFile, walkFiles } from '../engine/sessions/fs-atomic';
+import { isTempFile, walkFiles } from '../engine/core/fs-atomic';
 import { inferArtifactKind } from '../engine/sessions/paths';
 import type { ArtifactInfo, SessionStore } from '../engine/sessions';
 import { CLAIM_FILE, EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from './conventions';

@@ -22,7 +22,7 @@ import {
   type PerExample,
   type RunOptions,
 } from './types';
-import { mulberry32 } from '../random';
+import { mulberry32 } from '../core/random';
 
 /** Images accepted by the engine: a flat NHWC Float32Array batch or a Tensor4D, values in [0, 1]. */
 export type ImageBatch = Float32Array | tf.Tensor4D;

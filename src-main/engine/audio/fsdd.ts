@@ -15,7 +15,7 @@ import type { JobContext } from '../context';
 import { AdvlabError, badInput } from '../errors';
 import { resample } from './resample';
 import { readWav } from './wav';
-import { mulberry32 } from '../random';
+import { mulberry32 } from '../core/random';
 
 export const DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'] as const;
 

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
-import { mulberry32 } from '../random';
+import { mulberry32 } from '../core/random';
 import type { ImageSet } from './types';
 
 export { mulberry32 };

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AdvlabError, badFile, badInput } from '../errors';
-import { writeFileAtomic } from '../sessions/fs-atomic';
+import { writeFileAtomic } from '../core/fs-atomic';
 import type { Classifier } from './classifier';
 
 export const MODEL_JSON = 'model.json';

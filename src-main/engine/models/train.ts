@@ -18,7 +18,7 @@ import type { ImageSet } from '../data/types';
 import { deriveSeed } from './architectures';
 import { fromLayersModel, type Classifier } from './classifier';
 import { checkInputShape } from './io';
-import { mulberry32 } from '../random';
+import { mulberry32 } from '../core/random';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 

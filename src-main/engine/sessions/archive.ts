@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from 'fflate';
 import { AdvlabError, badFile } from '../errors';
-import { walkFiles, writeFileAtomic } from './fs-atomic';
+import { walkFiles, writeFileAtomic } from '../core/fs-atomic';
 import { isSessionId, randomSuffix } from './ids';
 import { commitManifest, MANIFEST_FILE, parseManifestText } from './manifest-io';
 import { safeRelativePath } from './paths';

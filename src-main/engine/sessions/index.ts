@@ -43,6 +43,5 @@ export {
 export { type MetricSeries, type MetricRow, type MetricProblem, type MetricValue, parseMetricLines } from './metrics';
 export { newSessionId, dateFromId, isSessionId, assertSessionId } from './ids';
 export { isPidAlive } from './manifest-io';
-export { writeFileAtomic } from './fs-atomic';
 export { collectEnvironment } from './environment';
 export { resolveSessionsRoot, type SessionsRootOptions } from './root';

@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError } from '../errors';
-import { writeFileAtomic } from './fs-atomic';
+import { writeFileAtomic } from '../core/fs-atomic';
 import { checkManifest, type ListedStatus, type ManifestProblem, type SessionManifest } from './schema';
 
 export const MANIFEST_FILE = 'manifest.json';

@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError, badFile, badInput } from '../errors';
 import { exportSessionArchive, importSessionArchive, type ExportResult, type ImportOptions, type ImportResult } from './archive';
-import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from './fs-atomic';
+import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from '../core/fs-atomic';
 import { assertSessionId, dateFromId, isSessionId, newSessionId } from './ids';
 import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, readManifest, updateManifest } from './manifest-io';
 import { parseMetricLines, type MetricSeries } from './metrics';

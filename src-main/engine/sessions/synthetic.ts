@@ -7,8 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mulberry32 } from '../random';
-import { mapLimit } from './fs-atomic';
+import { mulberry32 } from '../core/random';
+import { mapLimit } from '../core/fs-atomic';
 import type { SessionEnvironment, SessionManifest } from './schema';
 
 export const SYNTHETIC_KINDS = ['train', 'attack', 'sweep', 'loss-surface', 'gradient-check', 'recipe', 'audio-train', 'audio-attack', 'listening', 'import'] as const;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError, badInput, serializeError } from '../errors';
-import { writeFileAtomic } from './fs-atomic';
+import { writeFileAtomic } from '../core/fs-atomic';
 import { updateManifest } from './manifest-io';
 import { formatMetricRow } from './metrics';
 import { inferArtifactKind, safeRelativePath } from './paths';

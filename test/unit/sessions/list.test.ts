@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionStore, parseMetricLines, type SessionManifest, type SessionFilter } from '../../../src-main/engine/sessions';
-import { mapLimit } from '../../../src-main/engine/sessions/fs-atomic';
+import { mapLimit } from '../../../src-main/engine/core/fs-atomic';
 import { fakeManifest, tempRoot, writeFakeSession } from './helpers';
 
 const KINDS = ['train', 'attack', 'sweep', 'audio-attack', 'loss-surface'];
