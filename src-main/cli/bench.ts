@@ -142,7 +142,7 @@ async function sessionsSuite(c: CliContext, quick: boolean): Promise<{ rows: Row
   const { createApp } = await import('../host/app');
   const { startHost } = await import('../host/server');
   const { RENDERER_DIR } = await import('./index');
-  const { emptyFilter, filterSessions, indexSessions, sortSessions } = await import('../../src-renderer/lib/session-list');
+  const { emptyFilter, filterSessions, indexSessions, sortSessions } = await import('../../src-shared/session-list');
   const root = mkdtempSync(join(tmpdir(), 'advlab-bench-sessions-'));
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const time = async <T>(f: () => Promise<T>): Promise<[number, T]> => {

@@ -1,7 +1,7 @@
 /** CLI output: human text on stderr/stdout, or with --json exactly one JSON object as the last stdout line. */
 import { serializeError } from '../engine/errors';
 import type { ProgressEvent } from '../api/contract';
-import { progressText } from '../engine/progress-label';
+import { progressText } from '../../src-shared/progress-label';
 
 export class Output {
   private lastProgress = 0;

@@ -11,7 +11,7 @@ import { loadDataset, type ImageSet } from '../data';
 import { runAttack, type AttackResult } from '../attacks';
 import { buildModel, saveModel, trainClassifier, type EpochRow, type TrainHooks, type TrainResult } from '../models';
 import type { SessionWriter } from '../sessions';
-import { withCount } from '../progress-label';
+import { withCount } from '../../../src-shared/progress-label';
 
 /** Parses a case study's params with its strict zod schema; unknown or bad keys name the recipe. */
 export function parseCaseParams<T>(schema: z.ZodType<T>, params: Record<string, unknown>, study: string): T {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseParams } from '../../../src-main/api/contract';
-import { progressText } from '../../../src-main/engine/progress-label';
+import { progressText } from '../../../src-shared/progress-label';
 
 describe('API payload validation', () => {
   it('accepts a valid job start and fills defaults', () => {

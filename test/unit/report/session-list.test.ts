@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyFilter, facets, filterSessions, indexSessions, sortSessions, type SessionSummary } from '../../../src-renderer/lib/session-list';
+import { emptyFilter, facets, filterSessions, indexSessions, sortSessions, type SessionSummary } from '../../../src-shared/session-list';
 
 function summaries(n: number): SessionSummary[] {
   const kinds = ['train', 'attack', 'sweep', 'audio-attack'];
