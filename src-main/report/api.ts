@@ -13,7 +13,7 @@ import { AdvlabError, badInput } from '../engine/errors';
 import type { ImportResult, SessionStore, TrashEntry } from '../engine/sessions';
 import { sessionCsv, type CsvResult } from './csv';
 import { buildReport } from './html';
-import type { SessionView } from './model';
+import type { SessionView } from '../../src-shared/report/model';
 import { buildSessionView } from './view';
 
 /** Archives larger than this are refused over the API (use `advlab sessions export`). */

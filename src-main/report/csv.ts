@@ -4,8 +4,8 @@
  */
 import { AdvlabError, badFile } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
-import { EXAMPLES_FILE } from './conventions';
-import { tableFromJson, toCsv } from './model';
+import { EXAMPLES_FILE } from '../../src-shared/report/conventions';
+import { tableFromJson, toCsv } from '../../src-shared/report/model';
 import { seriesNames } from './view';
 
 export interface CsvResult {

@@ -6,7 +6,7 @@
 import { badInput } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
 import { ADVLAB_VERSION } from '../paths';
-import { MIME, extOf } from './conventions';
+import { MIME, extOf } from '../../src-shared/report/conventions';
 import {
   compareLetter,
   compareRecords,
@@ -18,8 +18,8 @@ import {
   type CompareRow,
   type SessionView,
   type TableSpec,
-} from './model';
-import { escapeXml as esc, heatmapSvg, lineChartSvg, waveformSvg } from './svg';
+} from '../../src-shared/report/model';
+import { escapeXml as esc, heatmapSvg, lineChartSvg, waveformSvg } from '../../src-shared/report/svg';
 import { buildSessionView } from './view';
 
 export interface ReportOptions {

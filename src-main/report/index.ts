@@ -4,7 +4,7 @@
  * wav.ts and conventions.ts are also pure of Node, so the renderer imports them too.
  * The file conventions a job kind follows to be displayed are in conventions.ts.
  */
-export * from './conventions';
+export * from '../../src-shared/report/conventions';
 export {
   chartsFromSeries,
   compareLetter,
@@ -38,8 +38,8 @@ export {
   type Row,
   type SessionView,
   type TableSpec,
-} from './model';
-export { escapeXml, heatmapSvg, lineChartSvg, niceTicks, viridis, waveformSvg } from './svg';
+} from '../../src-shared/report/model';
+export { escapeXml, heatmapSvg, lineChartSvg, niceTicks, viridis, waveformSvg } from '../../src-shared/report/svg';
 export { wavInfo, wavPeaks, type WavInfo } from './wav';
 export { buildSessionView, seriesNames, type ViewOptions } from './view';
 export { buildReport, type ReportOptions, type ReportResult } from './html';

@@ -9,7 +9,7 @@ import { AdvlabError } from '../engine/errors';
 import { isTempFile, walkFiles } from '../engine/core/fs-atomic';
 import { inferArtifactKind } from '../engine/sessions/paths';
 import type { ArtifactInfo, SessionStore } from '../engine/sessions';
-import { CLAIM_FILE, EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from './conventions';
+import { CLAIM_FILE, EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from '../../src-shared/report/conventions';
 import {
   chartsFromSeries,
   claimFromJson,
@@ -25,7 +25,7 @@ import {
   type Row,
   type SessionView,
   type TableSpec,
-} from './model';
+} from '../../src-shared/report/model';
 import { wavInfo, wavPeaks } from './wav';
 import { parseMetricLines } from '../engine/sessions/metrics';
 

@@ -3,7 +3,7 @@
  * Pure data and pure functions (no Node, no DOM): the Sessions view renders a SessionView with Svelte,
  * the HTML report renders the same SessionView as static HTML and SVG, so both show the same thing.
  */
-import type { SessionManifest, SummaryValue } from '../engine/sessions/schema';
+import type { SessionManifest, SummaryValue } from '../../src-main/engine/sessions/schema';
 import { BOOKKEEPING_KEY, IGNORED_COLUMNS, KEY_METRICS, X_KEYS } from './conventions';
 
 export type Cell = number | string | boolean | null;
