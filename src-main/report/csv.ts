@@ -5,7 +5,8 @@
 import { AdvlabError, badFile } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
 import { EXAMPLES_FILE } from '../../src-shared/report/conventions';
-import { tableFromJson, toCsv } from '../../src-shared/report/model';
+import { tableFromJson } from '../../src-shared/report/tables';
+import { toCsv } from '../../src-shared/report/csv';
 import { seriesNames } from './view';
 
 export interface CsvResult {

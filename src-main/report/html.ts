@@ -7,18 +7,10 @@ import { badInput } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
 import { ADVLAB_VERSION } from '../paths';
 import { MIME, extOf } from '../../src-shared/report/conventions';
-import {
-  compareLetter,
-  compareRecords,
-  formatCell,
-  formatNumber,
-  formatPercent,
-  overlayCharts,
-  type ChartSpec,
-  type CompareRow,
-  type SessionView,
-  type TableSpec,
-} from '../../src-shared/report/model';
+import type { ChartSpec, SessionView, TableSpec } from '../../src-shared/report/model';
+import { formatCell, formatNumber, formatPercent } from '../../src-shared/report/format';
+import { compareLetter, overlayCharts } from '../../src-shared/report/charts';
+import { compareRecords, type CompareRow } from '../../src-shared/report/tables';
 import { escapeXml as esc, heatmapSvg, lineChartSvg, waveformSvg } from '../../src-shared/report/svg';
 import { buildSessionView } from './view';
 

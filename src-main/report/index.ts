@@ -1,44 +1,16 @@
 /**
  * Reviewing saved sessions: a display model of one session (SessionView), comparisons, the
- * self-contained HTML report and the CSV of per-example rows. Pure Node (no tfjs); model.ts, svg.ts,
- * wav.ts and conventions.ts are also pure of Node, so the renderer imports them too.
- * The file conventions a job kind follows to be displayed are in conventions.ts.
+ * self-contained HTML report and the CSV of per-example rows. Pure Node (no tfjs). The display model
+ * (model.ts and the format, charts, tables, csv and claims beside it), the SVG drawings and the file
+ * conventions a job kind follows to be displayed (conventions.ts) are pure of Node and live in
+ * src-shared/report/, which the renderer imports too.
  */
 export * from '../../src-shared/report/conventions';
-export {
-  chartsFromSeries,
-  compareLetter,
-  compareRecords,
-  csvField,
-  formatCell,
-  formatNumber,
-  formatPercent,
-  heatmapsFromJson,
-  keyMetrics,
-  lttb,
-  overlayCharts,
-  parseCsv,
-  pickX,
-  tableFromCsv,
-  tableFromJson,
-  toCell,
-  toCsv,
-  PALETTE,
-  type AudioItem,
-  type Cell,
-  type ChartSpec,
-  type CompareRow,
-  type FileItem,
-  type HeatmapSpec,
-  type ImageGroup,
-  type ImageItem,
-  type JsonItem,
-  type LineSpec,
-  type Point,
-  type Row,
-  type SessionView,
-  type TableSpec,
-} from '../../src-shared/report/model';
+export type { AudioItem, Cell, ChartSpec, FileItem, HeatmapSpec, ImageGroup, ImageItem, JsonItem, LineSpec, Point, Row, SessionView, TableSpec } from '../../src-shared/report/model';
+export { formatCell, formatNumber, formatPercent, keyMetrics } from '../../src-shared/report/format';
+export { chartsFromSeries, compareLetter, heatmapsFromJson, lttb, overlayCharts, pickX, PALETTE } from '../../src-shared/report/charts';
+export { compareRecords, tableFromCsv, tableFromJson, toCell, type CompareRow } from '../../src-shared/report/tables';
+export { csvField, parseCsv, toCsv } from '../../src-shared/report/csv';
 export { escapeXml, heatmapSvg, lineChartSvg, niceTicks, viridis, waveformSvg } from '../../src-shared/report/svg';
 export { wavInfo, wavPeaks, type WavInfo } from './wav';
 export { buildSessionView, seriesNames, type ViewOptions } from './view';

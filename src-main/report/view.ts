@@ -10,22 +10,11 @@ import { isTempFile, walkFiles } from '../engine/core/fs-atomic';
 import { inferArtifactKind } from '../engine/sessions/paths';
 import type { ArtifactInfo, SessionStore } from '../engine/sessions';
 import { CLAIM_FILE, EXAMPLES_FILE, GRID_DIR, extOf, isAudioPath, isImagePath } from '../../src-shared/report/conventions';
-import {
-  chartsFromSeries,
-  claimFromJson,
-  heatmapsFromJson,
-  keyMetrics,
-  pickX,
-  tableFromCsv,
-  tableFromJson,
-  type AudioItem,
-  type FileItem,
-  type ImageGroup,
-  type JsonItem,
-  type Row,
-  type SessionView,
-  type TableSpec,
-} from '../../src-shared/report/model';
+import type { AudioItem, FileItem, ImageGroup, JsonItem, Row, SessionView, TableSpec } from '../../src-shared/report/model';
+import { keyMetrics } from '../../src-shared/report/format';
+import { chartsFromSeries, heatmapsFromJson, pickX } from '../../src-shared/report/charts';
+import { tableFromCsv, tableFromJson } from '../../src-shared/report/tables';
+import { claimFromJson } from '../../src-shared/report/claims';
 import { wavInfo, wavPeaks } from './wav';
 import { parseMetricLines } from '../engine/sessions/metrics';
 

@@ -2,7 +2,9 @@
  * Static SVG drawings (strings): line charts, heat maps and waveforms. Used by the HTML report (so it
  * needs no script) and by the Sessions view for heat maps and waveforms. Pure; every text is escaped.
  */
-import { formatNumber, PALETTE, type ChartSpec, type HeatmapSpec } from './model';
+import type { ChartSpec, HeatmapSpec } from './model';
+import { formatNumber } from './format';
+import { PALETTE } from './charts';
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
