@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { CliContext, Command } from './index';
+import type { CliContext, Command } from './context';
 import { badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 
@@ -141,7 +141,7 @@ async function sessionsSuite(c: CliContext, quick: boolean): Promise<{ rows: Row
   const { SessionStore } = await import('../engine/sessions');
   const { createApp } = await import('../host/app');
   const { startHost } = await import('../host/server');
-  const { RENDERER_DIR } = await import('./index');
+  const { RENDERER_DIR } = await import('./context');
   const { emptyFilter, filterSessions, indexSessions, sortSessions } = await import('../../src-shared/session-list');
   const root = mkdtempSync(join(tmpdir(), 'advlab-bench-sessions-'));
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

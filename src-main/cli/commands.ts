@@ -1,7 +1,7 @@
 /** CLI commands beyond doctor and serve: each builds a job's params and runs it like the GUI does. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command, CliContext } from './index';
+import type { Command, CliContext } from './context';
 import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import { bench } from './bench';

@@ -3,43 +3,17 @@
  * the last line of stdout (progress and notes go to stderr). Jobs run through the same job runner as
  * the GUI, so a CLI run and a GUI run of the same job write the same session.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { JobInfo } from '../api/contract';
 import { AdvlabError, badInput } from '../engine/errors';
 import { createApp, resolveAppOptions } from '../host/app';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
 import { Output } from './output';
+import { COMMON_OPTIONS, RENDERER_DIR, type CliContext, type Command } from './context';
 import { commands as extraCommands } from './commands';
 import { ADVLAB_VERSION } from '../paths';
-
-const here = dirname(fileURLToPath(import.meta.url));
-export const RENDERER_DIR = join(here, '../renderer');
-
-const common = {
-  json: { type: 'boolean' },
-  data: { type: 'string' },
-  sessions: { type: 'string' },
-  backend: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
-export type CommonFlags = { json?: boolean; data?: string; sessions?: string; backend?: string; help?: boolean };
-
-export interface CliContext {
-  out: Output;
-  argv: string[];
-  app: () => ReturnType<typeof createApp>;
-  /** Runs a job in a worker, streaming progress to stderr; Ctrl-C cancels it. */
-  runJob(kind: string, params: unknown): Promise<JobInfo>;
-  parse<O extends NonNullable<ParseArgsConfig['options']>>(options: O, allowPositionals?: boolean): ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof common; allowPositionals: boolean; strict: true }>>;
-}
-
-export type Command = { summary: string; usage: string; run(c: CliContext): Promise<number> };
 
 const builtins: Record<string, Command> = {
   doctor: {
@@ -155,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http' })),
     parse: (options, allowPositionals = false) => {
       try {
-        return parseArgs({ args: rest, options: { ...common, ...options }, allowPositionals, strict: true }) as never;
+        return parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true }) as never;
       } catch (e) {
         throw badInput(`${(e as Error).message}\nusage: ${cmd.usage}`);
       }
