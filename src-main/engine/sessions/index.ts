@@ -2,18 +2,10 @@
  * The on-disk experiment store. A session is a plain folder: manifest.json (schema-versioned),
  * metrics/<series>.jsonl, artifacts/ and notes.md. See store.ts for the layout and guarantees.
  */
-export {
-  SessionStore,
-  TRASH_DIR,
-  NOTES_FILE,
-  type SessionStoreOptions,
-  type CreateSessionOptions,
-  type SessionFilter,
-  type SessionSummary,
-  type SessionDetails,
-  type ArtifactInfo,
-  type TrashEntry,
-} from './store';
+export { SessionStore, NOTES_FILE, type SessionStoreOptions, type CreateSessionOptions, type SessionDetails, type ArtifactInfo } from './store';
+export { type SessionSummary } from './list-index';
+export { type SessionFilter } from './list-filter';
+export { TRASH_DIR, type TrashEntry } from './trash';
 export { SessionWriter, type SessionPatch, type ArtifactWrite } from './writer';
 export { type ExportResult, type ImportOptions, type ImportResult } from './archive';
 export {

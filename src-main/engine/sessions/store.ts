@@ -7,17 +7,20 @@
  *   <root>/<id>/notes.md               optional, free text
  *   <root>/.trash/<id>/                deleted sessions (restorable until purged)
  *
- * Listing reads only manifests. A folder that cannot be read is listed as 'damaged' with the reason and
- * never stops the others from loading; a manifest left 'running' by a dead process is listed as
- * 'incomplete' without being rewritten.
+ * Listing reads only manifests (list-index.ts, filtered by list-filter.ts). A folder that cannot be read
+ * is listed as 'damaged' with the reason and never stops the others from loading; a manifest left
+ * 'running' by a dead process is listed as 'incomplete' without being rewritten. Deleting moves a
+ * session into the trash (trash.ts).
  */
-import { Dirent, promises as fsp, readFile as readFileCb } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError, badFile, badInput } from '../errors';
 import { exportSessionArchive, importSessionArchive, type ExportResult, type ImportOptions, type ImportResult } from './archive';
 import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from '../core/fs-atomic';
-import { assertSessionId, dateFromId, isSessionId, newSessionId } from './ids';
+import { assertSessionId, newSessionId } from './ids';
+import { compileFilter, type SessionFilter } from './list-filter';
+import { ListIndex, type ListedEntry, type SessionSummary } from './list-index';
 import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, readManifest, updateManifest } from './manifest-io';
 import { parseMetricLines, type MetricSeries } from './metrics';
 import { inferArtifactKind, safeRelativePath } from './paths';
@@ -31,14 +34,10 @@ import {
   type SessionEnvironment,
   type SessionKind,
   type SessionManifest,
-  type SummaryMetrics,
 } from './schema';
+import { isInTrash, listTrash, moveToTrash, purgeTrash, restoreFromTrash, type TrashEntry } from './trash';
 import { normalizeTags, SessionWriter, toJsonObject } from './writer';
 
-export const TRASH_DIR = '.trash';
-/** The persisted list cache (see SessionStore.loadIndex); a dot file, so never taken for a session. */
-export const INDEX_FILE = '.index.json';
-const INDEX_VERSION = 1;
 export const NOTES_FILE = 'notes.md';
 
 export interface SessionStoreOptions {
@@ -66,45 +65,6 @@ export interface CreateSessionOptions {
   environment: SessionEnvironment;
 }
 
-export interface SessionFilter {
-  /** Exact kind. */
-  kind?: string;
-  /** Case-insensitive substring of a model reference's id, path or arch. */
-  model?: string;
-  /** Dataset name, case-insensitive. */
-  dataset?: string;
-  /** A tag, case-insensitive. */
-  tag?: string;
-  /** A listed status, including 'incomplete' and 'damaged'. */
-  status?: string;
-  /** Created at or after this ISO time. */
-  since?: string;
-  /** Created at or before this ISO time; a bare date (YYYY-MM-DD) includes that whole UTC day. */
-  until?: string;
-  /** Case-insensitive substring of id, name, kind, status, tags, dataset and model names. */
-  text?: string;
-}
-
-export interface SessionSummary {
-  id: string;
-  /** 'unknown' when the manifest could not be read. */
-  kind: string;
-  name: string;
-  status: ListedStatus;
-  created: string;
-  updated: string;
-  finished?: string;
-  tags: string[];
-  summary: SummaryMetrics;
-  datasets: string[];
-  /** Model ids (or paths when there is no id). */
-  models: string[];
-  /** Why the session is listed as damaged: the file and the problem. */
-  damaged?: string;
-  /** Damaged only because it was written with a newer schema version. */
-  unsupported?: boolean;
-}
-
 export interface ArtifactInfo {
   path: string;
   kind: ArtifactKind;
@@ -127,45 +87,13 @@ export interface SessionDetails {
   notes: string | null;
 }
 
-export interface TrashEntry {
-  id: string;
-  deletedAt: string;
-}
-
-/** What listing keeps of one folder: enough to summarise and filter it, nothing more. */
-interface Parsed {
-  /** Summary fields that do not depend on liveness; `status` is the stored one. */
-  base: SessionSummary;
-  createdMs: number;
-  /** For the model filter. */
-  models: { id?: string; path?: string; arch?: string }[];
-  /** For the liveness check of a stored 'running'. */
-  liveness?: Pick<SessionManifest, 'status' | 'process' | 'updated'>;
-  damaged: boolean;
-}
-
-interface ListedEntry {
-  summary: SessionSummary;
-  parsed: Parsed;
-}
-
 export class SessionStore {
   readonly root: string;
   private readonly now: () => Date;
   private readonly heartbeatMs: number;
   private readonly foreignStaleMs: number;
-  /**
-   * Folder name -> what its manifest said, keyed by the manifest's inode, size and mtime. Atomic
-   * writes replace the file (a new inode), so any change is seen; only changed manifests are re-read.
-   */
-  private readonly listCache = new Map<string, { key: string; parsed: Parsed }>();
-  /**
-   * The list cache persisted as <root>/.index.json, so that a new process (the app starting, a CLI
-   * call) stats each manifest instead of reading and validating all of them. Only entries whose key
-   * still matches are used; a missing or damaged index is ignored and rewritten.
-   */
-  private indexLoaded = false;
-  private indexDirty = false;
+  /** The listing's parsed manifests, cached in memory and in <root>/.index.json (list-index.ts). */
+  private readonly index: ListIndex;
   /** Artifacts that exist but must not be read through this store yet (the key of an open listening test). */
   private readonly sealed = new Map<string, Set<string>>();
 
@@ -177,6 +105,7 @@ export class SessionStore {
     this.now = options.now ?? (() => new Date());
     this.heartbeatMs = options.heartbeatMs ?? 30_000;
     this.foreignStaleMs = options.foreignStaleMs ?? 6 * 3600_000;
+    this.index = new ListIndex(this.root);
   }
 
   /** The folder of a session (whether or not it exists). */
@@ -199,12 +128,7 @@ export class SessionStore {
       if (attempt > 50) throw new AdvlabError('INTERNAL', `Could not find a free session id in ${this.root}`);
       id = newSessionId(opts.kind, created);
       dir = path.join(this.root, id);
-      try {
-        await fsp.access(path.join(this.root, TRASH_DIR, id));
-        continue; // the id is in the trash: pick another
-      } catch {
-        // free
-      }
+      if (await isInTrash(this.root, id)) continue; // the id is in the trash: pick another
       try {
         await fsp.mkdir(dir);
         break;
@@ -250,19 +174,9 @@ export class SessionStore {
    */
   async list(filter: SessionFilter = {}): Promise<SessionSummary[]> {
     const match = compileFilter(filter);
-    const names = await this.sessionFolders();
     const pidCache = new Map<number, boolean>();
     const liveness = { now: this.now().getTime(), foreignStaleMs: this.foreignStaleMs, pidCache };
-    if (!this.indexLoaded) await this.loadIndex();
-    const parsed = await mapLimit(names, 32, (name) => this.parseFolder(name));
-    const present = new Set(names);
-    for (const name of this.listCache.keys()) {
-      if (!present.has(name)) {
-        this.listCache.delete(name);
-        this.indexDirty = true;
-      }
-    }
-    if (this.indexDirty) await this.saveIndex();
+    const parsed = await this.index.scan();
     const entries: ListedEntry[] = parsed.map((p) => ({
       parsed: p,
       summary: p.liveness ? { ...p.base, status: listedStatus(p.liveness, liveness) } : { ...p.base },
@@ -410,59 +324,24 @@ export class SessionStore {
     if (read.ok && listedStatus(read.manifest, { now: this.now().getTime(), foreignStaleMs: this.foreignStaleMs }) === 'running') {
       throw new AdvlabError('CONFLICT', `Session ${id} is still running; cancel its job before deleting it`, { id });
     }
-    const trash = path.join(this.root, TRASH_DIR);
-    await fsp.mkdir(trash, { recursive: true });
-    const target = path.join(trash, id);
-    if (await exists(target)) throw new AdvlabError('CONFLICT', `The trash already holds a session ${id} (${target}); purge or restore it first`, { id });
-    await fsp.rename(dir, target);
-    // The folder's mtime records when it was deleted (purgeTrash goes by it).
-    const t = this.now();
-    await fsp.utimes(target, t, t).catch(() => {});
+    await moveToTrash(this.root, id, dir, this.now);
     this.options.onChange?.(id);
   }
 
   /** Brings a deleted session back from the trash. */
   async restore(id: string): Promise<void> {
-    assertSessionId(id);
-    const from = path.join(this.root, TRASH_DIR, id);
-    if (!(await exists(from))) throw new AdvlabError('NOT_FOUND', `Session ${id} is not in the trash (${path.join(this.root, TRASH_DIR)})`, { id });
-    const to = path.join(this.root, id);
-    if (await exists(to)) throw new AdvlabError('CONFLICT', `A session ${id} already exists in ${this.root}`, { id });
-    await fsp.rename(from, to);
+    await restoreFromTrash(this.root, id);
     this.options.onChange?.(id);
   }
 
   /** Sessions in the trash, most recently deleted first. */
-  async listTrash(): Promise<TrashEntry[]> {
-    const trash = path.join(this.root, TRASH_DIR);
-    let ents: Dirent[];
-    try {
-      ents = await fsp.readdir(trash, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const out: { id: string; ms: number }[] = [];
-    for (const e of ents) {
-      if (!e.isDirectory() || !isSessionId(e.name)) continue;
-      const st = await fsp.stat(path.join(trash, e.name));
-      out.push({ id: e.name, ms: st.mtimeMs });
-    }
-    return out.sort((a, b) => b.ms - a.ms).map((e) => ({ id: e.id, deletedAt: new Date(e.ms).toISOString() }));
+  listTrash(): Promise<TrashEntry[]> {
+    return listTrash(this.root);
   }
 
   /** Permanently removes trashed sessions deleted at least `olderThanMs` ago; returns their ids. */
-  async purgeTrash(olderThanMs: number): Promise<string[]> {
-    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) throw badInput('purgeTrash: olderThanMs must be a number >= 0');
-    const cutoff = this.now().getTime() - olderThanMs;
-    const removed: string[] = [];
-    for (const e of await this.listTrash()) {
-      if (Date.parse(e.deletedAt) <= cutoff) {
-        await fsp.rm(path.join(this.root, TRASH_DIR, e.id), { recursive: true, force: true });
-        removed.push(e.id);
-      }
-    }
-    return removed;
+  purgeTrash(olderThanMs: number): Promise<string[]> {
+    return purgeTrash(this.root, olderThanMs, this.now);
   }
 
   /** Writes the session folder (under its id) into one zip file. */
@@ -503,7 +382,7 @@ export class SessionStore {
     } catch {
       // fall through
     }
-    const inTrash = await exists(path.join(this.root, TRASH_DIR, id));
+    const inTrash = await isInTrash(this.root, id);
     throw new AdvlabError('NOT_FOUND', inTrash ? `Session ${id} is in the trash; restore it first` : `No session ${id} in ${this.root}`, { id });
   }
 
@@ -519,187 +398,4 @@ export class SessionStore {
       throw e;
     }
   }
-
-  /** Folder names directly under the root, skipping dot-folders (.trash, import staging). */
-  private async sessionFolders(): Promise<string[]> {
-    let ents: Dirent[];
-    try {
-      ents = await fsp.readdir(this.root, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const out: string[] = [];
-    for (const e of ents) {
-      if (e.name.startsWith('.')) continue;
-      if (e.isDirectory()) out.push(e.name);
-      else if (e.isSymbolicLink()) {
-        const st = await fsp.stat(path.join(this.root, e.name)).catch(() => null);
-        if (st?.isDirectory()) out.push(e.name);
-      }
-    }
-    return out;
-  }
-
-  /** Reads (or takes from the cache) what one folder's manifest says. Never throws for content problems. */
-  private async parseFolder(name: string): Promise<Parsed> {
-    const dir = path.join(this.root, name);
-    const label = `${name}/${MANIFEST_FILE}`;
-    if (!isSessionId(name)) return this.damaged(name, dir, `${name}: folder name is not a valid session id (letters, digits, ".", "_" and "-" only)`, false);
-    let key = '';
-    try {
-      const st = await fsp.stat(path.join(dir, MANIFEST_FILE));
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      const hit = this.listCache.get(name);
-      if (hit && hit.key === key) return hit.parsed;
-    } catch {
-      // missing or unreadable: readManifest says which
-    }
-    const read = await readManifest(dir, label, readFileFast);
-    let parsed: Parsed;
-    if (!read.ok) parsed = await this.damaged(name, dir, read.problem.reason, read.problem.unsupported);
-    else if (read.manifest.id !== name) parsed = await this.damaged(name, dir, `${label}: manifest id "${read.manifest.id}" does not match the folder name "${name}"`, false);
-    else {
-      const m = read.manifest;
-      parsed = {
-        base: {
-          id: m.id,
-          kind: m.kind,
-          name: m.name,
-          status: m.status,
-          created: m.created,
-          updated: m.updated,
-          ...(m.finished ? { finished: m.finished } : {}),
-          tags: m.tags,
-          summary: m.summary,
-          datasets: m.datasets.map((d) => d.name),
-          models: m.models.map((r) => r.id ?? r.path ?? ''),
-        },
-        createdMs: Date.parse(m.created),
-        models: m.models.map((r) => ({ id: r.id, path: r.path, arch: r.arch })),
-        liveness: { status: m.status, process: m.process, updated: m.updated },
-        damaged: false,
-      };
-    }
-    // Summaries share these arrays and objects across listings: freeze them so no caller can alter the cache.
-    Object.freeze(parsed.base.tags);
-    Object.freeze(parsed.base.summary);
-    Object.freeze(parsed.base.datasets);
-    Object.freeze(parsed.base.models);
-    if (key) {
-      this.listCache.set(name, { key, parsed });
-      if (!parsed.damaged) this.indexDirty = true;
-    }
-    return parsed;
-  }
-
-  private async loadIndex(): Promise<void> {
-    this.indexLoaded = true;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(await fsp.readFile(path.join(this.root, INDEX_FILE), 'utf8'));
-    } catch {
-      return; // none yet, or unreadable: it is rebuilt from the manifests
-    }
-    const entries = (doc as { version?: unknown; entries?: unknown })?.entries;
-    if ((doc as { version?: unknown }).version !== INDEX_VERSION || !entries || typeof entries !== 'object') return;
-    for (const [name, e] of Object.entries(entries as Record<string, { key?: unknown; parsed?: Parsed }>)) {
-      const p = e?.parsed;
-      if (typeof e?.key !== 'string' || !p || typeof p !== 'object' || p.damaged !== false || p.base?.id !== name || !Array.isArray(p.base.tags)) continue;
-      for (const o of [p.base.tags, p.base.summary, p.base.datasets, p.base.models]) Object.freeze(o);
-      if (!this.listCache.has(name)) this.listCache.set(name, { key: e.key, parsed: p });
-    }
-  }
-
-  private async saveIndex(): Promise<void> {
-    this.indexDirty = false;
-    const entries: Record<string, { key: string; parsed: Parsed }> = {};
-    for (const [name, e] of this.listCache) if (!e.parsed.damaged) entries[name] = e;
-    try {
-      await fsp.access(this.root);
-      await writeFileAtomic(path.join(this.root, INDEX_FILE), JSON.stringify({ version: INDEX_VERSION, entries }));
-    } catch {
-      // a read-only or vanished store still lists; the index is only a speed-up
-    }
-  }
-
-  private async damaged(name: string, dir: string, reason: string, unsupported: boolean): Promise<Parsed> {
-    let created = dateFromId(name);
-    if (!created) {
-      const st = await fsp.stat(dir).catch(() => null);
-      created = st ? new Date(st.mtimeMs) : new Date(0);
-    }
-    const iso = created.toISOString();
-    return {
-      createdMs: created.getTime(),
-      models: [],
-      damaged: true,
-      base: {
-        id: name,
-        kind: 'unknown',
-        name,
-        status: 'damaged',
-        created: iso,
-        updated: iso,
-        tags: [],
-        summary: {},
-        datasets: [],
-        models: [],
-        damaged: reason,
-        ...(unsupported ? { unsupported: true } : {}),
-      },
-    };
-  }
-}
-
-/** fs.readFile's callback form: in Node 20 it is markedly faster than fs.promises.readFile for small files. */
-const readFileFast = (file: string): Promise<string> =>
-  new Promise((resolve, reject) => readFileCb(file, 'utf8', (err, data) => (err ? reject(err) : resolve(data))));
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function parseTime(value: string, field: 'since' | 'until'): number {
-  const bareDate = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const t = Date.parse(bareDate ? `${value}T00:00:00Z` : value);
-  if (!Number.isFinite(t)) throw badInput(`Filter ${field}: "${value}" is not an ISO date or time`);
-  return field === 'until' && bareDate ? t + 86_400_000 - 1 : t;
-}
-
-function compileFilter(f: SessionFilter): (e: ListedEntry) => boolean {
-  const since = f.since ? parseTime(f.since, 'since') : -Infinity;
-  const until = f.until ? parseTime(f.until, 'until') : Infinity;
-  const lower = (s: string | undefined): string | undefined => (s && s.trim() ? s.trim().toLowerCase() : undefined);
-  const kind = f.kind?.trim() || undefined;
-  const status = f.status?.trim() || undefined;
-  const tag = lower(f.tag);
-  const dataset = lower(f.dataset);
-  const model = lower(f.model);
-  const text = lower(f.text);
-  return (e) => {
-    const s = e.summary;
-    if (e.parsed.createdMs < since || e.parsed.createdMs > until) return false;
-    if (status && s.status !== status) return false;
-    if (e.parsed.damaged) {
-      // Damaged: its kind, tags, datasets and models are unknown, so those filters cannot match.
-      if (kind || tag || dataset || model) return false;
-      return !text || s.id.toLowerCase().includes(text) || (s.damaged ?? '').toLowerCase().includes(text);
-    }
-    const models = e.parsed.models;
-    if (kind && s.kind !== kind) return false;
-    if (tag && !s.tags.some((t) => t.toLowerCase() === tag)) return false;
-    if (dataset && !s.datasets.some((d) => d.toLowerCase() === dataset)) return false;
-    if (model && !models.some((r) => [r.id, r.path, r.arch].some((v) => v !== undefined && v.toLowerCase().includes(model)))) return false;
-    if (text) {
-      const hay = [s.id, s.name, s.kind, s.status, ...s.tags, ...s.datasets, ...s.models, ...models.map((r) => r.arch ?? '')].join('\n').toLowerCase();
-      if (!hay.includes(text)) return false;
-    }
-    return true;
-  };
 }
