@@ -48,6 +48,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Whether `p` exists (any kind of entry). */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs async tasks with at most `limit` in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

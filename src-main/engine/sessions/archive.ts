@@ -8,10 +8,11 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from 'fflate';
 import { AdvlabError, badFile } from '../errors';
-import { walkFiles, writeFileAtomic } from '../core/fs-atomic';
+import { pathExists, walkFiles, writeFileAtomic } from '../core/fs-atomic';
 import { isSessionId, randomSuffix } from './ids';
 import { commitManifest, MANIFEST_FILE, parseManifestText } from './manifest-io';
 import { safeRelativePath } from './paths';
+import { isInTrash } from './trash';
 
 export interface ExportResult {
   file: string;
@@ -124,7 +125,7 @@ export async function importSessionArchive(root: string, file: string, opts: Imp
 
   // Pick a free id: never overwrite a session, nor one in the trash.
   const taken = async (id: string): Promise<boolean> =>
-    (await pathExists(path.join(root, id))) || (await pathExists(path.join(root, '.trash', id)));
+    (await pathExists(path.join(root, id))) || (await isInTrash(root, id));
   let id = folder;
   for (let i = 0; await taken(id); i++) {
     if (i > 50) throw new AdvlabError('CONFLICT', `${archive}: could not find a free id for session ${folder}`);
@@ -152,13 +153,4 @@ export async function importSessionArchive(root: string, file: string, opts: Imp
     throw e;
   }
   return { id, originalId: folder, renamed: id !== folder, files: Object.keys(files).length };
-}
-
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,6 +6,7 @@
 import { Dirent, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError, badInput } from '../errors';
+import { pathExists } from '../core/fs-atomic';
 import { assertSessionId, isSessionId } from './ids';
 
 export const TRASH_DIR = '.trash';
@@ -15,18 +16,9 @@ export interface TrashEntry {
   deletedAt: string;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether the trash holds a session `id` (its id is then not free for a new session). */
 export function isInTrash(root: string, id: string): Promise<boolean> {
-  return exists(path.join(root, TRASH_DIR, id));
+  return pathExists(path.join(root, TRASH_DIR, id));
 }
 
 /** Moves the session folder `dir` into the trash, stamped with the time of deletion (`now()` once moved). */
@@ -34,7 +26,7 @@ export async function moveToTrash(root: string, id: string, dir: string, now: ()
   const trash = path.join(root, TRASH_DIR);
   await fsp.mkdir(trash, { recursive: true });
   const target = path.join(trash, id);
-  if (await exists(target)) throw new AdvlabError('CONFLICT', `The trash already holds a session ${id} (${target}); purge or restore it first`, { id });
+  if (await pathExists(target)) throw new AdvlabError('CONFLICT', `The trash already holds a session ${id} (${target}); purge or restore it first`, { id });
   await fsp.rename(dir, target);
   // The folder's mtime records when it was deleted (purgeTrash goes by it).
   const t = now();
@@ -45,9 +37,9 @@ export async function moveToTrash(root: string, id: string, dir: string, now: ()
 export async function restoreFromTrash(root: string, id: string): Promise<void> {
   assertSessionId(id);
   const from = path.join(root, TRASH_DIR, id);
-  if (!(await exists(from))) throw new AdvlabError('NOT_FOUND', `Session ${id} is not in the trash (${path.join(root, TRASH_DIR)})`, { id });
+  if (!(await pathExists(from))) throw new AdvlabError('NOT_FOUND', `Session ${id} is not in the trash (${path.join(root, TRASH_DIR)})`, { id });
   const to = path.join(root, id);
-  if (await exists(to)) throw new AdvlabError('CONFLICT', `A session ${id} already exists in ${root}`, { id });
+  if (await pathExists(to)) throw new AdvlabError('CONFLICT', `A session ${id} already exists in ${root}`, { id });
   await fsp.rename(from, to);
 }
 
