@@ -1,5 +1,5 @@
 /**
- * Reads one session folder into a SessionView (see model.ts and conventions.ts): charts from its
+ * Reads one session folder into a SessionView (see src-shared/report/model.ts and conventions.ts): charts from its
  * metric series, heat maps, tables, image galleries and audio from its artifacts. Works from saved data
  * alone; a damaged manifest still yields a view of whatever files are readable.
  */
