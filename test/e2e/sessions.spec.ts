@@ -236,7 +236,9 @@ test('compares two sessions, exports HTML reports that show their images and pla
       const a = document.querySelector('audio')!;
       a.muted = true;
       await a.play();
-      await new Promise((r) => setTimeout(r, 150));
+      // Until the playhead moves (a condition, not a fixed wait: a busy machine may take longer to start).
+      const started = performance.now();
+      while (a.currentTime === 0 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
       const t = a.currentTime;
       a.pause();
       return { t, src: a.src.slice(0, 22) };
