@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 
 /** The built job worker; `npm test` builds before the unit tests. */
 export const WORKER = resolve(import.meta.dirname, '../../out/main/worker.js');
@@ -16,6 +17,7 @@ export function backwardProgress(events: { step: number; total: number; phase?: 
  * CPU, field 1 = time runnable but waiting for one; the test runner's main thread has tid = pid), or null.
  */
 function schedstat(field: 0 | 1): number | null {
+  if (!isMainThread) return null; // a worker thread's tid is not the pid
   try {
     return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[field]) / 1e6;
   } catch {
