@@ -224,7 +224,7 @@ test('with a (fake) microphone, a recording is captured, encoded as WAV in the p
     // Record until the view's own counter (the recorder's clock, "Stop (1.6 s)") has passed 1.5 s, however
     // long that takes on this machine, then stop.
     let counted = 0;
-    await expect.poll(async () => (counted = Number(/\(([\d.]+) s\)/.exec((await stop.textContent()) ?? '')?.[1] ?? 0)), { timeout: 30_000 }).toBeGreaterThanOrEqual(1.5);
+    await expect.poll(async () => (counted = Number(/\(([\d.]+) s\)/.exec((await stop.textContent()) ?? '')?.[1] ?? 0)), { timeout: 30_000, intervals: [100] }).toBeGreaterThanOrEqual(1.5);
     await stop.click();
     const held = (Date.now() - clicked) / 1000;
     const info = page.getByTestId('audio-input-info');
