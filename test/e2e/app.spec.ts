@@ -1,4 +1,4 @@
-import { test, expect, openView, startServe } from './fixtures';
+import { test, expect, openView, startServe, api } from './fixtures';
 import { VIEWS } from '../../src-renderer/lib/views';
 
 test('every view opens, the status bar shows the engine backend, a screenshot per view', async ({ page, host, consoleErrors }) => {
@@ -13,6 +13,8 @@ test('every view opens, the status bar shows the engine backend, a screenshot pe
 });
 
 test('a small training job started from the UI reaches 100% and lands in Models and Sessions', async ({ page, host, consoleErrors }) => {
+  // The host is shared with the other specs of this worker: count the models this test starts from.
+  const before = (await api<unknown[]>(host, 'models.list')).length;
   await page.goto(host.url);
   await openView(page, 'train');
   await expect(page.getByTestId('train-dataset').locator('option[value="mnist"]')).toHaveCount(1);
@@ -28,9 +30,10 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   expect(points).toBeGreaterThan(3); // live curve was drawn from progress events
   await page.screenshot({ path: 'test-results/views/train-finished.png', fullPage: true });
   await openView(page, 'datasets');
-  await expect(page.getByTestId('model-row')).toHaveCount(1);
+  await expect(page.getByTestId('model-row')).toHaveCount(before + 1);
   await openView(page, 'sessions');
   await expect(page.getByTestId('session-row').first()).toHaveAttribute('data-status', 'finished');
+  await expect(page.getByTestId('session-row').first()).toHaveAttribute('data-id', /-train-[0-9a-f]{4}$/);
   await page.getByTestId('session-row').first().click();
   await expect(page.getByTestId('session-detail')).toContainText('testAccuracy');
   await page.screenshot({ path: 'test-results/views/session-detail.png', fullPage: true });
@@ -59,17 +62,19 @@ test('a second serve on a busy port fails with a clear message', async ({ host }
   void startServe;
 });
 
-test('importing a model: a bad path is refused clearly, a real model.json lands in Models with its accuracy', async ({ page, host, consoleErrors }) => {
+test('importing a model: a bad path is refused clearly, a real model.json lands in Models with its accuracy', async ({ page, host, trainedModel, consoleErrors }) => {
   await page.goto(host.url);
   await openView(page, 'datasets');
   await page.getByTestId('import-path').fill('/no/such/model.json');
   await page.getByTestId('import-start').click();
   await expect(page.getByTestId('import-state')).toHaveAttribute('data-state', 'failed', { timeout: 60_000 });
   await expect(page.getByTestId('import-state')).toContainText('/no/such/model.json');
+  // A real model.json: the worker's trained model (made on first use; this test does not rely on the one above).
   const models = (await (await page.request.post(`${host.origin}/api/models.list`, { headers: { 'x-advlab-token': host.token }, data: {} })).json()).result as { path: string }[];
   expect(models.length).toBeGreaterThan(0);
+  expect(models.map((m) => m.path)).toContain(trainedModel.path);
   const before = await page.getByTestId('model-row').count();
-  await page.getByTestId('import-path').fill(models[0].path);
+  await page.getByTestId('import-path').fill(trainedModel.path);
   await page.getByTestId('import-dataset').selectOption('mnist');
   await page.getByTestId('import-start').click();
   await expect(page.getByTestId('import-state')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });

@@ -1,24 +1,18 @@
-import { test, expect, openView } from './fixtures';
+import { test, expect, openView, api } from './fixtures';
 
-async function call(request: import('@playwright/test').APIRequestContext, origin: string, token: string, method: string, params: unknown) {
-  const r = await request.post(`${origin}/api/${method}`, { headers: { 'x-advlab-token': token }, data: params });
-  const body = await r.json();
-  if (!body.ok) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
-}
-
-test('attack a trained model from the Attack view: grid, detail, validation, epsilon curve, loss surfaces', async ({ page, host, consoleErrors }) => {
+test('attack a trained model from the Attack view: grid, detail, validation, epsilon curve, loss surfaces', async ({ page, host, trainedModel, consoleErrors }) => {
   test.setTimeout(300_000);
-  // A model to attack, trained through the API (the Train view has its own test).
-  await call(page.request, host.origin, host.token, 'jobs.start', { kind: 'train', params: { dataset: 'mnist', arch: 'small-cnn', epochs: 2, limit: 1500, testLimit: 200, name: 'e2e target model' } });
-  await expect.poll(async () => ((await call(page.request, host.origin, host.token, 'models.list', {})) as { name: string }[]).filter((m) => m.name === 'e2e target model').length, { timeout: 180_000 }).toBe(1);
+  // A model to attack, trained through the API by the worker's fixture (the Train view has its own test).
+  expect((await api<{ name: string }[]>(host, 'models.list')).filter((m) => m.name === trainedModel.name)).toHaveLength(1);
 
   await page.goto(host.url);
   await openView(page, 'attack');
   // The host is shared with other spec files: pick this test's model by name.
-  const option = page.getByTestId('attack-model').locator('option', { hasText: 'e2e target model' });
+  const option = page.getByTestId('attack-model').locator('option', { hasText: trainedModel.name });
   await expect(option).toHaveCount(1);
   await page.getByTestId('attack-model').selectOption((await option.getAttribute('value'))!);
+  // The option is the fixture's model (its session id).
+  expect(await option.getAttribute('value')).toBe(trainedModel.id);
   await page.getByTestId('attack-n').fill('20');
   await page.getByTestId('attack-id').selectOption('fgsm');
 

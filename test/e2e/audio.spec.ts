@@ -217,11 +217,24 @@ test('with a (fake) microphone, a recording is captured, encoded as WAV in the p
     await page.goto(audioHost.url);
     await openView(page, 'audio');
     await page.getByTestId('audio-source').selectOption('record');
+    const clicked = Date.now();
     await page.getByTestId('audio-record').click();
-    await expect(page.getByTestId('audio-record-stop')).toBeVisible();
-    await page.waitForTimeout(1500);
-    await page.getByTestId('audio-record-stop').click();
-    await expect(page.getByTestId('audio-input-info')).toContainText(/recording-\d+\.wav: \d+ Hz, 1 channel, 16-bit pcm, 1\.\d\d s/);
+    const stop = page.getByTestId('audio-record-stop');
+    await expect(stop).toBeVisible();
+    // Record until the view's own counter (the recorder's clock, "Stop (1.6 s)") has passed 1.5 s, however
+    // long that takes on this machine, then stop.
+    let counted = 0;
+    await expect.poll(async () => (counted = Number(/\(([\d.]+) s\)/.exec((await stop.textContent()) ?? '')?.[1] ?? 0)), { timeout: 30_000, intervals: [100] }).toBeGreaterThanOrEqual(1.5);
+    await stop.click();
+    const held = (Date.now() - clicked) / 1000;
+    const info = page.getByTestId('audio-input-info');
+    await expect(info).toContainText(/recording-\d+\.wav: \d+ Hz, 1 channel, 16-bit pcm, \d+\.\d\d s/);
+    // The WAV's duration (its sample count over its rate) is what was recorded: at least what the counter
+    // showed (less the recorder's start-up, under 0.25 s), at most the time from the Record click to the Stop click.
+    const seconds = Number(/, (\d+\.\d\d) s/.exec((await info.textContent())!)![1]);
+    console.log(`recording: counter ${counted.toFixed(1)} s, Record to Stop click ${held.toFixed(2)} s, WAV ${seconds.toFixed(2)} s`);
+    expect(seconds, `counter ${counted} s, held ${held} s`).toBeGreaterThanOrEqual(counted - 0.25);
+    expect(seconds, `counter ${counted} s, held ${held} s`).toBeLessThanOrEqual(held + 0.1); // + a codec frame or two
     await expect(page.getByTestId('audio-input-wave')).toHaveAttribute('data-state', 'ready');
     // The beep is not silence.
     expect(Number(await page.getByTestId('audio-input-wave').getAttribute('data-peak'))).toBeGreaterThan(0.01);

@@ -1,6 +1,8 @@
 /**
  * Starts `advlab serve` (the built app, exactly as a user runs it) on a random port with a fresh
  * sessions folder, and hands tests its tokenised URL. Console errors in the page fail the test.
+ * What a spec needs beyond an empty store it asks for here (a trained model: `trainedModel`), so that
+ * every spec passes alone and in any order; worker-scoped and made on first use, so specs share it.
  */
 import { test as base, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,7 +49,39 @@ export async function startServe(extraEnv: Record<string, string> = {}, sessions
   return { url, origin: u.origin, token: u.searchParams.get('token')!, sessions: dir, proc, stderr: () => err };
 }
 
-export const test = base.extend<{ consoleErrors: string[] }, { host: HostFixture }>({
+/** One API call to a host, as the page makes it (POST /api/<method> with the token); throws the API's error. */
+export async function api<T = unknown>(host: Pick<HostFixture, 'origin' | 'token'>, method: string, params: unknown = {}): Promise<T> {
+  const res = await fetch(`${host.origin}/api/${method}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-advlab-token': host.token }, body: JSON.stringify(params) });
+  const body = (await res.json()) as { ok: boolean; result: T; error?: { code: string; message: string } };
+  if (!body.ok) throw new Error(`${method}: ${body.error?.code}: ${body.error?.message}`);
+  return body.result;
+}
+
+/** A model trained on the worker's host through the API, as the Models list shows it. */
+export interface TrainedModel {
+  name: string;
+  /** Its session id (also its id in the Models list). */
+  id: string;
+  /** Its model.json. */
+  path: string;
+}
+
+/** Starts a training job on `host` and waits for it: its model, or the job's error. */
+export async function trainModel(host: HostFixture, name: string, params: Record<string, unknown>): Promise<TrainedModel> {
+  const { jobId } = await api<{ jobId: string }>(host, 'jobs.start', { kind: 'train', params: { ...params, name } });
+  for (;;) {
+    const job = (await api<{ jobId: string; state: string; session?: string; error?: { message: string } }[]>(host, 'jobs.list')).find((j) => j.jobId === jobId);
+    if (job && job.state !== 'running') {
+      if (job.state !== 'finished') throw new Error(`training "${name}" ended ${job.state}: ${job.error?.message ?? ''}`);
+      const model = (await api<TrainedModel[]>(host, 'models.list')).find((m) => m.id === job.session);
+      if (!model) throw new Error(`training "${name}" finished, but its session ${job.session} is not in models.list`);
+      return { name: model.name, id: model.id, path: model.path };
+    }
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+}
+
+export const test = base.extend<{ consoleErrors: string[] }, { host: HostFixture; trainedModel: TrainedModel }>({
   host: [
     async ({}, use) => {
       const host = await startServe();
@@ -56,6 +90,13 @@ export const test = base.extend<{ consoleErrors: string[] }, { host: HostFixture
       rmSync(host.sessions, { recursive: true, force: true });
     },
     { scope: 'worker' },
+  ],
+  // A small CNN on 1,500 MNIST images (2 epochs, about a minute here): something to attack and to import.
+  trainedModel: [
+    async ({ host }, use) => {
+      await use(await trainModel(host, 'e2e target model', { dataset: 'mnist', arch: 'small-cnn', epochs: 2, limit: 1500, testLimit: 200 }));
+    },
+    { scope: 'worker', timeout: 240_000 },
   ],
   consoleErrors: async ({ page }, use) => {
     const errors: string[] = [];

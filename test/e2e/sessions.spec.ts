@@ -236,7 +236,9 @@ test('compares two sessions, exports HTML reports that show their images and pla
       const a = document.querySelector('audio')!;
       a.muted = true;
       await a.play();
-      await new Promise((r) => setTimeout(r, 150));
+      // Until the playhead moves (a condition, not a fixed wait: a busy machine may take longer to start).
+      const started = performance.now();
+      while (a.currentTime === 0 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
       const t = a.currentTime;
       a.pause();
       return { t, src: a.src.slice(0, 22) };
@@ -250,74 +252,84 @@ test('compares two sessions, exports HTML reports that show their images and pla
 });
 
 test('rename, tag, notes, delete with confirmation and undo, trash, archive export and import', async ({ page, consoleErrors }) => {
-  await page.goto(host.url);
-  await openView(page, 'sessions');
-  await openSession(page, ids.train);
-  await page.getByTestId('session-name').fill('baseline, renamed');
-  await page.getByTestId('session-rename').click();
-  await expect(page.getByTestId('session-title')).toHaveText('baseline, renamed');
-  await page.getByTestId('session-tag').fill('reviewed');
-  await page.getByTestId('session-add-tag').click();
-  await expect(page.getByTestId('session-tags')).toContainText('reviewed');
-  await page.locator('summary', { hasText: 'Notes' }).click();
-  await page.getByTestId('session-notes').fill('Good baseline for the PGD runs.');
-  await page.getByTestId('session-save-notes').click();
-  await expect(page.getByTestId('session-notice')).toHaveText('Notes saved.');
-  await back(page);
-  await expect(row(page, ids.train)).toContainText('baseline, renamed');
-  await expect(row(page, ids.train)).toContainText('reviewed');
-  await openSession(page, ids.train);
-  await expect(page.getByTestId('session-notes')).toHaveValue('Good baseline for the PGD runs.');
+  // This test edits, deletes and imports: it has a store and a host of its own (the hand-made fixtures),
+  // so that the other tests see the shared store as written, whatever the order.
+  const dir = mkdtempSync(join(tmpdir(), 'advlab-e2e-edit-'));
+  const ids = await writeFixtureStore(dir);
+  const host = await startServe({}, dir);
+  try {
+    await page.goto(host.url);
+    await openView(page, 'sessions');
+    await openSession(page, ids.train);
+    await page.getByTestId('session-name').fill('baseline, renamed');
+    await page.getByTestId('session-rename').click();
+    await expect(page.getByTestId('session-title')).toHaveText('baseline, renamed');
+    await page.getByTestId('session-tag').fill('reviewed');
+    await page.getByTestId('session-add-tag').click();
+    await expect(page.getByTestId('session-tags')).toContainText('reviewed');
+    await page.locator('summary', { hasText: 'Notes' }).click();
+    await page.getByTestId('session-notes').fill('Good baseline for the PGD runs.');
+    await page.getByTestId('session-save-notes').click();
+    await expect(page.getByTestId('session-notice')).toHaveText('Notes saved.');
+    await back(page);
+    await expect(row(page, ids.train)).toContainText('baseline, renamed');
+    await expect(row(page, ids.train)).toContainText('reviewed');
+    await openSession(page, ids.train);
+    await expect(page.getByTestId('session-notes')).toHaveValue('Good baseline for the PGD runs.');
 
-  // Delete asks first; "Keep" keeps it.
-  await page.getByTestId('session-delete').click();
-  await page.getByTestId('confirm-delete-no').click();
-  await expect(page.getByTestId('session-detail')).toBeVisible();
-  await page.getByTestId('session-delete').click();
-  await page.getByTestId('confirm-delete-yes').click();
-  await expect(page.getByTestId('undo-delete')).toContainText('baseline, renamed');
-  await expect(row(page, ids.train)).toHaveCount(0);
-  await page.getByTestId('undo-delete-button').click();
-  await expect(row(page, ids.train)).toHaveCount(1);
+    // Delete asks first; "Keep" keeps it.
+    await page.getByTestId('session-delete').click();
+    await page.getByTestId('confirm-delete-no').click();
+    await expect(page.getByTestId('session-detail')).toBeVisible();
+    await page.getByTestId('session-delete').click();
+    await page.getByTestId('confirm-delete-yes').click();
+    await expect(page.getByTestId('undo-delete')).toContainText('baseline, renamed');
+    await expect(row(page, ids.train)).toHaveCount(0);
+    await page.getByTestId('undo-delete-button').click();
+    await expect(row(page, ids.train)).toHaveCount(1);
 
-  // Delete again; restore it from the trash.
-  await openSession(page, ids.train);
-  await page.getByTestId('session-delete').click();
-  await page.getByTestId('confirm-delete-yes').click();
-  await expect(row(page, ids.train)).toHaveCount(0);
-  await page.getByTestId('show-trash').click();
-  await expect(page.getByTestId('trash-row')).toHaveCount(1);
-  await page.getByTestId('trash-restore').click();
-  await expect(row(page, ids.train)).toHaveCount(1);
-  await expect(page.getByTestId('trash-row')).toHaveCount(0);
+    // Delete again; restore it from the trash.
+    await openSession(page, ids.train);
+    await page.getByTestId('session-delete').click();
+    await page.getByTestId('confirm-delete-yes').click();
+    await expect(row(page, ids.train)).toHaveCount(0);
+    await page.getByTestId('show-trash').click();
+    await expect(page.getByTestId('trash-row')).toHaveCount(1);
+    await page.getByTestId('trash-restore').click();
+    await expect(row(page, ids.train)).toHaveCount(1);
+    await expect(page.getByTestId('trash-row')).toHaveCount(0);
 
-  // Emptying the trash asks first, then deletes for good.
-  await openSession(page, ids.incomplete);
-  await page.getByTestId('session-delete').click();
-  await page.getByTestId('confirm-delete-yes').click();
-  await expect(page.getByTestId('trash-row')).toHaveCount(1);
-  await page.getByTestId('trash-empty').click();
-  await page.getByTestId('trash-empty-no').click();
-  await expect(page.getByTestId('trash-row')).toHaveCount(1);
-  await page.getByTestId('trash-empty').click();
-  await page.getByTestId('trash-empty-yes').click();
-  await expect(page.getByTestId('trash-notice')).toHaveText('Purged 1 session for good.');
-  await expect(page.getByTestId('trash-row')).toHaveCount(0);
-  await expect(row(page, ids.incomplete)).toHaveCount(0);
-  expect(existsSync(join(dir, '.trash', ids.incomplete))).toBe(false);
+    // Emptying the trash asks first, then deletes for good.
+    await openSession(page, ids.incomplete);
+    await page.getByTestId('session-delete').click();
+    await page.getByTestId('confirm-delete-yes').click();
+    await expect(page.getByTestId('trash-row')).toHaveCount(1);
+    await page.getByTestId('trash-empty').click();
+    await page.getByTestId('trash-empty-no').click();
+    await expect(page.getByTestId('trash-row')).toHaveCount(1);
+    await page.getByTestId('trash-empty').click();
+    await page.getByTestId('trash-empty-yes').click();
+    await expect(page.getByTestId('trash-notice')).toHaveText('Purged 1 session for good.');
+    await expect(page.getByTestId('trash-row')).toHaveCount(0);
+    await expect(row(page, ids.incomplete)).toHaveCount(0);
+    expect(existsSync(join(dir, '.trash', ids.incomplete))).toBe(false);
 
-  // Export an archive, import it back: a copy under a new id, with its audio.
-  const before = await page.getByTestId('session-row').count();
-  await openSession(page, ids.audio);
-  const zip = await download(page, 'export-zip', 'audio.zip');
-  await back(page);
-  await page.getByTestId('import-file').setInputFiles(zip);
-  await expect(page.getByTestId('sessions-message')).toContainText(`(the id ${ids.audio} was taken)`);
-  await expect(page.getByTestId('session-row')).toHaveCount(before + 1);
-  const copy = /as (\S+) \(/.exec((await page.getByTestId('sessions-message').textContent())!)![1];
-  await openSession(page, copy);
-  await expect(page.getByTestId('audio-clip')).toHaveCount(2);
-  void consoleErrors;
+    // Export an archive, import it back: a copy under a new id, with its audio.
+    const before = await page.getByTestId('session-row').count();
+    await openSession(page, ids.audio);
+    const zip = await download(page, 'export-zip', 'audio.zip');
+    await back(page);
+    await page.getByTestId('import-file').setInputFiles(zip);
+    await expect(page.getByTestId('sessions-message')).toContainText(`(the id ${ids.audio} was taken)`);
+    await expect(page.getByTestId('session-row')).toHaveCount(before + 1);
+    const copy = /as (\S+) \(/.exec((await page.getByTestId('sessions-message').textContent())!)![1];
+    await openSession(page, copy);
+    await expect(page.getByTestId('audio-clip')).toHaveCount(2);
+    void consoleErrors;
+  } finally {
+    host.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('5,000 sessions: listed and drawn, the DOM stays small, search, scrolling and sorting work', async ({ page, consoleErrors }) => {

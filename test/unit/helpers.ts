@@ -1,11 +1,74 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 
 /** The built job worker; `npm test` builds before the unit tests. */
 export const WORKER = resolve(import.meta.dirname, '../../out/main/worker.js');
 export const DATA = process.env.ADVLAB_DATA ?? resolve(import.meta.dirname, '../../../shared/data');
 
+/**
+ * A data folder whose MNIST has only its test files (t10k, 10,000 images), linked from DATA, plus DATA's
+ * FSDD: the set the split tests describe (no native split, first:80% by default), whether or not the
+ * shared copy also holds training files (it now holds the first 10,000 of them).
+ */
+export function testOnlyMnistData(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'advlab-test-only-mnist-'));
+  mkdirSync(join(dir, 'mnist'));
+  for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) symlinkSync(join(DATA, 'mnist', f), join(dir, 'mnist', f));
+  symlinkSync(join(DATA, 'fsdd'), join(dir, 'fsdd'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** Progress events that go back (a recipe's bar must only move forward), as "phase step/total". */
 export function backwardProgress(events: { step: number; total: number; phase?: string }[]): string[] {
   const f = events.map((p) => p.step / p.total);
   return events.filter((_, i) => i > 0 && f[i] < f[i - 1] - 1e-9).map((p) => `${p.phase} ${p.step}/${p.total}`);
+}
+
+/**
+ * This thread's scheduler counters in ms (Linux: /proc/self/task/<tid>/schedstat, field 0 = time on a
+ * CPU, field 1 = time runnable but waiting for one; the test runner's main thread has tid = pid), or null.
+ */
+function schedstat(field: 0 | 1): number | null {
+  if (!isMainThread) return null; // a worker thread's tid is not the pid
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[field]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+const runQueueWaitMs = () => schedstat(1);
+
+/** CPU time this thread has run, in ms (Linux schedstat), or null elsewhere. */
+export const cpuMs = () => schedstat(0);
+
+/**
+ * Watches this thread's event loop with a timer every `periodMs`: `worstGapMs` is the longest time between
+ * two ticks, minus the time the OS kept the thread waiting for a CPU in that interval (on a loaded machine
+ * most of a wall-clock gap is such waiting; what is left is what ran on, or blocked, this thread).
+ * `wallWorstGapMs` is the raw wall-clock gap, reported for context. Without schedstat, both are wall time.
+ */
+export function watchEventLoop(periodMs = 10): { stop(): { worstGapMs: number; wallWorstGapMs: number; ticks: number; schedstat: boolean } } {
+  const schedstat = runQueueWaitMs() !== null;
+  let last = performance.now();
+  let lastWait = runQueueWaitMs() ?? 0;
+  let worstGapMs = 0, wallWorstGapMs = 0, ticks = 0;
+  const tick = () => {
+    const now = performance.now(), wait = runQueueWaitMs() ?? 0;
+    const wall = now - last;
+    wallWorstGapMs = Math.max(wallWorstGapMs, wall);
+    worstGapMs = Math.max(worstGapMs, wall - (wait - lastWait));
+    last = now;
+    lastWait = wait;
+    ticks++;
+  };
+  const timer = setInterval(tick, periodMs);
+  return {
+    stop() {
+      tick();
+      clearInterval(timer);
+      return { worstGapMs, wallWorstGapMs, ticks, schedstat };
+    },
+  };
 }

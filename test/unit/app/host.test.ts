@@ -79,7 +79,7 @@ describe('advlab serve host', () => {
       const bad = new WebSocket(`ws://127.0.0.1:${host.port}/events?token=wrong`);
       bad.on('open', () => fail(new Error('opened without token')));
       bad.on('error', ok);
-    })).resolves.toBeTruthy();
+    })).resolves.toMatchObject({ message: expect.stringMatching(/Unexpected server response: 401/) });
     const ws = new WebSocket(`ws://127.0.0.1:${host.port}/events?token=${host.token}`);
     await new Promise((ok) => ws.on('open', ok));
     const types: string[] = [];

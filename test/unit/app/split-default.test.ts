@@ -7,16 +7,22 @@ import { LocalContext } from '../../../src-main/engine/context';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
 import type { JobEnv } from '../../../src-main/jobs/types';
-import { DATA } from '../helpers';
+import { testOnlyMnistData } from '../helpers';
+
+// A split spec applies to a set with one file: MNIST's test files alone.
+const data = testOnlyMnistData();
 
 let root: string;
 let env: JobEnv;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'advlab-split-'));
-  env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot: join(root, 'sessions'), onSession: () => undefined };
+  env = { backend: await initBackend('wasm'), dataDirs: [data.dir], sessionsRoot: join(root, 'sessions'), onSession: () => undefined };
 });
-afterAll(() => rm(root, { recursive: true, force: true }));
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+  data.cleanup();
+});
 
 describe('a model trained on a declared split is attacked on its own held-out images', () => {
   it('attack and sweep default to the split spec saved with the model; a given spec wins', async () => {

@@ -164,7 +164,12 @@ describe('targeted attacks', () => {
     expect(r.summary.successRate).toBeGreaterThanOrEqual(0.85);
     const advPred = predict(clf, r.adversarial);
     for (const e of r.perExample) {
-      expect(e.target).toBeDefined();
+      // The resolved target: the given class for this example, else a class in 0..9 other than the label.
+      if (Array.isArray(goal.target)) expect(e.target).toBe(goal.target[e.index]);
+      else {
+        expect(e.target).toSatisfy((t: unknown) => Number.isInteger(t) && (t as number) >= 0 && (t as number) < 10);
+        expect(e.target).not.toBe(e.label);
+      }
       expect(e.success).toBe(advPred[e.index] === e.target);
     }
     if (goal.target === 'next') r.perExample.forEach((e) => expect(e.target).toBe((e.label + 1) % 10));

@@ -34,9 +34,9 @@ describe('audio jobs', () => {
   it('validates params: defaults, strictness, registration', () => {
     const a = audioAttackParams.parse({ model: 'm', wav: 'x.wav' });
     expect(a).toMatchObject({ target: null, iterations: 1000, c: 1, tau0: 0.05, learningRate: 0.005 });
-    expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', epsilon: 3 })).toThrow();
+    expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', epsilon: 3 })).toThrow(/Unrecognized key.*epsilon/);
     expect(audioTrainParams.parse({}).quick).toBe(false);
-    expect(() => audioTrainParams.parse({ arch: 'cw-mnist' })).toThrow();
+    expect(() => audioTrainParams.parse({ arch: 'cw-mnist' })).toThrow(/expected one of .*speech-base.*speech-small/);
     expect(jobStartSchema.parse({ kind: 'audio-train', params: { quick: true } }).kind).toBe('audio-train');
     expect(jobHandlers['audio-train']).toBe(audioTrain);
     expect(jobHandlers['audio-attack']).toBe(audioAttackJob);

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
@@ -18,8 +18,12 @@ import {
   subsetIndices,
 } from '../../../src-main/engine/data';
 import { tmpDir, writeIdxPair } from './fixtures';
+import { testOnlyMnistData } from '../helpers';
 
-const DATA = resolve(process.env.ADVLAB_DATA!);
+// MNIST's test files alone (linked from ADVLAB_DATA), with FSDD next to them: the "test-only copy" below.
+const testOnly = testOnlyMnistData();
+const DATA = testOnly.dir;
+afterAll(testOnly.cleanup);
 const FASHION = '/usr/share/datasets/fashion-mnist';
 const hasFashion = existsSync(join(FASHION, 'train-images-idx3-ubyte.gz'));
 if (!hasFashion) {

@@ -352,7 +352,7 @@ describe('API handlers', () => {
     expect(await h['sessions.emptyTrash'](parseParams('sessions.emptyTrash', { olderThanDays: 1 }) as { olderThanDays: number })).toEqual({ purged: [] });
     expect((await h['sessions.emptyTrash'](parseParams('sessions.emptyTrash', {}) as { olderThanDays: number })).purged).toContain(copy);
     expect(await h['sessions.trash']()).toEqual([]);
-    expect(() => parseParams('sessions.emptyTrash', { olderThanDays: -1 })).toThrow();
+    expect(() => parseParams('sessions.emptyTrash', { olderThanDays: -1 })).toThrow(expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringMatching(/sessions\.emptyTrash: olderThanDays: .*>=\s?0/) }));
     await expect(h['sessions.import']({ data: 'not base64!' })).rejects.toMatchObject({ code: 'BAD_INPUT' });
   });
 });

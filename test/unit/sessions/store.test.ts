@@ -71,7 +71,8 @@ describe('SessionStore: create, write, finish, list, show', () => {
 
     const m = await w.finish({ testAccuracy: 0.991, loss: Infinity, note: 'ok' });
     expect(m.status).toBe('finished');
-    expect(m.finished).toBeDefined();
+    expect(Date.parse(m.finished!)).toBeGreaterThanOrEqual(Date.parse(m.created));
+    expect(Date.parse(m.finished!)).toBeLessThanOrEqual(Date.now());
     await expect(w.appendMetric('train', { step: 9 })).rejects.toSatisfy((e: unknown) => code(e) === 'CONFLICT');
 
     const list = await store.list();
