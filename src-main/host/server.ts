@@ -13,6 +13,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
 import { AdvlabError } from '../engine/errors';
+import { jsonDepth, MAX_JSON_DEPTH } from '../engine/json-depth';
 
 export interface HostOptions {
   core: ApiCore;
@@ -43,8 +44,7 @@ const TYPES: Record<string, string> = {
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
 /** A body this far over MAX_BODY_BYTES is no longer drained (so the client can read its 413): the connection is cut. */
 const MAX_DISCARD_BYTES = 8 * MAX_BODY_BYTES;
-/** Deepest nesting of arrays and objects accepted in an API request body. */
-export const MAX_JSON_DEPTH = 64;
+export { jsonDepth, MAX_JSON_DEPTH };
 
 /** HTTP status for an error code: the caller's mistakes are 4xx, ours 500. */
 export function statusOf(code: string): number {
@@ -101,24 +101,6 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => (size > MAX_BODY_BYTES || declared > MAX_BODY_BYTES ? reject(tooLarge(Math.max(size, declared))) : resolveBody(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
-}
-
-/** Nesting depth of arrays and objects in JSON text, counted without parsing; stops past `limit`. */
-export function jsonDepth(text: string, limit = Infinity): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max && (max = depth) > limit) return max;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
 }
 
 /** decodeURIComponent for a URL path part; a malformed %-escape is the caller's mistake (400). */

@@ -8,6 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError } from '../errors';
+import { jsonDepth, MAX_JSON_DEPTH } from '../json-depth';
 import { writeFileAtomic } from './fs-atomic';
 import { checkManifest, type ListedStatus, type ManifestProblem, type SessionManifest } from './schema';
 
@@ -36,6 +37,7 @@ export async function readManifest(
 }
 
 export function parseManifestText(text: string, label: string): ManifestRead {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, problem: { reason: `${label}: nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`, unsupported: false } };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

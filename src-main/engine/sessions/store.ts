@@ -15,7 +15,7 @@ import { Dirent, promises as fsp, readFile as readFileCb } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError, badFile, badInput } from '../errors';
-import { exportSessionArchive, importSessionArchive, type ExportResult, type ImportOptions, type ImportResult } from './archive';
+import { cleanStaleImports, exportSessionArchive, importSessionArchive, type ExportResult, type ImportOptions, type ImportResult } from './archive';
 import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from './fs-atomic';
 import { assertSessionId, dateFromId, isSessionId, newSessionId } from './ids';
 import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, readManifest, updateManifest } from './manifest-io';
@@ -595,6 +595,7 @@ export class SessionStore {
 
   private async loadIndex(): Promise<void> {
     this.indexLoaded = true;
+    await cleanStaleImports(this.root); // the store's first listing: remove what a killed import left
     let doc: unknown;
     try {
       doc = JSON.parse(await fsp.readFile(path.join(this.root, INDEX_FILE), 'utf8'));
