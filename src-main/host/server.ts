@@ -7,9 +7,11 @@
  *   WS   /events?token=...                                                -> ApiEvent JSON messages
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { constants as fsConstants, createReadStream, existsSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { basename, extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
 import { AdvlabError } from '../engine/errors';
@@ -39,6 +41,30 @@ const TYPES: Record<string, string> = {
   '.jsonl': 'application/x-ndjson', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8',
   '.bin': 'application/octet-stream',
 };
+
+/** Artifacts a browser may show inline: raster images and audio, which cannot run script. */
+const INLINE_ARTIFACTS: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.bmp': 'image/bmp',
+  '.wav': 'audio/wav', '.mp3': 'audio/mpeg', '.flac': 'audio/flac', '.ogg': 'audio/ogg', '.opus': 'audio/ogg',
+};
+
+/**
+ * Headers for a session artifact. Anything a session holds may come from elsewhere (an imported
+ * archive), so nothing is sniffed, nothing may run (a sandboxed, script-less, opaque-origin
+ * document that cannot read the page's token), and anything but a raster image or audio (SVG, HTML,
+ * JSON, ...) is a download, never shown inline.
+ */
+export function artifactHeaders(file: string): Record<string, string> {
+  const ext = extname(file).toLowerCase();
+  const inline = INLINE_ARTIFACTS[ext];
+  return {
+    'content-type': inline ?? TYPES[ext] ?? 'application/octet-stream',
+    'content-disposition': `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(basename(file))}`,
+    'content-security-policy': "default-src 'none'; sandbox",
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-cache',
+  };
+}
 
 /** Largest API request body read, in bytes; a larger one is answered 413 without being kept. */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -175,8 +201,14 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         if (!opts.artifactPath) return send(res, 404, JSON.stringify({ error: 'No session store' }));
         const [, , id, ...rest] = url.pathname.split('/');
         const file = await opts.artifactPath(decodePathPart(id ?? ''), rest.map(decodePathPart).join('/'));
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
-        createReadStream(file).pipe(res);
+        let handle: FileHandle;
+        try {
+          handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); // never a link swapped in after the check
+        } catch {
+          return send(res, 404, JSON.stringify({ ok: false, error: { code: 'NOT_FOUND', message: 'No such artifact', details: {} } }));
+        }
+        res.writeHead(200, artifactHeaders(file));
+        await pipeline(handle.createReadStream(), res).catch(() => res.destroy());
         return;
       }
       if (url.pathname === '/' || url.pathname === '/index.html') {
