@@ -138,13 +138,24 @@ function decodePathPart(part: string): string {
   }
 }
 
-/** An INTERNAL error's stack goes to the log, never to the client. */
-function withoutStack<T>(envelope: T): T {
-  const e = envelope as { ok: boolean; error?: { code: string; message: string; details?: Record<string, unknown> } };
-  if (e.ok || !e.error?.details || !('stack' in e.error.details)) return envelope;
-  const { stack, ...details } = e.error.details;
-  process.stderr.write(`advlab serve: ${e.error.code}: ${e.error.message}\n${String(stack)}\n`);
-  return { ...e, error: { ...e.error, details } } as T;
+/**
+ * JSON for the client without stack traces: an error's details ({ name, stack }, as serializeError
+ * writes them for INTERNAL errors) lose their stack wherever they sit (an API error, a failed job in
+ * jobs.list, a job.failed event). Each stack dropped is logged to stderr instead.
+ */
+const loggedStacks = new Set<string>(); // a failed job listed again and again is logged once
+function clientJson(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
+    if (key === 'stack' && typeof v === 'string' && typeof this.name === 'string') {
+      if (!loggedStacks.has(v)) {
+        if (loggedStacks.size >= 1000) loggedStacks.clear();
+        loggedStacks.add(v);
+        process.stderr.write(`advlab serve: ${this.name}: ${v}\n`);
+      }
+      return undefined;
+    }
+    return v;
+  });
 }
 
 export async function startHost(opts: HostOptions): Promise<Host> {
@@ -194,7 +205,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
           }
         }
         const envelope = await opts.core.call(method, params);
-        return send(res, envelope.ok ? 200 : statusOf(envelope.error.code), JSON.stringify(withoutStack(envelope)));
+        return send(res, envelope.ok ? 200 : statusOf(envelope.error.code), clientJson(envelope));
       }
       if (url.pathname.startsWith('/files/')) {
         if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ error: 'Invalid or missing AdvLab token' }));
@@ -258,7 +269,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     });
   });
   const forward = (e: unknown) => {
-    const text = JSON.stringify(e);
+    const text = clientJson(e);
     for (const ws of clients) if (ws.readyState === ws.OPEN) ws.send(text);
   };
   opts.core.on('event', forward);

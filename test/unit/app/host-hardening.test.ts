@@ -108,4 +108,22 @@ describe('host hardening', () => {
       log.mockRestore();
     }
   });
+
+  it("a failed job's event over the WebSocket carries no stack either", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/events?token=${host.token}`);
+    await new Promise((ok) => ws.on('open', ok));
+    const got = new Promise<string>((ok) => ws.on('message', (m) => ok(String(m))));
+    const log = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const stack = 'TypeError: job exploded\n    at step (/work/src-main/jobs/kinds/attack.ts:1:1)';
+      app.core.emit('event', { type: 'job.failed', jobId: 'job-x', kind: 'attack', error: { code: 'INTERNAL', message: 'job exploded', details: { name: 'TypeError', stack } } });
+      const msg = JSON.parse(await got);
+      expect(msg).toMatchObject({ type: 'job.failed', error: { code: 'INTERNAL', message: 'job exploded', details: { name: 'TypeError' } } });
+      expect(msg.error.details.stack).toBeUndefined();
+      expect(log.mock.calls.map((c) => String(c[0])).join('')).toContain('attack.ts:1:1');
+    } finally {
+      log.mockRestore();
+      ws.close();
+    }
+  });
 });
