@@ -187,8 +187,9 @@ function sampleReader(view: DataView, encoding: 'pcm' | 'float', bits: number): 
 export async function readWavFile(path: string): Promise<WavAudio> {
   let bytes: Buffer;
   try {
-    const size = (await stat(path)).size;
-    if (size > MAX_WAV_FILE_BYTES) return tooBig(path, size);
+    const st = await stat(path);
+    if (!st.isFile()) throw badFile(path, 'is not a regular file (a device, FIFO or socket is never read)');
+    if (st.size > MAX_WAV_FILE_BYTES) return tooBig(path, st.size);
     bytes = await readFile(path);
   } catch (e) {
     if (e instanceof AdvlabError) throw e;

@@ -8,7 +8,7 @@
  * that trained it) lives in model.json's `userDefinedMetadata`, which other tools ignore.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -193,7 +193,9 @@ const ModelJsonSchema = z.looseObject({
  * cannot grow memory. Errors name the file, the problem and the limit.
  */
 async function readCapped(file: string, cap: number, capName: string, expected?: number): Promise<Uint8Array> {
-  const handle = await fs.open(file, 'r');
+  if (!(await fs.stat(file)).isFile()) throw badFile(file, 'is not a regular file (a device, FIFO or socket is never read)');
+  // O_NONBLOCK: should a FIFO be swapped in after the check, opening it does not wait for a writer.
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw badFile(file, 'is not a regular file (a device, FIFO or socket is never read)');

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +207,13 @@ describe('WAV limits: rate, channels, duration, size and non-finite samples are 
       const wav = encodeWav([sine(100, 500, 8000), x], 8000, { encoding: 'float', bitsPerSample: bits });
       badFileError(() => readWav(wav, 'nan.wav'), new RegExp(`nan\\.wav: sample 37 \\(channel 2, at 0\\.005 s\\) is ${String(bad).replace('-', '\\-')} \\(not a finite number\\)`));
     }
+  });
+
+  it('a device (/dev/zero, which never ends) or a FIFO is refused, not read', async () => {
+    await expect(readWavFile('/dev/zero')).rejects.toMatchObject({ code: 'BAD_FILE', message: '/dev/zero: is not a regular file (a device, FIFO or socket is never read)' });
+    const fifo = join(dir, 'fifo.wav');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readWavFile(fifo)).rejects.toMatchObject({ code: 'BAD_FILE', message: expect.stringMatching(/fifo\.wav: is not a regular file/) });
   });
 
   it('files over MAX_WAV_FILE_BYTES are refused without being read', async () => {

@@ -113,6 +113,16 @@ describe('reads are capped: devices, FIFOs and huge files never grow memory or h
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('a FIFO as the model path or as model.json is refused, not waited on', async () => {
+    const fifo = path.join(tmp, 'model-fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    expect((await rejection(loadModel(fifo))).message).toMatch(/model-fifo\.json: is not a regular file/);
+    const dir = path.join(tmp, 'fifo-dir');
+    await fs.mkdir(dir);
+    execFileSync('mkfifo', [path.join(dir, 'model.json')]);
+    expect((await rejection(loadModel(dir))).message).toMatch(/model\.json: is not a regular file/);
+  });
+
   it('a FIFO listed as a weight shard is refused, not waited on', async () => {
     const dir = await crafted('fifo', () => {}, {});
     execFileSync('mkfifo', [path.join(dir, 'weights.bin')]);
