@@ -10,7 +10,7 @@ import { createApp, resolveAppOptions } from '../host/app';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
-import { Output } from './output';
+import { exitWhenFlushed, Output } from './output';
 import { COMMON_OPTIONS, RENDERER_DIR, type CliContext, type Command } from './context';
 import { commands as extraCommands } from './commands';
 import { ADVLAB_VERSION } from '../paths';
@@ -173,10 +173,12 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Runs the CLI and exits with its code (bin/advlab.mjs calls this). */
 export async function run(argv = process.argv.slice(2)): Promise<never> {
+  let code: number;
   try {
-    process.exit(await main(argv));
+    code = await main(argv);
   } catch (e) {
     process.stderr.write(`advlab: ${(e as Error).stack ?? e}\n`);
-    process.exit(1);
+    code = 1;
   }
+  return exitWhenFlushed(code);
 }

@@ -36,6 +36,20 @@ export class Output {
   }
 }
 
+/**
+ * Exits once everything written to stdout and stderr has reached the reader. process.exit right
+ * after a write drops what a pipe has not taken yet (a pipe holds 64 KiB: `advlab sessions list
+ * --json | wc -c` stopped at 65,536); a write's callback runs after all earlier writes are flushed.
+ */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => {
+    if (s.destroyed || !s.writable) return r();
+    s.write('', () => r()); // an error (EPIPE: the reader went away) also ends the wait
+  });
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);

@@ -7,12 +7,15 @@
  *   WS   /events?token=...                                                -> ApiEvent JSON messages
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { constants as fsConstants, createReadStream, existsSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { basename, extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
 import { AdvlabError } from '../engine/errors';
+import { jsonDepth, MAX_JSON_DEPTH } from '../engine/core/json-depth';
 
 export interface HostOptions {
   core: ApiCore;
@@ -39,7 +42,35 @@ const TYPES: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-const MAX_BODY = 5 * 1024 * 1024;
+/** Artifacts a browser may show inline: raster images and audio, which cannot run script. */
+const INLINE_ARTIFACTS: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.bmp': 'image/bmp',
+  '.wav': 'audio/wav', '.mp3': 'audio/mpeg', '.flac': 'audio/flac', '.ogg': 'audio/ogg', '.opus': 'audio/ogg',
+};
+
+/**
+ * Headers for a session artifact. Anything a session holds may come from elsewhere (an imported
+ * archive), so nothing is sniffed, nothing may run (a sandboxed, script-less, opaque-origin
+ * document that cannot read the page's token), and anything but a raster image or audio (SVG, HTML,
+ * JSON, ...) is a download, never shown inline.
+ */
+export function artifactHeaders(file: string): Record<string, string> {
+  const ext = extname(file).toLowerCase();
+  const inline = INLINE_ARTIFACTS[ext];
+  return {
+    'content-type': inline ?? TYPES[ext] ?? 'application/octet-stream',
+    'content-disposition': `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(basename(file))}`,
+    'content-security-policy': "default-src 'none'; sandbox",
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-cache',
+  };
+}
+
+/** Largest API request body read, in bytes; a larger one is answered 413 without being kept. */
+export const MAX_BODY_BYTES = 5 * 1024 * 1024;
+/** A body this far over MAX_BODY_BYTES is no longer drained (so the client can read its 413): the connection is cut. */
+const MAX_DISCARD_BYTES = 8 * MAX_BODY_BYTES;
+export { jsonDepth, MAX_JSON_DEPTH };
 
 /** HTTP status for an error code: the caller's mistakes are 4xx, ours 500. */
 export function statusOf(code: string): number {
@@ -59,24 +90,71 @@ function sameToken(a: string | null | undefined, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json'): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json', close = false): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...(close ? { connection: 'close' } : {}) });
   res.end(body);
 }
 
+/** The caller's mistake, answered with this HTTP status (not the one statusOf gives its code). */
+function httpError(status: number, message: string, details: Record<string, unknown> = {}): AdvlabError {
+  return new AdvlabError('BAD_INPUT', message, { ...details, httpStatus: status });
+}
+
+function tooLarge(size: number): AdvlabError {
+  return httpError(413, `Request body of ${size} bytes is over the ${MAX_BODY_BYTES}-byte limit (MAX_BODY_BYTES)`, { limit: MAX_BODY_BYTES });
+}
+
+/**
+ * Reads a request body of at most MAX_BODY_BYTES. A larger one (declared or sent) is refused with
+ * 413: the rest is read and dropped, so the client gets the answer, up to MAX_DISCARD_BYTES.
+ */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolveBody, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new AdvlabError('BAD_INPUT', `Request body over ${MAX_BODY} bytes`));
-        req.destroy();
-      } else chunks.push(c);
+      if (size <= MAX_BODY_BYTES && declared <= MAX_BODY_BYTES) chunks.push(c);
+      else {
+        chunks.length = 0;
+        if (size > MAX_DISCARD_BYTES) {
+          reject(tooLarge(size));
+          req.destroy();
+        }
+      }
     });
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (size > MAX_BODY_BYTES || declared > MAX_BODY_BYTES ? reject(tooLarge(Math.max(size, declared))) : resolveBody(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
+  });
+}
+
+/** decodeURIComponent for a URL path part; a malformed %-escape is the caller's mistake (400). */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw httpError(400, `Malformed %-escape in the URL path: "${part.slice(0, 80)}"`);
+  }
+}
+
+/**
+ * JSON for the client without stack traces: an error's details ({ name, stack }, as serializeError
+ * writes them for INTERNAL errors) lose their stack wherever they sit (an API error, a failed job in
+ * jobs.list, a job.failed event). Each stack dropped is logged to stderr instead.
+ */
+const loggedStacks = new Set<string>(); // a failed job listed again and again is logged once
+function clientJson(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
+    if (key === 'stack' && typeof v === 'string' && typeof this.name === 'string') {
+      if (!loggedStacks.has(v)) {
+        if (loggedStacks.size >= 1000) loggedStacks.clear();
+        loggedStacks.add(v);
+        process.stderr.write(`advlab serve: ${this.name}: ${v}\n`);
+      }
+      return undefined;
+    }
+    return v;
   });
 }
 
@@ -91,7 +169,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   };
 
   const serveStatic = (res: ServerResponse, pathname: string) => {
-    const rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '');
+    const rel = normalize(decodePathPart(pathname)).replace(/^([/\\])+/, '');
     const file = resolve(rendererDir, rel || 'index.html');
     if (!file.startsWith(rendererDir + sep) && file !== rendererDir) return send(res, 403, JSON.stringify({ error: 'Forbidden path' }));
     const target = existsSync(file) && statSync(file).isFile() ? file : join(rendererDir, 'index.html');
@@ -103,7 +181,12 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   const server: Server = createServer(async (req, res) => {
     try {
       if (!hostAllowed(req)) return send(res, 403, JSON.stringify({ error: `Host header "${req.headers.host}" not allowed` }));
-      const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+      } catch {
+        throw httpError(400, 'Malformed request URL');
+      }
       const given = (req.headers['x-advlab-token'] as string | undefined) ?? url.searchParams.get('token');
       if (url.pathname.startsWith('/api/')) {
         if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ ok: false, error: { code: 'UNAUTHORIZED', message: 'Invalid or missing AdvLab token: open the URL that "advlab serve" printed', details: {} } }));
@@ -112,6 +195,9 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         const text = await readBody(req);
         let params: unknown = {};
         if (text.trim()) {
+          if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+            return send(res, 400, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `JSON body for ${method} is nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`, details: { limit: MAX_JSON_DEPTH } } }));
+          }
           try {
             params = JSON.parse(text);
           } catch {
@@ -119,15 +205,21 @@ export async function startHost(opts: HostOptions): Promise<Host> {
           }
         }
         const envelope = await opts.core.call(method, params);
-        return send(res, envelope.ok ? 200 : statusOf(envelope.error.code), JSON.stringify(envelope));
+        return send(res, envelope.ok ? 200 : statusOf(envelope.error.code), clientJson(envelope));
       }
       if (url.pathname.startsWith('/files/')) {
         if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ error: 'Invalid or missing AdvLab token' }));
         if (!opts.artifactPath) return send(res, 404, JSON.stringify({ error: 'No session store' }));
         const [, , id, ...rest] = url.pathname.split('/');
-        const file = await opts.artifactPath(decodeURIComponent(id), rest.map(decodeURIComponent).join('/'));
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
-        createReadStream(file).pipe(res);
+        const file = await opts.artifactPath(decodePathPart(id ?? ''), rest.map(decodePathPart).join('/'));
+        let handle: FileHandle;
+        try {
+          handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); // never a link swapped in after the check
+        } catch {
+          return send(res, 404, JSON.stringify({ ok: false, error: { code: 'NOT_FOUND', message: 'No such artifact', details: {} } }));
+        }
+        res.writeHead(200, artifactHeaders(file));
+        await pipeline(handle.createReadStream(), res).catch(() => res.destroy());
         return;
       }
       if (url.pathname === '/' || url.pathname === '/index.html') {
@@ -139,8 +231,11 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       return serveStatic(res, url.pathname);
     } catch (e) {
       const err = e as AdvlabError;
-      const status = statusOf(err.code ?? 'INTERNAL');
-      if (!res.headersSent) send(res, status, JSON.stringify({ ok: false, error: { code: err.code ?? 'INTERNAL', message: err.message, details: {} } }));
+      const httpStatus = err.details?.httpStatus;
+      const status = typeof httpStatus === 'number' ? httpStatus : statusOf(err.code ?? 'INTERNAL');
+      if (status >= 500) process.stderr.write(`advlab serve: ${req.method} ${req.url}: ${(e as Error).stack ?? e}\n`);
+      const details = typeof err.details?.limit === 'number' ? { limit: err.details.limit } : {};
+      if (!res.headersSent) send(res, status, JSON.stringify({ ok: false, error: { code: err.code ?? 'INTERNAL', message: err.message, details } }), 'application/json', status === 413);
       else res.end();
     }
   });
@@ -148,7 +243,21 @@ export async function startHost(opts: HostOptions): Promise<Host> {
   const wss = new WebSocketServer({ noServer: true });
   const clients = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://127.0.0.1:${port}` && origin !== `http://localhost:${port}`) {
+      // Browsers always send Origin on a WebSocket: only the app's own pages may open one.
+      socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    } catch {
+      socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.destroy();
+      return;
+    }
     if (url.pathname !== '/events' || !hostAllowed(req) || !sameToken(url.searchParams.get('token'), token)) {
       socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
       socket.destroy();
@@ -160,7 +269,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     });
   });
   const forward = (e: unknown) => {
-    const text = JSON.stringify(e);
+    const text = clientJson(e);
     for (const ws of clients) if (ws.readyState === ws.OPEN) ws.send(text);
   };
   opts.core.on('event', forward);

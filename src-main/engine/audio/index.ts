@@ -3,7 +3,7 @@
  * decoding, error rates, loudness and dB_x, and the FSDD connected-digit corpus
  * (for Carlini & Wagner 2018, "Audio Adversarial Examples: Targeted Attacks on Speech-to-Text").
  */
-export { readWav, readWavFile, encodeWav, write16, quantize16 } from './wav';
+export { readWav, readWavFile, encodeWav, write16, quantize16, MIN_WAV_SAMPLE_RATE, MAX_WAV_SAMPLE_RATE, MAX_WAV_CHANNELS, MAX_WAV_SECONDS, MAX_WAV_FILE_BYTES } from './wav';
 export type { WavAudio, EncodeOptions } from './wav';
 export { resample, besselI0 } from './resample';
 export type { ResampleOptions } from './resample';

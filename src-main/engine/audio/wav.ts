@@ -3,14 +3,17 @@
  *
  * Reads integer PCM (8-bit unsigned, 16/24/32-bit signed) and IEEE float (32/64-bit), as format
  * code 1 / 3 or as WAVE_FORMAT_EXTENSIBLE (0xFFFE) with the PCM / float sub-format; any number of
- * channels (mixed down to mono by averaging) and any sample rate. Unknown chunks (LIST, fact, cue,
- * ...) are skipped. Anything else is a clear badFile error that names the file and the problem.
+ * channels up to MAX_WAV_CHANNELS (mixed down to mono by averaging), sample rates from
+ * MIN_WAV_SAMPLE_RATE to MAX_WAV_SAMPLE_RATE, clips up to MAX_WAV_SECONDS long and files up to
+ * MAX_WAV_FILE_BYTES. Unknown chunks (LIST, fact, cue, ...) are skipped. Float samples must be
+ * finite (NaN or Infinity is refused, not passed on to a model). Anything else is a clear badFile
+ * error that names the file and the problem.
  *
  * Scaling: an n-bit integer sample k maps to k / 2^(n-1) (8-bit: (k - 128) / 128), so full scale is
  * [-1, 1). `write16` uses the same scale, so read(write16(x)) === quantize16(x) exactly.
  */
-import { readFile } from 'node:fs/promises';
-import { badFile, badInput } from '../errors';
+import { readFile, stat } from 'node:fs/promises';
+import { AdvlabError, badFile, badInput } from '../errors';
 
 /** A decoded clip, mixed down to mono. */
 export interface WavAudio {
@@ -27,6 +30,17 @@ export interface WavAudio {
   /** Length in seconds. */
   duration: number;
 }
+
+/** Lowest sample rate read (telephone speech, FSDD), in Hz. */
+export const MIN_WAV_SAMPLE_RATE = 8_000;
+/** Highest sample rate read (studio audio), in Hz. */
+export const MAX_WAV_SAMPLE_RATE = 192_000;
+/** Most channels read (7.1 surround). */
+export const MAX_WAV_CHANNELS = 8;
+/** Longest clip read, in seconds (10 minutes). */
+export const MAX_WAV_SECONDS = 600;
+/** Largest WAV file read from disk, in bytes (256 MiB; 10 minutes of 48 kHz stereo 16-bit is 115 MB). */
+export const MAX_WAV_FILE_BYTES = 256 * 1024 * 1024;
 
 const FORMAT_PCM = 0x0001;
 const FORMAT_FLOAT = 0x0003;
@@ -112,7 +126,11 @@ export function readWav(bytes: Uint8Array, file = '<buffer>'): WavAudio {
     throw badFile(file, `unsupported encoding ${formatName(code)}${extensible ? ' inside WAVE_FORMAT_EXTENSIBLE' : ''}: only PCM and IEEE float are read; convert it first (e.g. sox in.wav -e signed-integer -b 16 out.wav)`, { formatCode: code });
   }
   if (channels === 0) throw badFile(file, 'fmt chunk declares 0 channels');
+  if (channels > MAX_WAV_CHANNELS) throw badFile(file, `${channels} channels: at most ${MAX_WAV_CHANNELS} (MAX_WAV_CHANNELS) are read`, { channels });
   if (sampleRate === 0) throw badFile(file, 'fmt chunk declares a sample rate of 0');
+  if (sampleRate < MIN_WAV_SAMPLE_RATE || sampleRate > MAX_WAV_SAMPLE_RATE) {
+    throw badFile(file, `sample rate ${sampleRate} Hz is outside ${MIN_WAV_SAMPLE_RATE}..${MAX_WAV_SAMPLE_RATE} Hz (MIN_WAV_SAMPLE_RATE..MAX_WAV_SAMPLE_RATE); resample it first (e.g. sox in.wav -r 16000 out.wav)`, { sampleRate });
+  }
   const encoding = code === FORMAT_FLOAT ? 'float' : 'pcm';
   const okBits = encoding === 'float' ? [32, 64] : [8, 16, 24, 32];
   if (!okBits.includes(bitsPerSample)) {
@@ -128,12 +146,21 @@ export function readWav(bytes: Uint8Array, file = '<buffer>'): WavAudio {
   }
 
   const frames = data.size / blockAlign;
+  if (frames / sampleRate > MAX_WAV_SECONDS) {
+    throw badFile(file, `the clip is ${(frames / sampleRate).toFixed(1)} s long: at most ${MAX_WAV_SECONDS} s (MAX_WAV_SECONDS) are read; cut it first`, { seconds: frames / sampleRate });
+  }
   const samples = new Float32Array(frames);
   const read = sampleReader(view, encoding, bitsPerSample);
   let p = data.offset;
   for (let i = 0; i < frames; i++) {
     let sum = 0;
-    for (let c = 0; c < channels; c++, p += bytesPerSample) sum += read(p);
+    for (let c = 0; c < channels; c++, p += bytesPerSample) {
+      const v = read(p);
+      if (!Number.isFinite(v)) {
+        throw badFile(file, `sample ${i} (channel ${c + 1}, at ${(i / sampleRate).toFixed(3)} s) is ${v} (not a finite number): the float data is corrupt`, { frame: i, channel: c });
+      }
+      sum += v;
+    }
     samples[i] = sum / channels;
   }
   return { samples, sampleRate, channels, bitsPerSample, encoding, extensible, duration: frames / sampleRate };
@@ -156,15 +183,24 @@ function sampleReader(view: DataView, encoding: 'pcm' | 'float', bits: number): 
   }
 }
 
-/** Reads and decodes a WAV file from disk (errors name the path). */
+/** Reads and decodes a WAV file from disk (errors name the path); files over MAX_WAV_FILE_BYTES are refused unread. */
 export async function readWavFile(path: string): Promise<WavAudio> {
   let bytes: Buffer;
   try {
+    const st = await stat(path);
+    if (!st.isFile()) throw badFile(path, 'is not a regular file (a device, FIFO or socket is never read)');
+    if (st.size > MAX_WAV_FILE_BYTES) return tooBig(path, st.size);
     bytes = await readFile(path);
   } catch (e) {
+    if (e instanceof AdvlabError) throw e;
     throw badFile(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  if (bytes.byteLength > MAX_WAV_FILE_BYTES) return tooBig(path, bytes.byteLength); // grew since the stat
   return readWav(bytes, path);
+}
+
+function tooBig(path: string, size: number): never {
+  throw badFile(path, `${size} bytes: WAV files over ${MAX_WAV_FILE_BYTES} bytes (MAX_WAV_FILE_BYTES) are not read`, { bytes: size });
 }
 
 export interface EncodeOptions {

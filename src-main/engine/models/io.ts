@@ -8,7 +8,7 @@
  * that trained it) lives in model.json's `userDefinedMetadata`, which other tools ignore.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -153,13 +153,25 @@ export async function resolveModelJson(dirOrFile: string): Promise<string> {
   return json;
 }
 
-/** Bytes a weight entry occupies in the binary shards (quantized weights take their storage dtype). */
-function entryBytes(e: tf.io.WeightsManifestEntry): number | null {
+/** Largest model.json read, in bytes: a topology plus metadata is kilobytes; this refuses /dev/zero and the like. */
+export const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
+/** Largest total of a model's weight shards read, in bytes (1 GiB: far above any model a lab trains here). */
+export const MAX_MODEL_WEIGHT_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Bytes a weight entry occupies in the binary shards (quantized weights take their storage dtype).
+ * Every entry must have a fixed size, so that the shards can be checked before they are read:
+ * variable-length "string" weights (which no layers model has) and unknown dtypes are refused.
+ */
+function entryBytes(e: tf.io.WeightsManifestEntry, modelJson: string): number {
   const n = e.shape.reduce((a, b) => a * b, 1);
   const dtype = e.quantization?.dtype ?? e.dtype;
-  if (dtype === 'string') return null; // variable length: cannot be checked up front
   const size = DTYPE_BYTES[dtype];
-  return size === undefined ? null : n * size;
+  if (size === undefined) {
+    const known = Object.keys(DTYPE_BYTES).join(', ');
+    throw badFile(modelJson, `weight "${e.name}" has dtype "${dtype}": only fixed-size dtypes (${known}) are read, so that shard sizes can be checked before reading`, { weight: e.name, dtype });
+  }
+  return n * size;
 }
 /** Bytes per value, as tfjs's DTYPE_VALUE_SIZE_MAP (not exported). */
 const DTYPE_BYTES: Record<string, number> = { float32: 4, float16: 2, int32: 4, uint16: 2, uint8: 1, bool: 1, complex64: 8 };
@@ -175,6 +187,63 @@ const ModelJsonSchema = z.looseObject({
   weightsManifest: z.array(z.looseObject({ paths: z.array(z.string()), weights: z.array(ManifestEntrySchema) })),
 });
 
+/**
+ * Reads a regular file of at most `cap` bytes: the size is checked on the open handle before
+ * reading and no more than that is read, so a device (/dev/zero), a FIFO or a file that grows
+ * cannot grow memory. Errors name the file, the problem and the limit.
+ */
+async function readCapped(file: string, cap: number, capName: string, expected?: number): Promise<Uint8Array> {
+  if (!(await fs.stat(file)).isFile()) throw badFile(file, 'is not a regular file (a device, FIFO or socket is never read)');
+  // O_NONBLOCK: should a FIFO be swapped in after the check, opening it does not wait for a writer.
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw badFile(file, 'is not a regular file (a device, FIFO or socket is never read)');
+    if (st.size > cap) throw badFile(file, `${st.size} bytes is over the ${cap}-byte limit (${capName})`, { bytes: st.size, limit: cap });
+    if (expected !== undefined && st.size !== expected) throw new SizeChanged(st.size);
+    const out = new Uint8Array(st.size);
+    let at = 0;
+    while (at < out.byteLength) {
+      const { bytesRead } = await handle.read(out, at, out.byteLength - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    if (at !== st.size) throw new SizeChanged(at);
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A shard whose size changed between the check and the read. */
+class SizeChanged extends Error {
+  constructor(readonly bytes: number) {
+    super(`size changed to ${bytes} bytes while reading`);
+  }
+}
+
+/**
+ * Resolves a weight path of model.json inside the model folder: absolute paths, URLs, paths that
+ * leave the folder ("../x") and symlinks that point out of it are refused.
+ */
+async function weightPath(dir: string, rel: string, modelJson: string): Promise<string> {
+  if (path.isAbsolute(rel) || /^[a-z]+:\/\//i.test(rel) || rel.includes('\0')) {
+    throw badFile(modelJson, `weight path "${rel}" must be relative to the model folder`);
+  }
+  const file = path.resolve(dir, rel);
+  const outside = (root: string, p: string) => { const r = path.relative(root, p); return r === '' || r.startsWith('..') || path.isAbsolute(r); };
+  if (outside(dir, file)) throw badFile(modelJson, `weight path "${rel}" leaves the model folder`);
+  let real: string;
+  try {
+    real = await fs.realpath(file);
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw badFile(file, missing ? `weight shard listed in ${modelJson} is missing` : `cannot be read (${(e as Error).message})`, { modelJson });
+  }
+  if (outside(await fs.realpath(dir), real)) throw badFile(modelJson, `weight path "${rel}" is a symlink that leads out of the model folder`);
+  return file;
+}
+
 interface ReadModel {
   modelJson: string;
   json: tf.io.ModelJSON;
@@ -189,8 +258,9 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
   const dir = path.dirname(modelJson);
   let text: Uint8Array;
   try {
-    text = new Uint8Array(await fs.readFile(modelJson));
+    text = await readCapped(modelJson, MAX_MODEL_JSON_BYTES, 'MAX_MODEL_JSON_BYTES');
   } catch (e) {
+    if (e instanceof AdvlabError) throw e;
     throw badFile(modelJson, `cannot be read (${(e as Error).message})`);
   }
   let raw: unknown;
@@ -208,37 +278,50 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
   if (json.format !== undefined && json.format !== 'layers-model') {
     throw new AdvlabError('UNSUPPORTED', `${modelJson}: format "${json.format}" is not supported (only tfjs "layers-model")`, { file: modelJson });
   }
-  const shards: ReadModel['shards'] = [];
+  // Check everything first (paths inside the folder, every shard's size against the manifest, the
+  // total against the cap); read only then.
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  const groups: { files: string[]; sizes: number[] }[] = [];
+  let total = 0;
   for (const group of json.weightsManifest) {
-    let expected: number | null = 0;
+    let expected = 0;
     for (const w of group.weights) {
-      const b = entryBytes(w);
-      expected = expected === null || b === null ? null : expected + b;
+      expected += entryBytes(w, modelJson);
       weightSpecs.push(w);
     }
-    let actual = 0;
     const files: string[] = [];
+    const sizes: number[] = [];
     for (const rel of group.paths) {
-      if (path.isAbsolute(rel) || /^[a-z]+:\/\//i.test(rel)) {
-        throw badFile(modelJson, `weight path "${rel}" must be relative to the model folder`);
-      }
-      const file = path.resolve(dir, rel);
-      let data: Uint8Array;
-      try {
-        data = new Uint8Array(await fs.readFile(file));
-      } catch (e) {
-        const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-        throw badFile(file, missing ? `weight shard listed in ${modelJson} is missing` : `cannot be read (${(e as Error).message})`, { modelJson });
-      }
-      shards.push({ file, data });
+      const file = await weightPath(dir, rel, modelJson);
+      const st = await fs.stat(file);
+      if (!st.isFile()) throw badFile(file, `weight shard listed in ${modelJson} is not a regular file (a device, FIFO or socket is never read)`, { modelJson });
       files.push(file);
-      actual += data.byteLength;
+      sizes.push(st.size);
     }
-    if (expected !== null && actual !== expected) {
+    const actual = sizes.reduce((a, b) => a + b, 0);
+    if (actual !== expected) {
       const which = files.length === 1 ? files[0] : files.join(', ');
       throw badFile(which, `weight shard size mismatch: ${actual} bytes on disk but ${modelJson} describes ${expected} bytes (truncated or wrong file?)`,
         { modelJson, actualBytes: actual, expectedBytes: expected });
+    }
+    total += actual;
+    if (total > MAX_MODEL_WEIGHT_BYTES) {
+      throw badFile(modelJson, `weights total more than the ${MAX_MODEL_WEIGHT_BYTES}-byte limit (MAX_MODEL_WEIGHT_BYTES)`, { limit: MAX_MODEL_WEIGHT_BYTES });
+    }
+    groups.push({ files, sizes });
+  }
+  const shards: ReadModel['shards'] = [];
+  for (const { files, sizes } of groups) {
+    for (let i = 0; i < files.length; i++) {
+      let data: Uint8Array;
+      try {
+        data = await readCapped(files[i], MAX_MODEL_WEIGHT_BYTES, 'MAX_MODEL_WEIGHT_BYTES', sizes[i]);
+      } catch (e) {
+        if (e instanceof AdvlabError) throw e;
+        if (e instanceof SizeChanged) throw badFile(files[i], `weight shard changed while it was read (${e.bytes} bytes, ${sizes[i]} checked)`, { modelJson });
+        throw badFile(files[i], `cannot be read (${(e as Error).message})`, { modelJson });
+      }
+      shards.push({ file: files[i], data });
     }
   }
   return { modelJson, json, text, shards, weightSpecs };

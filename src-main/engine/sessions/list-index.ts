@@ -11,6 +11,7 @@ import { Dirent, promises as fsp, readFile as readFileCb } from 'node:fs';
 import * as path from 'node:path';
 import { mapLimit, writeFileAtomic } from '../core/fs-atomic';
 import { dateFromId, isSessionId } from './ids';
+import { cleanStaleImports } from './archive';
 import { MANIFEST_FILE, readManifest } from './manifest-io';
 import type { ListedStatus, SessionManifest, SummaryMetrics } from './schema';
 
@@ -160,6 +161,7 @@ export class ListIndex {
   /** Takes the entries of <root>/.index.json whose key still matches; a missing or damaged index is ignored. */
   private async load(): Promise<void> {
     this.loaded = true;
+    await cleanStaleImports(this.root); // the store's first listing: remove what a killed import left
     let doc: unknown;
     try {
       doc = JSON.parse(await fsp.readFile(path.join(this.root, INDEX_FILE), 'utf8'));

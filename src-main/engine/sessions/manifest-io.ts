@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError } from '../errors';
 import { writeFileAtomic } from '../core/fs-atomic';
+import { jsonDepth, MAX_JSON_DEPTH } from '../core/json-depth';
 import { checkManifest, type ListedStatus, type ManifestProblem, type SessionManifest } from './schema';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -36,6 +37,7 @@ export async function readManifest(
 }
 
 export function parseManifestText(text: string, label: string): ManifestRead {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, problem: { reason: `${label}: nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`, unsupported: false } };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -1,4 +1,6 @@
 /** Relative paths inside a session folder, checked so that nothing can point outside it. */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { badInput } from '../errors';
 import type { ArtifactKind } from './schema';
 
@@ -29,4 +31,23 @@ export function inferArtifactKind(rel: string): ArtifactKind {
   if (['csv', 'tsv'].includes(ext)) return 'table';
   if (['json', 'jsonl'].includes(ext)) return 'json';
   return 'other';
+}
+
+/**
+ * The first component of `rel` (a checked relative path, '/' separated) under `base` that is a
+ * symbolic link, or null when there is none (or the path does not exist). Symlinks inside a session
+ * folder are never followed: a session from elsewhere (an imported archive, a copied folder) could
+ * otherwise point a served artifact at any file the user can read.
+ */
+export async function firstSymlink(base: string, rel: string): Promise<string | null> {
+  let at = base;
+  for (const part of rel.split('/')) {
+    at = path.join(at, part);
+    try {
+      if ((await fsp.lstat(at)).isSymbolicLink()) return path.relative(base, at).split(path.sep).join('/');
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }

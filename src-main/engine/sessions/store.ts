@@ -12,7 +12,7 @@
  * 'running' by a dead process is listed as 'incomplete' without being rewritten. Deleting moves a
  * session into the trash (trash.ts).
  */
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError, badFile, badInput } from '../errors';
@@ -23,7 +23,7 @@ import { compileFilter, type SessionFilter } from './list-filter';
 import { ListIndex, type ListedEntry, type SessionSummary } from './list-index';
 import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, readManifest, updateManifest } from './manifest-io';
 import { parseMetricLines, type MetricSeries } from './metrics';
-import { inferArtifactKind, safeRelativePath } from './paths';
+import { firstSymlink, inferArtifactKind, safeRelativePath } from './paths';
 import {
   SERIES_PATTERN,
   SESSION_SCHEMA_VERSION,
@@ -270,6 +270,8 @@ export class SessionStore {
     const rel = safeRelativePath(relPath, 'artifact path');
     if (this.isSealed(id, rel)) throw new AdvlabError('CONFLICT', `artifacts/${rel} of session ${id} is sealed until its test ends`, { id, path: rel });
     const abs = path.join(dir, 'artifacts', ...rel.split('/'));
+    const link = await firstSymlink(dir, `artifacts/${rel}`);
+    if (link) throw new AdvlabError('NOT_FOUND', `Session ${id}: ${link} is a symbolic link, and links inside a session folder are never followed`, { id, path: rel });
     try {
       const st = await fsp.stat(abs);
       if (!st.isFile()) throw new Error('not a file');
@@ -281,7 +283,8 @@ export class SessionStore {
 
   /** The bytes of an artifact. */
   async readArtifact(id: string, relPath: string): Promise<Buffer> {
-    return fsp.readFile(await this.artifactFile(id, relPath));
+    // O_NOFOLLOW: a link swapped in after the check is still not followed.
+    return fsp.readFile(await this.artifactFile(id, relPath), { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW });
   }
 
   /** Sets the user-facing title. */

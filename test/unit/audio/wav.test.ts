@@ -1,9 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdvlabError } from '../../../src-main/engine/errors';
-import { encodeWav, quantize16, readWav, readWavFile, write16 } from '../../../src-main/engine/audio';
+import {
+  encodeWav, quantize16, readWav, readWavFile, write16,
+  MAX_WAV_CHANNELS, MAX_WAV_FILE_BYTES, MAX_WAV_SAMPLE_RATE, MAX_WAV_SECONDS, MIN_WAV_SAMPLE_RATE,
+} from '../../../src-main/engine/audio';
 
 let dir: string;
 beforeAll(async () => {
@@ -169,3 +173,63 @@ describe('WAV errors name the file and the problem', () => {
     expect(Math.max(...wav.samples.map(Math.abs))).toBeGreaterThan(0.05);
   });
 });
+
+describe('WAV limits: rate, channels, duration, size and non-finite samples are refused with the bound named', () => {
+  it('sample rates outside MIN_WAV_SAMPLE_RATE..MAX_WAV_SAMPLE_RATE are refused; the bounds themselves are read', () => {
+    expect([MIN_WAV_SAMPLE_RATE, MAX_WAV_SAMPLE_RATE]).toEqual([8000, 192000]);
+    expect(readWav(encodeWav(sine(64, 500, 8000), MIN_WAV_SAMPLE_RATE)).sampleRate).toBe(MIN_WAV_SAMPLE_RATE);
+    expect(readWav(encodeWav(sine(64, 500, 8000), MAX_WAV_SAMPLE_RATE)).sampleRate).toBe(MAX_WAV_SAMPLE_RATE);
+    badFileError(() => readWav(encodeWav(sine(64, 500, 8000), MIN_WAV_SAMPLE_RATE - 1), 'low.wav'), /low\.wav: sample rate 7999 Hz is outside 8000\.\.192000 Hz/);
+    badFileError(() => readWav(encodeWav(sine(64, 500, 8000), MAX_WAV_SAMPLE_RATE + 1), 'high.wav'), /high\.wav: sample rate 192001 Hz is outside/);
+    // A header claiming 4 GHz (the fuzzed case) is refused, not divided into a duration.
+    const huge = encodeWav(sine(64, 500, 8000), 8000);
+    huge.writeUInt32LE(0xffffffff, 24);
+    badFileError(() => readWav(huge, 'ghz.wav'), /sample rate 4294967295 Hz is outside/);
+  });
+
+  it('more than MAX_WAV_CHANNELS channels are refused; exactly that many are read', () => {
+    const ch = (n: number) => Array.from({ length: n }, () => sine(16, 500, 8000));
+    expect(readWav(encodeWav(ch(MAX_WAV_CHANNELS), 8000)).channels).toBe(MAX_WAV_CHANNELS);
+    badFileError(() => readWav(encodeWav(ch(MAX_WAV_CHANNELS + 1), 8000), 'many.wav'), new RegExp(`many\\.wav: ${MAX_WAV_CHANNELS + 1} channels: at most ${MAX_WAV_CHANNELS}`));
+  });
+
+  it('clips longer than MAX_WAV_SECONDS are refused before decoding', () => {
+    const frames = (MAX_WAV_SECONDS + 1) * 8000;
+    const long = encodeWav(new Float32Array(frames), 8000, { bitsPerSample: 8 });
+    badFileError(() => readWav(long, 'long.wav'), new RegExp(`long\\.wav: the clip is 601\\.0 s long: at most ${MAX_WAV_SECONDS} s`));
+    expect(readWav(fixSize(long, MAX_WAV_SECONDS * 8000)).duration).toBe(MAX_WAV_SECONDS);
+  });
+
+  it('NaN and Infinity float samples are refused, naming the file and the sample', () => {
+    for (const [bad, bits] of [[NaN, 32], [Infinity, 32], [-Infinity, 64]] as const) {
+      const x = sine(100, 500, 8000);
+      x[37] = bad;
+      const wav = encodeWav([sine(100, 500, 8000), x], 8000, { encoding: 'float', bitsPerSample: bits });
+      badFileError(() => readWav(wav, 'nan.wav'), new RegExp(`nan\\.wav: sample 37 \\(channel 2, at 0\\.005 s\\) is ${String(bad).replace('-', '\\-')} \\(not a finite number\\)`));
+    }
+  });
+
+  it('a device (/dev/zero, which never ends) or a FIFO is refused, not read', async () => {
+    await expect(readWavFile('/dev/zero')).rejects.toMatchObject({ code: 'BAD_FILE', message: '/dev/zero: is not a regular file (a device, FIFO or socket is never read)' });
+    const fifo = join(dir, 'fifo.wav');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readWavFile(fifo)).rejects.toMatchObject({ code: 'BAD_FILE', message: expect.stringMatching(/fifo\.wav: is not a regular file/) });
+  });
+
+  it('files over MAX_WAV_FILE_BYTES are refused without being read', async () => {
+    const path = join(dir, 'sparse.wav');
+    await writeFile(path, encodeWav(sine(64, 500, 8000), 8000));
+    await truncate(path, MAX_WAV_FILE_BYTES + 1); // sparse: no disk used, and reading it would take 256 MiB
+    const before = process.memoryUsage().rss;
+    await expect(readWavFile(path)).rejects.toMatchObject({ code: 'BAD_FILE', message: expect.stringMatching(new RegExp(`sparse\\.wav: ${MAX_WAV_FILE_BYTES + 1} bytes: WAV files over ${MAX_WAV_FILE_BYTES} bytes`)) });
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+/** The same 8-bit mono WAV cut to `frames` frames (header sizes rewritten). */
+function fixSize(wav: Buffer, frames: number): Buffer {
+  const out = Buffer.from(wav.subarray(0, 44 + frames));
+  out.writeUInt32LE(out.length - 8, 4);
+  out.writeUInt32LE(frames, 40);
+  return out;
+}
