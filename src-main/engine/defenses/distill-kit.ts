@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import type { JobContext, Progress } from '../context';
+import { childContext, type JobContext } from '../context';
 import { loadDataset, type ImageSet } from '../data';
 import { badInput } from '../errors';
 import { encodePng, perturbationPng } from '../images';
@@ -64,15 +64,7 @@ export class Stages {
     const prefix = `${this.index + 1}/${this.labels.length} ${label}`;
     parent.progress({ step: base, total, phase: prefix });
     parent.log(prefix);
-    return {
-      progress: (p: Progress) => {
-        const frac = p.total > 0 ? Math.min(1, Math.max(0, p.step / p.total)) : 0;
-        parent.progress({ ...p, step: base + Math.round(frac * span), total, phase: p.phase ? `${prefix}: ${p.phase}` : prefix });
-      },
-      checkpoint: () => parent.checkpoint(),
-      get cancelled() { return parent.cancelled; },
-      log: (m: string) => parent.log(`${label}: ${m}`),
-    };
+    return childContext(parent, { from: base, span, total, round: true, label: prefix, logPrefix: label });
   }
 
   /** Reports the whole run done. */

@@ -8,7 +8,7 @@
  * MultiAttack. For minimal-distance attacks (C&W, DDN) `robustAccuracyFromDistances` reads the same
  * curve off the per-example distances of a single run.
  */
-import { silentContext, type JobContext } from '../context';
+import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
 import { predictLogits, resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
@@ -82,12 +82,8 @@ export async function robustAccuracyCurve(
       if (Math.abs(ball.eps - eps[e]) > 1e-12) throw badInput(`The attack factory set eps = ${ball.eps} for epsilon ${eps[e]}`);
       const sub = new Float32Array(alive.length * per);
       alive.forEach((i, j) => sub.set(data.subarray(i * per, (i + 1) * per), j * per));
-      const inner: JobContext = {
-        progress: (p) => ctx.progress({ step: e, total: eps.length, phase: `eps ${eps[e]} (${e + 1}/${eps.length})${p.phase ? `: ${p.phase}` : ''}`, metrics: p.metrics }),
-        checkpoint: () => ctx.checkpoint(),
-        get cancelled() { return ctx.cancelled; },
-        log: (m) => ctx.log(m),
-      };
+      // The bar stays at this epsilon's point while its attack runs; the phase says how far the attack is.
+      const inner = childContext(ctx, { from: e, span: 0, total: eps.length, label: `eps ${eps[e]} (${e + 1}/${eps.length})` });
       const res = await runAttack(def, classifier, sub, alive.map((i) => labels[i]), { kind: 'untargeted' }, spec.params ?? {}, inner, options);
       alive = alive.filter((_, j) => !res.perExample[j].success);
     }

@@ -7,6 +7,7 @@
 import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
 import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
 import { loadDataset, type ImageSet } from '../../engine/data';
+import { childContext } from '../../engine/context';
 import { badInput } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
 import { encodePng, perturbationPng } from '../../engine/images';
@@ -156,8 +157,8 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
   return withSession(writer, async () => {
     const surfaces = [];
     for (const [i, directions] of p.directions.entries()) {
-      const sub = { ...ctx, progress: (q: { step: number; total: number; phase?: string; metrics?: Record<string, number> }) => ctx.progress({ ...q, step: i * q.total + q.step, total: q.total * p.directions.length, phase: directions }) };
-      surfaces.push(await lossSurface(model.classifier, x, label, { directions, range: p.range, resolution: p.resolution, objective: p.objective, seed: p.seed }, sub));
+      const part = childContext(ctx, { from: i, span: 1, total: p.directions.length, childUnits: true, label: directions });
+      surfaces.push(await lossSurface(model.classifier, x, label, { directions, range: p.range, resolution: p.resolution, objective: p.objective, seed: p.seed }, part));
     }
     await writer.writeArtifact('loss-surface.json', JSON.stringify({ label, labelName: set.classNames[label], surfaces }), 'json', 'loss on 2-D grids around the image');
     await writer.writeArtifact('image.png', encodePng(x, h, w, c, h <= 32 ? 4 : 1), 'image', `${set.name} ${p.split}[${p.index}], label ${set.classNames[label]}`);

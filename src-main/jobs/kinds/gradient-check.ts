@@ -11,7 +11,7 @@ import { gradientMaskingChecks, trainSurrogate } from '../../engine/eval';
 import { checkInputShape } from '../../engine/models';
 import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
-import type { JobContext, Progress } from '../../engine/context';
+import { childContext, type JobContext } from '../../engine/context';
 import { resolveModel, splitSpecFor } from '../model-ref';
 import { openSession, withSession } from '../session-env';
 import type { JobHandler } from '../types';
@@ -25,13 +25,9 @@ export function defaultEps(dataset: string): number {
   return 0.1;
 }
 
-function part(ctx: JobContext, from: number, to: number, phase: string): JobContext {
-  return {
-    progress: (p: Progress) => ctx.progress({ ...p, step: Math.round(1000 * (from + (to - from) * (p.total > 0 ? Math.min(1, p.step / p.total) : 0))), total: 1000, phase: `${phase}${p.phase ? `: ${p.phase}` : ''}` }),
-    checkpoint: () => ctx.checkpoint(),
-    get cancelled() { return ctx.cancelled; },
-    log: (m: string) => ctx.log(m),
-  };
+/** Progress of [from, to) of the whole job, in thousandths. */
+function part(ctx: JobContext, from: number, to: number, label: string): JobContext {
+  return childContext(ctx, { from: 1000 * from, span: 1000 * (to - from), total: 1000, round: true, label });
 }
 
 export const gradientCheck: JobHandler = async (raw, ctx, env) => {
