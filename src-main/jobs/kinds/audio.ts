@@ -21,12 +21,12 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
-  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, SpeechModel, trainSpeechModel, validateTarget, write16, resample,
+  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, trainSpeechModel, validateTarget, write16, resample,
   type SpeechEvalResult, type Utterance,
 } from '../../engine/audio';
 import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
-import { modelSha256 } from '../../engine/models';
-import { isSessionId, SessionStore, type ModelRef, type SessionWriter } from '../../engine/sessions';
+import { SessionStore, type SessionWriter } from '../../engine/sessions';
+import { resolveSpeechModel } from '../model-ref';
 import { openSession, withSession } from '../session-env';
 import type { JobHandler } from '../types';
 
@@ -37,35 +37,6 @@ export function findFsdd(dataDirs: readonly string[]): string {
     if (existsSync(dir)) return dir;
   }
   throw new AdvlabError('NOT_FOUND', `FSDD not found: no fsdd/recordings folder in ${dataDirs.join(', ') || '(no data folders)'}; put the Free Spoken Digit Dataset's recordings there`, { dataDirs: [...dataDirs] });
-}
-
-export interface ResolvedSpeechModel {
-  model: SpeechModel;
-  ref: ModelRef;
-  label: string;
-}
-
-/**
- * A speech model reference: the id of a session holding one (an audio-train run; its summary's
- * 'model' entry under artifacts/) or a path to a model.json or its folder.
- */
-export async function resolveSpeechModel(ref: string, store: SessionStore): Promise<ResolvedSpeechModel> {
-  let path = ref;
-  let id: string | undefined;
-  let label = ref;
-  if (isSessionId(ref) && existsSync(store.dir(ref))) {
-    const m = await store.manifest(ref);
-    const rel = m.summary.model;
-    if (typeof rel !== 'string') throw new AdvlabError('NOT_FOUND', `Session ${ref} holds no model (its summary has no "model" entry); use an audio-train session`, { session: ref });
-    path = join(store.dir(ref), 'artifacts', rel);
-    id = ref;
-    label = m.name;
-  } else if (!existsSync(ref)) {
-    throw new AdvlabError('NOT_FOUND', `Model "${ref}" is neither a session id in ${store.root} nor an existing model.json or folder`, { model: ref });
-  }
-  const model = await SpeechModel.load(path);
-  const sha256 = await modelSha256(model.modelJson!);
-  return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };
 }
 
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
