@@ -1,7 +1,9 @@
 /**
  * What every long-running engine function receives: a way to report progress and to notice
  * cancellation. Engine code calls `ctx.checkpoint()` once per step (batch, iteration); it throws
- * CancelledError when the job was cancelled, so a job stops within one step.
+ * CancelledError when the job was cancelled, so a job stops within one step. A cancelled function
+ * always ends by throwing CancelledError, never by returning a flag; what it had done worth keeping
+ * rides on the error (see keepPartial).
  */
 import { CancelledError } from './errors';
 import { withCount } from './progress-label';
@@ -24,6 +26,21 @@ export interface JobContext {
   checkpoint(): void;
   readonly cancelled: boolean;
   log(message: string): void;
+}
+
+/**
+ * For a caller that keeps the work a cancelled function had done (to save it, then end cancelled
+ * itself): the function's result, or the partial result its CancelledError carries (typed as that
+ * function documents) together with that error. Other errors, and a cancel that carries nothing,
+ * propagate.
+ */
+export async function keepPartial<T>(work: Promise<T>): Promise<{ value: T; cancel: CancelledError | null }> {
+  try {
+    return { value: await work, cancel: null };
+  } catch (e) {
+    if (e instanceof CancelledError && e.partial !== undefined) return { value: e.partial as T, cancel: e };
+    throw e;
+  }
 }
 
 /** A context for tests and scripts: records progress, cancellable by hand. */

@@ -139,7 +139,6 @@ export async function audioBenchmark(opts: AudioBenchmarkOptions): Promise<Audio
         rows.push(row);
         opts.onAttack?.(row);
         ctx.progress({ step: rows.length, total, phase: 'audio benchmark', metrics: { success: r.success ? 1 : 0, ...(r.dbx !== null ? { dbx: r.dbx } : {}) } });
-        if (r.cancelled) ctx.checkpoint();
       }
     }
     const ok = rows.filter((r) => r.success && r.dbx !== null);

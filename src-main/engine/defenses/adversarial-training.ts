@@ -124,7 +124,6 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       { eps: p.eps, steps: p.trainSteps, ...(p.trainStepSize ? { stepSize: p.trainStepSize } : {}), adversarialFraction: p.adversarialFraction, seed: p.seed,
         warmupSteps: Math.round(p.epsWarmupEpochs * stepsPerEpoch) },
       { onEpoch: monitorEpoch(advModel, 'epochs', advCtx) }, advCtx);
-    if (res.cancelled) env.ctx.checkpoint();
     const undefendedCleanAcc = (await evaluate(undefended, { ...test, images: evalSet.images.slice(), labels: evalSet.labels.slice() })).accuracy;
 
     // 2. Evaluation at the trained eps.

@@ -85,7 +85,6 @@ export async function trainPlain(train: ImageSet, o: PlainTraining, ctx: JobCont
   const model = buildModel(o.arch, { inputShape: train.shape, numClasses: train.classNames.length, seed: o.seed });
   try {
     const result = await trainClassifier(model, train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed }, typeof hooks === 'function' ? hooks(model) : hooks, ctx);
-    if (result.cancelled) ctx.checkpoint();
     return { model, result };
   } catch (e) {
     model.dispose();

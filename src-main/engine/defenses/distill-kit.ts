@@ -107,7 +107,6 @@ export async function trainLogged(
       await hooks.onEpoch?.(row);
     },
   }, ctx);
-  if (r.cancelled) ctx.checkpoint(); // a cancelled training ends the recipe (CancelledError)
   return r;
 }
 

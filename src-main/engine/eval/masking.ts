@@ -175,8 +175,7 @@ export async function trainSurrogate(
 ): Promise<{ model: tf.LayersModel; classifier: Classifier; testAccuracy: number | null }> {
   const model = buildModel(opts.arch ?? 'small-cnn', { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: opts.seed ?? 7 });
   try {
-    const r = await trainClassifier(model, trainSet, { epochs: opts.epochs ?? 2, batchSize: 64, seed: opts.seed ?? 7 }, {}, ctx);
-    if (r.cancelled) ctx.checkpoint();
+    await trainClassifier(model, trainSet, { epochs: opts.epochs ?? 2, batchSize: 64, seed: opts.seed ?? 7 }, {}, ctx);
     const testAccuracy = opts.testSet ? (await evaluate(model, opts.testSet)).accuracy : null;
     return { model, classifier: fromLayersModel(model), testAccuracy };
   } catch (e) {

@@ -139,7 +139,6 @@ export interface TrainResult {
   epochsRun: number;
   stepsRun: number;
   stoppedEarly: boolean;
-  cancelled: boolean;
   /** Epoch whose weights were restored by earlyStop.restoreBest. */
   restoredEpoch?: number;
   /** Wall time of the whole call. */
@@ -369,8 +368,8 @@ function splitIndices(n: number, fraction: number, seed: number): { train: Int32
 
 /**
  * Trains `model` on `trainSet` with mini-batches, our loop (see the module comment). Cancelling the
- * job does not throw: the result has `cancelled: true`, the history so far and the model as
- * trained so far, so the caller can save it marked cancelled. Other errors throw.
+ * job throws CancelledError whose `partial` is the TrainResult so far (the history and the model as
+ * trained so far), so the caller can save it marked cancelled (partialResult<TrainResult>(e)).
  */
 export async function trainClassifier(
   model: tf.LayersModel, trainSet: ImageSet, options: TrainOptions = {}, hooks: TrainHooks = {}, ctx: JobContext = silentContext,
@@ -500,11 +499,13 @@ export async function trainClassifier(
     optimizer.dispose();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return {
-    model, history, epochsRun, stepsRun: step, stoppedEarly, cancelled,
+  const result: TrainResult = {
+    model, history, epochsRun, stepsRun: step, stoppedEarly,
     ...(restoredEpoch !== undefined ? { restoredEpoch } : {}),
     seconds, imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0, options: o,
   };
+  if (cancelled) throw new CancelledError(`Training cancelled after ${step} step(s)`, result);
+  return result;
 }
 
 /** One optimisation step on one batch; returns the batch loss, correct count and size. */

@@ -14,7 +14,7 @@ import { encodePng, perturbationPng } from '../../engine/images';
 import { checkInputShape } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
 import { resolveModel, splitSpecFor } from '../model-ref';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
 
@@ -83,7 +83,7 @@ export const attack: JobHandler = async (raw, ctx, env) => {
     datasets: [datasetRef(set, p.split)],
     models: [model.ref, ...(target ? [target.ref] : [])],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     let result: AttackResult;
     let transfer: Record<string, unknown> = {};
     if (target) {
@@ -106,8 +106,10 @@ export const attack: JobHandler = async (raw, ctx, env) => {
       seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer,
     };
     delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
-    await writer.finish({ ...summary, params: JSON.stringify(result.params) });
-    return { session: writer.id, attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer };
+    return {
+      summary: { ...summary, params: JSON.stringify(result.params) },
+      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer },
+    };
   });
 };
 
@@ -123,7 +125,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
     datasets: [datasetRef(set, p.split)], models: [model.ref],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const t0 = performance.now();
     const curve = await robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx);
     for (const point of curve) await writer.appendMetric('curve', { ...point });
@@ -134,8 +136,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
       ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
       seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
     };
-    await writer.finish(summary);
-    return { session: writer.id, curve, ...summary };
+    return { summary, result: { curve, ...summary } };
   });
 };
 
@@ -154,7 +155,7 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
     kind: 'loss-surface', name: p.name ?? `loss surface of ${set.name}[${p.index}] on ${model.label}`, params: p, tags: p.tags,
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256 }], models: [model.ref],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const surfaces = [];
     for (const [i, directions] of p.directions.entries()) {
       const part = childContext(ctx, { from: i, span: 1, total: p.directions.length, childUnits: true, label: directions });
@@ -168,7 +169,6 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
       summary[`${s.directions}:maxLoss`] = Math.max(...flat);
       summary[`${s.directions}:misclassifiedFraction`] = s.predicted.flat().filter((v) => v !== label).length / flat.length;
     }
-    await writer.finish(summary);
-    return { session: writer.id, ...summary };
+    return { summary, result: summary };
   });
 };

@@ -13,7 +13,7 @@ import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
 import { childContext, type JobContext } from '../../engine/context';
 import { resolveModel, splitSpecFor } from '../model-ref';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
 
@@ -49,7 +49,7 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
     models: [model.ref, ...(given ? [given.ref] : [])],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const t0 = performance.now();
     let surrogate: Classifier;
     let owned: tf.LayersModel | null = null;
@@ -77,10 +77,12 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
         modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: report.n, eps, cleanAccuracy: report.cleanAccuracy,
         surrogate: surrogateNote, seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
       };
-      await writer.finish(summary);
       return {
-        session: writer.id, ...summary, warned: report.warned,
-        checks: report.checks.map((c) => ({ id: c.id, name: c.name, status: c.status, numbers: c.numbers, explanation: c.explanation })),
+        summary,
+        result: {
+          ...summary, warned: report.warned,
+          checks: report.checks.map((c) => ({ id: c.id, name: c.name, status: c.status, numbers: c.numbers, explanation: c.explanation })),
+        },
       };
     } finally {
       owned?.dispose();
