@@ -15,6 +15,7 @@ import { gradWithLogits, oneHot } from '../attacks/ops';
 import type { AttackResult } from '../attacks/types';
 import type { Classifier } from '../models/classifier';
 import { saveModel, type ModelMeta } from '../models/io';
+import { argmaxAt } from '../models/predict';
 import { trainClassifier, type TrainHooks, type TrainOptions, type TrainResult } from '../models/train';
 import type { SessionWriter } from '../sessions';
 import type { EvidenceRow, RecipeEnv } from './types';
@@ -160,9 +161,7 @@ export async function inputGradientStats(classifier: Classifier, set: Pick<Image
     grad.dispose(); logits.dispose();
     onehot.dispose();
     for (let i = 0; i < m; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + best]) best = j;
-      if (best !== labels[i]) continue;
+      if (argmaxAt(z, i * k, k) !== labels[i]) continue;
       let zeros = 0, sq = 0;
       for (let j = i * per; j < (i + 1) * per; j++) {
         if (v[j] === 0) zeros++;

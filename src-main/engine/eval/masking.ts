@@ -29,7 +29,8 @@ import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext, type Progress } from '../context';
 import { badInput } from '../errors';
 import { fromLayersModel, type Classifier } from '../models/classifier';
-import { predictLogits, runAttack, toImageData, toLabels } from '../attacks/base';
+import { runAttack, toImageData, toLabels } from '../attacks/base';
+import { argmaxAt, batchLogits } from '../models/predict';
 import { transferAttack } from '../attacks/transfer';
 import { crossEntropy, logitMargin } from '../attacks/losses';
 import { oneHot } from '../attacks/ops';
@@ -245,19 +246,18 @@ export async function gradientMaskingChecks(
   const k = classifier.numClasses;
 
   // Deterministic outputs and logits (AutoAttack: check_randomized, check_range_output).
-  const z1 = predictLogits(classifier, data, n, batchSize);
-  const z2 = predictLogits(classifier, data, n, batchSize);
+  const z1 = batchLogits(classifier, data, n, batchSize);
+  const z2 = batchLogits(classifier, data, n, batchSize);
   let maxDiff = 0, cleanCorrect = 0, probabilityRows = 0;
   for (let i = 0; i < n; i++) {
-    let best = 0, sum = 0, inUnit = true;
+    let sum = 0, inUnit = true;
     for (let j = 0; j < k; j++) {
       const v = z1[i * k + j];
       maxDiff = Math.max(maxDiff, Math.abs(v - z2[i * k + j]));
-      if (v > z1[i * k + best]) best = j;
       sum += v;
       if (v < 0 || v > 1) inUnit = false;
     }
-    if (best === y[i]) cleanCorrect++;
+    if (argmaxAt(z1, i * k, k) === y[i]) cleanCorrect++;
     if (inUnit && Math.abs(sum - 1) < 1e-4) probabilityRows++;
   }
   const cleanAccuracy = cleanCorrect / n;
@@ -389,9 +389,7 @@ export async function gradientMaskingChecks(
   const surfaces: LossSurface[] = [];
   const correct: number[] = [], wrong: number[] = [];
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (z1[i * k + j] > z1[i * k + best]) best = j;
-    (best === y[i] ? correct : wrong).push(i);
+    (argmaxAt(z1, i * k, k) === y[i] ? correct : wrong).push(i);
   }
   const picks = [...correct, ...wrong].slice(0, nSurfaces);
   const per = data.length / n;

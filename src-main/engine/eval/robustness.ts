@@ -11,7 +11,8 @@
 import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
-import { predictLogits, resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
+import { argmaxAt, batchLogits } from '../models/predict';
+import { resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
 import type { AnyAttack, Norm, PerExample } from '../attacks/types';
 
 /** Builds the attack for one epsilon: e.g. eps => ({ attack: 'pgd', params: { eps, steps: 20 } }). */
@@ -60,13 +61,9 @@ export async function robustAccuracyCurve(
   const labels = toLabels(y, n, classifier.numClasses);
   const k = classifier.numClasses;
   const per = data.length / n;
-  const z = predictLogits(classifier, data, n, options.batchSize);
+  const z = batchLogits(classifier, data, n, options.batchSize);
   let alive: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + best]) best = j;
-    if (best === labels[i]) alive.push(i);
-  }
+  for (let i = 0; i < n; i++) if (argmaxAt(z, i * k, k) === labels[i]) alive.push(i);
   const cleanCorrect = alive.length;
   const curve: CurvePoint[] = [];
   for (let e = 0; e < eps.length; e++) {

@@ -11,7 +11,7 @@ import { childContext } from '../../engine/context';
 import { badInput } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
 import { encodePng, perturbationPng } from '../../engine/images';
-import { checkInputShape } from '../../engine/models';
+import { checkInputShape, softmax } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
 import { resolveModel, splitSpecFor } from '../model-ref';
 import { openSession, runInSession } from '../session-env';
@@ -37,13 +37,6 @@ function rows(r: AttackResult, classNames: string[]) {
     cleanCorrect: e.cleanCorrect, success: e.success, counted: e.counted,
     l0: e.l0, l2: round(e.l2), linf: round(e.linf), iterations: e.iterations, advConfidence: round(e.advConfidence, 4),
   }));
-}
-
-function softmax(z: number[]): number[] {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }
 
 /** PNGs of the first `count` examples, scaled up for viewing, plus their probabilities. */
