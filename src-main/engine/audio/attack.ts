@@ -291,14 +291,10 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
 
   try {
     for (let it = 1; it <= o.iterations; it++) {
-      try {
-        ctx.checkpoint();
-      } catch (e) {
-        if (e instanceof CancelledError) {
-          cancelled = true;
-          break;
-        }
-        throw e;
+      // A cancel keeps what was found so far: the attack ends below with CancelledError carrying it.
+      if (ctx.cancelled) {
+        cancelled = true;
+        break;
       }
       setLr(o.learningRate * (tau / o.tau0));
       const seed = o.seed * 100_003 + it;

@@ -307,14 +307,10 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
         let lossSum = 0;
         let lossCount = 0;
         for (const batchIdx of batches) {
-          try {
-            ctx.checkpoint();
-          } catch (e) {
-            if (e instanceof CancelledError) {
-              cancelled = true;
-              break;
-            }
-            throw e;
+          // A cancel keeps the model trained so far: training ends below with CancelledError carrying it.
+          if (ctx.cancelled) {
+            cancelled = true;
+            break;
           }
           const utts = batchIdx.map((i) => set.utterances[i]);
           const signals = utts.map((u) => (rng() < o.ditherFraction ? dither(u.samples, rng, normal) : u.samples));
