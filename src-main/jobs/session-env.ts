@@ -23,13 +23,19 @@ export interface SessionOutcome<R extends object> {
   result: R;
 }
 
-const kept = new WeakMap<CancelledError, SessionOutcome<object>>();
+/** What cancelled work saved: the session's summary and, when it kept a whole result (the model trained so far), the job's result. */
+export interface CancelledOutcome<R extends object> {
+  summary: Record<string, unknown>;
+  result?: R;
+}
+
+const kept = new WeakMap<CancelledError, CancelledOutcome<object>>();
 
 /**
- * For work that was cancelled but saved what it had done (the model trained so far): throw this, and
- * the session ends cancelled with `outcome.summary`, the job's cancelled result being the outcome's.
+ * For work that was cancelled but saved what it had done: throw this, and the session ends cancelled
+ * with `outcome.summary`; the job's cancelled result is `outcome.result` (with the session id), if any.
  */
-export function cancelledWith<R extends object>(outcome: SessionOutcome<R>, cause?: CancelledError): CancelledError {
+export function cancelledWith<R extends object>(outcome: CancelledOutcome<R>, cause?: CancelledError): CancelledError {
   const e = new CancelledError(cause?.message, outcome);
   kept.set(e, outcome);
   return e;
@@ -41,9 +47,10 @@ export function cancelledWith<R extends object>(outcome: SessionOutcome<R>, caus
  *   { session, ...result };
  * - it throws cancelledWith(outcome): the session is marked cancelled with the outcome's summary
  *   (everything written so far stays), and the job ends with CancelledError carrying
- *   { session, ...result }, which the worker reports as the cancelled job's result;
- * - it throws any other CancelledError: the session is marked cancelled as it is; the job's
- *   cancelled result is { session };
+ *   { session, ...result } (when the outcome has a result), which the worker reports as the
+ *   cancelled job's result;
+ * - it throws any other CancelledError: the session is marked cancelled as it is, and the job ends
+ *   with a CancelledError carrying nothing (what an engine function kept stays in the job);
  * - any other error: the session is marked failed with it, and the error propagates.
  */
 export async function runInSession<R extends object>(writer: SessionWriter, work: () => Promise<SessionOutcome<R>>): Promise<R & { session: string }> {
@@ -58,6 +65,6 @@ export async function runInSession<R extends object>(writer: SessionWriter, work
     }
     const outcome = kept.get(e);
     await writer.cancel(outcome?.summary).catch(() => undefined);
-    throw new CancelledError(e.message, { session: writer.id, ...outcome?.result });
+    throw new CancelledError(e.message, outcome?.result ? { session: writer.id, ...outcome.result } : undefined);
   }
 }

@@ -92,7 +92,7 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
     }, ctx)).catch((e: unknown) => {
-      throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset: 'fsdd', backend: env.backend.name }, result: {} }, e) : e;
+      throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset: 'fsdd', backend: env.backend.name } }, e) : e;
     });
     const { model, data, options: o } = result;
     try {

@@ -30,10 +30,18 @@ describe('runInSession', () => {
   it('a plain cancel (an attack stopped mid-way) marks the session cancelled, not failed; an engine partial does not leak out', async () => {
     const { store, writer } = await open();
     const err = await runInSession(writer, async () => { throw new CancelledError(undefined, { model: 'a tensor model' }); }).catch((e: unknown) => e);
-    expect((err as CancelledError).partial).toEqual({ session: writer.id });
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as CancelledError).partial).toBeUndefined();
     const m = await store.manifest(writer.id);
     expect(m.status).toBe('cancelled');
     expect(m.error).toBeUndefined();
+  });
+
+  it('a cancel that saved a summary but no whole result ends the session cancelled with it, carrying nothing', async () => {
+    const { store, writer } = await open();
+    const err = await runInSession(writer, async () => { throw cancelledWith({ summary: { arch: 'speech-small' } }, new CancelledError()); }).catch((e: unknown) => e);
+    expect((err as CancelledError).partial).toBeUndefined();
+    expect(await store.manifest(writer.id)).toMatchObject({ status: 'cancelled', summary: { arch: 'speech-small' } });
   });
 
   it('any other error marks the session failed with it and propagates', async () => {
