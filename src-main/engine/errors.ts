@@ -31,10 +31,17 @@ export function badInput(message: string, details: Record<string, unknown> = {})
   return new AdvlabError('BAD_INPUT', message, details);
 }
 
+/**
+ * The one way cancellation travels: thrown (by ctx.checkpoint(), within one step of the cancel).
+ * Work worth keeping rides on it as `partial` (the model trained so far, the attack's best so far);
+ * a function that attaches one documents its type, and its caller takes it with keepPartial().
+ */
 export class CancelledError extends AdvlabError {
-  constructor(message = 'Cancelled by the user') {
+  readonly partial?: unknown;
+  constructor(message = 'Cancelled by the user', partial?: unknown) {
     super('CANCELLED', message);
     this.name = 'CancelledError';
+    if (partial !== undefined) this.partial = partial;
   }
 }
 

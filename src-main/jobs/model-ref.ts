@@ -1,13 +1,14 @@
 /**
  * Resolves a model reference from a job's params: the id of a session holding a model (a training
- * run, a defense recipe) or a path to a tfjs model.json or its folder. Returns the loaded model, the
- * Classifier attacks use (with the model's recorded preprocessing applied) and a reference for the
- * session manifest.
+ * run, a defense recipe, an audio-train run) or a path to a tfjs model.json or its folder. For image
+ * models: the loaded model, the Classifier attacks use (with the model's recorded preprocessing
+ * applied) and a reference for the session manifest; for speech models the SpeechModel and its reference.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdvlabError } from '../engine/errors';
-import { loadModel, type LoadedModel } from '../engine/models';
+import { SpeechModel } from '../engine/audio';
+import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
 import { classifierFor } from '../engine/models/defended';
 import type { Classifier } from '../engine/models/classifier';
 import type { ModelRef, SessionStore } from '../engine/sessions';
@@ -32,20 +33,34 @@ export function splitSpecFor(model: ResolvedModel, dataset: string, given?: stri
   return meta.splitSpec && meta.dataset === dataset ? { splitSpec: meta.splitSpec } : {};
 }
 
-export async function resolveModel(ref: string, store: SessionStore): Promise<ResolvedModel> {
-  let path = ref;
-  let id: string | undefined;
-  let label = ref;
+/** Where a model reference points: the model.json path or folder, the session id (if any) and a label. */
+export interface ModelLocation {
+  path: string;
+  id?: string;
+  label: string;
+}
+
+/**
+ * Finds a model reference: the id of a session holding a model (its summary's 'model' entry under
+ * artifacts/) or a path to a model.json or its folder. `kindHint` ends the error for a session without
+ * a model (e.g. '; use an audio-train session').
+ */
+export async function locateModel(ref: string, store: SessionStore, kindHint = ''): Promise<ModelLocation> {
   if (isSessionId(ref) && existsSync(store.dir(ref))) {
     const m = await store.manifest(ref);
     const rel = m.summary.model;
-    if (typeof rel !== 'string') throw new AdvlabError('NOT_FOUND', `Session ${ref} holds no model (its summary has no "model" entry)`, { session: ref });
-    path = join(store.dir(ref), 'artifacts', rel);
-    id = ref;
-    label = m.name;
-  } else if (!existsSync(ref)) {
+    if (typeof rel !== 'string') throw new AdvlabError('NOT_FOUND', `Session ${ref} holds no model (its summary has no "model" entry)${kindHint}`, { session: ref });
+    return { path: join(store.dir(ref), 'artifacts', rel), id: ref, label: m.name };
+  }
+  if (!existsSync(ref)) {
     throw new AdvlabError('NOT_FOUND', `Model "${ref}" is neither a session id in ${store.root} nor an existing model.json or folder`, { model: ref });
   }
+  return { path: ref, label: ref };
+}
+
+/** An image classifier from a session id or a model path, with its preprocessing applied. */
+export async function resolveModel(ref: string, store: SessionStore): Promise<ResolvedModel> {
+  const { path, id, label } = await locateModel(ref, store);
   const loaded = await loadModel(path);
   const classifier = classifierFor(loaded);
   return {
@@ -54,4 +69,18 @@ export async function resolveModel(ref: string, store: SessionStore): Promise<Re
     ref: { ...(id ? { id } : {}), path: loaded.modelJson, arch: loaded.meta.arch ?? 'unknown', sha256: loaded.sha256 },
     label,
   };
+}
+
+export interface ResolvedSpeechModel {
+  model: SpeechModel;
+  ref: ModelRef;
+  label: string;
+}
+
+/** A speech-to-text model from a session id (an audio-train run) or a model path. */
+export async function resolveSpeechModel(ref: string, store: SessionStore): Promise<ResolvedSpeechModel> {
+  const { path, id, label } = await locateModel(ref, store, '; use an audio-train session');
+  const model = await SpeechModel.load(path);
+  const sha256 = await modelSha256(model.modelJson!);
+  return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };
 }

@@ -1,7 +1,8 @@
 /**
  * The job worker: one per job, in a worker thread, so that tensor work never blocks Electron's main
  * thread, the browser host's event loop or the renderer. Initialises the backend, runs the job's
- * handler and streams progress; cancellation arrives through a shared flag checked at every step.
+ * handler and streams progress; cancellation arrives through a shared flag checked at every step,
+ * and a cancelled job ends by throwing CancelledError (with the result it kept, if any).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
@@ -42,12 +43,18 @@ async function main(): Promise<void> {
     backend,
     onSession: (id: string) => post({ t: 'session', id }),
   });
-  const r = result as { cancelled?: boolean } | undefined;
-  if (r && r.cancelled === true) post({ t: 'cancelled', result });
-  else post({ t: 'done', result: result ?? null });
+  post({ t: 'done', result: result ?? null });
 }
 
+// A cancelled job ends with CancelledError; what the job kept (runInSession's { session, ... }) rides on it.
 main().catch((e) => {
-  if (e instanceof CancelledError) post({ t: 'cancelled' });
-  else post({ t: 'error', error: serializeError(e) });
+  if (!(e instanceof CancelledError)) post({ t: 'error', error: serializeError(e) });
+  else if (e.partial === undefined) post({ t: 'cancelled' });
+  else {
+    try {
+      post({ t: 'cancelled', result: e.partial });
+    } catch {
+      post({ t: 'cancelled' }); // not a job's result (e.g. a model): nothing to report
+    }
+  }
 });

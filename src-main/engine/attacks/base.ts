@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
 import { AdvlabError, badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
+import { argmaxAt, batchLogits, DEFAULT_LOGITS_BATCH, softmaxAt } from '../models/predict';
 import { describeValues, distances } from './distances';
 import { projectBall } from './ops';
 import { getAttack } from './registry';
@@ -28,7 +29,7 @@ import { mulberry32 } from '../core/random';
 export type ImageBatch = Float32Array | tf.Tensor4D;
 export type LabelArray = ArrayLike<number>;
 
-const DEFAULT_BATCH = 256;
+const DEFAULT_BATCH = DEFAULT_LOGITS_BATCH;
 
 /** Validates attack parameters with the attack's strict schema; unknown or impossible ones are refused. */
 export function parseAttackParams<P extends object>(def: AttackDefinition<P>, params: unknown, classifier?: Classifier): P {
@@ -147,40 +148,6 @@ export function resolveTargets(goal: Goal, labels: Int32Array, cleanLogits: Floa
   return t;
 }
 
-/** Logits of a flat batch, computed in chunks. */
-export function predictLogits(classifier: Classifier, data: Float32Array, n: number, batchSize = DEFAULT_BATCH): Float32Array {
-  const [h, w, c] = classifier.inputShape;
-  const per = h * w * c, k = classifier.numClasses;
-  const out = new Float32Array(n * k);
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    const z = tf.tidy(() => classifier.logits(tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c])));
-    try {
-      if (z.shape.length !== 2 || z.shape[0] !== m || z.shape[1] !== k) {
-        throw badInput(`The classifier returned logits of shape [${z.shape.join(', ')}], expected [${m}, ${k}]`);
-      }
-      out.set(z.dataSync(), s * k);
-    } finally {
-      z.dispose();
-    }
-  }
-  return out;
-}
-
-function argmax(a: Float32Array, off: number, k: number): number {
-  let best = 0;
-  for (let j = 1; j < k; j++) if (a[off + j] > a[off + best]) best = j;
-  return best;
-}
-
-function softmaxAt(a: Float32Array, off: number, k: number, j: number): number {
-  let mx = -Infinity;
-  for (let i = 0; i < k; i++) mx = Math.max(mx, a[off + i]);
-  let s = 0;
-  for (let i = 0; i < k; i++) s += Math.exp(a[off + i] - mx);
-  return Math.exp(a[off + j] - mx) / s;
-}
-
 export interface Judged {
   perExample: PerExample[];
   summary: AttackSummary;
@@ -202,12 +169,12 @@ export function evaluateAdversarials(
   cleanLogits?: Float32Array,
 ): Judged {
   const n = labels.length, k = classifier.numClasses;
-  const zc = cleanLogits ?? predictLogits(classifier, clean, n, batchSize);
-  const za = predictLogits(classifier, adversarial, n, batchSize);
+  const zc = cleanLogits ?? batchLogits(classifier, clean, n, batchSize);
+  const za = batchLogits(classifier, adversarial, n, batchSize);
   const dist = distances(clean, adversarial, n, classifier.inputShape[2]);
   const perExample: PerExample[] = [];
   for (let i = 0; i < n; i++) {
-    const cleanPred = argmax(zc, i * k, k), advPred = argmax(za, i * k, k);
+    const cleanPred = argmaxAt(zc, i * k, k), advPred = argmaxAt(za, i * k, k);
     const label = labels[i];
     const target = targets ? targets[i] : undefined;
     const cleanCorrect = cleanPred === label;
@@ -300,7 +267,7 @@ export async function runAttack(
   const [h, w, c] = classifier.inputShape;
   const per = h * w * c;
 
-  const cleanLogits = predictLogits(classifier, data, n, batchSize);
+  const cleanLogits = batchLogits(classifier, data, n, batchSize);
   const targets = resolveTargets(g, y, cleanLogits, k);
   const ball = def.epsilonBall?.(p) ?? null;
   const adversarial = new Float32Array(n * per);

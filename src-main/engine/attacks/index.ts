@@ -7,7 +7,6 @@ export {
   parseGoal,
   resolveTargets,
   resolveAttack,
-  predictLogits,
   summarize,
   toImageData,
   toLabels,

@@ -137,7 +137,6 @@ export interface AudioAttackResult {
   /** Successful checks (each one lowered tau). */
   successes: number;
   seconds: number;
-  cancelled: boolean;
   history: AudioAttackRow[];
   options: ResolvedAudioAttackOptions;
 }
@@ -198,14 +197,17 @@ function maxAbs(v: ArrayLike<number>): number {
   return m;
 }
 
-/**
- * Runs the attack on a clip (`samples` at `sampleRate`, any rate: the optimisation runs at the model
- * rate and the perturbation is resampled back to the clip's rate for every stored candidate).
- */
 export interface AudioAttackHooks {
   /** Called with every metrics row (every `checkEvery` iterations), e.g. to append it to a session. */
   onRow?: (row: AudioAttackRow) => void | Promise<void>;
 }
+
+/**
+ * Runs the attack on a clip (`samples` at `sampleRate`, any rate: the optimisation runs at the model
+ * rate and the perturbation is resampled back to the clip's rate for every stored candidate).
+ * Cancelling throws CancelledError whose `partial` is the AudioAttackResult so far (the best
+ * adversarial found before the cancel).
+ */
 
 export async function audioAttack(model: SpeechModel, clip: { samples: Float32Array; sampleRate: number }, options: AudioAttackOptions, ctx: JobContext = silentContext, hooks: AudioAttackHooks = {}): Promise<AudioAttackResult> {
   const o = resolveAudioAttackOptions(options);
@@ -289,14 +291,10 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
 
   try {
     for (let it = 1; it <= o.iterations; it++) {
-      try {
-        ctx.checkpoint();
-      } catch (e) {
-        if (e instanceof CancelledError) {
-          cancelled = true;
-          break;
-        }
-        throw e;
+      // A cancel keeps what was found so far: the attack ends below with CancelledError carrying it.
+      if (ctx.cancelled) {
+        cancelled = true;
+        break;
       }
       setLr(o.learningRate * (tau / o.tau0));
       const seed = o.seed * 100_003 + it;
@@ -350,7 +348,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   else final = { adv: x0.slice(), text: transcriptBefore };
   const perturbation = final.adv.map((v, i) => v - x0[i]);
   const linf = maxAbs(perturbation);
-  return {
+  const result: AudioAttackResult = {
     mode,
     success: best !== null,
     target: goal.text,
@@ -368,10 +366,11 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
     successIteration: best?.iteration ?? null,
     successes,
     seconds: (performance.now() - t0) / 1000,
-    cancelled,
     history,
     options: o,
   };
+  if (cancelled) throw new CancelledError(`Audio attack cancelled after ${iterations} iteration(s)`, result);
+  return result;
 }
 
 /**

@@ -11,7 +11,7 @@
  * UNSEEN_LETTER_PHRASES to measure what a digits-only model cannot be made to say).
  */
 import type { JobContext } from '../context';
-import { silentContext } from '../context';
+import { childContext, silentContext } from '../context';
 import { badInput } from '../errors';
 import { audioAttack, type AudioAttackOptions } from './attack';
 import { ctcMinFrames } from './ctc';
@@ -131,12 +131,7 @@ export async function audioBenchmark(opts: AudioBenchmarkOptions): Promise<Audio
         if (ctcMinFrames(model.alphabet.encode(target)) > model.outputFrames(u.samples.length)) {
           throw badInput(`audio benchmark: target "${target}" does not fit clip ${u.id} (${(u.samples.length / model.sampleRate).toFixed(2)} s)`);
         }
-        const r = await audioAttack(model, { samples: u.samples, sampleRate: model.sampleRate }, { ...opts.attack, target, iterations }, {
-          progress: (p) => ctx.progress({ ...p, step: rows.length, total, phase: `clip ${k + 1}/${nClips}, ${kind} target`, message: p.message }),
-          checkpoint: () => ctx.checkpoint(),
-          get cancelled() { return ctx.cancelled; },
-          log: (m) => ctx.log(m),
-        });
+        const r = await audioAttack(model, { samples: u.samples, sampleRate: model.sampleRate }, { ...opts.attack, target, iterations }, childContext(ctx, { from: rows.length, span: 0, total, label: `clip ${k + 1}/${nClips}, ${kind} target` }));
         const row: AudioBenchmarkRow = {
           clip: u.id, transcript: u.transcript, transcriptBefore: r.transcriptBefore, kind, target, success: r.success, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx, iterations: r.iterations, successIteration: r.successIteration, seconds: r.seconds, clipSeconds: u.samples.length / model.sampleRate,
@@ -144,7 +139,6 @@ export async function audioBenchmark(opts: AudioBenchmarkOptions): Promise<Audio
         rows.push(row);
         opts.onAttack?.(row);
         ctx.progress({ step: rows.length, total, phase: 'audio benchmark', metrics: { success: r.success ? 1 : 0, ...(r.dbx !== null ? { dbx: r.dbx } : {}) } });
-        if (r.cancelled) ctx.checkpoint();
       }
     }
     const ok = rows.filter((r) => r.success && r.dbx !== null);

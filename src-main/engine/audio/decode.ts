@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
+import { argmaxAt } from '../models/predict';
 
 export class Alphabet {
   /** Symbols for classes 0..size-2; class size-1 is the blank. */
@@ -122,11 +123,7 @@ export function greedyDecode(scores: FrameScores, options: DecodeOptions = {}): 
   if (scores.length === 0) return [];
   const C = scores[0].length;
   const blank = options.blank ?? C - 1;
-  const path = scores.map((row) => {
-    let best = 0;
-    for (let c = 1; c < row.length; c++) if (row[c] > row[best]) best = c;
-    return best;
-  });
+  const path = scores.map((row) => argmaxAt(row, 0, row.length));
   return collapse(path, blank);
 }
 

@@ -14,7 +14,7 @@
  * together), gradients clipped to a global L2 norm, learning rate with a short linear warm-up and a
  * cosine decay to 10%. Every batch is
  * reported (progress + onBatch), every epoch validated (onEpoch); `ctx.checkpoint()` once per batch
- * makes the run cancellable: a cancelled run returns the model trained so far with `cancelled: true`.
+ * makes the run cancellable: a cancelled run throws CancelledError carrying the model trained so far.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
@@ -259,10 +259,9 @@ export interface SpeechTrainResult {
   data: SpeechData;
   epochs: SpeechEpochRow[];
   epochsRun: number;
-  /** Null when cancelled. */
+  /** Null in the partial result of a cancelled run. */
   testSeen: SpeechEvalResult | null;
   testUnseen: SpeechEvalResult | null;
-  cancelled: boolean;
   /** Training time (data preparation and test evaluation excluded). */
   seconds: number;
   utterancesPerSecond: number;
@@ -271,12 +270,16 @@ export interface SpeechTrainResult {
 /**
  * Trains a speech model on FSDD and evaluates it on held-out utterances of seen speakers and of the
  * unseen speaker. `model` continues training an existing model (same alphabet); otherwise a new one
- * of `arch` is built. The caller owns (and disposes) the returned model.
+ * of `arch` is built. The caller owns (and disposes) the returned model. Cancelling throws
+ * CancelledError whose `partial` is the SpeechTrainResult so far (the model trained so far, no test
+ * results); the caller owns that model too.
  */
 export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: SpeechTrainHooks = {}, ctx: JobContext = silentContext, model?: SpeechModel): Promise<SpeechTrainResult> {
   const o = resolveSpeechTrainOptions(options);
   const cache: ClipCache = options.clipCache ?? new Map();
   const net = model ?? SpeechModel.create(o.arch, { seed: o.seed });
+  let result: SpeechTrainResult;
+  let cancelled = false;
   try {
     const data = await prepareSpeechData(options, net.sampleRate, ctx, cache);
     // Symbols the training transcripts contain (digit words use 15 letters and the space): the model
@@ -294,7 +297,6 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     const totalSteps = stepsPerEpoch * o.epochs;
     const epochs: SpeechEpochRow[] = [];
     let step = 0;
-    let cancelled = false;
     let trainSeconds = 0;
     let seenUtterances = 0;
     try {
@@ -305,14 +307,10 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
         let lossSum = 0;
         let lossCount = 0;
         for (const batchIdx of batches) {
-          try {
-            ctx.checkpoint();
-          } catch (e) {
-            if (e instanceof CancelledError) {
-              cancelled = true;
-              break;
-            }
-            throw e;
+          // A cancel keeps the model trained so far: training ends below with CancelledError carrying it.
+          if (ctx.cancelled) {
+            cancelled = true;
+            break;
           }
           const utts = batchIdx.map((i) => set.utterances[i]);
           const signals = utts.map((u) => (rng() < o.ditherFraction ? dither(u.samples, rng, normal) : u.samples));
@@ -356,12 +354,14 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
       testSeen = await evaluateSpeech(net, data.testSeen, { ...options.decode });
       testUnseen = await evaluateSpeech(net, data.testUnseen, { ...options.decode });
     }
-    return {
-      model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen, cancelled,
+    result = {
+      model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen,
       seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0,
     };
   } catch (e) {
     if (!model) net.dispose();
     throw e;
   }
+  if (cancelled) throw new CancelledError(`Speech training cancelled after ${result.epochsRun} epoch(s)`, result);
+  return result;
 }

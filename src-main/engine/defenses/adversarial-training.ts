@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import type { JobContext } from '../context';
+import { quietContext, type JobContext } from '../context';
 import { fromLayersModel, type Classifier } from '../models/classifier';
 import { buildModel, evaluate, type EpochRow } from '../models';
 import { gradientMaskingChecks, type MaskingReport } from '../eval/masking';
@@ -105,8 +105,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
 
   /** After each epoch: clean and PGD accuracy on the monitored images, appended to `series`. */
   const monitorEpoch = (model: tf.LayersModel, series: string, ctx: JobContext) => async (row: EpochRow) => {
-    const quiet: JobContext = { progress: () => undefined, checkpoint: () => ctx.checkpoint(), get cancelled() { return ctx.cancelled; }, log: () => undefined };
-    const r = await attackSet('pgd', fromLayersModel(model), monitor.images, monitor.labels, { eps: p.eps, steps: p.monitorSteps, seed: p.seed + row.epoch }, quiet);
+    const r = await attackSet('pgd', fromLayersModel(model), monitor.images, monitor.labels, { eps: p.eps, steps: p.monitorSteps, seed: p.seed + row.epoch }, quietContext(ctx));
     const metrics = { clean_acc: r.summary.cleanAccuracy, pgd_acc: r.summary.robustAccuracy };
     await writer.appendMetric(series, { epoch: row.epoch, loss: row.loss, train_acc: row.acc, ...metrics });
     ctx.log(`epoch ${row.epoch}: clean ${pct(metrics.clean_acc)}, PGD ${pct(metrics.pgd_acc)} (eps ${p.eps}) on ${monitor.n} held-out images`);
@@ -125,7 +124,6 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       { eps: p.eps, steps: p.trainSteps, ...(p.trainStepSize ? { stepSize: p.trainStepSize } : {}), adversarialFraction: p.adversarialFraction, seed: p.seed,
         warmupSteps: Math.round(p.epsWarmupEpochs * stepsPerEpoch) },
       { onEpoch: monitorEpoch(advModel, 'epochs', advCtx) }, advCtx);
-    if (res.cancelled) env.ctx.checkpoint();
     const undefendedCleanAcc = (await evaluate(undefended, { ...test, images: evalSet.images.slice(), labels: evalSet.labels.slice() })).accuracy;
 
     // 2. Evaluation at the trained eps.

@@ -5,13 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import type { JobContext, Progress } from '../context';
+import { childContext, type JobContext } from '../context';
 import { badInput } from '../errors';
 import { loadDataset, type ImageSet } from '../data';
 import { runAttack, type AttackResult } from '../attacks';
 import { buildModel, saveModel, trainClassifier, type EpochRow, type TrainHooks, type TrainResult } from '../models';
 import type { SessionWriter } from '../sessions';
-import { withCount } from '../../../src-shared/progress-label';
 
 /** Parses a case study's params with its strict zod schema; unknown or bad keys name the recipe. */
 export function parseCaseParams<T>(schema: z.ZodType<T>, params: Record<string, unknown>, study: string): T {
@@ -39,32 +38,14 @@ export class Phases {
     const i = this.phases.findIndex((p) => p.name === name);
     if (i < 0) throw new Error(`Unknown phase ${name}`);
     const { ctx } = this;
-    const start = this.starts[i], weight = this.phases[i].weight, total = this.total;
-    const scale = 1000;
-    return {
-      progress: (p: Progress) => ctx.progress({
-        step: Math.round(scale * (start + weight * (p.total > 0 ? Math.min(1, p.step / p.total) : 0))),
-        total: Math.round(scale * total),
-        // The step/total above are the whole recipe's (weighted) units; the phase's own count goes in its label.
-        phase: withCount(`${name}${p.phase ? `: ${p.phase}` : ''}`, p),
-        ...(p.metrics ? { metrics: p.metrics } : {}),
-        ...(p.message ? { message: p.message } : {}),
-      }),
-      checkpoint: () => ctx.checkpoint(),
-      get cancelled() { return ctx.cancelled; },
-      log: (m: string) => ctx.log(`${name}: ${m}`),
-    };
+    // Steps are the whole recipe's (weighted) units, in thousandths; the phase's own count goes in its label.
+    return childContext(ctx, { from: 1000 * this.starts[i], span: 1000 * this.phases[i].weight, total: Math.round(1000 * this.total), round: true, label: name, count: true, logPrefix: name });
   }
 }
 
 /** A context for items [from, from + count) of `total`: inner progress maps into that share. */
 export function within(ctx: JobContext, from: number, count: number, total: number): JobContext {
-  return {
-    progress: (p: Progress) => ctx.progress({ ...p, ...(p.phase ? { phase: withCount(p.phase, p) } : {}), step: from + (count * (p.total > 0 ? Math.min(1, p.step / p.total) : 0)), total }),
-    checkpoint: () => ctx.checkpoint(),
-    get cancelled() { return ctx.cancelled; },
-    log: (m: string) => ctx.log(m),
-  };
+  return childContext(ctx, { from, span: count, total, count: true });
 }
 
 export interface Splits {
@@ -104,7 +85,6 @@ export async function trainPlain(train: ImageSet, o: PlainTraining, ctx: JobCont
   const model = buildModel(o.arch, { inputShape: train.shape, numClasses: train.classNames.length, seed: o.seed });
   try {
     const result = await trainClassifier(model, train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed }, typeof hooks === 'function' ? hooks(model) : hooks, ctx);
-    if (result.cancelled) ctx.checkpoint();
     return { model, result };
   } catch (e) {
     model.dispose();

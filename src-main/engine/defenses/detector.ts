@@ -147,7 +147,6 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
     const advTrain = await pgdImages(det, dtrain.images, dtrain.labels, shape, p.eps, p.pgdSteps, p.seed, phases.phase('detector data'));
     const dres = await trainDetector(det, dtrain.images, advTrain, shape, { epochs: p.detectorEpochs, batchSize: p.batchSize, learningRate: p.learningRate, seed: p.seed }, phases.phase('detector'),
       { onEpoch: (row) => writer.appendMetric('detector-epochs', epochMetrics(row)) });
-    if (dres.cancelled) env.ctx.checkpoint();
     const detectorValAcc = dres.history.epochs.at(-1)?.val_acc ?? null;
 
     // 3. Threshold at the chosen false-positive rate on clean calibration images.

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
-import type { JobContext, Progress } from '../context';
+import { childContext, type JobContext } from '../context';
 import { loadDataset, type ImageSet } from '../data';
 import { badInput } from '../errors';
 import { encodePng, perturbationPng } from '../images';
@@ -15,6 +15,7 @@ import { gradWithLogits, oneHot } from '../attacks/ops';
 import type { AttackResult } from '../attacks/types';
 import type { Classifier } from '../models/classifier';
 import { saveModel, type ModelMeta } from '../models/io';
+import { argmaxAt } from '../models/predict';
 import { trainClassifier, type TrainHooks, type TrainOptions, type TrainResult } from '../models/train';
 import type { SessionWriter } from '../sessions';
 import type { EvidenceRow, RecipeEnv } from './types';
@@ -64,15 +65,7 @@ export class Stages {
     const prefix = `${this.index + 1}/${this.labels.length} ${label}`;
     parent.progress({ step: base, total, phase: prefix });
     parent.log(prefix);
-    return {
-      progress: (p: Progress) => {
-        const frac = p.total > 0 ? Math.min(1, Math.max(0, p.step / p.total)) : 0;
-        parent.progress({ ...p, step: base + Math.round(frac * span), total, phase: p.phase ? `${prefix}: ${p.phase}` : prefix });
-      },
-      checkpoint: () => parent.checkpoint(),
-      get cancelled() { return parent.cancelled; },
-      log: (m: string) => parent.log(`${label}: ${m}`),
-    };
+    return childContext(parent, { from: base, span, total, round: true, label: prefix, logPrefix: label });
   }
 
   /** Reports the whole run done. */
@@ -115,7 +108,6 @@ export async function trainLogged(
       await hooks.onEpoch?.(row);
     },
   }, ctx);
-  if (r.cancelled) ctx.checkpoint(); // a cancelled training ends the recipe (CancelledError)
   return r;
 }
 
@@ -169,9 +161,7 @@ export async function inputGradientStats(classifier: Classifier, set: Pick<Image
     grad.dispose(); logits.dispose();
     onehot.dispose();
     for (let i = 0; i < m; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + best]) best = j;
-      if (best !== labels[i]) continue;
+      if (argmaxAt(z, i * k, k) !== labels[i]) continue;
       let zeros = 0, sq = 0;
       for (let j = i * per; j < (i + 1) * per; j++) {
         if (v[j] === 0) zeros++;

@@ -19,7 +19,9 @@ import { z } from 'zod';
 import { runAttack, type AttackResult } from '../attacks';
 import { ARCHITECTURE_NAMES, buildModel, deriveSeed } from '../models/architectures';
 import { fromLayersModel } from '../models/classifier';
-import { distillationLoss, evaluate, softLabels, type TrainOptions } from '../models/train';
+import { distillationLoss } from '../models/losses';
+import { evaluate, softLabels } from '../models/predict';
+import type { TrainOptions } from '../models/train';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, RecipeEnv, RecipeOutcome } from './types';
 import {

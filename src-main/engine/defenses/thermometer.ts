@@ -18,7 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { evaluateAdversarials, runAttack, type AttackResult } from '../attacks';
 import { ARCHITECTURE_NAMES, buildModel, deriveSeed } from '../models/architectures';
 import { fromLayersModel } from '../models/classifier';
-import { evaluate, type TrainOptions } from '../models/train';
+import { evaluate } from '../models/predict';
+import type { TrainOptions } from '../models/train';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
 import {

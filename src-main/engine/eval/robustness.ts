@@ -8,10 +8,11 @@
  * MultiAttack. For minimal-distance attacks (C&W, DDN) `robustAccuracyFromDistances` reads the same
  * curve off the per-example distances of a single run.
  */
-import { silentContext, type JobContext } from '../context';
+import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
-import { predictLogits, resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
+import { argmaxAt, batchLogits } from '../models/predict';
+import { resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
 import type { AnyAttack, Norm, PerExample } from '../attacks/types';
 
 /** Builds the attack for one epsilon: e.g. eps => ({ attack: 'pgd', params: { eps, steps: 20 } }). */
@@ -60,13 +61,9 @@ export async function robustAccuracyCurve(
   const labels = toLabels(y, n, classifier.numClasses);
   const k = classifier.numClasses;
   const per = data.length / n;
-  const z = predictLogits(classifier, data, n, options.batchSize);
+  const z = batchLogits(classifier, data, n, options.batchSize);
   let alive: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + best]) best = j;
-    if (best === labels[i]) alive.push(i);
-  }
+  for (let i = 0; i < n; i++) if (argmaxAt(z, i * k, k) === labels[i]) alive.push(i);
   const cleanCorrect = alive.length;
   const curve: CurvePoint[] = [];
   for (let e = 0; e < eps.length; e++) {
@@ -82,12 +79,8 @@ export async function robustAccuracyCurve(
       if (Math.abs(ball.eps - eps[e]) > 1e-12) throw badInput(`The attack factory set eps = ${ball.eps} for epsilon ${eps[e]}`);
       const sub = new Float32Array(alive.length * per);
       alive.forEach((i, j) => sub.set(data.subarray(i * per, (i + 1) * per), j * per));
-      const inner: JobContext = {
-        progress: (p) => ctx.progress({ step: e, total: eps.length, phase: `eps ${eps[e]} (${e + 1}/${eps.length})${p.phase ? `: ${p.phase}` : ''}`, metrics: p.metrics }),
-        checkpoint: () => ctx.checkpoint(),
-        get cancelled() { return ctx.cancelled; },
-        log: (m) => ctx.log(m),
-      };
+      // The bar stays at this epsilon's point while its attack runs; the phase says how far the attack is.
+      const inner = childContext(ctx, { from: e, span: 0, total: eps.length, label: `eps ${eps[e]} (${e + 1}/${eps.length})` });
       const res = await runAttack(def, classifier, sub, alive.map((i) => labels[i]), { kind: 'untargeted' }, spec.params ?? {}, inner, options);
       alive = alive.filter((_, j) => !res.perExample[j].success);
     }

@@ -9,7 +9,12 @@ export {
   saveModel, loadModel, modelSha256, resolveModelJson, checkInputShape, modelInputShape, modelPathOf, setModelPath, writeFileAtomic,
 } from './io';
 export {
-  type OptimizerName, type EarlyStopOptions, type TrainOptions, type ResolvedTrainOptions, type BatchInfo, type Batch, type LossFn,
-  type TrainHooks, type BatchRow, type EpochRow, type TrainResult, type EvalOptions, type EvalResult, type Images,
-  trainClassifier, evaluate, predictLogits, softLabels, crossEntropyLoss, distillationLoss, mulberry32,
+  type OptimizerName, type EarlyStopOptions, type TrainOptions, type ResolvedTrainOptions, type Batch,
+  type TrainHooks, type BatchRow, type EpochRow, type TrainResult, trainClassifier, mulberry32,
 } from './train';
+export { type BatchInfo } from './batches';
+export { type LossFn, crossEntropyLoss, distillationLoss } from './losses';
+export {
+  type EvalOptions, type EvalResult, type Images, type ModelLike,
+  argmaxAt, softmaxAt, softmax, batchLogits, evaluate, predictLogits, softLabels,
+} from './predict';

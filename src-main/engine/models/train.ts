@@ -1,7 +1,8 @@
 /**
- * Training and evaluation of image classifiers, written as our own loop (not model.fit) so that we
- * control batches, losses, batch transforms (adversarial examples, encodings), cancellation and
- * progress. Later defenses plug in through hooks:
+ * Training of image classifiers, written as our own loop (not model.fit) so that we control
+ * batches, losses, batch transforms (adversarial examples, encodings), cancellation and progress.
+ * Prediction and evaluation are in predict.ts, the losses in losses.ts, batching in batches.ts.
+ * Later defenses plug in through hooks:
  *  - `loss(logits, y, batch)`: the training loss (default: softmax cross-entropy on logits);
  *    `distillationLoss(T)` is the one defensive distillation uses;
  *  - `transformBatch(x, y, batch)`: replaces a training batch before the step, may be async
@@ -16,9 +17,11 @@ import { silentContext } from '../context';
 import { AdvlabError, CancelledError, badInput } from '../errors';
 import type { ImageSet } from '../data/types';
 import { deriveSeed } from './architectures';
-import { fromLayersModel, type Classifier } from './classifier';
 import { checkInputShape } from './io';
 import { mulberry32 } from '../core/random';
+import { allIndices, checkLabels, checkSet, count, gatherImages, gatherTargets, labelsAt, positiveInt, yieldToEventLoop, type BatchInfo } from './batches';
+import { crossEntropyLoss, type LossFn } from './losses';
+import { evaluateIndices } from './predict';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -74,27 +77,11 @@ export interface TrainOptions {
 }
 
 /** What hooks learn about the batch at hand. */
-export interface BatchInfo {
-  phase: 'train' | 'validation';
-  /** 1-based epoch. */
-  epoch: number;
-  /** 1-based global training step (0 during validation). */
-  step: number;
-  /** 0-based batch index within the epoch (or within the validation pass). */
-  index: number;
-  /** Indices of the batch's examples in their set. */
-  indices: Int32Array;
-  /** Their true labels. */
-  labels: Int32Array;
-}
 
 export interface Batch {
   x: tf.Tensor4D;
   y: tf.Tensor2D;
 }
-
-/** A training loss: a scalar from logits [b, k] and targets [b, k]. Called inside tf.tidy: synchronous. */
-export type LossFn = (logits: tf.Tensor2D, y: tf.Tensor2D, batch: BatchInfo) => tf.Scalar;
 
 export interface TrainHooks {
   /** Default: softmaxCrossEntropy. Also used for val_loss. */
@@ -139,7 +126,6 @@ export interface TrainResult {
   epochsRun: number;
   stepsRun: number;
   stoppedEarly: boolean;
-  cancelled: boolean;
   /** Epoch whose weights were restored by earlyStop.restoreBest. */
   restoredEpoch?: number;
   /** Wall time of the whole call. */
@@ -159,21 +145,6 @@ const OPTION_KEYS = new Set<string>([
   'earlyStop', 'shuffle', 'limitBatches', 'targets', 'validationBatchSize', 'progressIntervalMs',
 ]);
 
-/** Softmax cross-entropy on logits, mean over the batch; y may be one-hot or any distribution. */
-export function crossEntropyLoss(logits: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), -1))) as tf.Scalar);
-}
-
-/**
- * Defensive distillation's loss (Papernot et al. 2016; the C&W reference code): cross-entropy of
- * softmax(logits / T) against the targets (hard labels when training the teacher, the teacher's
- * soft labels when training the distilled network). No T^2 factor, as in those papers' code.
- */
-export function distillationLoss(temperature: number): LossFn {
-  if (!(temperature > 0)) throw badInput(`Distillation temperature must be > 0; got ${temperature}`);
-  return (logits, y) => tf.tidy(() => crossEntropyLoss(tf.div(logits, temperature) as tf.Tensor2D, y));
-}
-
 /** Re-exported for existing importers; the one implementation is engine/random.ts. */
 export { mulberry32 };
 
@@ -191,75 +162,10 @@ function shuffleInPlace(a: Int32Array, rng: () => number): void {
   }
 }
 
-/** Lets the event loop run (cancel messages, IPC) between batches: wasm work is synchronous. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-type ModelLike = tf.LayersModel | Classifier;
-
-function toClassifier(m: ModelLike): Classifier {
-  return 'logits' in m && typeof m.logits === 'function' ? m : fromLayersModel(m as tf.LayersModel);
-}
-
-function count(set: { labels: Uint8Array }): number {
-  return set.labels.length;
-}
-
-function pixelsPerImage(set: { shape: readonly number[] }): number {
-  return set.shape[0] * set.shape[1] * set.shape[2];
-}
-
-function checkSet(set: ImageSet, what: string): void {
-  const n = count(set), d = pixelsPerImage(set);
-  if (set.images.length !== n * d) {
-    throw badInput(`${what} "${set.name}" is inconsistent: ${set.images.length} pixel values for ${n} images of [${set.shape.join(', ')}]`);
-  }
-  if (n === 0) throw badInput(`${what} "${set.name}" has no images`);
-}
-
-/** Copies the images at `indices` into a [b, h, w, c] tensor. */
-function gatherImages(set: { images: Float32Array; shape: [number, number, number] }, indices: Int32Array): tf.Tensor4D {
-  const d = pixelsPerImage(set);
-  const buf = new Float32Array(indices.length * d);
-  for (let i = 0; i < indices.length; i++) buf.set(set.images.subarray(indices[i] * d, (indices[i] + 1) * d), i * d);
-  return tf.tensor4d(buf, [indices.length, ...set.shape]);
-}
-
-/** Targets [b, k]: rows of `targets` when given, else one-hot labels. */
-function gatherTargets(labels: Uint8Array, indices: Int32Array, k: number, targets?: Float32Array): tf.Tensor2D {
-  const buf = new Float32Array(indices.length * k);
-  for (let i = 0; i < indices.length; i++) {
-    if (targets) buf.set(targets.subarray(indices[i] * k, (indices[i] + 1) * k), i * k);
-    else buf[i * k + labels[indices[i]]] = 1;
-  }
-  return tf.tensor2d(buf, [indices.length, k]);
-}
-
-function labelsAt(labels: Uint8Array, indices: Int32Array): Int32Array {
-  const out = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) out[i] = labels[indices[i]];
-  return out;
-}
-
 function outputUnits(model: tf.LayersModel): number | null {
   const shape = model.outputs[0]?.shape;
   const k = shape?.[shape.length - 1];
   return typeof k === 'number' ? k : null;
-}
-
-function checkLabels(set: ImageSet, k: number, what: string): void {
-  if (set.classNames.length > 0 && set.classNames.length !== k) {
-    throw badInput(`The model outputs ${k} logits but ${what} "${set.name}" has ${set.classNames.length} classes`, { modelClasses: k, datasetClasses: set.classNames.length });
-  }
-  let max = 0;
-  for (let i = 0; i < set.labels.length; i++) if (set.labels[i] > max) max = set.labels[i];
-  if (max >= k) throw badInput(`${what} "${set.name}" has label ${max} but the model outputs only ${k} logits`);
-}
-
-function positiveInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw badInput(`${name} must be a positive integer; got ${String(v)}`);
-  return v;
 }
 
 function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOptions {
@@ -315,51 +221,6 @@ function makeOptimizer(o: ResolvedTrainOptions): tf.Optimizer {
   }
 }
 
-interface EvalParts {
-  logitsOf: (x: tf.Tensor4D) => tf.Tensor2D;
-  loss: LossFn;
-  k: number;
-}
-
-/** Mean loss and accuracy of `logitsOf` over set[indices], batched; optional confusion counts. */
-async function evaluateIndices(
-  parts: EvalParts, set: ImageSet, indices: Int32Array, batchSize: number, ctx: JobContext,
-  opts: { targets?: Float32Array; epoch?: number; confusion?: number[][] } = {},
-): Promise<{ loss: number; accuracy: number }> {
-  let lossSum = 0, correct = 0;
-  for (let start = 0, index = 0; start < indices.length; start += batchSize, index++) {
-    ctx.checkpoint();
-    const idx = indices.subarray(start, Math.min(start + batchSize, indices.length));
-    const labels = labelsAt(set.labels, idx);
-    const info: BatchInfo = { phase: 'validation', epoch: opts.epoch ?? 0, step: 0, index, indices: idx, labels };
-    const x = gatherImages(set, idx);
-    const y = gatherTargets(set.labels, idx, parts.k, opts.targets);
-    try {
-      const [l, p] = tf.tidy(() => {
-        const logits = parts.logitsOf(x);
-        return [parts.loss(logits, y, info), tf.argMax(logits, -1)];
-      });
-      const [lv, pv] = await Promise.all([l.data(), p.data()]);
-      l.dispose(); p.dispose();
-      lossSum += lv[0] * idx.length;
-      for (let i = 0; i < idx.length; i++) {
-        if (pv[i] === labels[i]) correct++;
-        if (opts.confusion) opts.confusion[labels[i]][pv[i]]++;
-      }
-    } finally {
-      x.dispose(); y.dispose();
-    }
-    await yieldToEventLoop();
-  }
-  return { loss: lossSum / indices.length, accuracy: correct / indices.length };
-}
-
-function allIndices(n: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  return a;
-}
-
 function splitIndices(n: number, fraction: number, seed: number): { train: Int32Array; val: Int32Array } {
   const nVal = Math.round(n * fraction);
   if (nVal === 0 || nVal === n) throw badInput(`validationSplit ${fraction} of ${n} images leaves ${nVal} for validation and ${n - nVal} for training`);
@@ -369,8 +230,8 @@ function splitIndices(n: number, fraction: number, seed: number): { train: Int32
 
 /**
  * Trains `model` on `trainSet` with mini-batches, our loop (see the module comment). Cancelling the
- * job does not throw: the result has `cancelled: true`, the history so far and the model as
- * trained so far, so the caller can save it marked cancelled. Other errors throw.
+ * job throws CancelledError whose `partial` is the TrainResult so far (the history and the model as
+ * trained so far), so the caller can save it marked cancelled (keepPartial in engine/context.ts).
  */
 export async function trainClassifier(
   model: tf.LayersModel, trainSet: ImageSet, options: TrainOptions = {}, hooks: TrainHooks = {}, ctx: JobContext = silentContext,
@@ -500,11 +361,13 @@ export async function trainClassifier(
     optimizer.dispose();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return {
-    model, history, epochsRun, stepsRun: step, stoppedEarly, cancelled,
+  const result: TrainResult = {
+    model, history, epochsRun, stepsRun: step, stoppedEarly,
     ...(restoredEpoch !== undefined ? { restoredEpoch } : {}),
     seconds, imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0, options: o,
   };
+  if (cancelled) throw new CancelledError(`Training cancelled after ${step} step(s)`, result);
+  return result;
 }
 
 /** One optimisation step on one batch; returns the batch loss, correct count and size. */
@@ -542,70 +405,4 @@ async function trainStep(
     if (by !== y) by.dispose();
     (preds as tf.Tensor | null)?.dispose();
   }
-}
-
-export interface EvalOptions {
-  batchSize?: number;
-  /** Also count a confusion matrix confusion[true][predicted]. */
-  confusion?: boolean;
-  ctx?: JobContext;
-}
-
-export interface EvalResult {
-  n: number;
-  /** Mean softmax cross-entropy. */
-  loss: number;
-  accuracy: number;
-  confusion?: number[][];
-}
-
-/** Loss and accuracy of a model (or any Classifier, e.g. a defended one) on a set; a number is the batch size. */
-export async function evaluate(model: ModelLike, set: ImageSet, options: EvalOptions | number = {}): Promise<EvalResult> {
-  const opts: EvalOptions = typeof options === 'number' ? { batchSize: options } : options;
-  checkSet(set, 'Dataset');
-  const clf = toClassifier(model);
-  checkInputShape(model, set.shape, set.name);
-  checkLabels(set, clf.numClasses, 'Dataset');
-  const k = clf.numClasses;
-  const confusion = opts.confusion ? Array.from({ length: k }, () => new Array<number>(k).fill(0)) : undefined;
-  const r = await evaluateIndices({ logitsOf: (x) => clf.logits(x), loss: (l, y) => crossEntropyLoss(l, y), k }, set, allIndices(count(set)),
-    positiveInt(opts.batchSize ?? 500, 'batchSize'), opts.ctx ?? silentContext, { confusion });
-  return { n: count(set), loss: r.loss, accuracy: r.accuracy, ...(confusion ? { confusion } : {}) };
-}
-
-/** Images to classify: an ImageSet or just its pixels and shape. */
-export type Images = Pick<ImageSet, 'images' | 'shape'>;
-
-/** Applies `fn` to logits batch by batch; returns the concatenated [n * k] values. */
-async function mapLogits(model: ModelLike, set: Images, batchSize: number, ctx: JobContext, fn: (logits: tf.Tensor2D) => tf.Tensor2D): Promise<Float32Array> {
-  const clf = toClassifier(model);
-  checkInputShape(model, set.shape);
-  const d = pixelsPerImage(set);
-  if (set.images.length % d !== 0) throw badInput(`${set.images.length} pixel values are not a whole number of [${set.shape.join(', ')}] images`);
-  const n = set.images.length / d, k = clf.numClasses;
-  const out = new Float32Array(n * k);
-  positiveInt(batchSize, 'batchSize');
-  for (let start = 0; start < n; start += batchSize) {
-    ctx.checkpoint();
-    const b = Math.min(batchSize, n - start);
-    const r = tf.tidy(() => fn(clf.logits(tf.tensor4d(set.images.subarray(start * d, (start + b) * d), [b, ...set.shape]))));
-    out.set(await r.data(), start * k);
-    r.dispose();
-    await yieldToEventLoop();
-  }
-  return out;
-}
-
-/** Logits for every image, batched: Float32Array of n * numClasses (row-major). */
-export function predictLogits(model: ModelLike, set: Images, batchSize = 500, ctx: JobContext = silentContext): Promise<Float32Array> {
-  return mapLogits(model, set, batchSize, ctx, (l) => l);
-}
-
-/**
- * The soft labels of defensive distillation: softmax(logits / T) of a (teacher) model for every
- * image, n * numClasses values, to pass as TrainOptions.targets with distillationLoss(T).
- */
-export function softLabels(model: ModelLike, set: Images, temperature: number, batchSize = 500, ctx: JobContext = silentContext): Promise<Float32Array> {
-  if (!(temperature > 0)) throw badInput(`Distillation temperature must be > 0; got ${temperature}`);
-  return mapLogits(model, set, batchSize, ctx, (l) => tf.softmax(tf.div(l, temperature) as tf.Tensor2D));
 }

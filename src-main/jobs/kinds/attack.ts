@@ -7,13 +7,14 @@
 import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
 import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
 import { loadDataset, type ImageSet } from '../../engine/data';
+import { childContext } from '../../engine/context';
 import { badInput } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
 import { encodePng, perturbationPng } from '../../engine/images';
-import { checkInputShape } from '../../engine/models';
+import { checkInputShape, softmax } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
 import { resolveModel, splitSpecFor } from '../model-ref';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
 
@@ -36,13 +37,6 @@ function rows(r: AttackResult, classNames: string[]) {
     cleanCorrect: e.cleanCorrect, success: e.success, counted: e.counted,
     l0: e.l0, l2: round(e.l2), linf: round(e.linf), iterations: e.iterations, advConfidence: round(e.advConfidence, 4),
   }));
-}
-
-function softmax(z: number[]): number[] {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }
 
 /** PNGs of the first `count` examples, scaled up for viewing, plus their probabilities. */
@@ -82,7 +76,7 @@ export const attack: JobHandler = async (raw, ctx, env) => {
     datasets: [datasetRef(set, p.split)],
     models: [model.ref, ...(target ? [target.ref] : [])],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     let result: AttackResult;
     let transfer: Record<string, unknown> = {};
     if (target) {
@@ -105,8 +99,10 @@ export const attack: JobHandler = async (raw, ctx, env) => {
       seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer,
     };
     delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
-    await writer.finish({ ...summary, params: JSON.stringify(result.params) });
-    return { session: writer.id, attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer };
+    return {
+      summary: { ...summary, params: JSON.stringify(result.params) },
+      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer },
+    };
   });
 };
 
@@ -122,7 +118,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
     datasets: [datasetRef(set, p.split)], models: [model.ref],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const t0 = performance.now();
     const curve = await robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx);
     for (const point of curve) await writer.appendMetric('curve', { ...point });
@@ -133,8 +129,7 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
       ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
       seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
     };
-    await writer.finish(summary);
-    return { session: writer.id, curve, ...summary };
+    return { summary, result: { curve, ...summary } };
   });
 };
 
@@ -153,11 +148,11 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
     kind: 'loss-surface', name: p.name ?? `loss surface of ${set.name}[${p.index}] on ${model.label}`, params: p, tags: p.tags,
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256 }], models: [model.ref],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const surfaces = [];
     for (const [i, directions] of p.directions.entries()) {
-      const sub = { ...ctx, progress: (q: { step: number; total: number; phase?: string; metrics?: Record<string, number> }) => ctx.progress({ ...q, step: i * q.total + q.step, total: q.total * p.directions.length, phase: directions }) };
-      surfaces.push(await lossSurface(model.classifier, x, label, { directions, range: p.range, resolution: p.resolution, objective: p.objective, seed: p.seed }, sub));
+      const part = childContext(ctx, { from: i, span: 1, total: p.directions.length, childUnits: true, label: directions });
+      surfaces.push(await lossSurface(model.classifier, x, label, { directions, range: p.range, resolution: p.resolution, objective: p.objective, seed: p.seed }, part));
     }
     await writer.writeArtifact('loss-surface.json', JSON.stringify({ label, labelName: set.classNames[label], surfaces }), 'json', 'loss on 2-D grids around the image');
     await writer.writeArtifact('image.png', encodePng(x, h, w, c, h <= 32 ? 4 : 1), 'image', `${set.name} ${p.split}[${p.index}], label ${set.classNames[label]}`);
@@ -167,7 +162,6 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
       summary[`${s.directions}:maxLoss`] = Math.max(...flat);
       summary[`${s.directions}:misclassifiedFraction`] = s.predicted.flat().filter((v) => v !== label).length / flat.length;
     }
-    await writer.finish(summary);
-    return { session: writer.id, ...summary };
+    return { summary, result: summary };
   });
 };

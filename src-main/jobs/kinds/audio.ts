@@ -21,13 +21,14 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
-  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, SpeechModel, trainSpeechModel, validateTarget, write16, resample,
+  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, trainSpeechModel, validateTarget, write16, resample,
   type SpeechEvalResult, type Utterance,
 } from '../../engine/audio';
+import { keepPartial } from '../../engine/context';
 import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
-import { modelSha256 } from '../../engine/models';
-import { isSessionId, SessionStore, type ModelRef, type SessionWriter } from '../../engine/sessions';
-import { openSession, withSession } from '../session-env';
+import { SessionStore, type SessionWriter } from '../../engine/sessions';
+import { resolveSpeechModel } from '../model-ref';
+import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 
 /** The FSDD recordings folder in the first data folder that has one. */
@@ -37,35 +38,6 @@ export function findFsdd(dataDirs: readonly string[]): string {
     if (existsSync(dir)) return dir;
   }
   throw new AdvlabError('NOT_FOUND', `FSDD not found: no fsdd/recordings folder in ${dataDirs.join(', ') || '(no data folders)'}; put the Free Spoken Digit Dataset's recordings there`, { dataDirs: [...dataDirs] });
-}
-
-export interface ResolvedSpeechModel {
-  model: SpeechModel;
-  ref: ModelRef;
-  label: string;
-}
-
-/**
- * A speech model reference: the id of a session holding one (an audio-train run; its summary's
- * 'model' entry under artifacts/) or a path to a model.json or its folder.
- */
-export async function resolveSpeechModel(ref: string, store: SessionStore): Promise<ResolvedSpeechModel> {
-  let path = ref;
-  let id: string | undefined;
-  let label = ref;
-  if (isSessionId(ref) && existsSync(store.dir(ref))) {
-    const m = await store.manifest(ref);
-    const rel = m.summary.model;
-    if (typeof rel !== 'string') throw new AdvlabError('NOT_FOUND', `Session ${ref} holds no model (its summary has no "model" entry); use an audio-train session`, { session: ref });
-    path = join(store.dir(ref), 'artifacts', rel);
-    id = ref;
-    label = m.name;
-  } else if (!existsSync(ref)) {
-    throw new AdvlabError('NOT_FOUND', `Model "${ref}" is neither a session id in ${store.root} nor an existing model.json or folder`, { model: ref });
-  }
-  const model = await SpeechModel.load(path);
-  const sha256 = await modelSha256(model.modelJson!);
-  return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };
 }
 
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
@@ -110,23 +82,18 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
     tags: p.tags,
     datasets: [{ name: 'fsdd', split: 'train' }],
   });
-  return withSession(writer, async () => {
-    let result;
-    try {
-      result = await trainSpeechModel({
-        arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
-        ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
-      }, {
-        onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
-        onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
-      }, ctx);
-    } catch (e) {
-      if (e instanceof CancelledError) {
-        await writer.cancel({ arch, dataset: 'fsdd', backend: env.backend.name });
-        return { session: writer.id, cancelled: true };
-      }
-      throw e;
-    }
+  return runInSession(writer, async () => {
+    // A run cancelled while training keeps the model trained so far, saved and marked cancelled; one
+    // cancelled before (while building the data) has nothing to save.
+    const { value: result, cancel } = await keepPartial(trainSpeechModel({
+      arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
+      ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
+    }, {
+      onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
+      onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
+    }, ctx)).catch((e: unknown) => {
+      throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset: 'fsdd', backend: env.backend.name } }, e) : e;
+    });
     const { model, data, options: o } = result;
     try {
       await writer.update({
@@ -137,12 +104,12 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
           { name: 'fsdd', split: `test-unseen (speaker ${data.heldOutSpeaker})`, sha256: data.sha256.testUnseen },
         ],
       });
-      const status = result.cancelled ? 'cancelled' : 'complete';
+      const status = cancel ? 'cancelled' : 'complete';
       // The letters the model heard in training: it can be driven to phrases over these, hardly to others.
       const trainedLetters = [...new Set(DIGIT_WORDS.join(''))].sort().join('');
       const saved = await model.save(writer.artifactPath('model'), { dataset: 'fsdd', trainedBy: writer.id, trainingStatus: status, trainedLetters });
       await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on FSDD (tfjs LayersModel; front end and alphabet in its metadata)`);
-      const wavs = result.cancelled ? new Map<string, string>() : await saveExampleWavs(writer, [
+      const wavs = cancel ? new Map<string, string>() : await saveExampleWavs(writer, [
         { split: 'test-seen', utterances: data.testSeen, count: 10 },
         { split: 'test-unseen', utterances: data.testUnseen, count: 5 },
       ], model.sampleRate);
@@ -168,9 +135,9 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
         utterancesPerSecond: result.utterancesPerSecond,
         backend: env.backend.name,
       };
-      if (result.cancelled) await writer.cancel(summary);
-      else await writer.finish(summary);
-      return { session: writer.id, ...summary, model: saved.modelJson, cancelled: result.cancelled };
+      const outcome = { summary, result: { ...summary, model: saved.modelJson } };
+      if (cancel) throw cancelledWith(outcome, cancel);
+      return outcome;
     } finally {
       model.dispose();
     }
@@ -197,10 +164,11 @@ export const audioAttackJob: JobHandler = async (raw, ctx, env) => {
       datasets: [{ name: basename(p.wav).slice(0, 200), split: 'wav file', sha256: clip.sha256 }],
       models: [resolved.ref],
     });
-    return await withSession(writer, async () => {
-      const r = await audioAttack(model, clip, {
+    return await runInSession(writer, async () => {
+      // A cancelled attack keeps its best (or last) candidate so far, saved and marked cancelled.
+      const { value: r, cancel } = await keepPartial(audioAttack(model, clip, {
         target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed,
-      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }) });
+      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }) }));
       const audible = audiblePerturbation(r.perturbation, 0.9);
       await writer.writeArtifacts([
         { path: 'original.wav', data: write16(r.original, r.sampleRate), kind: 'audio', description: `the clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptBefore}"` },
@@ -231,9 +199,9 @@ export const audioAttackJob: JobHandler = async (raw, ctx, env) => {
         tau0: p.tau0,
         backend: env.backend.name,
       };
-      if (r.cancelled) await writer.cancel(summary);
-      else await writer.finish(summary);
-      return { session: writer.id, ...summary, cancelled: r.cancelled };
+      const outcome = { summary, result: summary };
+      if (cancel) throw cancelledWith(outcome, cancel);
+      return outcome;
     });
   } finally {
     model.dispose();

@@ -11,9 +11,9 @@ import { gradientMaskingChecks, trainSurrogate } from '../../engine/eval';
 import { checkInputShape } from '../../engine/models';
 import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
-import type { JobContext, Progress } from '../../engine/context';
+import { childContext, type JobContext } from '../../engine/context';
 import { resolveModel, splitSpecFor } from '../model-ref';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
 
@@ -25,13 +25,9 @@ export function defaultEps(dataset: string): number {
   return 0.1;
 }
 
-function part(ctx: JobContext, from: number, to: number, phase: string): JobContext {
-  return {
-    progress: (p: Progress) => ctx.progress({ ...p, step: Math.round(1000 * (from + (to - from) * (p.total > 0 ? Math.min(1, p.step / p.total) : 0))), total: 1000, phase: `${phase}${p.phase ? `: ${p.phase}` : ''}` }),
-    checkpoint: () => ctx.checkpoint(),
-    get cancelled() { return ctx.cancelled; },
-    log: (m: string) => ctx.log(m),
-  };
+/** Progress of [from, to) of the whole job, in thousandths. */
+function part(ctx: JobContext, from: number, to: number, label: string): JobContext {
+  return childContext(ctx, { from: 1000 * from, span: 1000 * (to - from), total: 1000, round: true, label });
 }
 
 export const gradientCheck: JobHandler = async (raw, ctx, env) => {
@@ -53,7 +49,7 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
     models: [model.ref, ...(given ? [given.ref] : [])],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const t0 = performance.now();
     let surrogate: Classifier;
     let owned: tf.LayersModel | null = null;
@@ -81,10 +77,12 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
         modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: report.n, eps, cleanAccuracy: report.cleanAccuracy,
         surrogate: surrogateNote, seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
       };
-      await writer.finish(summary);
       return {
-        session: writer.id, ...summary, warned: report.warned,
-        checks: report.checks.map((c) => ({ id: c.id, name: c.name, status: c.status, numbers: c.numbers, explanation: c.explanation })),
+        summary,
+        result: {
+          ...summary, warned: report.warned,
+          checks: report.checks.map((c) => ({ id: c.id, name: c.name, status: c.status, numbers: c.numbers, explanation: c.explanation })),
+        },
       };
     } finally {
       owned?.dispose();

@@ -8,7 +8,7 @@ import { importModelParams } from '../../api/jobs';
 import { loadDataset } from '../../engine/data';
 import { checkInputShape, evaluate, loadModel, saveModel } from '../../engine/models';
 import { classifierFor } from '../../engine/models/defended';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 
 export const importModel: JobHandler = async (raw, ctx, env) => {
@@ -22,7 +22,7 @@ export const importModel: JobHandler = async (raw, ctx, env) => {
     models: [{ path: loaded.modelJson, arch: loaded.meta.arch ?? 'imported', sha256: loaded.sha256 }],
     ...(set ? { datasets: [{ name: set.name, split: 'test', sha256: set.source.sha256 }] } : {}),
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     ctx.progress({ step: 0, total: 1, phase: 'copying the model' });
     const saved = await saveModel(loaded.model, writer.artifactPath('model'), { ...loaded.meta, ...(set && !loaded.meta.dataset ? { dataset: set.name, classNames: set.classNames, inputShape: set.shape } : {}) });
     await writer.registerArtifact('model/model.json', 'model', `imported from ${loaded.modelJson}`);
@@ -31,8 +31,7 @@ export const importModel: JobHandler = async (raw, ctx, env) => {
       model: 'model/model.json', arch: loaded.meta.arch ?? 'imported', dataset: set?.name ?? loaded.meta.dataset ?? null, importedFrom: loaded.modelJson,
       modelSha256: saved.sha256, generatedBy: loaded.generatedBy ?? null, ...(test ? { testAccuracy: test.accuracy, testImages: test.n } : {}),
     };
-    await writer.finish(summary);
     loaded.model.dispose();
-    return { session: writer.id, ...summary, model: saved.modelJson };
+    return { summary, result: { ...summary, model: saved.modelJson } };
   });
 };

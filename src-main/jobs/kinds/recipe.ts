@@ -7,7 +7,7 @@ import { getCaseStudy } from '../../engine/defenses';
 import '../../engine/defenses/all';
 import { loadRecipe } from '../../engine/defenses/recipes';
 import { AdvlabError } from '../../engine/errors';
-import { openSession, withSession } from '../session-env';
+import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 
 export const recipe: JobHandler = async (raw, ctx, env) => {
@@ -23,13 +23,15 @@ export const recipe: JobHandler = async (raw, ctx, env) => {
     params: { recipe: file.id, quick: p.quick, overrides: p.overrides, resolved: params },
     tags: [...p.tags, `recipe:${file.id}`],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const t0 = performance.now();
     const outcome = await study.run(params, { dataDirs: env.dataDirs, writer, ctx, quick: p.quick });
     const seconds = (performance.now() - t0) / 1000;
     const report = { recipe: file.id, title: file.title, claim: file.claim, finding: file.finding, papers: file.papers, quick: p.quick, params, ...outcome, seconds };
     await writer.writeArtifact('report.json', JSON.stringify(report, null, 2), 'json', 'claim and evidence side by side');
-    await writer.finish({ recipe: file.id, claimReproduced: outcome.claimReproduced, quick: p.quick, seconds, ...outcome.evidence });
-    return { session: writer.id, recipe: file.id, claimReproduced: outcome.claimReproduced, criterion: outcome.criterion, evidence: outcome.evidence, seconds };
+    return {
+      summary: { recipe: file.id, claimReproduced: outcome.claimReproduced, quick: p.quick, seconds, ...outcome.evidence },
+      result: { recipe: file.id, claimReproduced: outcome.claimReproduced, criterion: outcome.criterion, evidence: outcome.evidence, seconds },
+    };
   });
 };

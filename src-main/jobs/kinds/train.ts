@@ -5,9 +5,10 @@
  */
 import { trainParams, type TrainParams } from '../../api/jobs';
 import { loadDataset } from '../../engine/data';
+import { keepPartial } from '../../engine/context';
 import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/models';
 import type { JobHandler } from '../types';
-import { openSession, withSession } from '../session-env';
+import { cancelledWith, openSession, runInSession } from '../session-env';
 
 export const train: JobHandler = async (raw, ctx, env) => {
   const p: TrainParams = trainParams.parse(raw);
@@ -24,10 +25,11 @@ export const train: JobHandler = async (raw, ctx, env) => {
       { name: testSet.name, split: 'test', sha256: testSet.source.sha256, images: testSet.labels.length, description: testSet.source.split },
     ],
   });
-  return withSession(writer, async () => {
+  return runInSession(writer, async () => {
     const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed, ...(p.dropout !== undefined ? { dropout: p.dropout } : {}) });
     try {
-      const result = await trainClassifier(model, trainSet, {
+      // A cancelled run keeps the model trained so far, saved and marked cancelled.
+      const { value: result, cancel } = await keepPartial(trainClassifier(model, trainSet, {
         optimizer: p.optimizer,
         learningRate: p.learningRate,
         batchSize: p.batchSize,
@@ -38,8 +40,8 @@ export const train: JobHandler = async (raw, ctx, env) => {
       }, {
         onBatch: (row) => writer.appendMetric('train', { ...row }),
         onEpoch: (row) => writer.appendMetric('epochs', { ...row }),
-      }, ctx);
-      const test = result.cancelled ? null : await evaluate(model, testSet, { confusion: true, ctx });
+      }, ctx));
+      const test = cancel ? null : await evaluate(model, testSet, { confusion: true, ctx });
       const saved = await saveModel(model, writer.artifactPath('model'), {
         arch: p.arch,
         dataset: p.dataset,
@@ -47,7 +49,7 @@ export const train: JobHandler = async (raw, ctx, env) => {
         inputShape: trainSet.shape,
         trainedBy: writer.id,
         ...(p.split ? { splitSpec: p.split } : {}),
-        trainingStatus: result.cancelled ? 'cancelled' : result.stoppedEarly ? 'stopped-early' : 'complete',
+        trainingStatus: cancel ? 'cancelled' : result.stoppedEarly ? 'stopped-early' : 'complete',
       });
       await writer.registerArtifact('model/model.json', 'model', `${p.arch} trained on ${p.dataset} (tfjs LayersModel)`);
       if (test?.confusion) {
@@ -69,9 +71,9 @@ export const train: JobHandler = async (raw, ctx, env) => {
         imagesPerSecond: result.imagesPerSecond,
         backend: env.backend.name,
       };
-      if (result.cancelled) await writer.cancel(summary);
-      else await writer.finish(summary);
-      return { session: writer.id, ...summary, model: saved.modelJson, cancelled: result.cancelled };
+      const outcome = { summary, result: { ...summary, model: saved.modelJson } };
+      if (cancel) throw cancelledWith(outcome, cancel);
+      return outcome;
     } finally {
       model.dispose();
     }

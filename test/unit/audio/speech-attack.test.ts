@@ -5,8 +5,9 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import {
   SpeechModel, audioAttack, audiblePerturbation, ctcLoss, dbx, normalizeTarget, readWav, readWavFile, resample, stackSignals, validateTarget, write16,
-  type AudioAttackRow,
+  type AudioAttackResult, type AudioAttackRow,
 } from '../../../src-main/engine/audio';
+import { CancelledError } from '../../../src-main/engine/errors';
 import { DATA } from '../helpers';
 
 const FSDD = join(DATA, 'fsdd', 'recordings');
@@ -106,11 +107,12 @@ describe('audioAttack (Carlini & Wagner 2018)', () => {
     await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'one', tau0: 2 })).rejects.toThrow(/tau0 must be in \(0, 1\]/);
   });
 
-  it('stops at the next iteration when cancelled and returns what it has', async () => {
+  it('stops at the next iteration when cancelled and throws CancelledError carrying what it has', async () => {
     const ctx = new LocalContext();
     const before = tf.memory().numTensors;
-    const r = await audioAttack(model, { samples: clips[2], sampleRate: 8000 }, { target: 'two', iterations: 500 }, ctx, { onRow: () => ctx.cancel() });
-    expect(r.cancelled).toBe(true);
+    const err = await audioAttack(model, { samples: clips[2], sampleRate: 8000 }, { target: 'two', iterations: 500 }, ctx, { onRow: () => ctx.cancel() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    const r = (err as CancelledError).partial as AudioAttackResult;
     expect(r.iterations).toBe(10);
     expect(r.adversarial.length).toBe(clips[2].length);
     expect(tf.memory().numTensors).toBe(before);

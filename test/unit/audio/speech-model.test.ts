@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
+import { CancelledError } from '../../../src-main/engine/errors';
 import { buildModel, saveModel } from '../../../src-main/engine/models';
 import {
   SpeechModel, ctcLoss, listFsdd, readWavFile, resolveSpeechTrainOptions, stackSignals, textToLabels, trainSpeechModel,
@@ -112,7 +113,7 @@ describe('trainSpeechModel', () => {
         tensorsAtEpochEnd.push(tf.memory().numTensors);
       },
     }, ctx);
-    expect(trained.cancelled).toBe(false);
+    expect(trained).not.toHaveProperty('cancelled'); // one cancellation rule: a cancel throws, results carry no flag
     expect(batches.map((b) => b.step)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
     expect(batches.every((b) => Number.isFinite(b.loss) && b.loss > 0)).toBe(true);
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
@@ -171,12 +172,13 @@ describe('trainSpeechModel', () => {
     }
   });
 
-  it('stops at the next batch when cancelled and returns the model so far', async () => {
+  it('stops at the next batch when cancelled and throws CancelledError carrying the model so far', async () => {
     const ctx = new LocalContext();
     const rows: SpeechBatchRow[] = [];
-    const r = await trainSpeechModel({ ...TINY, epochs: 2 }, { onBatch: (row) => { rows.push(row); if (rows.length === 2) ctx.cancel(); } }, ctx);
+    const err = await trainSpeechModel({ ...TINY, epochs: 2 }, { onBatch: (row) => { rows.push(row); if (rows.length === 2) ctx.cancel(); } }, ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    const r = (err as CancelledError).partial as SpeechTrainResult;
     try {
-      expect(r.cancelled).toBe(true);
       expect(rows).toHaveLength(2);
       expect(r.testSeen).toBeNull();
       expect(r.epochsRun).toBe(0);

@@ -2,8 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
+import { CancelledError } from '../../../src-main/engine/errors';
 import {
-  buildModel, crossEntropyLoss, distillationLoss, evaluate, predictLogits, softLabels, trainClassifier,
+  buildModel, crossEntropyLoss, distillationLoss, evaluate, predictLogits, softLabels, trainClassifier, type TrainResult,
 } from '../../../src-main/engine/models';
 import { quadrantSet } from './synthetic';
 
@@ -24,7 +25,7 @@ describe('trainClassifier', () => {
     const after = await evaluate(model, test, { confusion: true });
     expect(before.accuracy).toBeLessThan(0.5);
     expect(after.accuracy).toBeGreaterThan(0.9);
-    expect(r.cancelled).toBe(false);
+    expect(r).not.toHaveProperty('cancelled'); // one cancellation rule: a cancel throws, results carry no flag
     expect(r.epochsRun).toBe(2);
     expect(r.stepsRun).toBe(2 * Math.ceil(300 / 40));
     expect(r.history.batches).toHaveLength(r.stepsRun);
@@ -68,15 +69,16 @@ describe('trainClassifier', () => {
     model.dispose();
   });
 
-  it('returns (does not throw) on cancellation, with the partial history and the model trained so far', async () => {
+  it('throws CancelledError on cancellation, carrying the partial history and the model trained so far', async () => {
     const model = small();
     const w0 = Array.from(model.getWeights()[0].dataSync());
     const ctx = new LocalContext();
     const start = tf.memory().numTensors;
-    const r = await trainClassifier(model, train, { batchSize: 20, epochs: 5 }, {
+    const err = await trainClassifier(model, train, { batchSize: 20, epochs: 5 }, {
       onBatch: (row) => { if (row.step === 3) ctx.cancel(); },
-    }, ctx);
-    expect(r.cancelled).toBe(true);
+    }, ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    const r = (err as CancelledError).partial as TrainResult;
     expect(r.stepsRun).toBe(3);
     expect(r.epochsRun).toBe(0);
     expect(r.history.batches).toHaveLength(3);
