@@ -216,7 +216,12 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
+export type JobStartInput = z.input<typeof jobStartSchema>;
 export type JobKind = JobStart['kind'];
+/** A job's params as a client writes them (defaults may be left out). */
+export type JobParamsOf<K extends JobKind> = Extract<JobStartInput, { kind: K }>['params'];
+/** A job's params after its schema parsed them (defaults filled in): what its handler receives. */
+export type ParsedJobParamsOf<K extends JobKind> = Extract<JobStart, { kind: K }>['params'];
 export type DiagnosticsParams = z.output<typeof diagnosticsParams>;
 export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;
