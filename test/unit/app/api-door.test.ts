@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ApiCore } from '../../../src-main/api/core';
 import type { JobService } from '../../../src-main/api/job-service';
-import type { JobInfo } from '../../../src-main/api/contract';
+import type { JobInfo, ResultOf } from '../../../src-main/api/contract';
+import type { Handlers } from '../../../src-main/api/core';
 import { apiHandlers } from '../../../src-main/api/handlers';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { ERROR_CODES, httpStatusOf } from '../../../src-main/engine/errors';
@@ -117,5 +118,19 @@ describe('error codes and media types have one table each', () => {
     expect(mimeOf('C:\\x\\y.jsonl')).toBe('application/x-ndjson');
     expect(mimeOf('weights')).toBe('application/octet-stream');
     expect(mimeOf('.hidden')).toBe('application/octet-stream');
+  });
+});
+
+describe('the result map and the handlers cannot drift (checked by tsc)', () => {
+  it('types a handler by its ResultOf', () => {
+    const tags: Pick<Handlers, 'sessions.tag'> = { 'sessions.tag': () => ['a'] };
+    const drifted: Pick<Handlers, 'sessions.tag'> = {
+      // @ts-expect-error: sessions.tag answers the session's tags (string[]), not a count
+      'sessions.tag': () => 3,
+    };
+    const result: ResultOf<'sessions.tag'> = ['x'];
+    // @ts-expect-error: a result of another method does not pass for it
+    const other: ResultOf<'sessions.tag'> = { saved: true };
+    expect([typeof tags['sessions.tag'], typeof drifted['sessions.tag'], result, other]).toHaveLength(4);
   });
 });
