@@ -3,6 +3,7 @@
  * to the job runner, so the three produce the same session.
  */
 import { z } from 'zod';
+import { goalSchema } from '../engine/attacks/types';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
@@ -38,14 +39,6 @@ export const trainParams = z
   })
   .strict();
 
-const goal = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('untargeted') }).strict(),
-  z.object({
-    kind: z.literal('targeted'),
-    target: z.union([z.number().int().min(0).max(999), z.array(z.number().int().min(0).max(999)), z.enum(['next', 'random', 'least-likely'])]),
-    seed: z.number().int().min(0).optional(),
-  }).strict(),
-]);
 
 /** A model: the id of a session that holds one (a training run) or a path to a tfjs model.json / its folder. */
 const modelRef = z.string().min(1).max(4096);
@@ -65,7 +58,7 @@ export const attackParams = z
     model: modelRef,
     ...imageSelection,
     attack: z.string().min(1).max(40),
-    goal: goal.default({ kind: 'untargeted' }),
+    goal: goalSchema.default({ kind: 'untargeted' }),
     /** The attack's own parameters; checked by the attack (unknown ones are refused). */
     params: z.record(z.string(), z.unknown()).default({}),
     /** Evaluate the adversarial examples on this second model too (transfer). */
@@ -216,7 +209,21 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
+export type JobStartInput = z.input<typeof jobStartSchema>;
 export type JobKind = JobStart['kind'];
+/** A job's params as a client writes them (defaults may be left out). */
+export type JobParamsOf<K extends JobKind> = Extract<JobStartInput, { kind: K }>['params'];
+/** A job's params after its schema parsed them (defaults filled in): what its handler receives. */
+export type ParsedJobParamsOf<K extends JobKind> = Extract<JobStart, { kind: K }>['params'];
+
+/**
+ * What a finished job of each kind reports (job.finished's result). The contract declares the slot and
+ * jobs/kinds/index.ts fills it from its handlers' inferred return types (module augmentation), so each
+ * result has one definition, its handler, and the API layer never imports the jobs layer.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface JobResults {}
+export type JobResultOf<K extends JobKind> = K extends keyof JobResults ? JobResults[K] : unknown;
 export type DiagnosticsParams = z.output<typeof diagnosticsParams>;
 export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;

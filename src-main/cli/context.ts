@@ -6,6 +6,7 @@ import type { parseArgs, ParseArgsConfig } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobInfo } from '../api/contract';
+import type { JobKind, JobParamsOf } from '../api/jobs';
 import type { createApp } from '../host/app';
 import type { Output } from './output';
 
@@ -28,7 +29,7 @@ export interface CliContext {
   argv: string[];
   app: () => ReturnType<typeof createApp>;
   /** Runs a job in a worker, streaming progress to stderr; Ctrl-C cancels it. */
-  runJob(kind: string, params: unknown): Promise<JobInfo>;
+  runJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<JobInfo<K>>;
   parse<O extends NonNullable<ParseArgsConfig['options']>>(options: O, allowPositionals?: boolean): ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof COMMON_OPTIONS; allowPositionals: boolean; strict: true }>>;
 }
 

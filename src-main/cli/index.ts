@@ -26,8 +26,8 @@ const builtins: Record<string, Command> = {
       const electron = findElectronBinary();
       const datasets = await datasetEntries(app.core.opts.dataDirs);
       if (info.state !== 'finished') throw new AdvlabError((info.error?.code as 'INTERNAL') ?? 'INTERNAL', info.error?.message ?? 'diagnostics failed');
-      const r = info.result as { backend: Record<string, unknown>; gradientCheck: { ok: boolean; maxAbsDiff: number }; timings: Record<string, number> };
-      const backend = r.backend as { name: string; tfjsVersion: string; skipped: { name: string; reason: string }[]; wasm?: unknown };
+      const r = info.result!;
+      const backend = r.backend;
       const result = {
         ok: r.gradientCheck.ok,
         version: ADVLAB_VERSION,

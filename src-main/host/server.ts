@@ -14,8 +14,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { basename, extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
-import { AdvlabError } from '../engine/errors';
+import type { Envelope } from '../api/contract';
 import { jsonDepth, MAX_JSON_DEPTH } from '../engine/core/json-depth';
+import { mimeOf } from '../engine/core/mime';
+import { AdvlabError, httpStatusOf, isErrorCode, type ErrorCode } from '../engine/errors';
 
 export interface HostOptions {
   core: ApiCore;
@@ -34,13 +36,6 @@ export interface Host {
   close(): Promise<void>;
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png',
-  '.jpg': 'image/jpeg', '.svg': 'image/svg+xml', '.wav': 'audio/wav', '.csv': 'text/csv; charset=utf-8',
-  '.jsonl': 'application/x-ndjson', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8',
-  '.bin': 'application/octet-stream',
-};
 
 /** Artifacts a browser may show inline: raster images and audio, which cannot run script. */
 const INLINE_ARTIFACTS: Record<string, string> = {
@@ -58,7 +53,7 @@ export function artifactHeaders(file: string): Record<string, string> {
   const ext = extname(file).toLowerCase();
   const inline = INLINE_ARTIFACTS[ext];
   return {
-    'content-type': inline ?? TYPES[ext] ?? 'application/octet-stream',
+    'content-type': inline ?? mimeOf(file),
     'content-disposition': `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(basename(file))}`,
     'content-security-policy': "default-src 'none'; sandbox",
     'x-content-type-options': 'nosniff',
@@ -72,16 +67,13 @@ export const MAX_BODY_BYTES = 5 * 1024 * 1024;
 const MAX_DISCARD_BYTES = 8 * MAX_BODY_BYTES;
 export { jsonDepth, MAX_JSON_DEPTH };
 
-/** HTTP status for an error code: the caller's mistakes are 4xx, ours 500. */
-export function statusOf(code: string): number {
-  switch (code) {
-    case 'BAD_INPUT': case 'BAD_FILE': case 'UNSUPPORTED': return 400;
-    case 'UNAUTHORIZED': return 401;
-    case 'FORBIDDEN': return 403;
-    case 'NOT_FOUND': return 404;
-    case 'CONFLICT': case 'CANCELLED': return 409;
-    default: return 500;
-  }
+/** HTTP status for an error code (engine/errors.ts ERROR_CODES): the caller's mistakes are 4xx, ours 500. */
+export const statusOf = httpStatusOf;
+
+/** An error envelope the host answers itself (before ApiCore sees the request). */
+function refusal(code: ErrorCode, message: string, details: Record<string, unknown> = {}): string {
+  const envelope: Envelope<never> = { ok: false, error: { code, message, details } };
+  return JSON.stringify(envelope);
 }
 
 function sameToken(a: string | null | undefined, b: string): boolean {
@@ -174,7 +166,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     if (!file.startsWith(rendererDir + sep) && file !== rendererDir) return send(res, 403, JSON.stringify({ error: 'Forbidden path' }));
     const target = existsSync(file) && statSync(file).isFile() ? file : join(rendererDir, 'index.html');
     if (!existsSync(target)) return send(res, 500, `The renderer is not built (${rendererDir} has no index.html): run "npm run build"`, 'text/plain; charset=utf-8');
-    res.writeHead(200, { 'content-type': TYPES[extname(target)] ?? 'application/octet-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, { 'content-type': mimeOf(target), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
     createReadStream(target).pipe(res);
   };
 
@@ -189,19 +181,19 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       }
       const given = (req.headers['x-advlab-token'] as string | undefined) ?? url.searchParams.get('token');
       if (url.pathname.startsWith('/api/')) {
-        if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ ok: false, error: { code: 'UNAUTHORIZED', message: 'Invalid or missing AdvLab token: open the URL that "advlab serve" printed', details: {} } }));
-        if (req.method !== 'POST') return send(res, 405, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: 'Use POST for API calls', details: {} } }));
+        if (!sameToken(given, token)) return send(res, 401, refusal('UNAUTHORIZED', 'Invalid or missing AdvLab token: open the URL that "advlab serve" printed'));
+        if (req.method !== 'POST') return send(res, 405, refusal('BAD_INPUT', 'Use POST for API calls'));
         const method = url.pathname.slice('/api/'.length);
         const text = await readBody(req);
         let params: unknown = {};
         if (text.trim()) {
           if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-            return send(res, 400, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `JSON body for ${method} is nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`, details: { limit: MAX_JSON_DEPTH } } }));
+            return send(res, 400, refusal('BAD_INPUT', `JSON body for ${method} is nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`, { limit: MAX_JSON_DEPTH }));
           }
           try {
             params = JSON.parse(text);
           } catch {
-            return send(res, 400, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `Malformed JSON body for ${method}`, details: {} } }));
+            return send(res, 400, refusal('BAD_INPUT', `Malformed JSON body for ${method}`));
           }
         }
         const envelope = await opts.core.call(method, params);
@@ -216,7 +208,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         try {
           handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); // never a link swapped in after the check
         } catch {
-          return send(res, 404, JSON.stringify({ ok: false, error: { code: 'NOT_FOUND', message: 'No such artifact', details: {} } }));
+          return send(res, 404, refusal('NOT_FOUND', 'No such artifact'));
         }
         res.writeHead(200, artifactHeaders(file));
         await pipeline(handle.createReadStream(), res).catch(() => res.destroy());
@@ -230,12 +222,13 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, JSON.stringify({ error: 'Method not allowed' }));
       return serveStatic(res, url.pathname);
     } catch (e) {
-      const err = e as AdvlabError;
+      const err = e as Error & { code?: unknown; details?: Record<string, unknown> };
+      const code: ErrorCode = isErrorCode(err.code) ? err.code : 'INTERNAL';
       const httpStatus = err.details?.httpStatus;
-      const status = typeof httpStatus === 'number' ? httpStatus : statusOf(err.code ?? 'INTERNAL');
-      if (status >= 500) process.stderr.write(`advlab serve: ${req.method} ${req.url}: ${(e as Error).stack ?? e}\n`);
+      const status = typeof httpStatus === 'number' ? httpStatus : statusOf(code);
+      if (status >= 500) process.stderr.write(`advlab serve: ${req.method} ${req.url}: ${err.stack ?? err}\n`);
       const details = typeof err.details?.limit === 'number' ? { limit: err.details.limit } : {};
-      if (!res.headersSent) send(res, status, JSON.stringify({ ok: false, error: { code: err.code ?? 'INTERNAL', message: err.message, details } }), 'application/json', status === 413);
+      if (!res.headersSent) send(res, status, refusal(code, err.message, details), 'application/json', status === 413);
       else res.end();
     }
   });

@@ -6,12 +6,12 @@
 import { badInput } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
 import { ADVLAB_VERSION } from '../paths';
-import { MIME, extOf } from '../../src-shared/report/conventions';
 import type { ChartSpec, SessionView, TableSpec } from '../../src-shared/report/model';
 import { formatCell, formatNumber, formatPercent } from '../../src-shared/report/format';
 import { compareLetter, overlayCharts } from '../../src-shared/report/charts';
 import { compareRecords, type CompareRow } from '../../src-shared/report/tables';
 import { escapeXml as esc, heatmapSvg, lineChartSvg, waveformSvg } from '../../src-shared/report/svg';
+import { mimeOf } from '../engine/core/mime';
 import { buildSessionView } from './view';
 
 export interface ReportOptions {
@@ -78,7 +78,7 @@ class Embedder {
       this.audio++;
       count.audio++;
     }
-    const mime = MIME[extOf(path)] ?? 'application/octet-stream';
+    const mime = mimeOf(path);
     return `data:${mime};base64,${data.toString('base64')}`;
   }
 

@@ -4,11 +4,11 @@ import { conv2dGradientCheck, timeConvNet } from '../../engine/diagnostics';
 import { childContext } from '../../engine/context';
 import type { JobHandler } from '../types';
 
-export const diagnostics: JobHandler = async (raw, ctx, env) => {
+export const diagnostics = (async (raw, ctx, env) => {
   const params = diagnosticsParams.parse(raw);
   ctx.progress({ step: 0, total: 4, phase: 'gradient check' });
   const gradientCheck = conv2dGradientCheck();
   ctx.progress({ step: 1, total: 4, phase: 'gradient check', metrics: { maxAbsDiff: gradientCheck.maxAbsDiff } });
   const timings = await timeConvNet(params.batch, params.repeats, childContext(ctx, { from: 1, span: 3, total: 4 }));
   return { backend: env.backend, gradientCheck, timings };
-};
+}) satisfies JobHandler<'diagnostics'>;

@@ -30,7 +30,7 @@ function part(ctx: JobContext, from: number, to: number, label: string): JobCont
   return childContext(ctx, { from: 1000 * from, span: 1000 * (to - from), total: 1000, round: true, label });
 }
 
-export const gradientCheck: JobHandler = async (raw, ctx, env) => {
+export const gradientCheck = (async (raw, ctx, env) => {
   const p = gradientCheckParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
@@ -88,4 +88,4 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
       owned?.dispose();
     }
   });
-};
+}) satisfies JobHandler<'gradient-check'>;
