@@ -32,6 +32,8 @@ export const methodSchemas = {
   'models.architectures': empty,
   'attacks.list': empty,
   'recipes.list': empty,
+  /** JSON Schema of every job kind's params (fields, bounds, defaults), for building forms. */
+  'jobs.schemas': empty,
   'jobs.start': jobStartSchema,
   'jobs.cancel': z.object({ jobId: id }).strict(),
   'jobs.list': empty,

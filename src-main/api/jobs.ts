@@ -217,6 +217,11 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
 
 export type JobStart = z.output<typeof jobStartSchema>;
 export type JobKind = JobStart['kind'];
+
+/** Each job kind's params schema, read off jobStartSchema (the one place that pairs them). */
+export const jobParamsSchemas = Object.fromEntries(jobStartSchema.options.map((o) => [o.shape.kind.value, o.shape.params])) as {
+  [K in JobKind]: Extract<(typeof jobStartSchema.options)[number], { shape: { kind: z.ZodLiteral<K> } }>['shape']['params'];
+};
 export type DiagnosticsParams = z.output<typeof diagnosticsParams>;
 export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;
