@@ -4,9 +4,20 @@
  * is validated against its schema on the receiving side before a handler sees it.
  */
 import { z } from 'zod';
-import { jobStartSchema } from './jobs';
+import { jobStartSchema, type JobKind } from './jobs';
 import type { MethodName } from './methods';
-import { audioClipsSchema, audioUploadSchema, listeningAnswerSchema, listeningCreateSchema, listeningFinishSchema } from '../listening/schemas';
+import {
+  audioClipsSchema, audioUploadSchema, listeningAnswerSchema, listeningCreateSchema, listeningFinishSchema,
+  type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
+} from '../listening/schemas';
+import type { AttackInfo } from '../engine/attacks/registry';
+import type { ParamsDescription } from '../engine/describe-schema';
+import type { RecipeFile } from '../engine/defenses/types';
+import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
+import type { JobResultOf } from '../jobs/kinds';
+import type { ExportCallResult, ImportCallResult, ReportCallResult } from '../report/api';
+import type { CsvResult } from '../report/csv';
+import type { SessionView } from '../report/model';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
 const empty = z.object({}).strict();
@@ -78,6 +89,69 @@ export const sameMethodNames: _SameNames = true;
 export type ParamsOf<M extends Method> = z.input<(typeof methodSchemas)[M]>;
 export type ParsedParamsOf<M extends Method> = z.output<(typeof methodSchemas)[M]>;
 
+/** A session artifact's bytes over the API (sessions.artifact). */
+export interface ArtifactPayload {
+  base64: string;
+  mime: string;
+  bytes: number;
+}
+
+/**
+ * Method name -> what its handler returns (as JSON). The handlers are typed against this map
+ * (api/core.ts Handlers), so a handler that returns something else does not compile, and every
+ * client's `call` is typed by it: no call site names or casts a result type.
+ */
+export interface ApiResults {
+  'app.info': AppInfo;
+  'datasets.list': DatasetEntry[];
+  'models.list': ModelEntry[];
+  'models.architectures': ArchitectureEntry[];
+  'attacks.list': AttackInfo[];
+  'recipes.list': RecipeFile[];
+  /** Each job kind's params as JSON Schema (fields, bounds, defaults), for building forms. */
+  'jobs.schemas': Record<JobKind, ParamsDescription>;
+  'jobs.start': { jobId: string };
+  'jobs.cancel': { cancelled: true };
+  'jobs.list': JobInfo[];
+  'sessions.list': SessionSummary[];
+  'sessions.show': SessionDetails;
+  'sessions.metrics': MetricSeries;
+  'sessions.artifact': ArtifactPayload;
+  'sessions.rename': SessionManifest;
+  /** The session's tags after the change. */
+  'sessions.tag': string[];
+  'sessions.notes': { saved: true };
+  'sessions.delete': { deleted: string; restorable: true };
+  'sessions.restore': { restored: string };
+  'sessions.view': SessionView;
+  'sessions.report': ReportCallResult;
+  'sessions.csv': CsvResult;
+  'sessions.export': ExportCallResult;
+  'sessions.import': ImportCallResult;
+  'sessions.trash': TrashEntry[];
+  'sessions.emptyTrash': { purged: string[] };
+  'audio.upload': AudioUploadResult;
+  'audio.clips': AudioClipsResult;
+  'listening.create': ListeningTestView;
+  'listening.answer': ListeningAnswerResult;
+  'listening.finish': ListeningResult;
+}
+export type ResultOf<M extends Method> = ApiResults[M];
+// The result map names exactly the methods.
+type _SameResults = [keyof ApiResults] extends [Method] ? ([Method] extends [keyof ApiResults] ? true : never) : never;
+export const sameResultNames: _SameResults = true;
+
+/** The params argument of a call: optional when the method's params are all optional. */
+export type ParamsArg<M extends Method> = {} extends ParamsOf<M> ? [params?: ParamsOf<M>] : [params: ParamsOf<M>];
+
+/** What the preload exposes as `window.advlab` (electron/preload.ts builds it). */
+export interface AdvlabBridge {
+  readonly transport: 'electron';
+  readonly methods: readonly MethodName[];
+  call<M extends Method>(method: M, ...params: ParamsArg<M>): Promise<Envelope<ResultOf<M>>>;
+  onEvent(listener: (event: ApiEvent) => void): () => void;
+}
+
 export interface SerializedErrorShape {
   code: string;
   message: string;
@@ -105,22 +179,27 @@ export interface AppInfo {
   platform: string;
 }
 
-export interface JobInfo {
-  jobId: string;
-  kind: string;
-  state: 'running' | 'finished' | 'failed' | 'cancelled';
-  started: string;
-  ended?: string;
-  session?: string;
-  last?: ProgressEvent;
-  result?: unknown;
-  error?: SerializedErrorShape;
-}
+export type JobState = 'running' | 'finished' | 'failed' | 'cancelled';
+
+/** One job as jobs.list reports it; `result` is its kind's JobResultOf (a cancelled job's partial one, if any). */
+export type JobInfo<K extends JobKind = JobKind> = {
+  [Kind in K]: {
+    jobId: string;
+    kind: Kind;
+    state: JobState;
+    started: string;
+    ended?: string;
+    session?: string;
+    last?: ProgressEvent;
+    result?: JobResultOf<Kind>;
+    error?: SerializedErrorShape;
+  };
+}[K];
 
 export interface ProgressEvent {
   type: 'job.progress';
   jobId: string;
-  kind: string;
+  kind: JobKind;
   step: number;
   total: number;
   fraction: number;
@@ -131,14 +210,19 @@ export interface ProgressEvent {
   etaSeconds: number | null;
 }
 
+/** job.finished of each kind, with that kind's result: narrowing on `kind` types `result`. */
+export type JobFinishedEvent<K extends JobKind = JobKind> = { [Kind in K]: { type: 'job.finished'; jobId: string; kind: Kind; result: JobResultOf<Kind>; session?: string } }[K];
+/** job.cancelled of each kind; a job that stopped cleanly may report what it had (e.g. a partly trained model). */
+export type JobCancelledEvent<K extends JobKind = JobKind> = { [Kind in K]: { type: 'job.cancelled'; jobId: string; kind: Kind; session?: string; result?: JobResultOf<Kind> } }[K];
+
 export type ApiEvent =
   | ProgressEvent
-  | { type: 'job.started'; jobId: string; kind: string; session?: string }
+  | { type: 'job.started'; jobId: string; kind: JobKind; session?: string }
   | { type: 'job.log'; jobId: string; message: string }
   | { type: 'job.session'; jobId: string; session: string }
-  | { type: 'job.finished'; jobId: string; kind: string; result: unknown; session?: string }
-  | { type: 'job.failed'; jobId: string; kind: string; error: SerializedErrorShape; session?: string }
-  | { type: 'job.cancelled'; jobId: string; kind: string; session?: string; result?: unknown }
+  | JobFinishedEvent
+  | { type: 'job.failed'; jobId: string; kind: JobKind; error: SerializedErrorShape; session?: string }
+  | JobCancelledEvent
   | { type: 'sessions.changed' };
 
 export function parseParams<M extends Method>(method: M, raw: unknown): ParsedParamsOf<M> {

@@ -4,37 +4,40 @@
  */
 import { EventEmitter } from 'node:events';
 import { AdvlabError, serializeError } from '../engine/errors';
-import type { JobRunner } from '../jobs/runner';
-import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type Method, type ParsedParamsOf } from './contract';
+import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type Method, type ParamsArg, type ParsedParamsOf, type ResultOf } from './contract';
+import type { JobService } from './job-service';
 
 export interface CoreOptions {
-  runner: JobRunner;
+  jobs: JobService;
   dataDirs: string[];
   sessionsRoot: string;
   transport: AppInfo['transport'];
   version: string;
 }
 
-type Handler<M extends Method> = (params: ParsedParamsOf<M>) => Promise<unknown> | unknown;
+/** A method's handler: its parsed params in, its ResultOf out (the result map cannot drift from the handlers). */
+type Handler<M extends Method> = (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> | ResultOf<M>;
 export type Handlers = { [M in Method]: Handler<M> };
+/** The methods ApiCore answers itself (app and jobs); the rest come from api/handlers.ts. */
+export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list';
 
 export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
   private readonly handlers: Handlers;
 
-  constructor(readonly opts: CoreOptions, extra: (core: ApiCore) => Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'>) {
+  constructor(readonly opts: CoreOptions, extra: (core: ApiCore) => Omit<Handlers, CoreMethods>) {
     super();
-    opts.runner.on('event', (e) => this.emit('event', e));
+    opts.jobs.on('event', (e) => this.emit('event', e));
     this.handlers = {
       'app.info': async () => this.info(),
       'jobs.start': (p) => {
-        const { jobId } = opts.runner.start(p.kind, p.params);
+        const { jobId } = opts.jobs.start(p.kind, p.params);
         return { jobId };
       },
       'jobs.cancel': (p) => {
-        if (!opts.runner.cancel(p.jobId)) throw new AdvlabError('NOT_FOUND', `No running job ${p.jobId}`);
+        if (!opts.jobs.cancel(p.jobId)) throw new AdvlabError('NOT_FOUND', `No running job ${p.jobId}`);
         return { cancelled: true };
       },
-      'jobs.list': () => opts.runner.list(),
+      'jobs.list': () => opts.jobs.list(),
       ...extra(this),
     };
   }
@@ -42,13 +45,17 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
   async info(): Promise<AppInfo> {
     const base = { version: this.opts.version, transport: this.opts.transport, dataDirs: this.opts.dataDirs, sessionsRoot: this.opts.sessionsRoot, platform: `${process.platform}-${process.arch}` };
     try {
-      return { ...base, backend: await this.opts.runner.backend() };
+      return { ...base, backend: await this.opts.jobs.backend() };
     } catch (e) {
       return { ...base, backend: null, backendError: (e as Error).message };
     }
   }
 
-  async call(method: unknown, rawParams: unknown): Promise<Envelope<unknown>> {
+  /** A typed call (main-side code, tests). */
+  call<M extends Method>(method: M, ...params: ParamsArg<M>): Promise<Envelope<ResultOf<M>>>;
+  /** A call off the wire (IPC, HTTP): the method name and params are checked here. */
+  call(method: unknown, rawParams: unknown): Promise<Envelope<unknown>>;
+  async call(method: unknown, rawParams?: unknown): Promise<Envelope<unknown>> {
     try {
       if (!isMethod(method)) throw new AdvlabError('BAD_INPUT', `Unknown API method ${JSON.stringify(method)}`);
       const params = parseParams(method, rawParams);

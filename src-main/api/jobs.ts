@@ -216,12 +216,18 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
+export type JobStartInput = z.input<typeof jobStartSchema>;
 export type JobKind = JobStart['kind'];
+/** A job's params as a client writes them (defaults may be left out). */
+export type JobParamsOf<K extends JobKind> = Extract<JobStartInput, { kind: K }>['params'];
+/** A job's params after its schema parsed them (defaults filled in): what its handler receives. */
+export type ParsedJobParamsOf<K extends JobKind> = Extract<JobStart, { kind: K }>['params'];
 
 /** Each job kind's params schema, read off jobStartSchema (the one place that pairs them). */
 export const jobParamsSchemas = Object.fromEntries(jobStartSchema.options.map((o) => [o.shape.kind.value, o.shape.params])) as {
   [K in JobKind]: Extract<(typeof jobStartSchema.options)[number], { shape: { kind: z.ZodLiteral<K> } }>['shape']['params'];
 };
+
 export type DiagnosticsParams = z.output<typeof diagnosticsParams>;
 export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;

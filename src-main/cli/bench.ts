@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { CliContext, Command } from './index';
 import { badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
+import type { JobParamsOf } from '../api/jobs';
 
 type Row = { suite: string; benchmark: string; metric: string; value: string; target?: string; met?: boolean };
 
@@ -74,8 +75,8 @@ async function attackSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]
   const model = await benchModel(c, quick);
   const rows: Row[] = [{ suite: 'attacks', benchmark: 'cw-mnist clean accuracy (held-out MNIST)', metric: 'accuracy', value: pct(model.accuracy), target: '>= 97%', met: model.accuracy >= 0.97 }];
   const n = quick ? 10 : 100;
-  const base = { model: model.id, dataset: 'mnist', split: 'test', n, seed: 0, saveExamples: 8, tags: ['bench'] };
-  const run = async (attack: string, goal: unknown, params: Record<string, unknown>, label: string) => {
+  const base = { model: model.id, dataset: 'mnist', split: 'test' as const, n, seed: 0, saveExamples: 8, tags: ['bench'] };
+  const run = async (attack: string, goal: JobParamsOf<'attack'>['goal'], params: Record<string, unknown>, label: string) => {
     const r = ok(await c.runJob('attack', { ...base, attack, goal, params, name: `bench: ${label}` }));
     return r;
   };

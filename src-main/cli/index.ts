@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobInfo } from '../api/contract';
+import type { JobKind, JobParamsOf } from '../api/jobs';
 import { AdvlabError, badInput } from '../engine/errors';
 import { createApp, resolveAppOptions } from '../host/app';
 import { startHost } from '../host/server';
@@ -35,7 +36,7 @@ export interface CliContext {
   argv: string[];
   app: () => ReturnType<typeof createApp>;
   /** Runs a job in a worker, streaming progress to stderr; Ctrl-C cancels it. */
-  runJob(kind: string, params: unknown): Promise<JobInfo>;
+  runJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<JobInfo<K>>;
   parse<O extends NonNullable<ParseArgsConfig['options']>>(options: O, allowPositionals?: boolean): ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof common; allowPositionals: boolean; strict: true }>>;
 }
 
@@ -52,8 +53,8 @@ const builtins: Record<string, Command> = {
       const electron = findElectronBinary();
       const datasets = await datasetEntries(app.core.opts.dataDirs);
       if (info.state !== 'finished') throw new AdvlabError((info.error?.code as 'INTERNAL') ?? 'INTERNAL', info.error?.message ?? 'diagnostics failed');
-      const r = info.result as { backend: Record<string, unknown>; gradientCheck: { ok: boolean; maxAbsDiff: number }; timings: Record<string, number> };
-      const backend = r.backend as { name: string; tfjsVersion: string; skipped: { name: string; reason: string }[]; wasm?: unknown };
+      const r = info.result!;
+      const backend = r.backend;
       const result = {
         ok: r.gradientCheck.ok,
         version: ADVLAB_VERSION,

@@ -36,7 +36,7 @@ export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }
   const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
-    { runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },
+    { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },
     (core) => apiHandlers({ store, dataDirs: opts.dataDirs, emit: (e) => core.emit('event', e) }),
   );
   return { core, runner, store };

@@ -8,7 +8,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
-import type { ApiEvent, BackendReport, JobInfo, ProgressEvent } from '../api/contract';
+import type { ApiEvent, BackendReport, JobCancelledEvent, JobFinishedEvent, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../api/contract';
+import type { JobService } from '../api/job-service';
+import type { JobKind, JobParamsOf } from '../api/jobs';
+import { PROBE } from './types';
 import { workerMessageSchema, type JobEnvInput, type WorkerInput } from './protocol';
 
 export interface RunnerOptions {
@@ -19,12 +22,25 @@ export interface RunnerOptions {
   cancelGraceMs?: number;
 }
 
+/** A job as the runner tracks it: the worker's result is JSON from its kind's handler (JobResultOf). */
+interface Tracked {
+  jobId: string;
+  kind: JobKind | typeof PROBE;
+  state: JobState;
+  started: string;
+  ended?: string;
+  session?: string;
+  last?: ProgressEvent;
+  result?: unknown;
+  error?: SerializedErrorShape;
+}
+
 interface Running {
-  info: JobInfo;
+  info: Tracked;
   worker: Worker;
   flag: Int32Array;
   started: number;
-  done: Promise<JobInfo>;
+  done: Promise<Tracked>;
   killTimer?: NodeJS.Timeout;
 }
 
@@ -32,9 +48,14 @@ export function defaultWorkerPath(): string {
   return fileURLToPath(new URL('./worker.js', import.meta.url));
 }
 
-export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
+/**
+ * The job service of the API (api/job-service.ts). The worker's messages are validated here, and
+ * its results are its kind's handler's (jobs/kinds/index.ts JobResultOf): this is where they
+ * become typed again after crossing the thread.
+ */
+export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements JobService {
   private readonly jobs = new Map<string, Running>();
-  private readonly history: JobInfo[] = [];
+  private readonly history: Tracked[] = [];
   private readonly workerPath: string;
   private backendInfo: Promise<BackendReport> | null = null;
 
@@ -46,7 +67,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
   /** The backend a job would get, found once by a probe job. */
   backend(): Promise<BackendReport> {
     if (!this.backendInfo) {
-      this.backendInfo = this.start('probe', {}).done.then((info) => {
+      this.backendInfo = this.launch(PROBE, {}).done.then((info) => {
         if (info.state !== 'finished') throw new Error(info.error?.message ?? 'backend probe failed');
         return info.result as BackendReport;
       });
@@ -55,7 +76,17 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
     return this.backendInfo;
   }
 
-  start(kind: string, params: unknown): { jobId: string; done: Promise<JobInfo> } {
+  /**
+   * Starts a job in its own worker. `params` are the kind's params (api/jobs.ts); the handler
+   * validates them with the kind's schema, so a caller that did not parse them (CLI, tests) gets
+   * the same checks as jobs.start, as a failed job.
+   */
+  start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> } {
+    const { jobId, done } = this.launch(kind, params);
+    return { jobId, done: done as Promise<JobInfo<K>> };
+  }
+
+  private launch(kind: JobKind | typeof PROBE, params: unknown): { jobId: string; done: Promise<Tracked> } {
     if (!existsSync(this.workerPath)) {
       throw new Error(`The job worker ${this.workerPath} is missing: run "npm run build" first`);
     }
@@ -63,17 +94,19 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
     const shared = new SharedArrayBuffer(4);
     const input: WorkerInput = { jobId, kind, params, env: this.opts.env, cancelFlag: shared };
     const worker = new Worker(this.workerPath, { workerData: input });
-    const info: JobInfo = { jobId, kind, state: 'running', started: new Date().toISOString() };
+    const info: Tracked = { jobId, kind, state: 'running', started: new Date().toISOString() };
     const started = performance.now();
-    let settle!: (i: JobInfo) => void;
-    const done = new Promise<JobInfo>((resolve) => (settle = resolve));
+    let settle!: (i: Tracked) => void;
+    const done = new Promise<Tracked>((resolve) => (settle = resolve));
     const job: Running = { info, worker, flag: new Int32Array(shared), started, done };
     this.jobs.set(jobId, job);
-    const internal = kind === 'probe';
+    // The probe is internal: it sends no events and stays out of jobs.list.
+    const internal = kind === PROBE;
     const emit = (e: ApiEvent) => { if (!internal) this.emit('event', e); };
-    emit({ type: 'job.started', jobId, kind });
+    const jobKind = kind as JobKind; // only used in events, which the probe never sends
+    emit({ type: 'job.started', jobId, kind: jobKind });
 
-    const end = (state: JobInfo['state'], patch: Partial<JobInfo>) => {
+    const end = (state: JobState, patch: Partial<Tracked>) => {
       if (info.state !== 'running') return;
       Object.assign(info, patch, { state, ended: new Date().toISOString() });
       clearTimeout(job.killTimer);
@@ -81,9 +114,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
       if (!internal) this.history.unshift({ ...info });
       this.history.length = Math.min(this.history.length, 50);
       void worker.terminate();
-      if (state === 'finished') emit({ type: 'job.finished', jobId, kind, result: info.result, session: info.session });
-      else if (state === 'cancelled') emit({ type: 'job.cancelled', jobId, kind, session: info.session, result: info.result });
-      else emit({ type: 'job.failed', jobId, kind, error: info.error!, session: info.session });
+      if (state === 'finished') emit({ type: 'job.finished', jobId, kind: jobKind, result: info.result, session: info.session } as JobFinishedEvent);
+      else if (state === 'cancelled') emit({ type: 'job.cancelled', jobId, kind: jobKind, session: info.session, result: info.result } as JobCancelledEvent);
+      else emit({ type: 'job.failed', jobId, kind: jobKind, error: info.error!, session: info.session });
       if (info.session) emit({ type: 'sessions.changed' });
       settle({ ...info });
     };
@@ -102,7 +135,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
           const elapsed = (performance.now() - started) / 1000;
           const fraction = m.p.total > 0 ? Math.min(1, m.p.step / m.p.total) : 0;
           const ev: ProgressEvent = {
-            type: 'job.progress', jobId, kind, step: m.p.step, total: m.p.total, fraction,
+            type: 'job.progress', jobId, kind: jobKind, step: m.p.step, total: m.p.total, fraction,
             phase: m.p.phase, metrics: m.p.metrics, message: m.p.message, elapsedSeconds: elapsed,
             etaSeconds: fraction > 0 && fraction < 1 ? (elapsed * (1 - fraction)) / fraction : fraction >= 1 ? 0 : null,
           };
@@ -147,11 +180,11 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> {
   }
 
   wait(jobId: string): Promise<JobInfo> | undefined {
-    return this.jobs.get(jobId)?.done;
+    return this.jobs.get(jobId)?.done as Promise<JobInfo> | undefined;
   }
 
   list(): JobInfo[] {
-    return [...[...this.jobs.values()].filter((j) => j.info.kind !== 'probe').map((j) => ({ ...j.info })), ...this.history];
+    return [...[...this.jobs.values()].filter((j) => j.info.kind !== PROBE).map((j) => ({ ...j.info })), ...this.history] as JobInfo[];
   }
 
   async shutdown(): Promise<void> {

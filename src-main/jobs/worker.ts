@@ -8,7 +8,7 @@ import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import type { WorkerInput, WorkerMessage } from './protocol';
-import { jobHandlers } from './kinds';
+import { handlerFor } from './kinds';
 
 const input = workerData as WorkerInput;
 const flag = new Int32Array(input.cancelFlag);
@@ -33,7 +33,7 @@ function finiteOnly(m?: Record<string, number>): Record<string, number> | undefi
 }
 
 async function main(): Promise<void> {
-  const handler = jobHandlers[input.kind];
+  const handler = handlerFor(input.kind);
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });

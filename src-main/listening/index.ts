@@ -5,5 +5,5 @@
 export { ListeningService, type ListeningServiceOptions } from './service';
 export { planTrials, isCorrect, answersFor, type PlannedTrial, type PlanOptions, type Identity } from './plan';
 export { uploadsDir, saveUpload, decodeUpload, safeUploadName, listUploads, listClips, listModelExamples } from './uploads';
-export { listeningHandlers, type ListeningDeps, type ListeningMethods } from './api';
+export { listeningHandlers, type ListeningDeps, type ListeningHandlers, type ListeningMethods } from './api';
 export * from './schemas';

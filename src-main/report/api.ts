@@ -40,9 +40,18 @@ export interface ExportCallResult {
   files: number;
 }
 
+/** A report over sessions.report: the HTML page, and which sessions it left out. */
+export interface ReportCallResult {
+  html: string;
+  bytes: number;
+  filename: string;
+  title: string;
+  omitted: string[];
+}
+
 export interface ReviewHandlers {
   'sessions.view': (p: { id: string }) => Promise<SessionView>;
-  'sessions.report': (p: { ids: string[] }) => Promise<{ html: string; bytes: number; filename: string; title: string; omitted: string[] }>;
+  'sessions.report': (p: { ids: string[] }) => Promise<ReportCallResult>;
   'sessions.csv': (p: { id: string }) => Promise<CsvResult>;
   'sessions.export': (p: { id: string }) => Promise<ExportCallResult>;
   'sessions.import': (p: ImportParams) => Promise<ImportCallResult>;

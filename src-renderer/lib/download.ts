@@ -3,7 +3,8 @@
  * Electron's save dialog, asks where), and send an archive to sessions.import in parts small enough
  * for the browser host's 5 MB request limit.
  */
-import { api } from './transport';
+import type { ImportResult } from '../../src-main/engine/sessions';
+import { ApiError, api } from './transport';
 
 /** Offers `data` as a file download named `filename`. */
 export function saveFile(filename: string, data: BlobPart, mime: string): void {
@@ -35,23 +36,16 @@ export function bytesToBase64(bytes: Uint8Array): string {
 /** Raw bytes per part: a multiple of 3, so that each part is valid base64 on its own (4 MB encoded). */
 export const UPLOAD_PART_BYTES = 3 * 1024 * 1024;
 
-export interface ImportedSession {
-  id: string;
-  originalId: string;
-  renamed: boolean;
-  files: number;
-}
-
 /** Imports a session archive (.zip from "Export archive" or `advlab sessions export`). */
-export async function importArchive(file: File, onProgress?: (fraction: number) => void): Promise<ImportedSession> {
+export async function importArchive(file: File, onProgress?: (fraction: number) => void): Promise<ImportResult> {
   const bytes = new Uint8Array(await file.arrayBuffer());
   const parts = Math.max(1, Math.ceil(bytes.length / UPLOAD_PART_BYTES));
   const id = (globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`).replace(/[^A-Za-z0-9_-]/g, '');
-  let last: unknown = null;
   for (let part = 0; part < parts; part++) {
     const data = bytesToBase64(bytes.subarray(part * UPLOAD_PART_BYTES, (part + 1) * UPLOAD_PART_BYTES));
-    last = await api.call('sessions.import', { data, filename: file.name, upload: { id, part, parts } });
+    const r = await api.call('sessions.import', { data, filename: file.name, upload: { id, part, parts } });
     onProgress?.((part + 1) / parts);
+    if (r.complete) return r;
   }
-  return last as ImportedSession;
+  throw new ApiError('INTERNAL', `${file.name}: the host did not import the archive after all ${parts} parts`);
 }

@@ -3,24 +3,13 @@
  * sorted on every keystroke (5,000 sessions take a few milliseconds; only the visible rows are drawn).
  */
 
-/** What sessions.list returns per session (SessionSummary of the store, as JSON). */
-export interface SessionSummary {
-  id: string;
-  kind: string;
-  name: string;
-  status: string;
-  created: string;
-  updated: string;
-  finished?: string;
-  tags: string[];
-  summary: Record<string, number | string | boolean | null>;
-  datasets: string[];
-  models: string[];
-  damaged?: string;
-  unsupported?: boolean;
-}
+import type { ListedStatus, SessionSummary } from '../../src-main/engine/sessions';
 
-export const STATUSES = ['finished', 'running', 'cancelled', 'failed', 'incomplete', 'damaged'] as const;
+/** What sessions.list returns per session: the store's SessionSummary. */
+export type { SessionSummary };
+
+/** The listed statuses in the order the status filter shows them. */
+export const STATUSES = ['finished', 'running', 'cancelled', 'failed', 'incomplete', 'damaged'] as const satisfies readonly ListedStatus[];
 
 export interface ListFilter {
   text: string;

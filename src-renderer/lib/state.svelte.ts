@@ -1,19 +1,27 @@
 /** App-wide state: backend info, the current view, jobs and their live progress. */
-import type { ApiEvent, AppInfo, JobInfo, ProgressEvent } from '../../src-main/api/contract';
+import type { ApiEvent, AppInfo, JobState, ProgressEvent, SerializedErrorShape } from '../../src-main/api/contract';
+import type { JobKind, JobParamsOf, JobStartInput } from '../../src-main/api/jobs';
+import type { JobResultOf } from '../../src-main/jobs/kinds';
 import { api } from './transport';
 
 import type { ViewId } from './views';
 export { VIEWS, type ViewId } from './views';
 
-export interface JobView {
-  jobId: string;
-  kind: string;
-  state: JobInfo['state'];
-  progress: ProgressEvent | null;
-  session?: string;
-  result?: unknown;
-  error?: { code: string; message: string };
-}
+/** A job as the views see it; narrowing on `kind` types `result` (its kind's JobResultOf). */
+export type JobView<K extends JobKind = JobKind> = {
+  [Kind in K]: {
+    jobId: string;
+    kind: Kind;
+    state: JobState;
+    progress: ProgressEvent | null;
+    session?: string;
+    result?: JobResultOf<Kind>;
+    error?: SerializedErrorShape;
+  };
+}[K];
+
+/** The fields events update (kind and jobId are fixed when the job is first seen). */
+type JobPatch = { state?: JobState; progress?: ProgressEvent | null; session?: string; result?: unknown; error?: SerializedErrorShape };
 
 type Listener = (e: ApiEvent) => void;
 
@@ -35,7 +43,7 @@ class AppState {
   async start(): Promise<void> {
     api.onEvent((e) => this.onEvent(e));
     try {
-      this.info = await api.call<AppInfo>('app.info');
+      this.info = await api.call('app.info');
       this.connectionError = null;
     } catch (e) {
       this.connectionError = (e as Error).message;
@@ -48,19 +56,28 @@ class AppState {
     return () => this.listeners.delete(listener);
   }
 
-  async startJob(kind: string, params: unknown): Promise<string> {
-    const { jobId } = await api.call<{ jobId: string }>('jobs.start', { kind, params });
-    if (!this.jobs[jobId]) this.jobs = { ...this.jobs, [jobId]: { jobId, kind, state: 'running', progress: null } };
+  /** Starts a job of `kind` with that kind's params (api/jobs.ts); refused (rejected) when they are invalid. */
+  async startJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<string> {
+    // { kind: K, params: JobParamsOf<K> } is one member of the jobs.start union; TS cannot see that for a generic K.
+    const { jobId } = await api.call('jobs.start', { kind, params } as JobStartInput);
+    if (!this.jobs[jobId]) this.patch(jobId, kind, { state: 'running' });
     return jobId;
+  }
+
+  /** A job of the given kind (undefined when the job is of another kind or unknown): its result is typed. */
+  job<K extends JobKind>(jobId: string | null | undefined, kind: K): JobView<K> | undefined {
+    const j = jobId ? this.jobs[jobId] : undefined;
+    return j && j.kind === kind ? (j as JobView<K>) : undefined;
   }
 
   async cancel(jobId: string): Promise<void> {
     await api.call('jobs.cancel', { jobId });
   }
 
-  private patch(jobId: string, kind: string, p: Partial<JobView>): void {
+  private patch(jobId: string, kind: JobKind, p: JobPatch): void {
     const prev = this.jobs[jobId] ?? { jobId, kind, state: 'running' as const, progress: null };
-    this.jobs = { ...this.jobs, [jobId]: { ...prev, ...p } };
+    // Results come from the events of this job, whose kind is prev.kind.
+    this.jobs = { ...this.jobs, [jobId]: { ...prev, ...p } as JobView };
   }
 
   private onEvent(e: ApiEvent): void {
@@ -72,7 +89,7 @@ class AppState {
         this.patch(e.jobId, e.kind, { progress: e });
         break;
       case 'job.session':
-        this.patch(e.jobId, this.jobs[e.jobId]?.kind ?? '', { session: e.session });
+        if (this.jobs[e.jobId]) this.patch(e.jobId, this.jobs[e.jobId].kind, { session: e.session });
         break;
       case 'job.finished':
         this.patch(e.jobId, e.kind, { state: 'finished', result: e.result, session: e.session });

@@ -3,18 +3,11 @@
  * browser the page was opened from `advlab serve` with ?token=... and talks HTTP + WebSocket. The rest
  * of the renderer sees only `api`.
  */
-import type { ApiEvent, Envelope } from '../../src-main/api/contract';
-import type { MethodName } from '../../src-main/api/methods';
-
-interface Bridge {
-  transport: 'electron';
-  call(method: MethodName, params?: unknown): Promise<Envelope<unknown>>;
-  onEvent(listener: (event: unknown) => void): () => void;
-}
+import type { AdvlabBridge, ApiEvent, Envelope, Method, ParamsArg, ResultOf } from '../../src-main/api/contract';
 
 declare global {
   interface Window {
-    advlab?: Bridge;
+    advlab?: AdvlabBridge;
   }
 }
 
@@ -30,28 +23,29 @@ export class ApiError extends Error {
 
 export interface Transport {
   kind: 'electron' | 'http';
-  call<T = unknown>(method: MethodName, params?: unknown): Promise<T>;
+  /** Calls a method; its params and result are typed by the API contract (ParamsOf, ResultOf). */
+  call<M extends Method>(method: M, ...params: ParamsArg<M>): Promise<ResultOf<M>>;
   onEvent(listener: (e: ApiEvent) => void): () => void;
   /** A URL the page can use in <img>/<audio> for a session artifact. */
   artifactUrl(session: string, path: string): Promise<string>;
 }
 
-function unwrap<T>(env: Envelope<unknown>): T {
-  if (env.ok) return env.result as T;
+function unwrap<T>(env: Envelope<T>): T {
+  if (env.ok) return env.result;
   throw new ApiError(env.error.code, env.error.message, env.error.details);
 }
 
-function electronTransport(bridge: Bridge): Transport {
+function electronTransport(bridge: AdvlabBridge): Transport {
   const urls = new Map<string, string>();
   return {
     kind: 'electron',
-    call: async (method, params) => unwrap(await bridge.call(method, params ?? {})),
-    onEvent: (listener) => bridge.onEvent((e) => listener(e as ApiEvent)),
+    call: async (method, ...params) => unwrap(await bridge.call(method, ...params)),
+    onEvent: (listener) => bridge.onEvent(listener),
     async artifactUrl(session, path) {
       const key = `${session}/${path}`;
       const cached = urls.get(key);
       if (cached) return cached;
-      const r = unwrap<{ base64: string; mime: string }>(await bridge.call('sessions.artifact', { id: session, path }));
+      const r = unwrap(await bridge.call('sessions.artifact', { id: session, path }));
       const bytes = Uint8Array.from(atob(r.base64), (ch) => ch.charCodeAt(0));
       const url = URL.createObjectURL(new Blob([bytes], { type: r.mime }));
       urls.set(key, url);
@@ -80,15 +74,15 @@ function httpTransport(token: string): Transport {
   connect();
   return {
     kind: 'http',
-    async call(method, params) {
+    async call<M extends Method>(method: M, ...[params]: ParamsArg<M>): Promise<ResultOf<M>> {
       const res = await fetch(`/api/${method}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-advlab-token': token },
         body: JSON.stringify(params ?? {}),
       });
-      let env: Envelope<unknown>;
+      let env: Envelope<ResultOf<M>>;
       try {
-        env = (await res.json()) as Envelope<unknown>;
+        env = (await res.json()) as Envelope<ResultOf<M>>; // the host answers the envelope of this method
       } catch {
         throw new ApiError('INTERNAL', `The host answered ${res.status} without a JSON body`);
       }

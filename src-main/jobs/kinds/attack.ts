@@ -66,7 +66,7 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
   await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail }), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
 }
 
-export const attack: JobHandler = async (raw, ctx, env) => {
+export const attack = (async (raw, ctx, env) => {
   const p = attackParams.parse(raw);
   const def = getAttack(p.attack);
   const store = new SessionStore(env.sessionsRoot);
@@ -108,9 +108,9 @@ export const attack: JobHandler = async (raw, ctx, env) => {
     await writer.finish({ ...summary, params: JSON.stringify(result.params) });
     return { session: writer.id, attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer };
   });
-};
+}) satisfies JobHandler<'attack'>;
 
-export const sweep: JobHandler = async (raw, ctx, env) => {
+export const sweep = (async (raw, ctx, env) => {
   const p = sweepParams.parse(raw);
   const def = getAttack(p.attack);
   if (!def.epsilonBall) throw badInput(`${def.name} is a minimal-distortion attack; a sweep needs a fixed-epsilon attack (fgsm, bim, pgd, pgd-l2, pgd-margin)`);
@@ -136,9 +136,9 @@ export const sweep: JobHandler = async (raw, ctx, env) => {
     await writer.finish(summary);
     return { session: writer.id, curve, ...summary };
   });
-};
+}) satisfies JobHandler<'sweep'>;
 
-export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
+export const lossSurfaceJob = (async (raw, ctx, env) => {
   const p = lossSurfaceParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
@@ -170,4 +170,4 @@ export const lossSurfaceJob: JobHandler = async (raw, ctx, env) => {
     await writer.finish(summary);
     return { session: writer.id, ...summary };
   });
-};
+}) satisfies JobHandler<'loss-surface'>;

@@ -99,7 +99,7 @@ async function saveExampleWavs(writer: SessionWriter, parts: { split: string; ut
   return out;
 }
 
-export const audioTrain: JobHandler = async (raw, ctx, env) => {
+export const audioTrain = (async (raw, ctx, env) => {
   const p = audioTrainParams.parse(raw);
   const fsdd = findFsdd(env.dataDirs);
   const arch = p.arch ?? (p.quick ? 'speech-small' : 'speech-base');
@@ -175,9 +175,9 @@ export const audioTrain: JobHandler = async (raw, ctx, env) => {
       model.dispose();
     }
   });
-};
+}) satisfies JobHandler<'audio-train'>;
 
-export const audioAttackJob: JobHandler = async (raw, ctx, env) => {
+export const audioAttackJob = (async (raw, ctx, env) => {
   const p = audioAttackParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const clip = await readClip(p.wav);
@@ -238,9 +238,9 @@ export const audioAttackJob: JobHandler = async (raw, ctx, env) => {
   } finally {
     model.dispose();
   }
-};
+}) satisfies JobHandler<'audio-attack'>;
 
-export const audioTranscribe: JobHandler = async (raw, _ctx, env) => {
+export const audioTranscribe = (async (raw, _ctx, env) => {
   const p = audioTranscribeParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const clip = await readClip(p.wav);
@@ -256,5 +256,5 @@ export const audioTranscribe: JobHandler = async (raw, _ctx, env) => {
   } finally {
     resolved.model.dispose();
   }
-};
+}) satisfies JobHandler<'audio-transcribe'>;
 

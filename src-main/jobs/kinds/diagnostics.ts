@@ -3,7 +3,7 @@ import { diagnosticsParams } from '../../api/jobs';
 import { conv2dGradientCheck, timeConvNet } from '../../engine/diagnostics';
 import type { JobHandler } from '../types';
 
-export const diagnostics: JobHandler = async (raw, ctx, env) => {
+export const diagnostics = (async (raw, ctx, env) => {
   const params = diagnosticsParams.parse(raw);
   ctx.progress({ step: 0, total: 4, phase: 'gradient check' });
   const gradientCheck = conv2dGradientCheck();
@@ -13,4 +13,4 @@ export const diagnostics: JobHandler = async (raw, ctx, env) => {
     progress: (p) => ctx.progress({ ...p, step: 1 + p.step, total: 4 }),
   });
   return { backend: env.backend, gradientCheck, timings };
-};
+}) satisfies JobHandler<'diagnostics'>;

@@ -34,7 +34,7 @@ function part(ctx: JobContext, from: number, to: number, phase: string): JobCont
   };
 }
 
-export const gradientCheck: JobHandler = async (raw, ctx, env) => {
+export const gradientCheck = (async (raw, ctx, env) => {
   const p = gradientCheckParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store);
@@ -90,4 +90,4 @@ export const gradientCheck: JobHandler = async (raw, ctx, env) => {
       owned?.dispose();
     }
   });
-};
+}) satisfies JobHandler<'gradient-check'>;

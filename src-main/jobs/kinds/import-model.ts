@@ -11,7 +11,7 @@ import { classifierFor } from '../../engine/models/defended';
 import { openSession, withSession } from '../session-env';
 import type { JobHandler } from '../types';
 
-export const importModel: JobHandler = async (raw, ctx, env) => {
+export const importModel = (async (raw, ctx, env) => {
   const p = importModelParams.parse(raw);
   const loaded = await loadModel(p.path);
   const set = p.dataset ? await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'test', limit: p.testLimit }) : null;
@@ -35,4 +35,4 @@ export const importModel: JobHandler = async (raw, ctx, env) => {
     loaded.model.dispose();
     return { session: writer.id, ...summary, model: saved.modelJson };
   });
-};
+}) satisfies JobHandler<'import-model'>;

@@ -1,6 +1,8 @@
 /** Every job kind the worker can run. Add a kind here and its params schema in api/jobs.ts. */
-import { initBackend } from '../../engine/backend';
-import type { JobHandler } from '../types';
+import type { JobKind } from '../../api/jobs';
+import { initBackend, type BackendInfo } from '../../engine/backend';
+import type { JobContext } from '../../engine/context';
+import { PROBE, type JobEnv, type JobHandler } from '../types';
 import { diagnostics } from './diagnostics';
 import { train } from './train';
 import { attack, lossSurfaceJob, sweep } from './attack';
@@ -9,9 +11,7 @@ import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { importModel } from './import-model';
 
-export const jobHandlers: Record<string, JobHandler> = {
-  /** Internal: starts the backend and reports it (the status bar's first question). */
-  probe: async (_params, _ctx, env) => env.backend ?? (await initBackend()),
+export const jobHandlers = {
   diagnostics,
   train,
   attack,
@@ -23,4 +23,20 @@ export const jobHandlers: Record<string, JobHandler> = {
   'audio-attack': audioAttackJob,
   'audio-transcribe': audioTranscribe,
   'import-model': importModel,
-};
+} satisfies { [K in JobKind]: JobHandler<K> };
+
+/** What a finished job of kind K reports (job.finished's result), inferred from its handler. */
+export type JobResultOf<K extends JobKind> = Awaited<ReturnType<(typeof jobHandlers)[K]>>;
+
+const probe = async (_params: unknown, _ctx: JobContext, env: JobEnv): Promise<BackendInfo> => env.backend ?? (await initBackend());
+
+type WorkerEntry = (params: unknown, ctx: JobContext, env: JobEnv) => Promise<unknown>;
+
+/**
+ * The worker's lookup by name. The runner hands the worker only params that jobs.start parsed with
+ * the kind's schema (ParsedJobParamsOf<K>), so the worker trusts them as such.
+ */
+export function handlerFor(kind: string): WorkerEntry | undefined {
+  if (kind === PROBE) return probe;
+  return Object.hasOwn(jobHandlers, kind) ? (jobHandlers[kind as JobKind] as WorkerEntry) : undefined;
+}

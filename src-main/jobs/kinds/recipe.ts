@@ -10,7 +10,7 @@ import { AdvlabError } from '../../engine/errors';
 import { openSession, withSession } from '../session-env';
 import type { JobHandler } from '../types';
 
-export const recipe: JobHandler = async (raw, ctx, env) => {
+export const recipe = (async (raw, ctx, env) => {
   const p = recipeParams.parse(raw);
   const file = loadRecipe(p.recipe);
   const study = getCaseStudy(file.caseStudy);
@@ -32,4 +32,4 @@ export const recipe: JobHandler = async (raw, ctx, env) => {
     await writer.finish({ recipe: file.id, claimReproduced: outcome.claimReproduced, quick: p.quick, seconds, ...outcome.evidence });
     return { session: writer.id, recipe: file.id, claimReproduced: outcome.claimReproduced, criterion: outcome.criterion, evidence: outcome.evidence, seconds };
   });
-};
+}) satisfies JobHandler<'recipe'>;

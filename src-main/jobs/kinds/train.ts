@@ -9,7 +9,7 @@ import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/m
 import type { JobHandler } from '../types';
 import { openSession, withSession } from '../session-env';
 
-export const train: JobHandler = async (raw, ctx, env) => {
+export const train = (async (raw, ctx, env) => {
   const p: TrainParams = trainParams.parse(raw);
   const common = { dataDirs: env.dataDirs, seed: p.seed, ...(p.split ? { splitSpec: p.split } : {}) };
   const trainSet = await loadDataset(p.dataset, { ...common, split: 'train', limit: p.limit });
@@ -76,4 +76,4 @@ export const train: JobHandler = async (raw, ctx, env) => {
       model.dispose();
     }
   });
-};
+}) satisfies JobHandler<'train'>;

@@ -2,7 +2,7 @@
 import { api } from '../../lib/transport';
 
 export async function artifactBytes(session: string, path: string): Promise<Uint8Array<ArrayBuffer>> {
-  const r = await api.call<{ base64: string }>('sessions.artifact', { id: session, path });
+  const r = await api.call('sessions.artifact', { id: session, path });
   const bin = atob(r.base64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

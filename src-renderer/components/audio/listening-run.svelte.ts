@@ -26,7 +26,7 @@ class ListeningRun {
     this.error = null;
     this.busy = true;
     try {
-      this.test = await api.call<ListeningTestView>('listening.create', params);
+      this.test = await api.call('listening.create', params);
       this.result = null;
       this.current = 0;
       this.resetTrial();
@@ -55,7 +55,7 @@ class ListeningRun {
     this.error = null;
     try {
       const plays = Object.fromEntries((Object.keys(t.clips) as ClipRole[]).map((k) => [k, this.plays[k]]));
-      const r = await api.call<{ answered: number; remaining: number }>('listening.answer', {
+      const r = await api.call('listening.answer', {
         session: test.session, trial: t.trial, answer, ms: Math.round(performance.now() - this.shownAt), plays,
       });
       this.current = r.answered;
@@ -73,7 +73,7 @@ class ListeningRun {
     const test = this.test;
     if (!test) return;
     try {
-      this.result = await api.call<ListeningResult>('listening.finish', { session: test.session });
+      this.result = await api.call('listening.finish', { session: test.session });
     } catch (e) {
       this.error = (e as Error).message;
     }

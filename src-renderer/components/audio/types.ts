@@ -1,19 +1,2 @@
-/** The parts of sessions.list / sessions.show results the audio views read (kept here so the renderer imports no engine code). */
-export type SummaryValue = string | number | boolean | null;
-
-export interface SessionLite {
-  id: string;
-  kind: string;
-  name: string;
-  status: string;
-  created: string;
-  summary: Record<string, SummaryValue>;
-}
-
-export interface SessionDetailsLite {
-  id: string;
-  status: string;
-  series: string[];
-  manifest: { name: string; kind: string; params: Record<string, unknown>; summary: Record<string, SummaryValue> };
-  artifacts: { path: string; kind: string }[];
-}
+/** The session rows the audio views read: the store's own types (sessions.list / sessions.show results). */
+export type { SummaryValue, SessionSummary as SessionLite, SessionDetails as SessionDetailsLite } from '../../../src-main/engine/sessions';

@@ -83,6 +83,7 @@ describe('JobRunner', () => {
 
   it('reports failures as structured errors', async () => {
     const r = runner();
+    // @ts-expect-error: the types rule it out; the worker refuses it too
     const unknown = await r.start('no-such-kind', {}).done;
     expect(unknown.state).toBe('failed');
     expect(unknown.error?.message).toMatch(/Unknown job kind "no-such-kind"/);

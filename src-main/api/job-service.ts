@@ -1,0 +1,21 @@
+/**
+ * What the API needs of the jobs side: start, cancel, list and wait for jobs, and the backend a job
+ * would get. jobs/runner.ts (worker threads) implements it; the API does not know how jobs run.
+ */
+import type { ApiEvent, BackendReport, JobInfo } from './contract';
+import type { JobKind, JobParamsOf } from './jobs';
+
+export interface JobService {
+  /** Starts a job; `done` settles with its final JobInfo (finished, failed or cancelled). */
+  start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> };
+  /** Asks a running job to stop; false when there is no such running job. */
+  cancel(jobId: string): boolean;
+  /** Running jobs first, then the most recent ended ones. */
+  list(): JobInfo[];
+  /** The running job's final JobInfo, or undefined when it is not running. */
+  wait(jobId: string): Promise<JobInfo> | undefined;
+  /** The backend jobs run on (found once, by a probe). */
+  backend(): Promise<BackendReport>;
+  /** Every job event (job.started, .progress, .log, .session, .finished, .failed, .cancelled, sessions.changed). */
+  on(event: 'event', listener: (e: ApiEvent) => void): unknown;
+}
