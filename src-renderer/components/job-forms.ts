@@ -3,7 +3,8 @@
  * row, under which label. Values, bounds and defaults are not here: they come from the job's schema
  * (`jobs.schemas`, described from src-main/api/jobs.ts), see params-form.ts.
  */
-import type { JobKind } from '../../src-main/api/jobs';
+import type { JobKind, JobParamsOf } from '../../src-main/api/jobs';
+import { paramsToSend, type ParamsDescription } from './params-form';
 
 export interface JobForm {
   kind: JobKind;
@@ -42,3 +43,11 @@ export const audioAttackForm = {
 export const JOB_FORMS: readonly JobForm[] = [trainForm, audioAttackForm];
 
 export const formFields = (form: JobForm): string[] => form.rows.flat();
+
+/**
+ * A form's values as its job's params (empty optional fields left out). The fields were drawn and
+ * checked from the job's own schema, so they are its params; jobs.start parses them again at the door.
+ */
+export function formParams<K extends JobKind>(form: JobForm & { kind: K }, schema: ParamsDescription, values: Record<string, unknown>): Partial<JobParamsOf<K>> {
+  return paramsToSend(schema, values) as Partial<JobParamsOf<K>>;
+}

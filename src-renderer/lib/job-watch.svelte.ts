@@ -6,6 +6,7 @@
  * Create it while a component initialises (it follows events for that component's lifetime).
  */
 import type { ApiEvent } from '../../src-main/api/contract';
+import type { JobKind, JobParamsOf } from '../../src-main/api/jobs';
 import { app } from './state.svelte';
 
 export type Point = { x: number; y: number };
@@ -37,7 +38,7 @@ export class JobWatch {
   }
 
   /** Starts a job and follows it; false (with startError set) when the request was refused. */
-  async start(kind: string, params: unknown): Promise<boolean> {
+  async start<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<boolean> {
     this.startError = null;
     this.series = Object.fromEntries((this.metrics ?? []).map((k) => [k, []]));
     try {
