@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { jobStartSchema, type JobKind } from './jobs';
 import type { MethodName } from './methods';
+import { formatIssues, type ErrorCode, type SerializedError } from '../engine/errors';
 import {
   audioClipsSchema, audioUploadSchema, listeningAnswerSchema, listeningCreateSchema, listeningFinishSchema,
   type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
@@ -152,11 +153,9 @@ export interface AdvlabBridge {
   onEvent(listener: (event: ApiEvent) => void): () => void;
 }
 
-export interface SerializedErrorShape {
-  code: string;
-  message: string;
-  details: Record<string, unknown>;
-}
+/** An error as it crosses IPC, HTTP and the worker boundary: its code (engine/errors.ts ERROR_CODES), message and fields. */
+export type SerializedErrorShape = SerializedError;
+export type { ErrorCode };
 
 export type Envelope<T> = { ok: true; result: T } | { ok: false; error: SerializedErrorShape };
 
@@ -229,7 +228,7 @@ export function parseParams<M extends Method>(method: M, raw: unknown): ParsedPa
   const schema = methodSchemas[method];
   const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
+    const issues = formatIssues(parsed.error.issues).join('; ');
     const err = new Error(`Invalid parameters for ${method}: ${issues}`) as Error & { code: string };
     err.code = 'BAD_INPUT';
     throw err;

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { AdvlabError, serializeError } from '../engine/errors';
 import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type Method, type ParamsArg, type ParsedParamsOf, type ResultOf } from './contract';
+import { checkJobStart } from './job-check';
 import type { JobService } from './job-service';
 
 export interface CoreOptions {
@@ -30,6 +31,7 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
     this.handlers = {
       'app.info': async () => this.info(),
       'jobs.start': (p) => {
+        checkJobStart(p); // the attack's own params schema, before any worker starts
         const { jobId } = opts.jobs.start(p.kind, p.params);
         return { jobId };
       },

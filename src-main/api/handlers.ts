@@ -2,8 +2,10 @@
  * Handlers for the data-side methods: datasets, models and sessions. Light work only (reading
  * manifests and headers); anything with tensors runs as a job in a worker.
  */
-import { extname } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
+import { mimeOf } from '../engine/core/mime';
+import { AdvlabError } from '../engine/errors';
 import type { Handlers } from './core';
 import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
@@ -16,12 +18,8 @@ import { reviewHandlers } from '../report/api';
 import { listeningHandlers } from '../listening/api';
 import type { ApiEvent } from './contract';
 
-const MIME: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.wav': 'audio/wav', '.json': 'application/json', '.csv': 'text/csv',
-  '.jsonl': 'application/x-ndjson', '.txt': 'text/plain', '.md': 'text/markdown', '.html': 'text/html', '.bin': 'application/octet-stream',
-};
 /** Artifacts larger than this are not sent whole over the API (the HTTP host streams /files/ instead). */
-const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
+export const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
 
 export interface HandlerDeps {
   store: SessionStore;
@@ -86,9 +84,12 @@ export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handle
     'sessions.show': (p) => store.show(p.id),
     'sessions.metrics': (p) => store.readMetrics(p.id, p.series),
     'sessions.artifact': async (p) => {
+      const size = (await stat(await store.artifactFile(p.id, p.path))).size; // refused before it is read
+      if (size > MAX_ARTIFACT_BYTES) {
+        throw new AdvlabError('TOO_LARGE', `${p.path} is ${size} bytes: too large to send over the API (at most ${MAX_ARTIFACT_BYTES}; the browser host serves it under /files/)`, { id: p.id, path: p.path, bytes: size, limit: MAX_ARTIFACT_BYTES });
+      }
       const bytes = await store.readArtifact(p.id, p.path);
-      if (bytes.length > MAX_ARTIFACT_BYTES) throw new Error(`${p.path} is ${bytes.length} bytes: too large to send over the API`);
-      return { base64: bytes.toString('base64'), mime: MIME[extname(p.path).toLowerCase()] ?? 'application/octet-stream', bytes: bytes.length };
+      return { base64: bytes.toString('base64'), mime: mimeOf(p.path), bytes: bytes.length };
     },
     'sessions.rename': (p) => store.rename(p.id, p.name),
     'sessions.tag': (p) => store.tag(p.id, p.add, p.remove),

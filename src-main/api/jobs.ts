@@ -3,6 +3,7 @@
  * to the job runner, so the three produce the same session.
  */
 import { z } from 'zod';
+import { goalSchema } from '../engine/attacks/types';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
@@ -38,14 +39,6 @@ export const trainParams = z
   })
   .strict();
 
-const goal = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('untargeted') }).strict(),
-  z.object({
-    kind: z.literal('targeted'),
-    target: z.union([z.number().int().min(0).max(999), z.array(z.number().int().min(0).max(999)), z.enum(['next', 'random', 'least-likely'])]),
-    seed: z.number().int().min(0).optional(),
-  }).strict(),
-]);
 
 /** A model: the id of a session that holds one (a training run) or a path to a tfjs model.json / its folder. */
 const modelRef = z.string().min(1).max(4096);
@@ -65,7 +58,7 @@ export const attackParams = z
     model: modelRef,
     ...imageSelection,
     attack: z.string().min(1).max(40),
-    goal: goal.default({ kind: 'untargeted' }),
+    goal: goalSchema.default({ kind: 'untargeted' }),
     /** The attack's own parameters; checked by the attack (unknown ones are refused). */
     params: z.record(z.string(), z.unknown()).default({}),
     /** Evaluate the adversarial examples on this second model too (transfer). */

@@ -9,10 +9,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
-import { AdvlabError } from '../engine/errors';
+import { mimeOf } from '../engine/core/mime';
+import { AdvlabError, httpStatusOf, isErrorCode } from '../engine/errors';
 
 export interface HostOptions {
   core: ApiCore;
@@ -31,27 +32,11 @@ export interface Host {
   close(): Promise<void>;
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png',
-  '.jpg': 'image/jpeg', '.svg': 'image/svg+xml', '.wav': 'audio/wav', '.csv': 'text/csv; charset=utf-8',
-  '.jsonl': 'application/x-ndjson', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8',
-  '.bin': 'application/octet-stream',
-};
 
 const MAX_BODY = 5 * 1024 * 1024;
 
-/** HTTP status for an error code: the caller's mistakes are 4xx, ours 500. */
-export function statusOf(code: string): number {
-  switch (code) {
-    case 'BAD_INPUT': case 'BAD_FILE': case 'UNSUPPORTED': return 400;
-    case 'UNAUTHORIZED': return 401;
-    case 'FORBIDDEN': return 403;
-    case 'NOT_FOUND': return 404;
-    case 'CONFLICT': case 'CANCELLED': return 409;
-    default: return 500;
-  }
-}
+/** HTTP status for an error code (engine/errors.ts ERROR_CODES): the caller's mistakes are 4xx, ours 500. */
+export const statusOf = httpStatusOf;
 
 function sameToken(a: string | null | undefined, b: string): boolean {
   if (!a) return false;
@@ -96,7 +81,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     if (!file.startsWith(rendererDir + sep) && file !== rendererDir) return send(res, 403, JSON.stringify({ error: 'Forbidden path' }));
     const target = existsSync(file) && statSync(file).isFile() ? file : join(rendererDir, 'index.html');
     if (!existsSync(target)) return send(res, 500, `The renderer is not built (${rendererDir} has no index.html): run "npm run build"`, 'text/plain; charset=utf-8');
-    res.writeHead(200, { 'content-type': TYPES[extname(target)] ?? 'application/octet-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, { 'content-type': mimeOf(target), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
     createReadStream(target).pipe(res);
   };
 
@@ -126,7 +111,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         if (!opts.artifactPath) return send(res, 404, JSON.stringify({ error: 'No session store' }));
         const [, , id, ...rest] = url.pathname.split('/');
         const file = await opts.artifactPath(decodeURIComponent(id), rest.map(decodeURIComponent).join('/'));
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+        res.writeHead(200, { 'content-type': mimeOf(file), 'cache-control': 'no-cache' });
         createReadStream(file).pipe(res);
         return;
       }
@@ -138,9 +123,9 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, JSON.stringify({ error: 'Method not allowed' }));
       return serveStatic(res, url.pathname);
     } catch (e) {
-      const err = e as AdvlabError;
-      const status = statusOf(err.code ?? 'INTERNAL');
-      if (!res.headersSent) send(res, status, JSON.stringify({ ok: false, error: { code: err.code ?? 'INTERNAL', message: err.message, details: {} } }));
+      const err = e as Error & { code?: unknown };
+      const code = isErrorCode(err.code) ? err.code : 'INTERNAL';
+      if (!res.headersSent) send(res, statusOf(code), JSON.stringify({ ok: false, error: { code, message: err.message, details: {} } }));
       else res.end();
     }
   });

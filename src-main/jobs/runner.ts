@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApiEvent, BackendReport, JobCancelledEvent, JobFinishedEvent, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../api/contract';
 import type { JobService } from '../api/job-service';
 import type { JobKind, JobParamsOf } from '../api/jobs';
+import { isErrorCode } from '../engine/errors';
 import { PROBE } from './types';
 import { workerMessageSchema, type JobEnvInput, type WorkerInput } from './protocol';
 
@@ -158,7 +159,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
           end('cancelled', { result: m.result });
           break;
         case 'error':
-          end('failed', { error: m.error });
+          end('failed', { error: { ...m.error, code: isErrorCode(m.error.code) ? m.error.code : 'INTERNAL' } });
           break;
       }
     });

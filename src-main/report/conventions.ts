@@ -56,11 +56,6 @@ export const BOOKKEEPING_KEY = /(seconds|perSecond|PerExample|Images$|^n$|^index
 export const IMAGE_EXT = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'svg'];
 export const AUDIO_EXT = ['wav', 'mp3', 'ogg', 'flac', 'opus'];
 
-export const MIME: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp', svg: 'image/svg+xml',
-  wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac', opus: 'audio/ogg',
-};
-
 export function extOf(path: string): string {
   const base = path.slice(path.lastIndexOf('/') + 1);
   const dot = base.lastIndexOf('.');

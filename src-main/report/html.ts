@@ -6,7 +6,7 @@
 import { badInput } from '../engine/errors';
 import type { SessionStore } from '../engine/sessions';
 import { ADVLAB_VERSION } from '../paths';
-import { MIME, extOf } from './conventions';
+import { mimeOf } from '../engine/core/mime';
 import {
   compareLetter,
   compareRecords,
@@ -86,7 +86,7 @@ class Embedder {
       this.audio++;
       count.audio++;
     }
-    const mime = MIME[extOf(path)] ?? 'application/octet-stream';
+    const mime = mimeOf(path);
     return `data:${mime};base64,${data.toString('base64')}`;
   }
 

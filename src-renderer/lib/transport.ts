@@ -3,7 +3,7 @@
  * browser the page was opened from `advlab serve` with ?token=... and talks HTTP + WebSocket. The rest
  * of the renderer sees only `api`.
  */
-import type { AdvlabBridge, ApiEvent, Envelope, Method, ParamsArg, ResultOf } from '../../src-main/api/contract';
+import type { AdvlabBridge, ApiEvent, Envelope, ErrorCode, Method, ParamsArg, ResultOf } from '../../src-main/api/contract';
 
 declare global {
   interface Window {
@@ -11,9 +11,10 @@ declare global {
   }
 }
 
+/** An error answer of the API; `code` is one of engine/errors.ts ERROR_CODES. */
 export class ApiError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
   ) {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
-import { AdvlabError, badInput } from '../errors';
+import { AdvlabError, badInput, formatIssues } from '../errors';
 import type { Classifier } from '../models/classifier';
 import { describeValues, distances } from '../eval/stats';
 import { projectBall } from './ops';
@@ -38,15 +38,7 @@ export function parseAttackParams<P extends object>(def: AttackDefinition<P>, pa
   if (!parsed.success) {
     const schema = def.paramsSchema as unknown as { shape?: Record<string, unknown> };
     const accepted = Object.keys(schema.shape ?? def.defaults);
-    const problems = parsed.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') {
-        const keys = (issue as unknown as { keys: string[] }).keys;
-        return `unknown parameter${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')} (accepted: ${accepted.join(', ')})`;
-      }
-      const key = issue.path.join('.');
-      const got = key ? (raw as Record<string, unknown>)[String(issue.path[0])] : raw;
-      return `${key ? `"${key}"` : 'parameters'}: ${issue.message} (got ${JSON.stringify(got)})`;
-    });
+    const problems = formatIssues(parsed.error.issues, { input: raw, accepted, root: 'parameters' });
     throw badInput(`Invalid parameters for ${def.name} (${def.id}): ${problems.join('; ')}`, { attack: def.id, issues: problems });
   }
   if (classifier && def.checkParams) def.checkParams(parsed.data, classifier);
@@ -56,7 +48,7 @@ export function parseAttackParams<P extends object>(def: AttackDefinition<P>, pa
 export function parseGoal(goal: unknown): Goal {
   const parsed = goalSchema.safeParse(goal ?? { kind: 'untargeted' });
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'goal'}: ${i.message}`).join('; ');
+    const problems = formatIssues(parsed.error.issues, { root: 'goal' }).join('; ');
     throw badInput(`Invalid goal: ${problems}. Use { kind: 'untargeted' } or { kind: 'targeted', target: <class> | <class per example> | 'next' | 'random' | 'least-likely' }`);
   }
   return parsed.data;

@@ -29,7 +29,7 @@ export const goalSchema = z.discriminatedUnion('kind', [
      */
     target: targetSpecSchema,
     /** Seed for 'random' targets. Default 0, so runs are reproducible. */
-    seed: z.number().int().optional(),
+    seed: z.number().int().min(0).optional(),
   }),
 ]);
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { AdvlabError, badFile } from '../errors';
+import { AdvlabError, badFile, formatIssues } from '../errors';
 import type { RecipeFile } from './types';
 
 const recipeSchema = z.object({
@@ -37,7 +37,7 @@ export function readRecipe(file: string): RecipeFile {
     throw badFile(file, `not valid JSON (${(e as Error).message})`);
   }
   const parsed = recipeSchema.safeParse(raw);
-  if (!parsed.success) throw badFile(file, `not a recipe: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw badFile(file, `not a recipe: ${formatIssues(parsed.error.issues, { root: '' }).join('; ')}`);
   return parsed.data;
 }
 

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { AdvlabError, badFile, badInput } from '../errors';
+import { AdvlabError, badFile, badInput, formatIssues } from '../errors';
 import { writeFileAtomic } from '../sessions/fs-atomic';
 import type { Classifier } from './classifier';
 
@@ -95,7 +95,7 @@ function sha256Of(parts: Uint8Array[]): string {
  */
 export async function saveModel(model: tf.LayersModel, dir: string, meta: ModelMeta = {}): Promise<SavedModel> {
   const parsed = ModelMetaSchema.safeParse(meta);
-  if (!parsed.success) throw badInput(`Invalid model metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw badInput(`Invalid model metadata: ${formatIssues(parsed.error.issues, { root: '' }).join('; ')}`);
   const absDir = path.resolve(dir);
   await fs.mkdir(absDir, { recursive: true });
   const modelJson = path.join(absDir, MODEL_JSON);

@@ -1,6 +1,6 @@
 /** The browser host over real HTTP and WebSocket: token, host header, validation, events, busy port. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
@@ -8,6 +8,8 @@ import { request } from 'node:http';
 import { createApp } from '../../../src-main/host/app';
 import { startHost, type Host } from '../../../src-main/host/server';
 import { WORKER } from '../helpers';
+import { MAX_ARTIFACT_BYTES } from '../../../src-main/api/handlers';
+import { collectEnvironment } from '../../../src-main/engine/sessions';
 
 let host: Host;
 let app: ReturnType<typeof createApp>;
@@ -93,6 +95,36 @@ describe('advlab serve host', () => {
     await finished;
     expect(types).toContain('job.progress');
     ws.close();
+  });
+
+  it('refuses a bad attack parameter with 400 before any worker or session exists', async () => {
+    const before = app.runner.list().length;
+    const sessions = (await app.store.list()).length;
+    const unknownKey = await api('jobs.start', { kind: 'attack', params: { model: 'm', dataset: 'mnist', attack: 'pgd', params: { epsilon: 0.3 } } });
+    expect(unknownKey.status).toBe(400);
+    const body = await unknownKey.json();
+    expect(body.error.code).toBe('BAD_INPUT');
+    expect(body.error.message).toMatch(/unknown parameter "epsilon" \(accepted: eps, steps, stepSize, randomStart, restarts/);
+    const badEps = await api('jobs.start', { kind: 'attack', params: { model: 'm', dataset: 'mnist', attack: 'fgsm', params: { eps: 3 } } });
+    expect(badEps.status).toBe(400);
+    expect((await badEps.json()).error.message).toMatch(/FGSM \(fgsm\): "eps": .*\(got 3\)/);
+    expect(app.runner.list()).toHaveLength(before);
+    expect(await app.store.list()).toHaveLength(sessions);
+  });
+
+  it('answers an artifact too large to send whole with 413 TOO_LARGE (the file route still serves it)', async () => {
+    const w = await app.store.create({ kind: 'attack', params: {}, environment: collectEnvironment({ backend: 'none', tfjsVersion: 'none', advlabVersion: 'test' }) });
+    await w.writeArtifact('small.json', '{"a":1}', 'json');
+    await w.writeArtifact('big.bin', 'x', 'other');
+    await w.finish({});
+    truncateSync(join(app.store.dir(w.id), 'artifacts', 'big.bin'), MAX_ARTIFACT_BYTES + 1); // sparse: nothing is written
+    const big = await api('sessions.artifact', { id: w.id, path: 'big.bin' });
+    expect(big.status).toBe(413);
+    expect((await big.json()).error).toMatchObject({ code: 'TOO_LARGE', details: { bytes: MAX_ARTIFACT_BYTES + 1, limit: MAX_ARTIFACT_BYTES } });
+    const small = await (await api('sessions.artifact', { id: w.id, path: 'small.json' })).json();
+    expect(small.result).toEqual({ base64: Buffer.from('{"a":1}').toString('base64'), mime: 'application/json', bytes: 7 });
+    const file = await fetch(`http://127.0.0.1:${host.port}/files/${w.id}/big.bin?token=${host.token}`, { method: 'HEAD' });
+    expect(file.status).toBe(200);
   });
 
   it('reports a busy port clearly', async () => {
