@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { jobParamsSchemas, type JobKind } from '../../../src-main/api/jobs';
 import { jobSchemas } from '../../../src-main/api/handlers';
+import { attackCatalog } from '../../../src-main/engine/attacks/registry';
 import { checkValues, initialValues, paramsToSend } from '../../../src-renderer/components/params-form';
 import { audioAttackForm, formFields, JOB_FORMS, trainForm } from '../../../src-renderer/components/job-forms';
 
@@ -72,5 +73,16 @@ describe('job forms built from the job schemas', () => {
     expect(checkValues(described['audio-attack'], audio)).toEqual({ learningRate: 'greater than 0', iterations: 'at most 100000', tau0: 'at most 1' });
     const train = { ...initialValues(described.train, formFields(trainForm)), limit: 5, epochs: 1.5, validationSplit: 0.6 };
     expect(checkValues(described.train, train, formFields(trainForm))).toEqual({ limit: 'at least 10', epochs: 'a whole number', validationSplit: 'at most 0.5' });
+  });
+
+  it('every attack form starts valid: an optional parameter without a default (PGD stepSize) may stay empty and is not sent', () => {
+    for (const a of attackCatalog()) {
+      expect(initialValues(a.paramsJsonSchema), a.id).toEqual({ ...Object.fromEntries(Object.keys(a.paramsJsonSchema.properties ?? {}).map((k) => [k, undefined])), ...a.defaults });
+      expect(checkValues(a.paramsJsonSchema, a.defaults), a.id).toEqual({});
+    }
+    const pgd = attackCatalog().find((a) => a.id === 'pgd')!;
+    expect(pgd.defaults).not.toHaveProperty('stepSize');
+    expect(paramsToSend(pgd.paramsJsonSchema, { ...pgd.defaults, stepSize: Number.NaN })).toEqual(pgd.defaults);
+    expect(checkValues(pgd.paramsJsonSchema, { ...pgd.defaults, stepSize: -1 })).toEqual({ stepSize: 'greater than 0' });
   });
 });
