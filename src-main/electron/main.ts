@@ -7,6 +7,7 @@ import { app, BrowserWindow, ipcMain, Menu, shell, type IpcMainInvokeEvent, type
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CALL_CHANNEL, EVENT_CHANNEL } from '../api/methods';
+import type { Envelope } from '../api/contract';
 import type { ApiCore } from '../api/core';
 import { createApp, resolveAppOptions } from '../host/app';
 
@@ -56,7 +57,10 @@ export function makeSenderCheck(windows: () => BrowserWindow[], rendererUrl: str
 
 export function wireIpc(ipc: Pick<typeof ipcMain, 'handle'>, core: Pick<ApiCore, 'call'>, trusted: (e: IpcMainInvokeEvent) => boolean): void {
   ipc.handle(CALL_CHANNEL, async (event, method: unknown, params: unknown) => {
-    if (!trusted(event)) return { ok: false, error: { code: 'FORBIDDEN', message: 'API calls are accepted only from AdvLab windows', details: {} } };
+    if (!trusted(event)) {
+      const refused: Envelope<never> = { ok: false, error: { code: 'FORBIDDEN', message: 'API calls are accepted only from AdvLab windows', details: {} } };
+      return refused;
+    }
     return core.call(method, params); // validates method and params
   });
 }

@@ -13,7 +13,8 @@ import { join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiCore } from '../api/core';
 import { mimeOf } from '../engine/core/mime';
-import { AdvlabError, httpStatusOf, isErrorCode } from '../engine/errors';
+import { AdvlabError, httpStatusOf, isErrorCode, type ErrorCode } from '../engine/errors';
+import type { Envelope } from '../api/contract';
 
 export interface HostOptions {
   core: ApiCore;
@@ -37,6 +38,12 @@ const MAX_BODY = 5 * 1024 * 1024;
 
 /** HTTP status for an error code (engine/errors.ts ERROR_CODES): the caller's mistakes are 4xx, ours 500. */
 export const statusOf = httpStatusOf;
+
+/** An error envelope the host answers itself (before ApiCore sees the request). */
+function refusal(code: ErrorCode, message: string): string {
+  const envelope: Envelope<never> = { ok: false, error: { code, message, details: {} } };
+  return JSON.stringify(envelope);
+}
 
 function sameToken(a: string | null | undefined, b: string): boolean {
   if (!a) return false;
@@ -91,8 +98,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
       const given = (req.headers['x-advlab-token'] as string | undefined) ?? url.searchParams.get('token');
       if (url.pathname.startsWith('/api/')) {
-        if (!sameToken(given, token)) return send(res, 401, JSON.stringify({ ok: false, error: { code: 'UNAUTHORIZED', message: 'Invalid or missing AdvLab token: open the URL that "advlab serve" printed', details: {} } }));
-        if (req.method !== 'POST') return send(res, 405, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: 'Use POST for API calls', details: {} } }));
+        if (!sameToken(given, token)) return send(res, 401, refusal('UNAUTHORIZED', 'Invalid or missing AdvLab token: open the URL that "advlab serve" printed'));
+        if (req.method !== 'POST') return send(res, 405, refusal('BAD_INPUT', 'Use POST for API calls'));
         const method = url.pathname.slice('/api/'.length);
         const text = await readBody(req);
         let params: unknown = {};
@@ -100,7 +107,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
           try {
             params = JSON.parse(text);
           } catch {
-            return send(res, 400, JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `Malformed JSON body for ${method}`, details: {} } }));
+            return send(res, 400, refusal('BAD_INPUT', `Malformed JSON body for ${method}`));
           }
         }
         const envelope = await opts.core.call(method, params);
@@ -125,7 +132,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     } catch (e) {
       const err = e as Error & { code?: unknown };
       const code = isErrorCode(err.code) ? err.code : 'INTERNAL';
-      if (!res.headersSent) send(res, statusOf(code), JSON.stringify({ ok: false, error: { code, message: err.message, details: {} } }));
+      if (!res.headersSent) send(res, statusOf(code), refusal(code, err.message));
       else res.end();
     }
   });
