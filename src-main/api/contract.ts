@@ -12,6 +12,7 @@ import {
   type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
 } from '../listening/schemas';
 import type { AttackInfo } from '../engine/attacks/registry';
+import type { ParamsDescription } from '../engine/describe-schema';
 import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
 import type { ExportCallResult, ImportCallResult, ReportCallResult } from '../report/api';
@@ -42,6 +43,8 @@ export const methodSchemas = {
   'models.architectures': empty,
   'attacks.list': empty,
   'recipes.list': empty,
+  /** JSON Schema of every job kind's params (fields, bounds, defaults), for building forms. */
+  'jobs.schemas': empty,
   'jobs.start': jobStartSchema,
   'jobs.cancel': z.object({ jobId: id }).strict(),
   'jobs.list': empty,
@@ -105,6 +108,8 @@ export interface ApiResults {
   'models.architectures': ArchitectureEntry[];
   'attacks.list': AttackInfo[];
   'recipes.list': RecipeFile[];
+  /** Each job kind's params as JSON Schema (fields, bounds, defaults), for building forms. */
+  'jobs.schemas': Record<JobKind, ParamsDescription>;
   'jobs.start': { jobId: string };
   'jobs.cancel': { cancelled: true };
   'jobs.list': JobInfo[];

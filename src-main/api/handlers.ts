@@ -10,6 +10,8 @@ import type { Handlers } from './core';
 import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
+import { describeSchema, type ParamsDescription } from '../engine/describe-schema';
+import { jobParamsSchemas, type JobKind } from './jobs';
 import { listRecipes } from '../engine/defenses/recipes';
 import type { SessionStore } from '../engine/sessions';
 import { reviewHandlers } from '../report/api';
@@ -64,6 +66,11 @@ export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>,
   return out;
 }
 
+/** jobs.schemas: each job kind's params described for a form (the renderer's Train and Audio forms). */
+export function jobSchemas(): Record<JobKind, ParamsDescription> {
+  return Object.fromEntries(Object.entries(jobParamsSchemas).map(([kind, schema]) => [kind, describeSchema(schema)])) as Record<JobKind, ParamsDescription>;
+}
+
 export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
   return {
     'datasets.list': () => datasetEntries(dataDirs),
@@ -71,6 +78,7 @@ export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handle
     'models.architectures': (): ArchitectureEntry[] =>
       listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),
     'attacks.list': () => attackCatalog(),
+    'jobs.schemas': () => jobSchemas(),
     'recipes.list': () => listRecipes(),
     'sessions.list': (p) => store.list(p.filter ?? {}),
     'sessions.show': (p) => store.show(p.id),

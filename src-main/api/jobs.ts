@@ -224,6 +224,12 @@ export type ParsedJobParamsOf<K extends JobKind> = Extract<JobStart, { kind: K }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface JobResults {}
 export type JobResultOf<K extends JobKind> = K extends keyof JobResults ? JobResults[K] : unknown;
+
+/** Each job kind's params schema, read off jobStartSchema (the one place that pairs them). */
+export const jobParamsSchemas = Object.fromEntries(jobStartSchema.options.map((o) => [o.shape.kind.value, o.shape.params])) as {
+  [K in JobKind]: Extract<(typeof jobStartSchema.options)[number], { shape: { kind: z.ZodLiteral<K> } }>['shape']['params'];
+};
+
 export type DiagnosticsParams = z.output<typeof diagnosticsParams>;
 export type TrainParams = z.output<typeof trainParams>;
 export type AttackParams = z.output<typeof attackParams>;

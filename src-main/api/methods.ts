@@ -6,6 +6,7 @@ export const METHOD_NAMES = [
   'models.architectures',
   'attacks.list',
   'recipes.list',
+  'jobs.schemas',
   'jobs.start',
   'jobs.cancel',
   'jobs.list',

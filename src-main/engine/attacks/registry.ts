@@ -2,7 +2,7 @@
  * The attack registry: every image attack the engine offers, by id. The UI lists `attackCatalog()`
  * (JSON-serialisable, with each parameter's JSON schema); jobs run `runAttack(id, ...)`.
  */
-import { z } from 'zod';
+import { describeSchema, type ParamsDescription } from '../describe-schema';
 import { badInput } from '../errors';
 import { cwL2 } from './cw';
 import { ddn } from './ddn';
@@ -28,7 +28,7 @@ export interface AttackInfo {
   paper: Paper;
   defaults: Record<string, unknown>;
   /** JSON Schema of the parameters (types, ranges, defaults, descriptions) for building forms. */
-  paramsJsonSchema: Record<string, unknown>;
+  paramsJsonSchema: ParamsDescription;
 }
 
 /** What the UI shows: plain data, safe to send over IPC. */
@@ -40,6 +40,6 @@ export function attackCatalog(): AttackInfo[] {
     description: a.description,
     paper: a.paper,
     defaults: { ...a.defaults },
-    paramsJsonSchema: z.toJSONSchema(a.paramsSchema, { io: 'input' }) as Record<string, unknown>,
+    paramsJsonSchema: describeSchema(a.paramsSchema),
   }));
 }

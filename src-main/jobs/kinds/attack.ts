@@ -26,9 +26,20 @@ function datasetRef(set: ImageSet, split: string) {
   return { name: set.name, split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split };
 }
 
-const round = (v: number | null, d = 5) => (v == null ? null : Number(v.toFixed(d)));
+function round(v: number, d?: number): number;
+function round(v: number | null, d?: number): number | null;
+function round(v: number | null, d = 5): number | null {
+  return v == null ? null : Number(v.toFixed(d));
+}
 
 /** Per-example rows for examples.json / CSV: no logits arrays (those go in logits.json). */
+export type ExampleRow = ReturnType<typeof rows>[number];
+/** examples-detail.json: class probabilities and perturbation scale of the saved examples. */
+export interface ExamplesDetail {
+  classNames: string[];
+  examples: { index: number; perturbationScale: number; cleanProbs: number[]; advProbs: number[] }[];
+}
+
 function rows(r: AttackResult, classNames: string[]) {
   return r.perExample.map((e: PerExample) => ({
     index: e.index, label: e.label, labelName: classNames[e.label] ?? String(e.label),
@@ -45,7 +56,7 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
   const per = h * w * c;
   const scale = h <= 32 ? 4 : 1;
   const shown = r.perExample.slice(0, count);
-  const detail = [];
+  const detail: ExamplesDetail['examples'] = [];
   for (const e of shown) {
     const clean = set.images.subarray(e.index * per, (e.index + 1) * per);
     const adv = r.adversarial.subarray(e.index * per, (e.index + 1) * per);
@@ -57,7 +68,7 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
     ]);
     detail.push({ index: e.index, perturbationScale: pert.maxAbs, cleanProbs: softmax(e.cleanLogits).map((v) => round(v, 5)), advProbs: softmax(e.advLogits).map((v) => round(v, 5)) });
   }
-  await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail }), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
+  await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail } satisfies ExamplesDetail), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
 }
 
 export const attack = (async (raw, ctx, env) => {
@@ -78,7 +89,7 @@ export const attack = (async (raw, ctx, env) => {
   });
   return runInSession(writer, async () => {
     let result: AttackResult;
-    let transfer: Record<string, unknown> = {};
+    let transfer: { transferRate?: number | null; transferSuccessRate?: number | null; transferModel?: string } = {};
     if (target) {
       const t = await transferAttack(def, model.classifier, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
       result = t.source;
