@@ -404,7 +404,7 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions): Promi
   if (loc.pools.train && loc.pools.test) {
     if (opts.splitSpec !== undefined) {
       throw badInput(
-        `${loc.name} in ${loc.dir} has its own train and test ${loc.kind === 'image-folder' ? 'folders' : 'files'}; ` +
+        `${loc.name} in ${loc.dir} has its own train and test files; ` +
           `a split spec ("${opts.splitSpec}") applies only to a set with one file: leave it out`,
         { dataset: loc.name, splitSpec: opts.splitSpec },
       );
