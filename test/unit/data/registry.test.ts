@@ -19,7 +19,9 @@ import {
 } from '../../../src-main/engine/data';
 import { tmpDir, writeIdxPair } from './fixtures';
 
-const DATA = resolve(process.env.ADVLAB_DATA!);
+// The shared data folder as it is: MNIST with its own train and test files. The split-spec tests use a
+// generated test-only IDX set instead (see 'splits of a test-only IDX set').
+const DATA: string = resolve(process.env.ADVLAB_DATA!);
 const FASHION = '/usr/share/datasets/fashion-mnist';
 const hasFashion = existsSync(join(FASHION, 'train-images-idx3-ubyte.gz'));
 if (!hasFashion) {
