@@ -32,7 +32,7 @@ export const trainParams = z
     validationSplit: z.number().min(0).max(0.5).default(0.1),
     earlyStopPatience: z.number().int().min(0).max(100).default(0),
     seed: seed.default(1),
-    /** For sets without a training file (our MNIST): how the test file is split, e.g. "first:8000". */
+    /** For a set with only one file (e.g. IDX files with only t10k): how it is split, e.g. "first:8000"; refused for a set with its own train and test files. */
     split: z.string().max(40).optional(),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(100)).max(50).default([]),
@@ -49,7 +49,7 @@ const imageSelection = {
   /** How many images (a seeded subset of the split). */
   n: z.number().int().min(1).max(10000).default(100),
   seed: seed.default(0),
-  /** How a set with a single file is split into train/test, e.g. "first:8000". */
+  /** How a set with a single file is split into train/test, e.g. "first:8000"; refused for a set with its own train and test files. Default: the model's. */
   splitSpec: z.string().max(40).optional(),
 };
 

@@ -63,7 +63,7 @@ async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; 
   const tag = quick ? 'bench-model-quick' : 'bench-model';
   const existing = (await store.list({ tag, status: 'finished' }))[0];
   if (existing && typeof existing.summary.testAccuracy === 'number') return { id: existing.id, accuracy: existing.summary.testAccuracy };
-  c.out.info(`training the benchmark model (cw-mnist on MNIST's first 8,000 test images; evaluated on the other 2,000)...`);
+  c.out.info(`training the benchmark model (cw-mnist on MNIST's training file; evaluated on its test images)...`);
   const r = ok(await c.runJob('train', {
     dataset: 'mnist', arch: 'cw-mnist', epochs: quick ? 1 : 10, batchSize: 100, learningRate: 0.001, validationSplit: 0.1,
     earlyStopPatience: quick ? 0 : 3, ...(quick ? { limit: 1000, testLimit: 500 } : {}), name: 'bench: cw-mnist on MNIST', tags: ['bench', tag],

@@ -25,7 +25,7 @@ function finished(info: JobInfo): Record<string, unknown> {
 
 const train: Command = {
   summary: 'train a classifier on an image dataset (writes a session with the model)',
-  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:8000] [--name TEXT] [--tag T]... [--json]',
+  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       dataset: { type: 'string' }, arch: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },

@@ -25,12 +25,13 @@ export interface ResolvedModel {
 /**
  * The split spec to draw images from: the one given, else the one the model was trained with when it
  * is the same dataset (so a model trained with `--split last:8000` is attacked on its own held-out
- * images, never on images it was trained on).
+ * images, never on images it was trained on). The model's spec goes as modelSplitSpec: loadDataset
+ * still honours it once the set has its own train and test files, where a given spec is refused.
  */
-export function splitSpecFor(model: ResolvedModel, dataset: string, given?: string): { splitSpec?: string } {
+export function splitSpecFor(model: ResolvedModel, dataset: string, given?: string): { splitSpec?: string; modelSplitSpec?: string } {
   if (given) return { splitSpec: given };
   const meta = model.loaded.meta;
-  return meta.splitSpec && meta.dataset === dataset ? { splitSpec: meta.splitSpec } : {};
+  return meta.splitSpec && meta.dataset === dataset ? { modelSplitSpec: meta.splitSpec } : {};
 }
 
 /** Where a model reference points: the model.json path or folder, the session id (if any) and a label. */

@@ -1,24 +1,10 @@
-import { join, resolve } from 'node:path';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 
 /** The built job worker; `npm test` builds before the unit tests. */
 export const WORKER = resolve(import.meta.dirname, '../../out/main/worker.js');
 export const DATA = process.env.ADVLAB_DATA ?? resolve(import.meta.dirname, '../../../shared/data');
-
-/**
- * A data folder whose MNIST has only its test files (t10k, 10,000 images), linked from DATA, plus DATA's
- * FSDD: the set the split tests describe (no native split, first:80% by default), whether or not the
- * shared copy also holds training files (it now holds the first 10,000 of them).
- */
-export function testOnlyMnistData(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'advlab-test-only-mnist-'));
-  mkdirSync(join(dir, 'mnist'));
-  for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) symlinkSync(join(DATA, 'mnist', f), join(dir, 'mnist', f));
-  symlinkSync(join(DATA, 'fsdd'), join(dir, 'fsdd'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** Progress events that go back (a recipe's bar must only move forward), as "phase step/total". */
 export function backwardProgress(events: { step: number; total: number; phase?: string }[]): string[] {

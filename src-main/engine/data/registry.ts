@@ -8,14 +8,18 @@
  * - 'cifar10': <data>/cifar-10-batches-bin/ or <data>/cifar10/ with data_batch_1..5.bin, test_batch.bin
  * - any other name: an image folder <data>/<name>/ (or a path to one), see folder.ts
  *
- * A set with both a training and a test file uses them. A set with only one (our MNIST copy has
- * only the 10,000 t10k images) is split by a declared split spec, recorded in source.split:
+ * A set with both a training and a test file uses them (our MNIST copy: the first 10,000 training
+ * images and the 10,000 test images), and a split spec given for it is refused. A set with only one
+ * file (an IDX or CIFAR copy of the test files alone, a folder of images without train/ and test/)
+ * is split by a declared split spec, recorded in source.split:
  * - 'first:N' or 'first:P%': the first N (or P%) images are train, the rest test
- *   (default for IDX and CIFAR files: first:80%, i.e. 8000 / 2000 for the MNIST test set);
+ *   (default for IDX and CIFAR files: first:80%, i.e. 8000 / 2000 for a 10,000-image test file);
  * - 'last:N' or 'last:P%': the last N (or P%) images are train, the first ones test (for MNIST's test
- *   file: hold out its first, cleaner images, the ones Carlini & Wagner attacked);
+ *   file alone: hold out its first, cleaner images, the ones Carlini & Wagner attacked);
  * - 'random:N' or 'random:P%', optionally ':SEED': a seeded permutation's first N are train
  *   (default for image folders, whose files are ordered by class: random:80%, seed 0).
+ * A model trained on such a split records it; see LoadDatasetOptions.modelSplitSpec for how it is
+ * honoured once the set has its own train and test files.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
@@ -369,14 +373,23 @@ export interface LoadDatasetOptions {
   limit?: number;
   /** Seed of the `limit` subset; 0 by default. */
   seed?: number;
-  /** How to split a set that has only one file (see parseSplitSpec); an error for sets with both. */
+  /** How to split a set that has only one file (see parseSplitSpec); refused for a set with both. */
   splitSpec?: string;
+  /**
+   * The split spec a model was trained with (from its metadata), used when splitSpec is not given:
+   * for a set with one file it acts as splitSpec. For a set that now has its own train and test
+   * files it is not refused: the model was trained on a split of the test file (the one file the set
+   * had then), so that split of the test file is used still, and source.split says so; never the
+   * whole test file, which holds the images the model was trained on.
+   */
+  modelSplitSpec?: string;
   ctx?: JobContext;
 }
 
 /**
  * Loads one split of a dataset as an ImageSet. source.files lists the files read, source.sha256
  * hashes them (see combineHashes), source.split says in words which examples these are, e.g.
+ * "mnist train images (10000, its own train files)", or for a set with one file
  * "mnist t10k images 0-7999 as train (split first:80%, the default for a set with only test files)".
  */
 export async function loadDataset(name: string, opts: LoadDatasetOptions): Promise<ImageSet> {
@@ -390,7 +403,23 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions): Promi
 
   if (loc.pools.train && loc.pools.test) {
     if (opts.splitSpec !== undefined) {
-      throw badInput(`${loc.name} in ${loc.dir} has its own train and test files; a split spec ("${opts.splitSpec}") applies only to a set with one file`);
+      throw badInput(
+        `${loc.name} in ${loc.dir} has its own train and test files; ` +
+          `a split spec ("${opts.splitSpec}") applies only to a set with one file: leave it out`,
+        { dataset: loc.name, splitSpec: opts.splitSpec },
+      );
+    }
+    if (opts.modelSplitSpec !== undefined) {
+      // The model was trained on a declared split of this set's test file, when the set had no train
+      // file (our MNIST copy had only t10k). Its own train file would be images it never saw, but the
+      // test file holds the images it was trained on: keep drawing from the test file by its split.
+      const pool = loc.pools.test!;
+      const spec = parseSplitSpec(opts.modelSplitSpec);
+      const opened = await pool.open();
+      const why = `, recorded with the model: it was trained on a split of the ${pool.label} file before ${loc.name} had its own ${loc.pools.train.label} files`;
+      const r = declaredSplit(loc, pool, opened, spec, split, why);
+      ctx.log(`${loc.name} has its own train and test files, but the model was trained with split ${spec.text} of its ${pool.label} file: using that split's ${split} side (${r.indices.length} images)`);
+      return finish(loc, opened, r.indices, r.description, opts, seed, ctx);
     }
     const pool = loc.pools[split]!;
     const opened = await pool.open();
@@ -399,17 +428,22 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions): Promi
     return finish(loc, opened, indices, description, opts, seed, ctx);
   }
   const pool = (loc.pools.train ?? loc.pools.test ?? loc.pools.all)!;
-  const spec = parseSplitSpec(opts.splitSpec ?? loc.defaultSpec);
+  const given = opts.splitSpec ?? opts.modelSplitSpec;
+  const spec = parseSplitSpec(given ?? loc.defaultSpec);
   const opened = await pool.open();
+  const why = given !== undefined ? '' : `, the default for a set with ${pool.role === 'all' ? 'no train/test folders' : `only ${pool.role} files`}`;
+  const r = declaredSplit(loc, pool, opened, spec, split, why);
+  return finish(loc, opened, r.indices, r.description, opts, seed, ctx);
+}
+
+/** One side of a declared split of one pool, and its description ("mnist t10k images 0-7999 as train (split first:80%...)"). */
+function declaredSplit(loc: Located, pool: Pool, opened: OpenPool, spec: SplitSpec, split: SplitName, why: string): { indices: Int32Array; description: string } {
   const indices = splitIndices(spec, opened.count, split);
-  let description: string;
-  const why = opts.splitSpec !== undefined ? '' : `, the default for a set with ${pool.role === 'all' ? 'no train/test folders' : `only ${pool.role} files`}`;
-  if (spec.kind !== 'random') {
-    description = `${loc.name} ${pool.label} images ${indices[0]}-${indices[indices.length - 1]} as ${split} (split ${spec.text}${why})`;
-  } else {
-    description = `${loc.name} ${pool.label}: ${indices.length} of ${opened.count} images as ${split} (split ${spec.text}, seeded permutation, seed ${spec.seed}${why})`;
-  }
-  return finish(loc, opened, indices, description, opts, seed, ctx);
+  const description =
+    spec.kind !== 'random'
+      ? `${loc.name} ${pool.label} images ${indices[0]}-${indices[indices.length - 1]} as ${split} (split ${spec.text}${why})`
+      : `${loc.name} ${pool.label}: ${indices.length} of ${opened.count} images as ${split} (split ${spec.text}, seeded permutation, seed ${spec.seed}${why})`;
+  return { indices, description };
 }
 
 async function finish(

@@ -18,8 +18,9 @@ import { openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
 
-async function images(env: JobEnv, p: { dataset: string; split: 'train' | 'test'; n: number; seed: number; splitSpec?: string }): Promise<ImageSet> {
-  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...(p.splitSpec ? { splitSpec: p.splitSpec } : {}) });
+async function images(env: JobEnv, p: { dataset: string; split: 'train' | 'test'; n: number; seed: number; splitSpec?: string; modelSplitSpec?: string }): Promise<ImageSet> {
+  const { splitSpec, modelSplitSpec } = p;
+  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...(splitSpec ? { splitSpec } : {}), ...(modelSplitSpec ? { modelSplitSpec } : {}) });
 }
 
 function datasetRef(set: ImageSet, split: string) {

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
@@ -18,12 +18,10 @@ import {
   subsetIndices,
 } from '../../../src-main/engine/data';
 import { tmpDir, writeIdxPair } from './fixtures';
-import { testOnlyMnistData } from '../helpers';
 
-// MNIST's test files alone (linked from ADVLAB_DATA), with FSDD next to them: the "test-only copy" below.
-const testOnly = testOnlyMnistData();
-const DATA = testOnly.dir;
-afterAll(testOnly.cleanup);
+// The shared data folder as it is: MNIST with its own train and test files. The split-spec tests use a
+// generated test-only IDX set instead (see 'splits of a test-only IDX set').
+const DATA: string = resolve(process.env.ADVLAB_DATA!);
 const FASHION = '/usr/share/datasets/fashion-mnist';
 const hasFashion = existsSync(join(FASHION, 'train-images-idx3-ubyte.gz'));
 if (!hasFashion) {
@@ -58,69 +56,138 @@ describe('resolveDataDirs', () => {
   });
 });
 
-describe('splits of the test-only MNIST copy', () => {
-  it('defaults to the first 8000 as train and the last 2000 as test, and records it', async () => {
-    const all = await loadIdxImageSet(join(DATA, 'mnist', 't10k-images-idx3-ubyte.gz'), join(DATA, 'mnist', 't10k-labels-idx1-ubyte.gz'));
-    const train = await loadDataset('mnist', { dataDirs: [DATA], split: 'train' });
-    const test = await loadDataset('mnist', { dataDirs: [DATA], split: 'test' });
-    expect(train.labels.length).toBe(8000);
-    expect(test.labels.length).toBe(2000);
-    expect(train.source.split).toBe('mnist t10k images 0-7999 as train (split first:80%, the default for a set with only test files)');
-    expect(test.source.split).toMatch(/^mnist t10k images 8000-9999 as test/);
+/**
+ * The split-spec machinery on a set with only a test file: a generated IDX copy of 1,000 28x28
+ * images (labels 7, 8, 9, 0, 1, ...), standing in for the 10,000-image MNIST test file alone (the
+ * counts of the original tests scaled by 1/10).
+ */
+describe('splits of a test-only IDX set', () => {
+  const t = tmpDir();
+  const ONLY = join(t.dir, 'data');
+  const TOTAL = 1000;
+  const labelsOf = (n: number) => Array.from({ length: n }, (_, i) => (i + 7) % 10);
+  beforeAll(() => {
+    writeIdxPair(join(ONLY, 'mnist'), 't10k', labelsOf(TOTAL), { rows: 28, cols: 28, gz: true });
+  });
+  afterAll(t.cleanup);
+
+  it('defaults to the first 800 as train and the last 200 as test, and records it', async () => {
+    const all = await loadIdxImageSet(join(ONLY, 'mnist', 't10k-images-idx3-ubyte.gz'), join(ONLY, 'mnist', 't10k-labels-idx1-ubyte.gz'));
+    const train = await loadDataset('mnist', { dataDirs: [ONLY], split: 'train' });
+    const test = await loadDataset('mnist', { dataDirs: [ONLY], split: 'test' });
+    expect(train.labels.length).toBe(800);
+    expect(test.labels.length).toBe(200);
+    expect(train.source.split).toBe('mnist t10k images 0-799 as train (split first:80%, the default for a set with only test files)');
+    expect(test.source.split).toMatch(/^mnist t10k images 800-999 as test/);
     expect(train.labels[0]).toBe(7);
-    expect(Array.from(test.labels)).toEqual(Array.from(all.labels.subarray(8000)));
-    expect(Array.from(test.images.subarray(0, 784))).toEqual(Array.from(all.images.subarray(8000 * 784, 8001 * 784)));
+    expect(Array.from(test.labels)).toEqual(Array.from(all.labels.subarray(800)));
+    expect(Array.from(test.images.subarray(0, 784))).toEqual(Array.from(all.images.subarray(800 * 784, 801 * 784)));
     expect(train.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     expect(train.source.sha256).toBe(all.source.sha256);
   });
 
   it('honours a declared split spec and rejects impossible ones', async () => {
-    const test = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', splitSpec: 'first:9000' });
-    expect(test.labels.length).toBe(1000);
-    expect(test.source.split).toBe('mnist t10k images 9000-9999 as test (split first:9000)');
-    await expect(loadDataset('mnist', { dataDirs: [DATA], split: 'train', splitSpec: 'first:10000' })).rejects.toThrow(/leaves an empty test side/);
+    const test = await loadDataset('mnist', { dataDirs: [ONLY], split: 'test', splitSpec: 'first:900' });
+    expect(test.labels.length).toBe(100);
+    expect(test.source.split).toBe('mnist t10k images 900-999 as test (split first:900)');
+    await expect(loadDataset('mnist', { dataDirs: [ONLY], split: 'train', splitSpec: 'first:1000' })).rejects.toThrow(/leaves an empty test side/);
     expect(() => parseSplitSpec('half')).toThrow(/not understood/);
     expect(parseSplitSpec('random:75%:3')).toMatchObject({ kind: 'random', fraction: 0.75, seed: 3 });
-    // last:N holds out the first images (MNIST's cleaner half, the ones C&W attacked)
-    const lastTest = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', splitSpec: 'last:8000' });
-    const lastTrain = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', splitSpec: 'last:80%' });
-    expect(lastTest.source.split).toBe('mnist t10k images 0-1999 as test (split last:8000)');
-    expect(lastTrain.source.split).toBe('mnist t10k images 2000-9999 as train (split last:80%)');
+    // last:N holds out the first images (for MNIST's test file alone: its cleaner half, the ones C&W attacked)
+    const lastTest = await loadDataset('mnist', { dataDirs: [ONLY], split: 'test', splitSpec: 'last:800' });
+    const lastTrain = await loadDataset('mnist', { dataDirs: [ONLY], split: 'train', splitSpec: 'last:80%' });
+    expect(lastTest.source.split).toBe('mnist t10k images 0-199 as test (split last:800)');
+    expect(lastTrain.source.split).toBe('mnist t10k images 200-999 as train (split last:80%)');
     expect(lastTest.labels[0]).toBe(7);
     expect(() => parseSplitSpec('last:80%:3')).toThrow(/seed only applies to random/);
   });
 
   it('limit picks a reproducible subset and says so; a different seed picks differently', async () => {
-    const a = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', limit: 300, seed: 1 });
-    const b = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', limit: 300, seed: 1 });
-    const c = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', limit: 300, seed: 2 });
+    const a = await loadDataset('mnist', { dataDirs: [ONLY], split: 'train', limit: 300, seed: 1 });
+    const b = await loadDataset('mnist', { dataDirs: [ONLY], split: 'train', limit: 300, seed: 1 });
+    const c = await loadDataset('mnist', { dataDirs: [ONLY], split: 'train', limit: 300, seed: 2 });
     expect(a.labels.length).toBe(300);
     expect(Array.from(a.images)).toEqual(Array.from(b.images));
     expect(Array.from(a.labels)).toEqual(Array.from(b.labels));
     expect(Array.from(a.labels)).not.toEqual(Array.from(c.labels));
-    expect(a.source.split).toMatch(/as train .*; subset of 300 of 8000 \(seed 1\)$/);
+    expect(a.source.split).toMatch(/as train .*; subset of 300 of 800 \(seed 1\)$/);
     // A random subset of 300 should see every digit.
     expect(classCounts(a).every((n) => n > 5)).toBe(true);
   });
 
   it('repeated loads come from the per-process cache', async () => {
     const before = dataCacheStats();
-    await loadDataset('mnist', { dataDirs: [DATA], split: 'test', limit: 10 });
+    await loadDataset('mnist', { dataDirs: [ONLY], split: 'test', limit: 10 });
     const after = dataCacheStats();
     expect(after.hits - before.hits).toBe(2); // images + labels
     expect(after.misses).toBe(before.misses);
   });
 
-  it('lists MNIST with its one file and the default split', async () => {
+  it('lists the set with its one file and the default split', async () => {
+    const list = await listDatasets([ONLY]);
+    const mnist = list.find((d) => d.name === 'mnist')!;
+    expect(mnist).toMatchObject({ kind: 'idx', dir: join(ONLY, 'mnist'), used: true, nativeSplit: false, defaultSplitSpec: 'first:80%', shape: [28, 28, 1] });
+    expect(mnist.files).toEqual([{ role: 'test', label: 't10k', count: 1000, files: [join(ONLY, 'mnist', 't10k-images-idx3-ubyte.gz'), join(ONLY, 'mnist', 't10k-labels-idx1-ubyte.gz')] }]);
+    expect(mnist.splits.train?.count).toBe(800);
+    expect(mnist.splits.test?.count).toBe(200);
+    expect(mnist.problems).toEqual([]);
+  });
+});
+
+describe('MNIST in the shared data folder: its own train and test files', () => {
+  it('is listed with its native split: 10,000 training images (the first of MNIST\'s 60,000), 10,000 test images', async () => {
     const list = await listDatasets([DATA]);
     const mnist = list.find((d) => d.name === 'mnist')!;
-    expect(mnist).toMatchObject({ kind: 'idx', dir: join(DATA, 'mnist'), used: true, nativeSplit: false, defaultSplitSpec: 'first:80%', shape: [28, 28, 1] });
-    expect(mnist.files).toEqual([{ role: 'test', label: 't10k', count: 10000, files: [join(DATA, 'mnist', 't10k-images-idx3-ubyte.gz'), join(DATA, 'mnist', 't10k-labels-idx1-ubyte.gz')] }]);
-    expect(mnist.splits.train?.count).toBe(8000);
-    expect(mnist.splits.test?.count).toBe(2000);
+    expect(mnist).toMatchObject({ kind: 'idx', dir: join(DATA, 'mnist'), used: true, nativeSplit: true, shape: [28, 28, 1] });
+    expect(mnist.defaultSplitSpec).toBeUndefined();
+    expect(mnist.files).toEqual([
+      { role: 'train', label: 'train', count: 10000, files: [join(DATA, 'mnist', 'train-images-idx3-ubyte.gz'), join(DATA, 'mnist', 'train-labels-idx1-ubyte.gz')] },
+      { role: 'test', label: 't10k', count: 10000, files: [join(DATA, 'mnist', 't10k-images-idx3-ubyte.gz'), join(DATA, 'mnist', 't10k-labels-idx1-ubyte.gz')] },
+    ]);
+    expect(mnist.splits).toEqual({ train: { count: 10000, from: 'train (train files)' }, test: { count: 10000, from: 't10k (test files)' } });
     expect(mnist.problems).toEqual([]);
     // fsdd/ holds audio, not an image folder: not listed.
     expect(list.map((d) => d.name)).toEqual(['mnist']);
+  });
+
+  it('trains on the train file and tests on all 10,000 test images', async () => {
+    const train = await loadDataset('mnist', { dataDirs: [DATA], split: 'train' });
+    const test = await loadDataset('mnist', { dataDirs: [DATA], split: 'test' });
+    expect(train.labels.length).toBe(10000);
+    expect(Array.from(train.labels.subarray(0, 5))).toEqual([5, 0, 4, 1, 9]); // the canonical start of MNIST's training labels
+    expect(train.source.files).toEqual([join(DATA, 'mnist', 'train-images-idx3-ubyte.gz'), join(DATA, 'mnist', 'train-labels-idx1-ubyte.gz')]);
+    expect(train.source.split).toBe('mnist train images (10000, its own train files)');
+    expect(test.labels.length).toBe(10000);
+    expect(test.labels[0]).toBe(7); // the first MNIST test image is a 7
+    expect(test.source.split).toBe('mnist t10k images (10000, its own test files)');
+    expect(train.source.sha256).not.toBe(test.source.sha256);
+    const sub = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', limit: 300, seed: 1 });
+    expect(sub.source.split).toBe('mnist train images (10000, its own train files); subset of 300 of 10000 (seed 1)');
+  });
+
+  it('refuses a split spec, naming the dataset, its own train and test files and the spec', async () => {
+    for (const split of ['train', 'test'] as const) {
+      const e = await loadDataset('mnist', { dataDirs: [DATA], split, splitSpec: 'first:8000' }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(AdvlabError);
+      expect((e as AdvlabError).code).toBe('BAD_INPUT');
+      expect((e as AdvlabError).message).toBe(
+        `mnist in ${join(DATA, 'mnist')} has its own train and test files; a split spec ("first:8000") applies only to a set with one file: leave it out`,
+      );
+    }
+  });
+
+  it('a split spec recorded with a model (trained when mnist had only its t10k file) still selects from the t10k file', async () => {
+    const test = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', modelSplitSpec: 'last:9000' });
+    const all = await loadDataset('mnist', { dataDirs: [DATA], split: 'test' });
+    expect(test.labels.length).toBe(1000);
+    expect(Array.from(test.labels)).toEqual(Array.from(all.labels.subarray(0, 1000)));
+    expect(test.source.split).toBe(
+      'mnist t10k images 0-999 as test (split last:9000, recorded with the model: it was trained on a split of the t10k file before mnist had its own train files)',
+    );
+    const train = await loadDataset('mnist', { dataDirs: [DATA], split: 'train', modelSplitSpec: 'last:9000', limit: 10 });
+    expect(train.source.split).toMatch(/^mnist t10k images 1000-9999 as train \(split last:9000, recorded with the model/);
+    // A given spec wins over the model's, and is refused as ever.
+    await expect(loadDataset('mnist', { dataDirs: [DATA], split: 'test', splitSpec: 'first:9000', modelSplitSpec: 'last:9000' })).rejects.toThrow(/own train and test files; a split spec \("first:9000"\)/);
   });
 
   it('an unknown name is NOT_FOUND naming the folders searched', async () => {
@@ -208,11 +275,12 @@ describe('subset and batchTensors', () => {
   it('subset copies the chosen examples and appends to the split record', async () => {
     const set = await loadDataset('mnist', { dataDirs: [DATA], split: 'test' });
     const s = subset(set, 40, 11);
-    const idx = subsetIndices(2000, 40, 11);
+    expect(set.labels.length).toBe(10000); // all of MNIST's test images
+    const idx = subsetIndices(10000, 40, 11);
     expect(s.labels.length).toBe(40);
     expect(s.labels[5]).toBe(set.labels[idx[5]]);
     expect(Array.from(s.images.subarray(5 * 784, 6 * 784))).toEqual(Array.from(set.images.subarray(idx[5] * 784, (idx[5] + 1) * 784)));
-    expect(s.source.split).toBe(`${set.source.split}; subset of 40 of 2000 (seed 11)`);
+    expect(s.source.split).toBe(`${set.source.split}; subset of 40 of 10000 (seed 11)`);
     expect(Array.from(subset(set, 40, 11).labels)).toEqual(Array.from(s.labels));
   });
 
