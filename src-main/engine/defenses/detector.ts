@@ -24,7 +24,7 @@ import { encodePng } from '../images';
 import type { JobContext } from '../context';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
-import { Phases, epochMetrics, loadSplits, parseCaseParams, pct, round4, saveSessionModel, slice, trainPlain, within } from './detector-advtrain-common';
+import { Phases, epochMetrics, loadSplits, parseCaseParams, pct, round4, saveArtifactModel, slice, trainPlain, within } from './kit';
 import { buildDetector, detectorScores, thresholdAtFpr, trainDetector, type Detector } from './detector-model';
 import { adaptiveDetectorAttack } from './detector-attack';
 import { badInput } from '../errors';
@@ -121,13 +121,13 @@ async function pgdImages(det: Detector, images: Float32Array, labels: Uint8Array
 }
 
 async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome> {
-  const p = parseCaseParams(paramsSchema, raw, 'detector');
+  const p = parseCaseParams('detector', paramsSchema, raw);
   const { writer } = env;
   const phases = new Phases(env.ctx, [
     { name: 'data', weight: 1 }, { name: 'classifier', weight: 10 }, { name: 'detector data', weight: 10 }, { name: 'detector', weight: 8 },
     { name: 'unaware attacks', weight: 15 }, { name: 'adaptive attack', weight: 25 }, { name: 'report', weight: 1 },
   ]);
-  const { train, test } = await loadSplits(env.dataDirs, p.dataset, p.trainLimit, p.calibrationImages + p.n, p.seed, phases.phase('data'));
+  const { train, test } = await loadSplits(env, { dataset: p.dataset, trainLimit: p.trainLimit, testLimit: p.calibrationImages + p.n, seed: p.seed, testSeed: p.seed + 1 }, phases.phase('data'));
   if (test.labels.length < p.calibrationImages + p.n) throw badInput(`The ${p.dataset} test split has ${test.labels.length} images; calibrationImages + n needs ${p.calibrationImages + p.n}`);
   if (train.labels.length < p.detectorTrainImages) throw badInput(`detectorTrainImages (${p.detectorTrainImages}) exceeds the ${train.labels.length} training images loaded (trainLimit)`);
   const shape = train.shape;
@@ -180,8 +180,8 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
 
     // Report: models, per-example table, PNG triples.
     const rctx = phases.phase('report');
-    const classifierPath = await saveSessionModel(writer, model, 'classifier', { arch: p.arch, dataset: p.dataset, classNames: names, inputShape: shape, trainedBy: writer.id }, `${p.arch} classifier trained on ${p.dataset}`);
-    await saveSessionModel(writer, det.head, 'detector', { arch: 'detector-head', dataset: p.dataset, detectorOn: p.detectorOn, threshold: tau, fpr: p.fpr, classNames: ['clean', 'adversarial'] },
+    const classifierPath = (await saveArtifactModel(writer, 'classifier', model, { arch: p.arch, dataset: p.dataset, classNames: names, inputShape: shape }, `${p.arch} classifier trained on ${p.dataset}`)).rel;
+    await saveArtifactModel(writer, 'detector', det.head, { arch: 'detector-head', dataset: p.dataset, detectorOn: p.detectorOn, threshold: tau, fpr: p.fpr, classNames: ['clean', 'adversarial'] },
       `detector head reading "${p.detectorOn}" of the classifier; adversarial iff Z_adv - Z_clean > ${tau.toFixed(4)}`);
     await writer.update({ summary: { model: classifierPath } });
     const rows = idx.map((i, j) => ({
