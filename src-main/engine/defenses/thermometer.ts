@@ -2,7 +2,7 @@
  * Case study: thermometer encoding (Buckman, Roy, Raffel & Goodfellow, ICLR 2018) and how Athalye,
  * Carlini & Wagner (ICML 2018) broke it with BPDA.
  *
- * 1. The defended model: every pixel thermometer-encoded into L levels (thermo-encoding.ts), the
+ * 1. The defended model: every pixel thermometer-encoded into L levels (models/preprocessing.ts), the
  *    network trained on the encoding (the encoding runs inside the training loop's `forward` hook,
  *    so validation sees it too).
  * 2. Plain PGD on the whole pipeline (images in [0, 1] -> encoding -> network): the encoding is a
@@ -24,7 +24,7 @@ import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
 import {
   Phases, attackNumbers, commonlyCorrect, inputGradientStats, loadSplits, parseCaseParams, round4, row, saveArtifactModel, trainModel, writeExamples,
 } from './kit';
-import { encodedShape, thermometerClassifier, thermometerEncode } from './thermo-encoding';
+import { encodedShape, thermometerClassifier, thermometerEncode } from '../models/preprocessing';
 
 /** The parameters of a thermometer run (flat, so `--set key=value` reaches every one). */
 export const thermometerParamsSchema = z.strictObject({
