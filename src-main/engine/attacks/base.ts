@@ -170,7 +170,7 @@ export function evaluateAdversarials(
     const label = labels[i];
     const target = targets ? targets[i] : undefined;
     const cleanCorrect = cleanPred === label;
-    const success = target !== undefined ? advPred === target : advPred !== label;
+    const success = target !== undefined ? advPred === target : advPred !== label && advPred !== classifier.rejectClass;
     const rec: PerExample = {
       index: i,
       label,
@@ -284,7 +284,9 @@ export async function runAttack(
       isAdversarial: (logits, rows) => tf.tidy(() => {
         const pred = tf.argMax(logits, 1);
         const cls = rows ? tf.gather(goalClass, rows) : goalClass;
-        return (tb ? tf.equal(pred, cls) : tf.notEqual(pred, cls)) as tf.Tensor1D;
+        if (tb) return tf.equal(pred, cls) as tf.Tensor1D;
+        const away = tf.notEqual(pred, cls);
+        return (classifier.rejectClass === undefined ? away : tf.logicalAnd(away, tf.notEqual(pred, classifier.rejectClass))) as tf.Tensor1D;
       }),
       progress: (step, total, phase, metrics) => {
         innerTotal = total;

@@ -22,6 +22,11 @@
  * softmax(Z)_y). Their gradients vanish when the softmax saturates, which is why the margin wins.
  * kappa only applies to 'margin' (and to what counts as success for every objective).
  *
+ * A classifier with a reject class (a detector's "detected" logit, Carlini & Wagner 2017's combined
+ * classifier G; see defenses/detector-attack.ts) counts that class with the label for an untargeted
+ * goal: f sees max(Z_y, Z_reject) as the label's logit and the other classes without the reject class,
+ * so success means a wrong class that is not "detected".
+ *
  * Defaults: initialConst 1e-2 (the reference uses 1e-3; on MNIST-like data that first rung almost never
  * succeeds, so 1e-2 saves one of the nine binary-search runs), maxIterations 1000 (reference 10000).
  * Distance: L2, minimised (no eps). Shapes: x [n, h, w, c] in [0, 1].
@@ -46,6 +51,16 @@ export type CwParams = z.output<typeof paramsSchema>;
 
 const BIG = 1e10;
 
+/**
+ * Untargeted with a reject class r: the label's logit becomes max(Z_y, Z_r) and r drops out of the other
+ * classes (its logit masked with -1e30), so every objective below reads "wrong class, not rejected".
+ */
+function foldReject(z: tf.Tensor2D, onehot: tf.Tensor2D, rejectMask: tf.Tensor2D): tf.Tensor2D {
+  const zy = tf.sum(tf.mul(z, onehot), 1, true);
+  const zr = tf.sum(tf.mul(z, rejectMask), 1, true);
+  return tf.add(tf.add(z, tf.mul(onehot, tf.relu(tf.sub(zr, zy)))), tf.mul(rejectMask, -1e30)) as tf.Tensor2D;
+}
+
 /** f(x') per example for the chosen objective (to be minimised, >= -kappa for margin). */
 function objectiveOf(kind: CwParams['objective'], z: tf.Tensor2D, onehot: tf.Tensor2D, targeted: boolean, kappa: number): tf.Tensor1D {
   if (kind === 'margin') {
@@ -57,11 +72,14 @@ function objectiveOf(kind: CwParams['objective'], z: tf.Tensor2D, onehot: tf.Ten
   return (targeted ? tf.sub(1, p) : p) as tf.Tensor1D;
 }
 
-/** Carlini's `compare`: success with margin kappa, judged on logits in JS. */
-function meetsGoal(z: Float32Array, off: number, k: number, cls: number, targeted: boolean, kappa: number): boolean {
+/** Carlini's `compare`: success with margin kappa, judged on logits in JS (reject: see foldReject). */
+function meetsGoal(z: Float32Array, off: number, k: number, cls: number, targeted: boolean, kappa: number, reject?: number): boolean {
   let best = -1, bestV = -Infinity;
+  const fold = !targeted && reject !== undefined;
   for (let j = 0; j < k; j++) {
-    const v = z[off + j] + (j === cls ? (targeted ? -kappa : kappa) : 0);
+    if (fold && j === reject) continue;
+    const zj = fold && j === cls ? Math.max(z[off + j], z[off + (reject as number)]) : z[off + j];
+    const v = zj + (j === cls ? (targeted ? -kappa : kappa) : 0);
     if (v > bestV) { bestV = v; best = j; }
   }
   return targeted ? best === cls : best !== cls;
@@ -74,6 +92,8 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
   const targeted = problem.targets !== null;
   const cls = problem.targets ?? problem.labels;
   const onehot = oneHot(cls, k);
+  const reject = targeted ? undefined : classifier.rejectClass;
+  const rejectMask = reject === undefined ? null : oneHot(Int32Array.of(reject), k);
   // Reference code: w0 = arctanh((x - 0.5) * 2 * 0.999999); distances are to tanh(w0)/2 + 0.5.
   const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(x, 2), 1), 0.999999)) as tf.Tensor4D);
   const x0 = tf.tidy(() => tf.add(tf.div(tf.tanh(w0), 2), 0.5) as tf.Tensor4D);
@@ -117,7 +137,7 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
               const img = tf.add(tf.div(tf.tanh(tf.add(md, R.w)), 2), 0.5) as tf.Tensor4D;
               const l2 = tf.sum(tf.square(tf.sub(img, R.x0)), [1, 2, 3]) as tf.Tensor1D;
               const z = classifier.logits(img);
-              const f = objectiveOf(p.objective, z, R.onehot, targeted, p.kappa);
+              const f = objectiveOf(p.objective, rejectMask ? foldReject(z, R.onehot, rejectMask) : z, R.onehot, targeted, p.kappa);
               kept.z = tf.keep(tf.clone(z));
               kept.l2 = tf.keep(tf.clone(l2));
               kept.f = tf.keep(tf.clone(f));
@@ -147,7 +167,7 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
           for (let a = 0; a < active.length; a++) {
             const i = active[a];
             iterations[i]++;
-            if (!meetsGoal(zs, a * k, k, cls[i], targeted, p.kappa)) continue;
+            if (!meetsGoal(zs, a * k, k, cls[i], targeted, p.kappa, reject)) continue;
             roundFound[i] = 1;
             if (l2s[a] < bestL2[i]) {
               bestL2[i] = l2s[a];
@@ -205,6 +225,7 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
     return { adversarial: tf.tensor(best, x.shape) as tf.Tensor4D, iterations };
   } finally {
     disposeRound();
+    rejectMask?.dispose();
     onehot.dispose();
     w0.dispose();
     x0.dispose();

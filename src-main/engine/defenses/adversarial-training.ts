@@ -21,7 +21,7 @@ import { gradientMaskingChecks, type MaskingReport } from '../eval/masking';
 import { badInput } from '../errors';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
-import { Phases, attackSet, loadSplits, parseCaseParams, pct, round4, saveSessionModel, slice, trainPlain, within } from './detector-advtrain-common';
+import { Phases, attackSet, loadSplits, parseCaseParams, pct, round4, saveArtifactModel, slice, trainPlain, within } from './kit';
 import { adversarialTrain } from './advtrain-core';
 
 const paramsSchema = z.strictObject({
@@ -92,13 +92,13 @@ async function evaluateRobustness(clf: Classifier, images: Float32Array, labels:
 }
 
 async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome> {
-  const p = parseCaseParams(paramsSchema, raw, 'adversarial-training');
+  const p = parseCaseParams('adversarial-training', paramsSchema, raw);
   const { writer } = env;
   const phases = new Phases(env.ctx, [
     { name: 'data', weight: 1 }, { name: 'undefended training', weight: 4 }, { name: 'adversarial training', weight: 40 },
     { name: 'evaluation', weight: 10 }, { name: 'gradient check', weight: p.gradientCheck ? 5 : 0.01 },
   ]);
-  const { train, test } = await loadSplits(env.dataDirs, p.dataset, p.trainLimit, p.monitorImages + p.n, p.seed, phases.phase('data'));
+  const { train, test } = await loadSplits(env, { dataset: p.dataset, trainLimit: p.trainLimit, testLimit: p.monitorImages + p.n, seed: p.seed, testSeed: p.seed + 1 }, phases.phase('data'));
   if (test.labels.length < p.monitorImages + p.n) throw badInput(`The ${p.dataset} test split has ${test.labels.length} images; monitorImages + n needs ${p.monitorImages + p.n}`);
   const monitor = slice(test, 0, p.monitorImages);
   const evalSet = slice(test, p.monitorImages, p.n);
@@ -140,9 +140,9 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       await writer.writeArtifact('gradient-check.json', JSON.stringify({ model: 'adversarially trained', ...check, surfaces: undefined }, null, 1), 'json', 'gradient-masking checks on the adversarially trained model');
     }
 
-    const meta = { arch: p.arch, dataset: p.dataset, classNames: train.classNames, inputShape: train.shape, trainedBy: writer.id };
-    const advPath = await saveSessionModel(writer, advModel, 'model', { ...meta, adversarialTraining: { eps: p.eps, steps: p.trainSteps } }, `${p.arch} adversarially trained (PGD, eps ${p.eps}) on ${p.dataset}`);
-    await saveSessionModel(writer, undefended, 'undefended', meta, `${p.arch} trained normally on ${p.dataset}`);
+    const meta = { arch: p.arch, dataset: p.dataset, classNames: train.classNames, inputShape: train.shape };
+    const advPath = (await saveArtifactModel(writer, 'model', advModel, { ...meta, adversarialTraining: { eps: p.eps, steps: p.trainSteps } }, `${p.arch} adversarially trained (PGD, eps ${p.eps}) on ${p.dataset}`)).rel;
+    await saveArtifactModel(writer, 'undefended', undefended, meta, `${p.arch} trained normally on ${p.dataset}`);
     await writer.update({ summary: { model: advPath } });
 
     const gap = adv.worst - und.worst;

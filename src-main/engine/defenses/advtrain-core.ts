@@ -5,15 +5,17 @@
  * current state:
  *     min_theta  E_(x,y) [ max_{||delta||_inf <= eps}  CE(f_theta(x + delta), y) ]
  * The inner PGD starts at a uniformly random point of the ball and takes `steps` signed-gradient steps
- * of `stepSize` on the cross-entropy, projecting onto the ball and the [0, 1] box after each; unlike
- * the evaluation attack it does not stop at the first misclassified iterate: it returns the last one,
- * the (approximate) loss maximiser, as in Madry et al.'s code. Plugs into trainClassifier through its
+ * of `stepSize` on the cross-entropy, projecting onto the ball and the [0, 1] box after each: the PGD
+ * attack's step, built from the same ops (randomStart, normalizeGradient, projectBall). Unlike the
+ * evaluation attack it does not stop at the first misclassified iterate: it returns the last one, the
+ * (approximate) loss maximiser, as in Madry et al.'s code. Plugs into trainClassifier through its
  * `transformBatch` hook.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { crossEntropy } from '../attacks/losses';
+import { gradWithLogits, normalizeGradient, projectBall, randomStart } from '../attacks/ops';
 import { defaultStepSize } from '../attacks/pgd';
 import { deriveSeed, trainClassifier, type Batch, type BatchInfo, type TrainHooks, type TrainOptions, type TrainResult } from '../models';
 import type { ImageSet } from '../data';
@@ -59,15 +61,14 @@ export function pgdTrainingExamples(
   logitsOf: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor2D, options: AdversarialTrainingOptions, seed: number,
 ): tf.Tensor4D {
   const o = checkOptions(options);
-  let xa: tf.Tensor4D = o.randomStart
-    ? tf.tidy(() => tf.clipByValue(tf.add(x, tf.randomUniform(x.shape, -o.eps, o.eps, 'float32', seed)), 0, 1) as tf.Tensor4D)
-    : tf.clone(x);
-  const lossOf = (xi: tf.Tensor) => tf.sum(crossEntropy(logitsOf(xi as tf.Tensor4D), y));
+  let xa: tf.Tensor4D = o.randomStart ? randomStart(x, 'linf', o.eps, seed) : tf.clone(x);
   for (let t = 0; t < o.steps; t++) {
     const next = tf.tidy(() => {
-      const g = tf.grad(lossOf)(xa);
-      const moved = tf.add(xa, tf.mul(tf.sign(g), o.stepSize));
-      return tf.clipByValue(tf.add(x, tf.clipByValue(tf.sub(moved, x), -o.eps, o.eps)), 0, 1) as tf.Tensor4D;
+      const g = gradWithLogits(logitsOf, xa, (z) => crossEntropy(z, y));
+      g.logits.dispose();
+      g.values.dispose();
+      const moved = tf.add(xa, tf.mul(normalizeGradient(g.grad, 'linf'), o.stepSize)) as tf.Tensor4D;
+      return tf.clipByValue(projectBall(x, moved, 'linf', o.eps), 0, 1) as tf.Tensor4D;
     });
     xa.dispose();
     xa = next;

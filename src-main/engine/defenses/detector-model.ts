@@ -15,7 +15,7 @@ import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { deriveSeed, trainClassifier, type TrainHooks, type TrainResult } from '../models';
 import type { Classifier } from '../models/classifier';
-import { imageSet } from './detector-advtrain-common';
+import { imageSet } from './kit';
 
 export interface Detector {
   /** 'input', or the name of the classifier layer whose activations the head reads. */

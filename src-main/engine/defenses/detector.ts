@@ -11,8 +11,9 @@
  *    (on test images) and C&W L2, both on the classifier alone. Measured: detection rate of successful adversarials, and
  *    the "bypass rate": the fraction of clean-correct inputs turned into adversarials that are
  *    misclassified AND not detected.
- * 5. The adaptive attack: C&W L2 on ||x'-x||^2 + c (g(x') + h(x')), g the classifier's margin, h the
- *    detector's (detector-attack.ts). Its bypass rate is the headline number.
+ * 5. The adaptive attack: the stock C&W L2 on the combined classifier G (classifier logits plus a
+ *    "detected" class from the detector's score; detector-attack.ts), which succeeds only where the
+ *    input is misclassified and not detected. Its bypass rate is the headline number.
  * The report holds, for the same inputs, original / adversarial against the unsecured classifier (C&W
  * unaware) / adversarial against classifier + detector (adaptive) as PNG triples, as in the talk.
  */
@@ -23,7 +24,7 @@ import { encodePng } from '../images';
 import type { JobContext } from '../context';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
-import { Phases, epochMetrics, loadSplits, parseCaseParams, pct, round4, saveSessionModel, slice, trainPlain, within } from './detector-advtrain-common';
+import { Phases, epochMetrics, loadSplits, parseCaseParams, pct, round4, saveArtifactModel, slice, trainPlain, within } from './kit';
 import { buildDetector, detectorScores, thresholdAtFpr, trainDetector, type Detector } from './detector-model';
 import { adaptiveDetectorAttack } from './detector-attack';
 import { badInput } from '../errors';
@@ -120,13 +121,13 @@ async function pgdImages(det: Detector, images: Float32Array, labels: Uint8Array
 }
 
 async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome> {
-  const p = parseCaseParams(paramsSchema, raw, 'detector');
+  const p = parseCaseParams('detector', paramsSchema, raw);
   const { writer } = env;
   const phases = new Phases(env.ctx, [
     { name: 'data', weight: 1 }, { name: 'classifier', weight: 10 }, { name: 'detector data', weight: 10 }, { name: 'detector', weight: 8 },
     { name: 'unaware attacks', weight: 15 }, { name: 'adaptive attack', weight: 25 }, { name: 'report', weight: 1 },
   ]);
-  const { train, test } = await loadSplits(env.dataDirs, p.dataset, p.trainLimit, p.calibrationImages + p.n, p.seed, phases.phase('data'));
+  const { train, test } = await loadSplits(env, { dataset: p.dataset, trainLimit: p.trainLimit, testLimit: p.calibrationImages + p.n, seed: p.seed, testSeed: p.seed + 1 }, phases.phase('data'));
   if (test.labels.length < p.calibrationImages + p.n) throw badInput(`The ${p.dataset} test split has ${test.labels.length} images; calibrationImages + n needs ${p.calibrationImages + p.n}`);
   if (train.labels.length < p.detectorTrainImages) throw badInput(`detectorTrainImages (${p.detectorTrainImages}) exceeds the ${train.labels.length} training images loaded (trainLimit)`);
   const shape = train.shape;
@@ -173,19 +174,13 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
     const cwJ = await judge(det, xs, cwRes.adversarial, ys, shape, tau);
 
     // 5. The adaptive attack on classifier + detector.
-    const adaptiveCtx = phases.phase('adaptive attack');
-    const adaptiveAdv = new Float32Array(xs.length);
-    for (let s = 0; s < ys.length; s += 100) {
-      const m = Math.min(100, ys.length - s);
-      const r = await adaptiveDetectorAttack((x) => det!.joint(x), xs.subarray(s * per, (s + m) * per), Int32Array.from(ys.subarray(s, s + m)), shape, names.length, tau, cw, within(adaptiveCtx, s, m, ys.length));
-      adaptiveAdv.set(r.adversarial, s * per);
-    }
+    const adaptiveAdv = (await adaptiveDetectorAttack(det, tau, xs, ys, cw, phases.phase('adaptive attack'))).adversarial;
     const adaJ = await judge(det, xs, adaptiveAdv, ys, shape, tau);
 
     // Report: models, per-example table, PNG triples.
     const rctx = phases.phase('report');
-    const classifierPath = await saveSessionModel(writer, model, 'classifier', { arch: p.arch, dataset: p.dataset, classNames: names, inputShape: shape, trainedBy: writer.id }, `${p.arch} classifier trained on ${p.dataset}`);
-    await saveSessionModel(writer, det.head, 'detector', { arch: 'detector-head', dataset: p.dataset, detectorOn: p.detectorOn, threshold: tau, fpr: p.fpr, classNames: ['clean', 'adversarial'] },
+    const classifierPath = (await saveArtifactModel(writer, 'classifier', model, { arch: p.arch, dataset: p.dataset, classNames: names, inputShape: shape }, `${p.arch} classifier trained on ${p.dataset}`)).rel;
+    await saveArtifactModel(writer, 'detector', det.head, { arch: 'detector-head', dataset: p.dataset, detectorOn: p.detectorOn, threshold: tau, fpr: p.fpr, classNames: ['clean', 'adversarial'] },
       `detector head reading "${p.detectorOn}" of the classifier; adversarial iff Z_adv - Z_clean > ${tau.toFixed(4)}`);
     await writer.update({ summary: { model: classifierPath } });
     const rows = idx.map((i, j) => ({

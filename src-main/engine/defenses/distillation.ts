@@ -25,9 +25,9 @@ import type { TrainOptions } from '../models/train';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, RecipeEnv, RecipeOutcome } from './types';
 import {
-  Stages, attackNumbers, commonlyCorrect, inputGradientStats, loadSplits, logitStats, parseStudyParams, r4, row, saveArtifactModel,
-  trainLogged, writeExamples,
-} from './distill-kit';
+  Phases, attackNumbers, commonlyCorrect, inputGradientStats, loadSplits, logitStats, parseCaseParams, round4, row, saveArtifactModel,
+  trainModel, writeExamples,
+} from './kit';
 
 /** The parameters of a distillation run (flat, so `--set key=value` reaches every one). */
 export const distillationParamsSchema = z.strictObject({
@@ -79,7 +79,7 @@ const MODELS = ['baseline', 'distilled'] as const;
 type Which = (typeof MODELS)[number];
 
 async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome> {
-  const p = parseStudyParams('distillation', distillationParamsSchema, raw);
+  const p = parseCaseParams('distillation', distillationParamsSchema, raw);
   const { writer, ctx } = env;
   const cwN = Math.min(p.cwN ?? p.testN, p.testN);
   const attacks = ['fgsm', 'pgd', 'pgd-margin', 'cw-l2'] as const;
@@ -88,12 +88,13 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   const trainCost = p.epochs * Math.min(p.trainN ?? 60_000, (p.limitBatches ?? Infinity) * p.batchSize) * 1.5;
   const attackCost = { fgsm: p.testN, pgd: p.pgdSteps * p.testN, 'pgd-margin': p.pgdSteps * p.testN, 'cw-l2': 0.5 * p.cwSearchSteps * p.cwMaxIterations * cwN };
   const w = (cost: number) => cost / 1000;
-  const stages = new Stages(ctx, [
-    ['load data', w(p.testN)], ['train baseline', w(trainCost)], ['train teacher', w(trainCost)], ['soft labels', w(trainCost / 10)], ['train student', w(trainCost)],
-    ['gradients', w(3 * p.testN)], ...attacks.flatMap((a) => MODELS.map((m): [string, number] => [`${a} ${m}`, w(attackCost[a])])), ['save', w(p.testN)],
+  const phases = new Phases(ctx, [
+    { name: 'load data', weight: w(p.testN) }, { name: 'train baseline', weight: w(trainCost) }, { name: 'train teacher', weight: w(trainCost) },
+    { name: 'soft labels', weight: w(trainCost / 10) }, { name: 'train student', weight: w(trainCost) }, { name: 'gradients', weight: w(3 * p.testN) },
+    ...attacks.flatMap((a) => MODELS.map((m) => ({ name: `${a} ${m}`, weight: w(attackCost[a]) }))), { name: 'save', weight: w(p.testN) },
   ]);
 
-  const { train, test } = await loadSplits(env, p.dataset, p.trainN, p.testN, p.seed, stages.next('load data'));
+  const { train, test } = await loadSplits(env, { dataset: p.dataset, trainLimit: p.trainN, testLimit: p.testN, seed: p.seed, testSeed: p.seed }, phases.phase('load data'));
   const build = (i: number) => buildModel(p.arch, { inputShape: train.shape, numClasses: train.classNames.length, seed: deriveSeed(p.seed, i) });
   const options: TrainOptions = {
     optimizer: p.optimizer, learningRate: p.learningRate, batchSize: p.batchSize, epochs: p.epochs, seed: p.seed,
@@ -103,14 +104,14 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   const T = p.temperature;
   const baseline = build(1), teacher = build(2), student = build(3);
   try {
-    const rb = await trainLogged(writer, 'baseline', baseline, train, options, {}, stages.next('train baseline'));
-    const rt = await trainLogged(writer, 'teacher', teacher, train, options, { loss: distillationLoss(T) }, stages.next('train teacher'));
-    const soft = await softLabels(teacher, train, T, 500, stages.next('soft labels'));
-    const rs = await trainLogged(writer, 'student', student, train, { ...options, targets: soft }, { loss: distillationLoss(T) }, stages.next('train student'));
+    const rb = await trainModel(baseline, train, options, {}, phases.phase('train baseline'), { writer, name: 'baseline' });
+    const rt = await trainModel(teacher, train, options, { loss: distillationLoss(T) }, phases.phase('train teacher'), { writer, name: 'teacher' });
+    const soft = await softLabels(teacher, train, T, 500, phases.phase('soft labels'));
+    const rs = await trainModel(student, train, { ...options, targets: soft }, { loss: distillationLoss(T) }, phases.phase('train student'), { writer, name: 'student' });
 
     // Deployed at T = 1: the student's logits, unscaled.
     const clf = { baseline: fromLayersModel(baseline), distilled: fromLayersModel(student) };
-    const gctx = stages.next('gradients');
+    const gctx = phases.phase('gradients');
     const clean = { baseline: await evaluate(baseline, test, { ctx: gctx }), distilled: await evaluate(student, test, { ctx: gctx }) };
     const teacherClean = await evaluate(teacher, test, { ctx: gctx });
     const grads = { baseline: await inputGradientStats(clf.baseline, test, test.labels.length, gctx), distilled: await inputGradientStats(clf.distilled, test, test.labels.length, gctx) };
@@ -128,7 +129,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
     for (const a of attacks) {
       results[a] = {} as Record<Which, AttackResult>;
       for (const m of MODELS) {
-        const actx = stages.next(`${a} ${m}`);
+        const actx = phases.phase(`${a} ${m}`);
         results[a][m] = a === 'cw-l2'
           ? await runAttack(a, clf[m], cwImages, cwLabels, { kind: 'untargeted' }, attackParams[a], actx)
           : await runAttack(a, clf[m], test.images, test.labels, { kind: 'untargeted' }, attackParams[a], actx);
@@ -137,7 +138,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       }
     }
 
-    stages.next('save');
+    phases.phase('save');
     const status = (r: { stoppedEarly: boolean }) => (r.stoppedEarly ? 'stopped-early' as const : 'complete' as const);
     const common = { arch: p.arch, dataset: p.dataset, classNames: train.classNames, inputShape: train.shape };
     const savedBaseline = await saveArtifactModel(writer, 'models/baseline', baseline, { ...common, trainingStatus: status(rb) }, `undefended ${p.arch} (baseline)`);
@@ -181,38 +182,38 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
     const evidence: Record<string, number | string | boolean | null> = {
       model: savedStudent.rel,
       dataset: p.dataset, arch: p.arch, temperature: T, eps: p.eps, trainImages: train.labels.length, testImages: test.labels.length, cwImages: cwN,
-      cleanAccBaseline: r4(clean.baseline.accuracy), cleanAccTeacher: r4(teacherClean.accuracy), cleanAccDistilled: r4(clean.distilled.accuracy),
-      logitMarginBaseline: r4(logits.baseline.meanMargin), logitMarginDistilled: r4(logits.distilled.meanMargin),
-      softmaxSaturatedBaseline: r4(logits.baseline.saturated), softmaxSaturatedDistilled: r4(logits.distilled.saturated),
-      zeroGradExamplesBaseline: r4(grads.baseline.zeroExamples), zeroGradExamplesDistilled: r4(grads.distilled.zeroExamples),
-      zeroGradComponentsBaseline: r4(grads.baseline.zeroComponents), zeroGradComponentsDistilled: r4(grads.distilled.zeroComponents),
+      cleanAccBaseline: round4(clean.baseline.accuracy), cleanAccTeacher: round4(teacherClean.accuracy), cleanAccDistilled: round4(clean.distilled.accuracy),
+      logitMarginBaseline: round4(logits.baseline.meanMargin), logitMarginDistilled: round4(logits.distilled.meanMargin),
+      softmaxSaturatedBaseline: round4(logits.baseline.saturated), softmaxSaturatedDistilled: round4(logits.distilled.saturated),
+      zeroGradExamplesBaseline: round4(grads.baseline.zeroExamples), zeroGradExamplesDistilled: round4(grads.distilled.zeroExamples),
+      zeroGradComponentsBaseline: round4(grads.baseline.zeroComponents), zeroGradComponentsDistilled: round4(grads.distilled.zeroComponents),
       gradNormBaseline: grads.baseline.meanNorm, gradNormDistilled: grads.distilled.meanNorm,
-      fgsmSuccessBaseline: r4(n.fgsm.baseline.successRate), fgsmSuccessDistilled: r4(n.fgsm.distilled.successRate),
-      pgdSuccessBaseline: r4(pgdB), pgdSuccessDistilled: r4(pgdD),
-      pgdMarginSuccessBaseline: r4(n['pgd-margin'].baseline.successRate), pgdMarginSuccessDistilled: r4(n['pgd-margin'].distilled.successRate),
-      cwSuccessBaseline: r4(n['cw-l2'].baseline.successRate), cwSuccessDistilled: r4(cwD),
-      cwMeanL2Baseline: r4(cwL2.baseline), cwMeanL2Distilled: r4(cwL2.distilled), cwL2Ratio: r4(l2Ratio),
+      fgsmSuccessBaseline: round4(n.fgsm.baseline.successRate), fgsmSuccessDistilled: round4(n.fgsm.distilled.successRate),
+      pgdSuccessBaseline: round4(pgdB), pgdSuccessDistilled: round4(pgdD),
+      pgdMarginSuccessBaseline: round4(n['pgd-margin'].baseline.successRate), pgdMarginSuccessDistilled: round4(n['pgd-margin'].distilled.successRate),
+      cwSuccessBaseline: round4(n['cw-l2'].baseline.successRate), cwSuccessDistilled: round4(cwD),
+      cwMeanL2Baseline: round4(cwL2.baseline), cwMeanL2Distilled: round4(cwL2.distilled), cwL2Ratio: round4(l2Ratio),
     };
     const table = [
-      row('Clean test accuracy, baseline', r4(clean.baseline.accuracy), null, '%'),
-      row(`Clean test accuracy, distilled (T=${T}, deployed at T=1)`, r4(clean.distilled.accuracy), 'MNIST 99.05% (Papernot et al. 2016, T=100)', '%'),
-      row('Mean logit margin (top minus runner-up), baseline', r4(logits.baseline.meanMargin)),
-      row('Mean logit margin, distilled', r4(logits.distilled.meanMargin), `about T times the baseline's (C&W 2017)`),
-      row('Test inputs whose float32 softmax is exactly one-hot, distilled', r4(logits.distilled.saturated), null, '%'),
-      row('Correctly classified test inputs with an all-zero CE input gradient, baseline', r4(grads.baseline.zeroExamples), null, '%'),
-      row('Correctly classified test inputs with an all-zero CE input gradient, distilled', r4(grads.distilled.zeroExamples), 'the gradient vanishes (Carlini & Wagner 2016, 2017)', '%'),
+      row('Clean test accuracy, baseline', round4(clean.baseline.accuracy), null, '%'),
+      row(`Clean test accuracy, distilled (T=${T}, deployed at T=1)`, round4(clean.distilled.accuracy), 'MNIST 99.05% (Papernot et al. 2016, T=100)', '%'),
+      row('Mean logit margin (top minus runner-up), baseline', round4(logits.baseline.meanMargin)),
+      row('Mean logit margin, distilled', round4(logits.distilled.meanMargin), `about T times the baseline's (C&W 2017)`),
+      row('Test inputs whose float32 softmax is exactly one-hot, distilled', round4(logits.distilled.saturated), null, '%'),
+      row('Correctly classified test inputs with an all-zero CE input gradient, baseline', round4(grads.baseline.zeroExamples), null, '%'),
+      row('Correctly classified test inputs with an all-zero CE input gradient, distilled', round4(grads.distilled.zeroExamples), 'the gradient vanishes (Carlini & Wagner 2016, 2017)', '%'),
       row('Mean L2 norm of the CE input gradient, baseline', Number(grads.baseline.meanNorm.toPrecision(3))),
       row('Mean L2 norm of the CE input gradient, distilled', Number(grads.distilled.meanNorm.toPrecision(3))),
-      row(`FGSM (CE, eps ${p.eps}) success, baseline`, r4(n.fgsm.baseline.successRate), null, '%'),
-      row(`FGSM (CE, eps ${p.eps}) success, distilled`, r4(n.fgsm.distilled.successRate), 'fails (Carlini & Wagner 2016, "Defensive distillation is not robust")', '%'),
-      row(`PGD (CE, eps ${p.eps}, ${p.pgdSteps} steps) success, baseline`, r4(pgdB), null, '%'),
-      row(`PGD (CE, eps ${p.eps}, ${p.pgdSteps} steps) success, distilled`, r4(pgdD), '0.45% (Papernot et al. 2016: JSMA success on MNIST, T=100, down from 95.89%)', '%'),
-      row(`PGD on the logit margin (eps ${p.eps}) success, baseline`, r4(n['pgd-margin'].baseline.successRate), null, '%'),
-      row(`PGD on the logit margin (eps ${p.eps}) success, distilled`, r4(n['pgd-margin'].distilled.successRate), null, '%'),
-      row('C&W L2 success, baseline', r4(n['cw-l2'].baseline.successRate), '100% (C&W 2017)', '%'),
-      row('C&W L2 success, distilled', r4(cwD), '100% (C&W 2017)', '%'),
-      row('C&W L2 mean distortion, baseline', r4(cwL2.baseline), null, 'L2'),
-      row('C&W L2 mean distortion, distilled', r4(cwL2.distilled), 'close to the undefended model (C&W 2017)', 'L2'),
+      row(`FGSM (CE, eps ${p.eps}) success, baseline`, round4(n.fgsm.baseline.successRate), null, '%'),
+      row(`FGSM (CE, eps ${p.eps}) success, distilled`, round4(n.fgsm.distilled.successRate), 'fails (Carlini & Wagner 2016, "Defensive distillation is not robust")', '%'),
+      row(`PGD (CE, eps ${p.eps}, ${p.pgdSteps} steps) success, baseline`, round4(pgdB), null, '%'),
+      row(`PGD (CE, eps ${p.eps}, ${p.pgdSteps} steps) success, distilled`, round4(pgdD), '0.45% (Papernot et al. 2016: JSMA success on MNIST, T=100, down from 95.89%)', '%'),
+      row(`PGD on the logit margin (eps ${p.eps}) success, baseline`, round4(n['pgd-margin'].baseline.successRate), null, '%'),
+      row(`PGD on the logit margin (eps ${p.eps}) success, distilled`, round4(n['pgd-margin'].distilled.successRate), null, '%'),
+      row('C&W L2 success, baseline', round4(n['cw-l2'].baseline.successRate), '100% (C&W 2017)', '%'),
+      row('C&W L2 success, distilled', round4(cwD), '100% (C&W 2017)', '%'),
+      row('C&W L2 mean distortion, baseline', round4(cwL2.baseline), null, 'L2'),
+      row('C&W L2 mean distortion, distilled', round4(cwL2.distilled), 'close to the undefended model (C&W 2017)', 'L2'),
     ];
     const notes = [
       `${p.arch} on ${p.dataset}: ${train.labels.length} training images, ${p.epochs} epoch(s) per network, ${p.optimizer} lr ${p.learningRate}; ` +
@@ -220,7 +221,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       'PGD uses a random start in the eps-ball; where the gradient is exactly zero it cannot move from there, so its "success" on the distilled model is what random noise of that size does.',
       'The saved student (models/student) is the deployed defense; `advlab attack --model <this session>` attacks it.',
     ];
-    stages.done();
+    phases.done();
     return { claimReproduced, criterion, evidence, table, notes };
   } finally {
     baseline.dispose();

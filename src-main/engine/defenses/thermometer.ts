@@ -2,7 +2,7 @@
  * Case study: thermometer encoding (Buckman, Roy, Raffel & Goodfellow, ICLR 2018) and how Athalye,
  * Carlini & Wagner (ICML 2018) broke it with BPDA.
  *
- * 1. The defended model: every pixel thermometer-encoded into L levels (thermo-encoding.ts), the
+ * 1. The defended model: every pixel thermometer-encoded into L levels (models/preprocessing.ts), the
  *    network trained on the encoding (the encoding runs inside the training loop's `forward` hook,
  *    so validation sees it too).
  * 2. Plain PGD on the whole pipeline (images in [0, 1] -> encoding -> network): the encoding is a
@@ -23,9 +23,9 @@ import type { TrainOptions } from '../models/train';
 import { registerCaseStudy } from './index';
 import type { CaseStudy, EvidenceRow, RecipeEnv, RecipeOutcome } from './types';
 import {
-  Stages, attackNumbers, commonlyCorrect, inputGradientStats, loadSplits, parseStudyParams, r4, row, saveArtifactModel, trainLogged, writeExamples,
-} from './distill-kit';
-import { encodedShape, thermometerClassifier, thermometerEncode } from './thermo-encoding';
+  Phases, attackNumbers, commonlyCorrect, inputGradientStats, loadSplits, parseCaseParams, round4, row, saveArtifactModel, trainModel, writeExamples,
+} from './kit';
+import { encodedShape, thermometerClassifier, thermometerEncode } from '../models/preprocessing';
 
 /** The parameters of a thermometer run (flat, so `--set key=value` reaches every one). */
 export const thermometerParamsSchema = z.strictObject({
@@ -66,19 +66,19 @@ export const THERMOMETER_CRITERION = {
 } as const;
 
 async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome> {
-  const p = parseStudyParams('thermometer', thermometerParamsSchema, raw);
+  const p = parseCaseParams('thermometer', thermometerParamsSchema, raw);
   const { writer, ctx } = env;
   const L = p.levels;
   // Stage weights: rough cost in input gradients, so the overall fraction and ETA mean something.
   const trainCost = p.epochs * Math.min(p.trainN ?? 60_000, (p.limitBatches ?? Infinity) * p.batchSize) * 1.5;
   const pgdCost = p.pgdSteps * p.pgdRestarts * p.testN;
   const w = (cost: number) => cost / 1000;
-  const stages = new Stages(ctx, [
-    ['load data', w(p.testN)], ['train thermometer', w(trainCost)], ...(p.baseline ? [['train baseline', w(trainCost)] as [string, number]] : []),
-    ['gradients', w(2 * p.testN)], ['pgd (real encoding)', w(pgdCost)], ['pgd with bpda', w(pgdCost)],
-    ...(p.baseline ? [['pgd baseline', w(pgdCost)] as [string, number]] : []), ['save', w(p.testN)],
+  const phases = new Phases(ctx, [
+    { name: 'load data', weight: w(p.testN) }, { name: 'train thermometer', weight: w(trainCost) }, ...(p.baseline ? [{ name: 'train baseline', weight: w(trainCost) }] : []),
+    { name: 'gradients', weight: w(2 * p.testN) }, { name: 'pgd (real encoding)', weight: w(pgdCost) }, { name: 'pgd with bpda', weight: w(pgdCost) },
+    ...(p.baseline ? [{ name: 'pgd baseline', weight: w(pgdCost) }] : []), { name: 'save', weight: w(p.testN) },
   ]);
-  const { train, test } = await loadSplits(env, p.dataset, p.trainN, p.testN, p.seed, stages.next('load data'));
+  const { train, test } = await loadSplits(env, { dataset: p.dataset, trainLimit: p.trainN, testLimit: p.testN, seed: p.seed, testSeed: p.seed }, phases.phase('load data'));
   const k = train.classNames.length;
   const options: TrainOptions = {
     optimizer: p.optimizer, learningRate: p.learningRate, batchSize: p.batchSize, epochs: p.epochs, seed: p.seed,
@@ -88,14 +88,14 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   const model = buildModel(p.arch, { inputShape: encodedShape(train.shape, L), numClasses: k, seed: deriveSeed(p.seed, 1) });
   const baseline = p.baseline ? buildModel(p.arch, { inputShape: train.shape, numClasses: k, seed: deriveSeed(p.seed, 1) }) : null;
   try {
-    const rt = await trainLogged(writer, 'thermometer', model, train, options, {
+    const rt = await trainModel(model, train, options, {
       forward: (x, training) => model.apply(thermometerEncode(x, L), { training }) as tf.Tensor2D,
-    }, stages.next('train thermometer'));
-    const rb = baseline ? await trainLogged(writer, 'baseline', baseline, train, options, {}, stages.next('train baseline')) : null;
+    }, phases.phase('train thermometer'), { writer, name: 'thermometer' });
+    const rb = baseline ? await trainModel(baseline, train, options, {}, phases.phase('train baseline'), { writer, name: 'baseline' }) : null;
 
     const real = thermometerClassifier(model, L, 'real');
     const bpda = thermometerClassifier(model, L, 'bpda');
-    const gctx = stages.next('gradients');
+    const gctx = phases.phase('gradients');
     const cleanAcc = (await evaluate(real, test, { ctx: gctx })).accuracy;
     const baselineAcc = baseline ? (await evaluate(baseline, test, { ctx: gctx })).accuracy : null;
     const gradReal = await inputGradientStats(real, test, test.labels.length, gctx);
@@ -103,7 +103,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
 
     const pgdParams = { eps: p.eps, steps: p.pgdSteps, restarts: p.pgdRestarts, loss: p.pgdLoss, randomStart: p.randomStart, seed: p.seed };
     const attack = async (label: string, clf: typeof real): Promise<AttackResult> => {
-      const actx = stages.next(label);
+      const actx = phases.phase(label);
       const r = await runAttack('pgd', clf, test.images, test.labels, { kind: 'untargeted' }, pgdParams, actx);
       actx.log(`robust accuracy ${(100 * r.summary.robustAccuracy).toFixed(1)}%, success ${r.summary.successRate == null ? 'n/a' : (100 * r.summary.successRate).toFixed(1) + '%'}`);
       return r;
@@ -115,7 +115,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
     const bpdaResult: AttackResult = { ...viaBpda, perExample: judged.perExample, summary: judged.summary };
     const base = baseline ? await attack('pgd baseline', fromLayersModel(baseline)) : null;
 
-    stages.next('save');
+    phases.phase('save');
     const common = { arch: p.arch, dataset: p.dataset, classNames: train.classNames, inputShape: train.shape };
     const saved = await saveArtifactModel(writer, 'models/thermometer', model, { ...common, trainingStatus: rt.stoppedEarly ? 'stopped-early' : 'complete', preprocessing: { thermometerLevels: L } },
       `${p.arch} on the ${L}-level thermometer encoding of ${p.dataset} (network input ${encodedShape(train.shape, L).join('x')}; classifierFor applies the encoding)`);
@@ -144,25 +144,25 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       model: saved.rel,
       dataset: p.dataset, arch: p.arch, levels: L, eps: p.eps, pgdSteps: p.pgdSteps, pgdLoss: p.pgdLoss,
       trainImages: train.labels.length, testImages: test.labels.length,
-      cleanAccThermometer: r4(cleanAcc),
-      robustAccPlainPgd: r4(plainAcc), robustAccBpda: r4(bpdaAcc),
-      successPlainPgd: r4(plain.summary.successRate), successBpda: r4(bpdaResult.summary.successRate),
-      zeroGradExamplesReal: r4(gradReal.zeroExamples), zeroGradComponentsReal: r4(gradReal.zeroComponents),
-      zeroGradExamplesBpda: r4(gradBpda.zeroExamples), zeroGradComponentsBpda: r4(gradBpda.zeroComponents),
-      ...(baseline ? { cleanAccBaseline: r4(baselineAcc), robustAccBaselinePgd: r4(nb?.robustAccuracy) } : {}),
+      cleanAccThermometer: round4(cleanAcc),
+      robustAccPlainPgd: round4(plainAcc), robustAccBpda: round4(bpdaAcc),
+      successPlainPgd: round4(plain.summary.successRate), successBpda: round4(bpdaResult.summary.successRate),
+      zeroGradExamplesReal: round4(gradReal.zeroExamples), zeroGradComponentsReal: round4(gradReal.zeroComponents),
+      zeroGradExamplesBpda: round4(gradBpda.zeroExamples), zeroGradComponentsBpda: round4(gradBpda.zeroComponents),
+      ...(baseline ? { cleanAccBaseline: round4(baselineAcc), robustAccBaselinePgd: round4(nb?.robustAccuracy) } : {}),
     };
     const table: EvidenceRow[] = [
-      row(`Clean test accuracy, thermometer (${L} levels)`, r4(cleanAcc), null, '%'),
-      ...(baseline ? [row('Clean test accuracy, undefended baseline', r4(baselineAcc), null, '%')] : []),
-      row('Correctly classified test inputs with an all-zero input gradient through the real encoding', r4(gradReal.zeroExamples), 'all: the encoding is a step function', '%'),
-      row('Correctly classified test inputs with an all-zero input gradient through BPDA', r4(gradBpda.zeroExamples), null, '%'),
-      row(`Robust accuracy, PGD through the real encoding (eps ${p.eps})`, r4(plainAcc),
+      row(`Clean test accuracy, thermometer (${L} levels)`, round4(cleanAcc), null, '%'),
+      ...(baseline ? [row('Clean test accuracy, undefended baseline', round4(baselineAcc), null, '%')] : []),
+      row('Correctly classified test inputs with an all-zero input gradient through the real encoding', round4(gradReal.zeroExamples), 'all: the encoding is a step function', '%'),
+      row('Correctly classified test inputs with an all-zero input gradient through BPDA', round4(gradBpda.zeroExamples), null, '%'),
+      row(`Robust accuracy, PGD through the real encoding (eps ${p.eps})`, round4(plainAcc),
         'claimed robust (Buckman et al. 2018)', '%'),
-      row(`Robust accuracy, PGD with BPDA (eps ${p.eps})`, r4(bpdaAcc),
+      row(`Robust accuracy, PGD with BPDA (eps ${p.eps})`, round4(bpdaAcc),
         'Athalye et al. 2018, Table 1: 0% on CIFAR-10 at eps 0.031 (the encoding alone)', '%'),
-      ...(baseline ? [row(`Robust accuracy, same PGD on the undefended baseline (eps ${p.eps})`, r4(nb?.robustAccuracy ?? null), null, '%')] : []),
-      row('Attack success, PGD through the real encoding', r4(plain.summary.successRate), null, '%'),
-      row('Attack success, PGD with BPDA', r4(bpdaResult.summary.successRate), '100% (Athalye et al. 2018)', '%'),
+      ...(baseline ? [row(`Robust accuracy, same PGD on the undefended baseline (eps ${p.eps})`, round4(nb?.robustAccuracy ?? null), null, '%')] : []),
+      row('Attack success, PGD through the real encoding', round4(plain.summary.successRate), null, '%'),
+      row('Attack success, PGD with BPDA', round4(bpdaResult.summary.successRate), '100% (Athalye et al. 2018)', '%'),
     ];
     const notes = [
       `${p.arch} on the ${L}-level thermometer encoding of ${p.dataset}: ${train.labels.length} training images, ${p.epochs} epoch(s), ${p.optimizer} lr ${p.learningRate}; ` +
@@ -171,7 +171,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
       'This model has no adversarial training (Buckman et al.\'s headline numbers combine both); the finding is about the gradient the encoding hides.',
       'The saved model (models/thermometer) carries preprocessing.thermometerLevels: `advlab attack --model <this session>` attacks the whole pipeline, and gets the zero gradient too.',
     ];
-    stages.done();
+    phases.done();
     return { claimReproduced, criterion, evidence, table, notes };
   } finally {
     model.dispose();

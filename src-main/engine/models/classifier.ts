@@ -9,6 +9,11 @@ export interface Classifier {
   /** [h, w, c] of one input. */
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
+  /**
+   * A class that means "refused" rather than a label (a detector's "adversarial", as in Carlini &
+   * Wagner 2017's combined classifier): an untargeted goal is not met there. Undefined for plain models.
+   */
+  readonly rejectClass?: number;
   /** Logits [n, numClasses]; differentiable with respect to x. Never applies softmax. */
   logits(x: tf.Tensor4D): tf.Tensor2D;
 }

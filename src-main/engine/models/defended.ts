@@ -12,7 +12,7 @@
  * - anything else: the network as it is (fromLayersModel).
  */
 import { badFile } from '../errors';
-import { thermometerClassifier } from '../defenses/thermo-encoding';
+import { thermometerClassifier } from './preprocessing';
 import type { LoadedModel } from './io';
 import { setModelPath } from './io';
 import { fromLayersModel, type Classifier } from './classifier';

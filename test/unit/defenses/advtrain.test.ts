@@ -14,7 +14,9 @@ import { getCaseStudy } from '../../../src-main/engine/defenses';
 import '../../../src-main/engine/defenses/all';
 import { adversarialBatches, pgdTrainingExamples } from '../../../src-main/engine/defenses/advtrain-core';
 import { loadDataset } from '../../../src-main/engine/data';
-import { buildModel, crossEntropyLoss } from '../../../src-main/engine/models';
+import { buildModel, crossEntropyLoss, trainClassifier } from '../../../src-main/engine/models';
+import { fromLayersModel } from '../../../src-main/engine/models/classifier';
+import { runAttack } from '../../../src-main/engine/attacks';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { backwardProgress } from '../helpers';
 
@@ -54,6 +56,24 @@ describe('PGD training examples', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(() => pgdTrainingExamples(logitsOf, x, y, { eps: 0, steps: 5 }, 1)).toThrow(/eps/);
     x.dispose(); y.dispose(); model.dispose();
+  });
+  it('are the PGD attack\'s iterates: same seed and settings, same images wherever the attack did not stop early', async () => {
+    const set = await loadDataset('fashion-mnist', { dataDirs, split: 'test', limit: 64, seed: 4 });
+    const model = buildModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: 5 });
+    await trainClassifier(model, await loadDataset('fashion-mnist', { dataDirs, split: 'train', limit: 2000, seed: 4 }), { epochs: 2, batchSize: 64, learningRate: 0.002, seed: 1 });
+    const x = tf.tensor4d(set.images, [64, 28, 28, 1]);
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(set.labels, 'int32'), 10).toFloat() as tf.Tensor2D);
+    const settings = { eps: 0.02, steps: 6, stepSize: 0.01 };
+    const adv = pgdTrainingExamples((xi) => model.apply(xi, { training: false }) as tf.Tensor2D, x, y, settings, 11);
+    const mine = adv.dataSync();
+    // The attack keeps the first misclassified iterate; where it never gets there, it returns the last one, as training does.
+    const attack = await runAttack('pgd', fromLayersModel(model), set.images, Array.from(set.labels), { kind: 'untargeted' }, { ...settings, seed: 11 });
+    const per = 28 * 28;
+    const unbroken = attack.perExample.filter((e) => e.advPred === e.label).map((e) => e.index);
+    expect(unbroken.length).toBeGreaterThan(10);
+    for (const i of unbroken) expect(Array.from(mine.subarray(i * per, (i + 1) * per))).toEqual(Array.from(attack.adversarial.subarray(i * per, (i + 1) * per)));
+    tf.dispose([x, y, adv]);
+    model.dispose();
   });
 });
 

@@ -13,6 +13,9 @@ import { LocalContext } from '../../../src-main/engine/context';
 import { getCaseStudy } from '../../../src-main/engine/defenses';
 import '../../../src-main/engine/defenses/all';
 import { buildDetector, thresholdAtFpr } from '../../../src-main/engine/defenses/detector-model';
+import { guardedClassifier } from '../../../src-main/engine/defenses/detector-attack';
+import { runAttack } from '../../../src-main/engine/attacks';
+import type { Classifier } from '../../../src-main/engine/models/classifier';
 import { buildModel } from '../../../src-main/engine/models';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { backwardProgress } from '../helpers';
@@ -48,6 +51,60 @@ describe('detector pieces', () => {
     expect(fpr).toBeGreaterThan(0.04);
     expect(s.filter((v) => v > threshold).length).toBe(10);
     expect(() => thresholdAtFpr(s, 0)).toThrow(/false-positive/);
+  });
+});
+
+describe('the adaptive attack: stock C&W on classifier + detector', () => {
+  it('the guarded classifier adds a "detected" class that wins exactly when the score exceeds the threshold', () => {
+    const clf = buildModel('small-cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+    const d = buildDetector(clf, 'conv1', 1);
+    const x = tf.randomUniform([32, 28, 28, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const { logits, score } = d.joint(x);
+    const scores = score.dataSync();
+    const tau = Float32Array.from(scores).sort()[16]; // half flagged, half not
+    const g = guardedClassifier(d, tau);
+    expect([g.numClasses, g.rejectClass]).toEqual([11, 10]);
+    const before = tf.memory().numTensors;
+    const z = g.logits(x);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(z.shape).toEqual([32, 11]);
+    const pred = tf.argMax(z, 1).dataSync(), plain = tf.argMax(logits, 1).dataSync();
+    const zs = z.dataSync(), ls = logits.dataSync();
+    for (let i = 0; i < 32; i++) {
+      expect(pred[i]).toBe(scores[i] > tau ? 10 : plain[i]);
+      expect(Array.from(zs.subarray(i * 11, i * 11 + 10))).toEqual(Array.from(ls.subarray(i * 10, i * 10 + 10)));
+    }
+    tf.dispose([x, logits, score, z]);
+    d.dispose();
+    clf.dispose();
+  });
+
+  it('C&W never counts the reject class as success: it goes around it to a real wrong class', async () => {
+    // Two pixels, three logits: Z0 = 1 (the label), Z1 = 10 x1 - 7 (wins past x1 = 0.8),
+    // Z2 = 10 x0 - 5 (wins past x0 = 0.6). From (0.5, 0.5) class 2 is 0.1 away, class 1 is 0.3 away.
+    const w = tf.tensor2d([[0, 0, 10], [0, 10, 0]]), b = tf.tensor1d([1, -7, -5]);
+    const logits = (x: tf.Tensor4D) => tf.add(tf.matMul(tf.reshape(x, [-1, 2]), w), b) as tf.Tensor2D;
+    const plain: Classifier = { inputShape: [1, 1, 2], numClasses: 3, logits };
+    const guarded: Classifier = { ...plain, rejectClass: 2 };
+    const x = Float32Array.of(0.5, 0.5);
+    const params = { binarySearchSteps: 6, maxIterations: 300, learningRate: 0.05, initialConst: 1 };
+    const free = await runAttack('cw-l2', plain, x, [0], { kind: 'untargeted' }, params);
+    expect(free.perExample[0].advPred).toBe(2);
+    expect(free.perExample[0].l2).toBeLessThan(0.15);
+    const before = tf.memory().numTensors;
+    const r = await runAttack('cw-l2', guarded, x, [0], { kind: 'untargeted' }, params);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.perExample[0].advPred).toBe(1);
+    expect(r.perExample[0].success).toBe(true);
+    expect(r.perExample[0].l2).toBeGreaterThan(0.28);
+    expect(r.perExample[0].l2).toBeLessThan(0.4);
+    expect(r.adversarial[0]).toBeLessThanOrEqual(0.6);
+    // The base judges the same way: landing on the reject class is no success.
+    const stuck = await runAttack('cw-l2', guarded, Float32Array.of(0.7, 0.5), [0], { kind: 'untargeted' }, { binarySearchSteps: 1, maxIterations: 1 });
+    expect([stuck.perExample[0].cleanPred, stuck.perExample[0].advPred, stuck.perExample[0].success]).toEqual([2, 2, false]);
+    const stuckPlain = await runAttack('cw-l2', plain, Float32Array.of(0.7, 0.5), [0], { kind: 'untargeted' }, { binarySearchSteps: 1, maxIterations: 1 });
+    expect([stuckPlain.perExample[0].advPred, stuckPlain.perExample[0].success]).toEqual([2, true]);
+    tf.dispose([w, b]);
   });
 });
 

@@ -15,7 +15,7 @@ import '../../../src-main/engine/defenses/all';
 import { loadRecipe } from '../../../src-main/engine/defenses/recipes';
 import {
   encodedShape, quantize, thermometerBpda, thermometerClassifier, thermometerEncode, thermometerRelaxed,
-} from '../../../src-main/engine/defenses/thermo-encoding';
+} from '../../../src-main/engine/models/preprocessing';
 import { thermometerParamsSchema } from '../../../src-main/engine/defenses/thermometer';
 import { backwardProgress } from '../helpers';
 

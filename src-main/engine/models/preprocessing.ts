@@ -1,4 +1,7 @@
 /**
+ * Input preprocessing a saved model can declare (meta.preprocessing; see defended.ts), below the
+ * defenses that train such models.
+ *
  * Thermometer encoding (Buckman, Roy, Raffel & Goodfellow, "Thermometer Encoding: One Hot Way To
  * Resist Adversarial Examples", ICLR 2018) and the BPDA attack on it (Athalye, Carlini & Wagner,
  * "Obfuscated Gradients Give a False Sense of Security", ICML 2018).
@@ -20,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
-import type { Classifier } from '../models/classifier';
+import type { Classifier } from './classifier';
 
 /** Checks a number of levels (an integer >= 2). */
 export function checkLevels(levels: number): number {

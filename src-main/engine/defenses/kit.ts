@@ -1,8 +1,9 @@
 /**
- * Pieces the distillation and thermometer case studies share: parameter parsing with clear errors,
- * progress across the stages of a recipe, training with metrics written to the session, saving
- * models as session artifacts, input-gradient statistics (how much of the gradient is exactly zero)
- * and example images.
+ * The case studies' kit: what the four defense recipes (thermometer, distillation, detector,
+ * adversarial training) share. Parameters parsed once with clear errors, progress across the named
+ * phases of a recipe, the dataset splits (recorded in the session), training with its curves in the
+ * session, models saved as session artifacts, attack runs and their numbers, input-gradient and
+ * softmax statistics, example images, and the rounding and rows of the evidence.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { z } from 'zod';
@@ -10,18 +11,19 @@ import { childContext, type JobContext } from '../context';
 import { loadDataset, type ImageSet } from '../data';
 import { badInput } from '../errors';
 import { encodePng, perturbationPng } from '../images';
+import { runAttack, type AttackResult } from '../attacks';
 import { crossEntropy } from '../attacks/losses';
 import { gradWithLogits, oneHot } from '../attacks/ops';
-import type { AttackResult } from '../attacks/types';
 import type { Classifier } from '../models/classifier';
+import { buildModel } from '../models/architectures';
 import { saveModel, type ModelMeta } from '../models/io';
 import { argmaxAt } from '../models/predict';
-import { trainClassifier, type TrainHooks, type TrainOptions, type TrainResult } from '../models/train';
+import { trainClassifier, type EpochRow, type TrainHooks, type TrainOptions, type TrainResult } from '../models/train';
 import type { SessionWriter } from '../sessions';
 import type { EvidenceRow, RecipeEnv } from './types';
 
 /** Parses a case study's flat parameters with its strict schema; unknown or bad keys become one clear error. */
-export function parseStudyParams<T>(study: string, schema: z.ZodType<T>, params: Record<string, unknown>): T {
+export function parseCaseParams<T>(study: string, schema: z.ZodType<T>, params: Record<string, unknown>): T {
   const r = schema.safeParse(params);
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => {
@@ -29,55 +31,68 @@ export function parseStudyParams<T>(study: string, schema: z.ZodType<T>, params:
     const key = i.path.join('.');
     return `"${key}": ${i.message} (got ${JSON.stringify(params[String(i.path[0])])})`;
   });
-  throw badInput(`Invalid parameters for the ${study} case study: ${problems.join('; ')}`, { issues: problems });
+  throw badInput(`Invalid parameters for the ${study} case study: ${problems.join('; ')}`, { caseStudy: study, issues: problems });
 }
 
 /**
- * Progress across the stages of a recipe: each stage reports its own step/total, which becomes its
- * share of the whole run (shares proportional to the stages' weights, e.g. a training stage weighs
- * more than an FGSM run, so the overall fraction and ETA mean something); the phase is prefixed with
- * the stage's label.
+ * Progress across the named phases of a recipe. Each phase reports its own step/total, which becomes
+ * its share of the whole run (shares proportional to the phases' weights, e.g. a training phase weighs
+ * more than an FGSM run, so the overall fraction and ETA mean something). The label is the phase's
+ * name, then its inner phase, then its own count ("adversarial training: epoch 1/10 (120/9380)").
+ * Starting a later phase reports its start at once (and logs its name); `done()` reports the end.
  */
-export class Stages {
-  private index = -1;
-  private readonly labels: string[];
-  /** Cumulative step at the start of each stage, and the overall total. */
+export class Phases {
   private readonly starts: number[] = [];
   private readonly total: number;
-
-  /** `stages`: labels, or [label, weight] pairs (weight 1 by default). */
-  constructor(private readonly ctx: JobContext, stages: (string | [string, number])[]) {
-    this.labels = stages.map((s) => (typeof s === 'string' ? s : s[0]));
-    let acc = 0;
-    for (const s of stages) {
-      this.starts.push(acc);
-      acc += Math.max(1, Math.round(1000 * (typeof s === 'string' ? 1 : s[1])));
-    }
-    this.total = acc;
+  private started = -1;
+  private static readonly SCALE = 1000;
+  constructor(private readonly ctx: JobContext, private readonly phases: { name: string; weight: number }[]) {
+    let s = 0;
+    for (const p of phases) { this.starts.push(s); s += p.weight; }
+    this.total = s;
   }
 
-  /** Starts the next stage (its label must be the next one given to the constructor) and returns its context. */
-  next(label: string): JobContext {
-    this.index++;
-    if (this.labels[this.index] !== label) throw new Error(`Stage ${this.index} is "${this.labels[this.index]}", not "${label}"`);
-    const parent = this.ctx, total = this.total, base = this.starts[this.index];
-    const span = (this.starts[this.index + 1] ?? total) - base;
-    const prefix = `${this.index + 1}/${this.labels.length} ${label}`;
-    parent.progress({ step: base, total, phase: prefix });
-    parent.log(prefix);
-    return childContext(parent, { from: base, span, total, round: true, label: prefix, logPrefix: label });
+  /** The context of phase `name`: its step/total land inside that phase's share of the whole. */
+  phase(name: string): JobContext {
+    const i = this.phases.findIndex((p) => p.name === name);
+    if (i < 0) throw new Error(`Unknown phase ${name}`);
+    const { ctx } = this;
+    const start = this.starts[i], weight = this.phases[i].weight, total = this.total, scale = Phases.SCALE;
+    if (i > this.started) {
+      this.started = i;
+      ctx.progress({ step: Math.round(scale * start), total: Math.round(scale * total), phase: name });
+      ctx.log(name);
+    }
+    // The step/total are the whole recipe's (weighted) units; the phase's own count goes in its label.
+    return childContext(ctx, { from: scale * start, span: scale * weight, total: Math.round(scale * total), round: true, label: name, count: true, logPrefix: name });
   }
 
   /** Reports the whole run done. */
   done(): void {
-    this.ctx.progress({ step: this.total, total: this.total, phase: 'done' });
+    const total = Math.round(Phases.SCALE * this.total);
+    this.ctx.progress({ step: total, total, phase: 'done' });
   }
 }
 
-/** Loads the train and test subsets a case study uses and records them in the session. */
-export async function loadSplits(env: RecipeEnv, dataset: string, trainN: number | undefined, testN: number, seed: number, ctx: JobContext): Promise<{ train: ImageSet; test: ImageSet }> {
-  const train = await loadDataset(dataset, { dataDirs: env.dataDirs, split: 'train', ...(trainN ? { limit: trainN } : {}), seed, ctx });
-  const test = await loadDataset(dataset, { dataDirs: env.dataDirs, split: 'test', limit: testN, seed, ctx });
+/** A context for items [from, from + count) of `total`: inner progress maps into that share. */
+export function within(ctx: JobContext, from: number, count: number, total: number): JobContext {
+  return childContext(ctx, { from, span: count, total, count: true });
+}
+
+export interface Splits {
+  train: ImageSet;
+  test: ImageSet;
+}
+
+/**
+ * A dataset's train and test subsets (seeded, reproducible: the train subset is drawn with `seed`,
+ * the test subset with `testSeed`), recorded in the session's datasets.
+ */
+export async function loadSplits(
+  env: Pick<RecipeEnv, 'dataDirs' | 'writer'>, o: { dataset: string; trainLimit?: number; testLimit: number; seed: number; testSeed: number }, ctx: JobContext,
+): Promise<Splits> {
+  const train = await loadDataset(o.dataset, { dataDirs: env.dataDirs, split: 'train', ...(o.trainLimit ? { limit: o.trainLimit } : {}), seed: o.seed, ctx });
+  const test = await loadDataset(o.dataset, { dataDirs: env.dataDirs, split: 'test', limit: o.testLimit, seed: o.testSeed, ctx });
   await env.writer.update({
     datasets: [
       { name: train.name, split: 'train', sha256: train.source.sha256, images: train.labels.length, description: train.source.split },
@@ -87,28 +102,69 @@ export async function loadSplits(env: RecipeEnv, dataset: string, trainN: number
   return { train, test };
 }
 
+/** Images [from, from + count) of a set, as a flat array and labels. */
+export function slice(set: ImageSet, from: number, count: number): { images: Float32Array; labels: Uint8Array; n: number } {
+  const per = set.shape[0] * set.shape[1] * set.shape[2];
+  const n = Math.max(0, Math.min(count, set.labels.length - from));
+  return { images: set.images.subarray(from * per, (from + n) * per), labels: set.labels.subarray(from, from + n), n };
+}
+
+/** An ImageSet of given images (for trainClassifier), e.g. clean + adversarial with 0/1 labels. */
+export function imageSet(name: string, images: Float32Array, labels: Uint8Array, shape: [number, number, number], classNames: string[], note: string): ImageSet {
+  return { name, images, labels, shape, classNames, source: { files: [], sha256: '', split: note } };
+}
+
 /**
- * trainClassifier with its curves in the session: metrics/train-<name>.jsonl gets one row per batch
- * ({step, loss, acc}) and, after each epoch with validation, a row {step, val_loss, val_acc}.
+ * trainClassifier, and a cancelled training ends the recipe (CancelledError). With `log`, the curves go
+ * into the session: metrics/train-<log>.jsonl gets one row per batch ({step, loss, acc}) and, after
+ * each epoch with validation, a row {step, val_loss, val_acc}.
  */
-export async function trainLogged(
-  writer: SessionWriter, name: string, model: tf.LayersModel, set: ImageSet, options: TrainOptions, hooks: TrainHooks, ctx: JobContext,
+export async function trainModel(
+  model: tf.LayersModel, set: ImageSet, options: TrainOptions, hooks: TrainHooks, ctx: JobContext, log?: { writer: SessionWriter; name: string },
 ): Promise<TrainResult> {
-  const series = `train-${name}`;
-  let lastStep = 0;
-  const r = await trainClassifier(model, set, options, {
-    ...hooks,
-    onBatch: async (row, info) => {
-      lastStep = row.step;
-      await writer.appendMetric(series, { step: row.step, loss: row.loss, acc: row.acc });
-      await hooks.onBatch?.(row, info);
-    },
-    onEpoch: async (row) => {
-      if (row.val_loss !== undefined) await writer.appendMetric(series, { step: lastStep, val_loss: row.val_loss, val_acc: row.val_acc ?? null });
-      await hooks.onEpoch?.(row);
-    },
-  }, ctx);
-  return r;
+  let all = hooks;
+  if (log) {
+    const series = `train-${log.name}`;
+    let lastStep = 0;
+    all = {
+      ...hooks,
+      onBatch: async (row, info) => {
+        lastStep = row.step;
+        await log.writer.appendMetric(series, { step: row.step, loss: row.loss, acc: row.acc });
+        await hooks.onBatch?.(row, info);
+      },
+      onEpoch: async (row) => {
+        if (row.val_loss !== undefined) await log.writer.appendMetric(series, { step: lastStep, val_loss: row.val_loss, val_acc: row.val_acc ?? null });
+        await hooks.onEpoch?.(row);
+      },
+    };
+  }
+  return trainClassifier(model, set, options, all, ctx);
+}
+
+export interface PlainTraining {
+  arch: string;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+}
+
+/** Builds `arch` and trains it normally (softmax cross-entropy, Adam) on `train`; hooks may depend on the model. */
+export async function trainPlain(train: ImageSet, o: PlainTraining, ctx: JobContext, hooks: TrainHooks | ((model: tf.LayersModel) => TrainHooks) = {}): Promise<{ model: tf.LayersModel; result: TrainResult }> {
+  const model = buildModel(o.arch, { inputShape: train.shape, numClasses: train.classNames.length, seed: o.seed });
+  try {
+    const result = await trainModel(model, train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed }, typeof hooks === 'function' ? hooks(model) : hooks, ctx);
+    return { model, result };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** The chartable part of an epoch row: epoch, loss, accuracy (and validation ones). */
+export function epochMetrics(row: EpochRow): Record<string, number> {
+  return { epoch: row.epoch, loss: row.loss, acc: row.acc, ...(row.val_loss !== undefined ? { val_loss: row.val_loss, val_acc: row.val_acc! } : {}) };
 }
 
 export interface SavedArtifactModel {
@@ -118,12 +174,17 @@ export interface SavedArtifactModel {
   sha256: string;
 }
 
-/** Saves a model under artifacts/<rel>/ and lists model.json and weights.bin in the session. */
+/** Saves a model under artifacts/<rel>/ (trainedBy: this session) and lists model.json and weights.bin in the session. */
 export async function saveArtifactModel(writer: SessionWriter, rel: string, model: tf.LayersModel, meta: ModelMeta, description: string): Promise<SavedArtifactModel> {
   const saved = await saveModel(model, writer.artifactPath(rel), { ...meta, trainedBy: writer.id });
   await writer.registerArtifact(`${rel}/weights.bin`, 'model', `${description}: weights`);
   await writer.registerArtifact(`${rel}/model.json`, 'model', description);
   return { rel: `${rel}/model.json`, modelJson: saved.modelJson, sha256: saved.sha256 };
+}
+
+/** Runs an untargeted attack on (images, labels); returns the result (robust accuracy in its summary). */
+export function attackSet(attack: string, classifier: Parameters<typeof runAttack>[1], images: Float32Array, labels: ArrayLike<number>, params: Record<string, unknown>, ctx: JobContext): Promise<AttackResult> {
+  return runAttack(attack, classifier, images, Array.from(labels), { kind: 'untargeted' }, params, ctx, { batchSize: 100 });
 }
 
 export interface GradientStats {
@@ -239,10 +300,11 @@ export function attackNumbers(r: AttackResult): { successRate: number | null; ro
   return { successRate: s.successRate, robustAccuracy: s.robustAccuracy, meanL2: s.meanL2, meanLinf: s.meanLinf, counted: s.counted };
 }
 
-/** Rounds for evidence: 4 significant decimals; null stays null. */
-export function r4(v: number | null | undefined): number | null {
-  return v == null || !Number.isFinite(v) ? null : Number(v.toFixed(4));
-}
+/** A fraction as a percentage with one decimal ('n/a' for none). */
+export const pct = (v: number | null | undefined): string => (v == null ? 'n/a' : `${(100 * v).toFixed(1)}%`);
+
+/** Rounds for evidence: 4 decimals; null, undefined and non-finite become null. */
+export const round4 = (v: number | null | undefined): number | null => (v == null || !Number.isFinite(v) ? null : Math.round(v * 1e4) / 1e4);
 
 /** A table row; a percentage row takes a fraction. */
 export function row(what: string, measured: number | string | boolean | null, reference: number | string | null = null, unit: EvidenceRow['unit'] = ''): EvidenceRow {
