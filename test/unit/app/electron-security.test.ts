@@ -192,3 +192,56 @@ describe('installSecurity', () => {
     expect(emit('will-attach-webview', {})).toBe(true);
   });
 });
+
+describe('fuses (scripts/fuses.mjs, flipped at packaging time)', async () => {
+  const { applyFuses, fuseSettings, toFuseConfig, defaultBinary } = await import('../../../scripts/fuses.mjs');
+  // @electron/fuses 2.x's enums (its wire: index = FuseV1Options value, byte = FuseState value).
+  const FuseV1Options: Record<string, number | string> = {};
+  ['RunAsNode', 'EnableCookieEncryption', 'EnableNodeOptionsEnvironmentVariable', 'EnableNodeCliInspectArguments', 'EnableEmbeddedAsarIntegrityValidation', 'OnlyLoadAppFromAsar', 'LoadBrowserProcessSpecificV8Snapshot', 'GrantFileProtocolExtraPrivileges', 'WasmTrapHandlers']
+    .forEach((name, i) => { FuseV1Options[name] = i; FuseV1Options[i] = name; });
+  const FuseState: Record<string, number | string> = { DISABLE: 48, ENABLE: 49, REMOVED: 114, INHERIT: 144, 48: 'DISABLE', 49: 'ENABLE', 114: 'REMOVED', 144: 'INHERIT' };
+  /** A binary as @electron/fuses sees it: Electron's defaults (RunAsNode on, cookie encryption off, ...). */
+  function fakeFuses(opts: { ignoreWrites?: boolean } = {}) {
+    const wire: Record<string, unknown> = { version: '1', 0: 49, 1: 48, 2: 49, 3: 49, 4: 48, 5: 48, 6: 48, 7: 49, 8: 49 };
+    const flipFuses = vi.fn(async (_b: string, config: Record<string, unknown>) => {
+      if (!opts.ignoreWrites) for (const [k, v] of Object.entries(config)) if (k !== 'version') wire[k] = v ? 49 : 48;
+      return 1;
+    });
+    return { wire, module: { FuseVersion: { V1: '1' }, FuseV1Options, FuseState, flipFuses, getCurrentFuseWire: vi.fn(async () => ({ ...wire })) } };
+  }
+
+  it('turns RunAsNode, NODE_OPTIONS and --inspect off and cookie encryption on; ASAR fuses only when packaged', async () => {
+    const dev = fakeFuses();
+    await applyFuses('/x/electron', {}, dev.module);
+    expect(dev.module.flipFuses).toHaveBeenCalledWith('/x/electron', { version: '1', 0: false, 1: true, 2: false, 3: false });
+    expect(dev.wire).toMatchObject({ 0: 48, 1: 49, 2: 48, 3: 48, 4: 48, 5: 48, 7: 49 }); // file:// privileges kept
+    const packaged = fakeFuses();
+    await applyFuses('/x/AdvLab', { packaged: true }, packaged.module);
+    expect(packaged.module.flipFuses).toHaveBeenCalledWith('/x/AdvLab', { version: '1', 0: false, 1: true, 2: false, 3: false, 4: true, 5: true });
+    expect(packaged.wire).toMatchObject({ 0: 48, 1: 49, 2: 48, 3: 48, 4: 49, 5: 49, 7: 49 });
+    expect(fuseSettings({ packaged: true })).toEqual({ RunAsNode: false, EnableCookieEncryption: true, EnableNodeOptionsEnvironmentVariable: false, EnableNodeCliInspectArguments: false, EnableEmbeddedAsarIntegrityValidation: true, OnlyLoadAppFromAsar: true });
+  });
+
+  it('reads the fuses back and fails, naming each, when a flip did not take', async () => {
+    const stuck = fakeFuses({ ignoreWrites: true });
+    await expect(applyFuses('/x/electron', {}, stuck.module)).rejects.toThrow(/RunAsNode is ENABLE, expected DISABLE[\s\S]*EnableCookieEncryption is DISABLE, expected ENABLE/);
+    const removed = fakeFuses();
+    removed.wire[0] = 114;
+    await expect(applyFuses('/x/electron', { check: true }, removed.module)).rejects.toThrow(/RunAsNode is REMOVED/);
+  });
+
+  it('--check changes nothing and passes only on a flipped binary', async () => {
+    const f = fakeFuses();
+    await expect(applyFuses('/x/electron', { check: true }, f.module)).rejects.toThrow(/RunAsNode/);
+    expect(f.module.flipFuses).not.toHaveBeenCalled();
+    await applyFuses('/x/electron', { packaged: true }, f.module);
+    await expect(applyFuses('/x/electron', { check: true, packaged: true }, f.module)).resolves.toMatchObject({ RunAsNode: false });
+  });
+
+  it('refuses a fuse the installed @electron/fuses does not know, and finds no binary where none is installed', async () => {
+    const { FuseV1Options: _all, ...rest } = fakeFuses().module;
+    const old = { ...rest, FuseV1Options: { RunAsNode: 0, EnableCookieEncryption: 1 } };
+    expect(() => toFuseConfig(fuseSettings({ packaged: false }), old)).toThrow(/does not know the fuse EnableNodeOptionsEnvironmentVariable/);
+    expect(defaultBinary('/nonexistent')).toBeNull();
+  });
+});
