@@ -14,6 +14,7 @@ vi.mock('electron', () => ({
   contextBridge: { exposeInMainWorld: vi.fn((k: string, v: unknown) => (exposed[k] = v)) },
   Menu: { setApplicationMenu: vi.fn(), buildFromTemplate: vi.fn() },
   shell: { openExternal: vi.fn() },
+  session: { defaultSession: {} },
 }));
 
 import { ipcMain, ipcRenderer } from 'electron';
@@ -50,7 +51,7 @@ describe('IPC wiring', () => {
   it('forwards calls from our window to the core and refuses other senders', async () => {
     const core = { call: vi.fn(async (m: unknown, p: unknown) => ({ ok: true as const, result: { m, p } })) };
     const windows = [{ webContents: { id: 7 } }] as never;
-    wireIpc(ipcMain, core, makeSenderCheck(() => windows, 'file:///app/out/renderer'));
+    wireIpc(ipcMain, core, makeSenderCheck(() => windows, 'file:///app/out/renderer/index.html')); // the page itself, matched exactly
     const handler = handlers.get(CALL_CHANNEL)!;
     expect(handler).toBeTypeOf('function');
     const ok = await handler({ sender: { id: 7 }, senderFrame: { url: 'file:///app/out/renderer/index.html' } }, 'sessions.list', {});
@@ -59,6 +60,15 @@ describe('IPC wiring', () => {
     expect(foreign).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     const navigated = await handler({ sender: { id: 7 }, senderFrame: { url: 'https://evil.example/' } }, 'sessions.list', {});
     expect(navigated).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    // A prefix is not enough: another file under the renderer's folder, or a name that merely starts alike.
+    for (const url of ['file:///app/out/renderer/evil.html', 'file:///app/out/renderer/index.html.evil', 'file:///app/out/renderer-evil/index.html', 'file:///app/out/renderer/index.html?x=1']) {
+      const near = await handler({ sender: { id: 7 }, senderFrame: { url } }, 'sessions.list', {});
+      expect(near, url).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    }
+    const subframe = await handler({ sender: { id: 7 }, senderFrame: { url: 'file:///app/out/renderer/index.html', parent: { url: 'file:///app/out/renderer/index.html' } } }, 'sessions.list', {});
+    expect(subframe).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const gone = await handler({ sender: { id: 7 }, senderFrame: null }, 'sessions.list', {});
+    expect(gone).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(core.call).toHaveBeenCalledTimes(1);
   });
 });
