@@ -12,7 +12,7 @@ import {
   type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
 } from '../listening/schemas';
 import type { AttackInfo } from '../engine/attacks/registry';
-import type { ParamsDescription } from '../engine/describe-schema';
+import type { ParamsDescription } from '../engine/core/describe-schema';
 import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
 import type { ExportCallResult, ImportCallResult, ReportCallResult } from '../report/api';

@@ -10,7 +10,7 @@ import type { Handlers } from './core';
 import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
-import { describeSchema, type ParamsDescription } from '../engine/describe-schema';
+import { describeSchema, type ParamsDescription } from '../engine/core/describe-schema';
 import { jobParamsSchemas, type JobKind } from './jobs';
 import { listRecipes } from '../engine/defenses/recipes';
 import type { SessionStore } from '../engine/sessions';

@@ -1,9 +1,9 @@
 /**
- * Forms built from a params schema's JSON description (src-main/engine/describe-schema.ts): the
+ * Forms built from a params schema's JSON description (src-main/engine/core/describe-schema.ts): the
  * fields, their bounds and their starting values all come from the zod schema on the main side, so
  * a form never holds a default or a bound of its own. ParamsForm.svelte draws these.
  */
-import type { JsonProp, ParamsDescription } from '../../src-main/engine/describe-schema';
+import type { JsonProp, ParamsDescription } from '../../src-main/engine/core/describe-schema';
 
 export type { JsonProp, ParamsDescription };
 export type FieldKind = 'number' | 'integer' | 'boolean' | 'enum' | 'string';

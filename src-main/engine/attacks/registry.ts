@@ -2,7 +2,7 @@
  * The attack registry: every image attack the engine offers, by id. The UI lists `attackCatalog()`
  * (JSON-serialisable, with each parameter's JSON schema); jobs run `runAttack(id, ...)`.
  */
-import { describeSchema, type ParamsDescription } from '../describe-schema';
+import { describeSchema, type ParamsDescription } from '../core/describe-schema';
 import { badInput } from '../errors';
 import { cwL2 } from './cw';
 import { ddn } from './ddn';
