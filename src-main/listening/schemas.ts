@@ -75,10 +75,10 @@ export interface ListeningTrialView {
   clips: { x: string; a?: string; b?: string };
 }
 
+/** Nothing here tells which clip is which: no identities, and no seed (from which the plan follows). */
 export interface ListeningTestView {
   session: string;
   mode: ListeningMode;
-  seed: number;
   pairs: number;
   trials: ListeningTrialView[];
   /** The common RMS level the clips were matched to, dBFS. */
@@ -93,6 +93,8 @@ export interface ListeningAnswerResult {
 export interface ListeningResult {
   session: string;
   mode: ListeningMode;
+  /** The seed of the trial plan (also in the session's params from now on). */
+  seed: number;
   /** Trials answered. */
   trials: number;
   plannedTrials: number;

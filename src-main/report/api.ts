@@ -83,8 +83,21 @@ export async function importArchiveBytes(store: SessionStore, bytes: Buffer, fil
   });
 }
 
-/** Zips a session (store.exportArchive) and returns the bytes. */
+/**
+ * Refuses to let a session's sealed artifacts (the answer key of an open listening test) leave
+ * through an archive: CONFLICT until the test ends.
+ */
+export async function assertNothingSealed(store: SessionStore, id: string): Promise<void> {
+  const { artifacts } = await store.show(id);
+  const sealed = artifacts.filter((a) => store.isSealed(id, a.path)).map((a) => `artifacts/${a.path}`);
+  if (sealed.length) {
+    throw new AdvlabError('CONFLICT', `Session ${id} holds ${sealed.join(', ')}, sealed until its test ends (a listening test in progress): export it after the test is finished`, { id });
+  }
+}
+
+/** Zips a session (store.exportArchive) and returns the bytes; never while an artifact is sealed. */
 export async function exportArchiveBytes(store: SessionStore, id: string): Promise<{ bytes: Buffer; files: number }> {
+  await assertNothingSealed(store, id);
   return withTempDir(async (dir) => {
     const r = await store.exportArchive(id, path.join(dir, `${id}.zip`));
     if (r.bytes > MAX_EXPORT_BYTES) throw new AdvlabError('UNSUPPORTED', `Session ${id} zips to ${r.bytes} bytes, too large to send to the window: use "advlab sessions export ${id} --out FILE.zip"`, { id });
