@@ -17,6 +17,7 @@ import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
 import type { ExportCallResult, ImportCallResult, ReportCallResult } from '../report/api';
 import type { CsvResult } from '../report/csv';
+import { MAX_REPORT_SESSIONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 import type { SessionView } from '../../src-shared/report/model';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
@@ -53,13 +54,13 @@ export const methodSchemas = {
   'sessions.metrics': z.object({ id, series: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/) }).strict(),
   'sessions.artifact': z.object({ id, path: z.string().min(1).max(500) }).strict(),
   'sessions.rename': z.object({ id, name: z.string().min(1).max(200) }).strict(),
-  'sessions.tag': z.object({ id, add: z.array(z.string().min(1).max(100)).default([]), remove: z.array(z.string().min(1).max(100)).default([]) }).strict(),
+  'sessions.tag': z.object({ id, add: z.array(z.string().min(1).max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags at once')).default([]), remove: z.array(z.string().min(1).max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags at once')).default([]) }).strict(),
   'sessions.notes': z.object({ id, text: z.string().max(100_000) }).strict(),
   'sessions.delete': z.object({ id }).strict(),
   'sessions.restore': z.object({ id }).strict(),
   // Reviewing sessions (src-main/report): display model, HTML report, CSV, archives, trash.
   'sessions.view': z.object({ id }).strict(),
-  'sessions.report': z.object({ ids: z.array(id).min(1).max(20) }).strict(),
+  'sessions.report': z.object({ ids: z.array(id).min(1).max(MAX_REPORT_SESSIONS, atMost(MAX_REPORT_SESSIONS, 'sessions in one report')) }).strict(),
   'sessions.csv': z.object({ id }).strict(),
   'sessions.export': z.object({ id }).strict(),
   'sessions.import': z

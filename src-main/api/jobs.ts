@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { goalSchema } from '../engine/attacks/types';
+import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
 
@@ -35,7 +36,7 @@ export const trainParams = z
     /** For a set with only one file (e.g. IDX files with only t10k): how it is split, e.g. "first:8000"; refused for a set with its own train and test files. */
     split: z.string().max(40).optional(),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -67,7 +68,7 @@ export const attackParams = z
     saveExamples: z.number().int().min(0).max(200).default(24),
     batchSize: z.number().int().min(1).max(4096).default(100),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -76,10 +77,10 @@ export const sweepParams = z
     model: modelRef,
     ...imageSelection,
     attack: z.string().min(1).max(40).default('pgd'),
-    epsilons: z.array(z.number().min(0).max(100)).min(1).max(50),
+    epsilons: z.array(z.number().min(0).max(100)).min(1).max(MAX_SWEEP_EPSILONS, atMost(MAX_SWEEP_EPSILONS, 'epsilons in one sweep')),
     params: z.record(z.string(), z.unknown()).default({}),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -91,13 +92,13 @@ export const lossSurfaceParams = z
     /** Which image of the split (its index in the split). */
     index: z.number().int().min(0).default(0),
     splitSpec: z.string().max(40).optional(),
-    directions: z.array(z.enum(['gradient-random', 'random-random'])).min(1).default(['gradient-random', 'random-random']),
+    directions: z.array(z.enum(['gradient-random', 'random-random'])).min(1).max(MAX_SURFACE_DIRECTIONS, atMost(MAX_SURFACE_DIRECTIONS, 'direction pairs')).default(['gradient-random', 'random-random']),
     range: z.number().positive().max(1).default(0.3),
     resolution: z.number().int().min(3).max(101).default(21),
     objective: z.enum(['ce', 'margin']).default('ce'),
     seed: seed.default(0),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -110,7 +111,7 @@ export const recipeParams = z
     /** Overrides of the recipe's parameters. */
     overrides: z.record(z.string(), z.unknown()).default({}),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -129,7 +130,7 @@ export const gradientCheckParams = z
     surrogateEpochs: z.number().int().min(1).max(100).default(2),
     surfaceImages: z.number().int().min(0).max(20).default(2),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -141,7 +142,7 @@ export const importModelParams = z
     dataset: z.string().min(1).max(4096).optional(),
     testLimit: z.number().int().min(1).max(100000).optional(),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -159,7 +160,7 @@ export const audioTrainParams = z
     batchSize: z.number().int().min(1).max(256).optional(),
     learningRate: z.number().positive().max(1).optional(),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 
@@ -181,7 +182,7 @@ export const audioAttackParams = z
     tau0: z.number().positive().max(1).default(0.05),
     seed: seed.default(0),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict();
 

@@ -3,6 +3,7 @@
  * no Node imports: the API contract and the renderer both import this file.
  */
 import { z } from 'zod';
+import { MAX_LISTENING_SESSIONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const sessionId = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
 
@@ -31,7 +32,7 @@ export type ListeningMode = (typeof LISTENING_MODES)[number];
 export const listeningCreateSchema = z
   .object({
     /** audio-attack sessions whose original and adversarial clips are compared (one pair each). */
-    sessions: z.array(sessionId).min(1).max(50),
+    sessions: z.array(sessionId).min(1).max(MAX_LISTENING_SESSIONS, atMost(MAX_LISTENING_SESSIONS, 'sessions in one listening test')),
     /** 'ab': one clip, "original or adversarial?"; 'abx': A, B and X, "is X A or B?". */
     mode: z.enum(LISTENING_MODES).default('ab'),
     /** Trials per pair; the test has repeats x pairs trials. */
@@ -41,7 +42,7 @@ export const listeningCreateSchema = z
     /** Common RMS level of the loudness-matched clips, dBFS (lowered if a clip would clip). */
     targetDbfs: z.number().min(-60).max(-3).default(-23),
     name: z.string().max(200).optional(),
-    tags: z.array(z.string().max(100)).max(50).default([]),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict()
   .refine((p) => p.sessions.length * p.repeats <= 500, { message: 'at most 500 trials (pairs x repeats)', path: ['repeats'] })
@@ -75,10 +76,10 @@ export interface ListeningTrialView {
   clips: { x: string; a?: string; b?: string };
 }
 
+/** Nothing here tells which clip is which: no identities, and no seed (from which the plan follows). */
 export interface ListeningTestView {
   session: string;
   mode: ListeningMode;
-  seed: number;
   pairs: number;
   trials: ListeningTrialView[];
   /** The common RMS level the clips were matched to, dBFS. */
@@ -93,6 +94,8 @@ export interface ListeningAnswerResult {
 export interface ListeningResult {
   session: string;
   mode: ListeningMode;
+  /** The seed of the trial plan (also in the session's params from now on). */
+  seed: number;
   /** Trials answered. */
   trials: number;
   plannedTrials: number;

@@ -3,24 +3,33 @@
  * one answer at a time from the UI, saved as a session of kind 'listening'.
  *
  * Session layout:
- *   params                       { sessions, mode, repeats, seed, targetDbfs }
+ *   params                       { sessions, mode, repeats, targetDbfs }, and `seed` once the test ends
  *   artifacts/clips/cNN.wav      the loudness-matched clips under neutral names (16-bit PCM)
- *   artifacts/key.json           which clip is which, the trial plan and the correct answers
- *   metrics/answers.jsonl        one row per answer, appended as the listener answers
+ *   artifacts/key.json           which clip is which, the seed, the trial plan and the correct answers
+ *   metrics/answers.jsonl        one row per answer, appended as the listener answers: while the test
+ *                                is open only { trial, answer, ms, playsX.., time }; when it ends the
+ *                                rows are rewritten with the truth (correct, truth, pair, source, x,
+ *                                a, b, clipX, clipA, clipB)
  *   artifacts/results.json       per-pair results (written when the test ends)
  *   summary                      { mode, pairs, plannedTrials, trials, correct, accuracy, pValue, chance }
  *
- * Blinding: the listener is given clip paths only; key.json is on disk (an interrupted test keeps it)
- * but sealed in the store while the test is open, so no API call, file URL or report can read it.
- * An open test lives in this process (its writer); a test left open when AdvLab exits is listed as
- * incomplete and its answers so far stay on disk.
+ * Blinding: while a test is open nothing readable says which clip is which. The listener is given
+ * clip paths only; key.json is on disk (an interrupted test keeps it) but sealed in the store, so no
+ * API call, file URL, report or export can read it; the answer rows on disk hold no truth; the seed
+ * (from which the whole plan follows) is in key.json only; the clips are written and listed in the
+ * order of their neutral names. An open test lives in this process (its writer); a test left open
+ * when AdvLab exits is listed as incomplete, its answers so far stay on disk and the truth of each is
+ * `trials[trial].correct` of its key.json, which is no longer sealed.
  */
 import { randomInt } from 'node:crypto';
+import * as path from 'node:path';
 import { AdvlabError, badFile, badInput } from '../engine/errors';
 import { binomialTest, matchLoudness, rmsDbfs } from '../engine/audio/dbx';
 import { mulberry32 } from '../engine/audio/fsdd';
 import { readWav, write16 } from '../engine/audio/wav';
 import { collectEnvironment, type SessionEnvironment, type SessionStore, type SessionWriter } from '../engine/sessions';
+import { formatMetricRow } from '../engine/sessions/metrics';
+import { writeFileAtomic } from '../engine/core/fs-atomic';
 import { ADVLAB_VERSION } from '../paths';
 import { answersFor, isCorrect, planTrials, type Identity, type PlannedTrial } from './plan';
 import {
@@ -65,6 +74,11 @@ interface ClipEntry {
 interface OpenTest {
   writer: SessionWriter;
   mode: ListeningMode;
+  seed: number;
+  /** The answer rows with their truth, written to metrics/answers.jsonl when the test ends. */
+  rows: Record<string, unknown>[];
+  /** The last answer row's append (finish waits for it before rewriting the rows). */
+  pending: Promise<void>;
   plan: PlannedTrial[];
   sources: string[];
   clipOf: (pair: number, identity: Identity) => string;
@@ -116,6 +130,9 @@ export class ListeningService {
       clips.push({ path, pair: s.pair, identity: s.identity, source: pairs[s.pair].session, gainDb: matched.gainsDb[i], levelDbfs: rmsDbfs(stored) });
       files.push({ path, data: bytes, kind: 'audio' });
     });
+    // Written (so listed in the manifest, and timestamped) in the order of the neutral names, not of
+    // (pair, identity): the listing must not tell which clip is which.
+    files.sort((x, y) => (x.path < y.path ? -1 : 1));
     const clipOf = (pair: number, identity: Identity) => clips.find((c) => c.pair === pair && c.identity === identity)!.path;
 
     const plan = planTrials({ pairs: pairs.length, repeats: p.repeats, mode: p.mode, seed });
@@ -123,7 +140,8 @@ export class ListeningService {
     const writer = await this.store.create({
       kind: 'listening',
       name: p.name ?? `${p.mode === 'ab' ? 'A/B' : 'ABX'} listening test, ${pairs.length} clip${pairs.length > 1 ? 's' : ''} x ${p.repeats}`,
-      params: { sessions: p.sessions, mode: p.mode, repeats: p.repeats, seed, targetDbfs: p.targetDbfs },
+      // No seed while the test is open: the seed gives the whole plan. It is added when the test ends.
+      params: { sessions: p.sessions, mode: p.mode, repeats: p.repeats, targetDbfs: p.targetDbfs },
       tags: p.tags,
       environment,
     });
@@ -163,6 +181,9 @@ export class ListeningService {
     this.open.set(writer.id, {
       writer,
       mode: p.mode,
+      seed,
+      rows: [],
+      pending: Promise.resolve(),
       plan,
       sources: p.sessions,
       clipOf,
@@ -174,14 +195,16 @@ export class ListeningService {
     return {
       session: writer.id,
       mode: p.mode,
-      seed,
       pairs: pairs.length,
       levelDbfs: matched.targetDbfs,
       trials: plan.map((t) => ({ trial: t.trial, clips: trialClips(p.mode, t, clipOf) })),
     };
   }
 
-  /** Records one answer (trials in order, each once) as a row of metrics/answers.jsonl. No feedback is given. */
+  /**
+   * Records one answer (trials in order, each once) as a row of metrics/answers.jsonl. No feedback is
+   * given, and the row written holds nothing that tells the truth (see the layout above).
+   */
   async answer(raw: ListeningAnswerParams): Promise<ListeningAnswerResult> {
     const p = listeningAnswerSchema.parse(raw);
     const t = this.get(p.session);
@@ -201,7 +224,12 @@ export class ListeningService {
     t.perPair[planned.pair].trials++;
     if (correct) t.perPair[planned.pair].correct++;
     const clips = trialClips(t.mode, planned, t.clipOf);
-    await t.writer.appendMetric('answers', {
+    const recorded = {
+      ...(p.ms !== undefined ? { ms: Math.round(p.ms) } : {}),
+      ...Object.fromEntries(Object.entries(p.plays ?? {}).map(([k, v]) => [`plays${k.toUpperCase()}`, v])),
+      time: new Date().toISOString(),
+    };
+    t.rows.push({
       trial: p.trial,
       answer: p.answer,
       correct,
@@ -212,10 +240,11 @@ export class ListeningService {
       ...(planned.a ? { a: planned.a, b: planned.b } : {}),
       clipX: clips.x,
       ...(clips.a ? { clipA: clips.a, clipB: clips.b } : {}),
-      ...(p.ms !== undefined ? { ms: Math.round(p.ms) } : {}),
-      ...Object.fromEntries(Object.entries(p.plays ?? {}).map(([k, v]) => [`plays${k.toUpperCase()}`, v])),
-      time: new Date().toISOString(),
+      ...recorded,
     });
+    const append = t.writer.appendMetric('answers', { trial: p.trial, answer: p.answer, ...recorded });
+    t.pending = append.catch(() => undefined);
+    await append;
     return { answered: t.answered, remaining: t.plan.length - t.answered };
   }
 
@@ -227,6 +256,10 @@ export class ListeningService {
   async finish(session: string): Promise<ListeningResult> {
     const t = this.get(session);
     this.open.delete(session);
+    await t.pending;
+    // The truth of every answered trial, now that the test is over (one atomic rewrite of the rows).
+    if (t.rows.length) await writeFileAtomic(path.join(this.store.dir(session), 'metrics', 'answers.jsonl'), t.rows.map(formatMetricRow).join(''));
+    await t.writer.update({ params: { seed: t.seed } });
     this.store.unseal(session);
     const trials = t.answered;
     const pValue = binomialTest(t.correct, trials, 0.5);
@@ -245,7 +278,7 @@ export class ListeningService {
     if (status === 'finished') await t.writer.finish(summary);
     else await t.writer.cancel(summary);
     this.options.onChange?.(session);
-    return { session, mode: t.mode, trials, plannedTrials: t.plan.length, correct: t.correct, accuracy, pValue, status };
+    return { session, mode: t.mode, seed: t.seed, trials, plannedTrials: t.plan.length, correct: t.correct, accuracy, pValue, status };
   }
 
   private get(session: string): OpenTest {

@@ -83,8 +83,21 @@ export async function importArchiveBytes(store: SessionStore, bytes: Buffer, fil
   });
 }
 
-/** Zips a session (store.exportArchive) and returns the bytes. */
+/**
+ * Refuses to let a session's sealed artifacts (the answer key of an open listening test) leave
+ * through an archive: CONFLICT until the test ends.
+ */
+export async function assertNothingSealed(store: SessionStore, id: string): Promise<void> {
+  const { artifacts } = await store.show(id);
+  const sealed = artifacts.filter((a) => store.isSealed(id, a.path)).map((a) => `artifacts/${a.path}`);
+  if (sealed.length) {
+    throw new AdvlabError('CONFLICT', `Session ${id} holds ${sealed.join(', ')}, sealed until its test ends (a listening test in progress): export it after the test is finished`, { id });
+  }
+}
+
+/** Zips a session (store.exportArchive) and returns the bytes; never while an artifact is sealed. */
 export async function exportArchiveBytes(store: SessionStore, id: string): Promise<{ bytes: Buffer; files: number }> {
+  await assertNothingSealed(store, id);
   return withTempDir(async (dir) => {
     const r = await store.exportArchive(id, path.join(dir, `${id}.zip`));
     if (r.bytes > MAX_EXPORT_BYTES) throw new AdvlabError('UNSUPPORTED', `Session ${id} zips to ${r.bytes} bytes, too large to send to the window: use "advlab sessions export ${id} --out FILE.zip"`, { id });
@@ -94,7 +107,7 @@ export async function exportArchiveBytes(store: SessionStore, id: string): Promi
 
 /** `emit` (optional) tells every client that the store changed, after an import. */
 export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions.changed' }) => void): ReviewHandlers {
-  const uploads = new Map<string, { parts: (Buffer | undefined)[]; bytes: number; started: number; filename?: string }>();
+  const uploads = new Map<string, { parts: (Buffer | undefined)[]; received: number; bytes: number; started: number; filename?: string }>();
   const expire = () => {
     const now = Date.now();
     for (const [k, u] of uploads) if (now - u.started > UPLOAD_TTL_MS) uploads.delete(k);
@@ -124,17 +137,21 @@ export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions
       let u = uploads.get(id);
       if (!u) {
         if (uploads.size >= MAX_UPLOADS) throw new AdvlabError('CONFLICT', `Too many archive uploads in progress (${MAX_UPLOADS}); finish or wait for one`);
-        u = { parts: new Array(parts).fill(undefined), bytes: 0, started: Date.now(), filename: p.filename };
+        u = { parts: new Array(parts).fill(undefined), received: 0, bytes: 0, started: Date.now(), filename: p.filename };
         uploads.set(id, u);
       }
       if (u.parts.length !== parts) throw badInput(`upload ${id} was started with ${u.parts.length} parts, not ${parts}`);
-      if (!u.parts[part]) u.bytes += chunk.length;
+      if (!u.parts[part]) {
+        u.bytes += chunk.length;
+        u.received++;
+      }
       u.parts[part] = chunk;
       if (u.bytes > MAX_IMPORT_BYTES) {
         uploads.delete(id);
         throw badInput(`${u.filename ?? 'archive'}: over the ${MAX_IMPORT_BYTES}-byte import limit`);
       }
-      const received = u.parts.filter(Boolean).length;
+      // A count, not u.parts.filter(...) per call: that made an upload of n parts cost n^2.
+      const received = u.received;
       if (received < parts) return { complete: false, received, parts };
       uploads.delete(id);
       return imported(Buffer.concat(u.parts as Buffer[]), u.filename);

@@ -100,7 +100,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
       if (table) {
         const path = `metrics/${s}.jsonl`;
         tables.push({ id: path, path, title: path, columns: table.columns, rows: table.rows.slice(0, maxRows), totalRows: table.rows.length, media: {} });
-      } else view.charts.push(...chartsFromSeries(s, m.rows, maxPoints));
+      } else for (const c of chartsFromSeries(s, m.rows, maxPoints)) view.charts.push(c);
     } catch (e) {
       problems.push(`metrics/${s}.jsonl: ${(e as Error).message}`);
     }
@@ -145,7 +145,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
       if (a.path === CLAIM_FILE && !view.claim) view.claim = claimFromJson(a.path, doc);
       const maps = heatmapsFromJson(a.path, doc);
       if (maps.length) {
-        view.heatmaps.push(...maps);
+        for (const h of maps) view.heatmaps.push(h);
         continue;
       }
       table = tableFromJson(doc);

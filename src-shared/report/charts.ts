@@ -1,6 +1,6 @@
 /** Charts of a session: metric series as line charts, the same charts overlaid across sessions, heat maps of JSON artifacts. */
 import { IGNORED_COLUMNS, X_KEYS } from './conventions';
-import { formatNumber } from './format';
+import { formatNumber, maxOf } from './format';
 import type { ChartSpec, HeatmapSpec, LineSpec, Point } from './model';
 import { isRowObject } from './tables';
 
@@ -146,7 +146,7 @@ export function overlayCharts(items: readonly { label: string; charts: readonly 
     for (const { si, chart } of entries) {
       chart.lines.forEach((l, li) => lines.push({ label: `${items[si].label} · ${l.label}`, points: l.points, color: PALETTE[si % PALETTE.length], dashed: li > 0 }));
     }
-    out.push({ ...first, lines, rows: Math.max(...entries.map((e) => e.chart.rows)), note: undefined });
+    out.push({ ...first, lines, rows: maxOf(entries.map((e) => e.chart.rows)), note: undefined });
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * needs no script) and by the Sessions view for heat maps and waveforms. Pure; every text is escaped.
  */
 import type { ChartSpec, HeatmapSpec } from './model';
-import { formatNumber } from './format';
+import { cells, finiteExtent, formatNumber, maxOf } from './format';
 import { PALETTE } from './charts';
 
 export function escapeXml(s: string): string {
@@ -25,7 +25,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
 }
 
 function domain(values: number[], fixedMin?: number, fixedMax?: number): [number, number] {
-  let lo = Math.min(...values), hi = Math.max(...values);
+  const e = finiteExtent(values);
+  let lo = e?.lo ?? NaN, hi = e?.hi ?? NaN;
   if (fixedMin !== undefined) lo = Math.min(lo, fixedMin);
   if (fixedMax !== undefined) hi = Math.max(hi, fixedMax);
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
@@ -112,19 +113,19 @@ function labelStep(n: number, max: number): number {
 /** A heat map of `spec`: cells coloured on viridis (or by class), labels, optional values, a colour bar. */
 export function heatmapSvg(spec: HeatmapSpec, opts: { maxSize?: number } = {}): string {
   const rows = spec.values.length;
-  const cols = Math.max(0, ...spec.values.map((r) => r.length));
+  const cols = maxOf(spec.values.map((r) => r.length), 0);
   const max = opts.maxSize ?? 360;
   const cs = Math.max(3, Math.min(36, Math.floor(Math.min(max / Math.max(1, cols), max / Math.max(1, rows)))));
-  const longest = Math.max(1, ...spec.rowLabels.map((l) => l.length));
+  const longest = maxOf(spec.rowLabels.map((l) => l.length), 1);
   const ml = 30 + Math.min(90, longest * 6.5 + 6);
   const mt = 8;
   const gw = cols * cs, gh = rows * cs;
   const barX = ml + gw + 16;
   const W = barX + 70;
   const H = mt + gh + 48;
-  const flat = spec.values.flat().filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  const lo = flat.length ? Math.min(...flat) : 0;
-  const hi = flat.length ? Math.max(...flat) : 1;
+  const extent = finiteExtent(cells(spec.values));
+  const lo = extent?.lo ?? 0;
+  const hi = extent?.hi ?? 1;
   const norm = (v: number) => (hi === lo ? 0.5 : (v - lo) / (hi - lo));
   const colour = (v: number | null) =>
     v === null || !Number.isFinite(v) ? '#e5e7eb' : spec.categorical ? CATEGORICAL[((Math.round(v) % 10) + 10) % 10] : viridis(norm(v));
@@ -153,7 +154,7 @@ export function heatmapSvg(spec: HeatmapSpec, opts: { maxSize?: number } = {}): 
   });
   parts.push(`<text x="${ml + gw / 2}" y="${mt + gh + 30}" text-anchor="middle" fill="#222" font-size="11">${escapeXml(spec.colTitle)}</text>`);
   parts.push(`<text transform="translate(12 ${mt + gh / 2}) rotate(-90)" text-anchor="middle" fill="#222" font-size="11">${escapeXml(spec.rowTitle)}</text>`);
-  if (!spec.categorical && flat.length) {
+  if (!spec.categorical && extent) {
     const steps = 24;
     const bh = Math.max(60, Math.min(gh, 200));
     for (let k = 0; k < steps; k++) {

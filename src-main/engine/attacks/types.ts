@@ -6,6 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { MAX_TARGET_CLASSES } from '../limits';
 import type { JobContext } from '../context';
 import type { Classifier } from '../models/classifier';
 
@@ -15,9 +16,12 @@ export type Norm = 'l0' | 'l2' | 'linf';
 /** How a goal names target classes; resolved per example by the base. */
 export const targetSpecSchema = z.union([
   z.number().int().nonnegative(),
-  z.array(z.number().int().nonnegative()),
+  z.array(z.number().int().nonnegative()).max(MAX_TARGET_CLASSES, { message: `at most ${MAX_TARGET_CLASSES} target classes (one per image)` }),
   z.enum(['next', 'random', 'least-likely']),
-]);
+], {
+  // A union reports only "Invalid input": say the bound when that is what failed.
+  error: (iss) => (Array.isArray(iss.input) && iss.input.length > MAX_TARGET_CLASSES ? `at most ${MAX_TARGET_CLASSES} target classes (one per image), got ${iss.input.length}` : undefined),
+});
 
 export const goalSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('untargeted') }),

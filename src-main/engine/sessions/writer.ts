@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError, badInput, serializeError } from '../errors';
+import { MAX_TAG_CHARS } from '../limits';
 import { writeFileAtomic } from '../core/fs-atomic';
 import { updateManifest } from './manifest-io';
 import { formatMetricRow } from './metrics';
@@ -75,15 +76,16 @@ export function toJsonObject(value: unknown, what: string): Record<string, unkno
 }
 
 export function normalizeTags(tags: readonly string[]): string[] {
-  const out: string[] = [];
+  // A Set, not out.includes: linear in the number of tags.
+  const out = new Set<string>();
   for (const raw of tags) {
     if (typeof raw !== 'string') throw badInput('Tags must be strings');
     const t = raw.trim();
     if (!t) continue;
-    if (t.length > 100) throw badInput(`Tag "${t.slice(0, 20)}..." is longer than 100 characters`);
-    if (!out.includes(t)) out.push(t);
+    if (t.length > MAX_TAG_CHARS) throw badInput(`Tag "${t.slice(0, 20)}..." is longer than ${MAX_TAG_CHARS} characters`);
+    out.add(t);
   }
-  return out;
+  return [...out];
 }
 
 export class SessionWriter {

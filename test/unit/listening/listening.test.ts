@@ -136,8 +136,11 @@ describe('ListeningService', () => {
     const m = await store.manifest(view.session);
     expect(m.kind).toBe('listening');
     expect(m.status).toBe('running');
-    expect(m.params).toMatchObject({ sessions: [quiet.id, loud.id], mode: 'ab', repeats: 3, seed: 11 });
-    await svc.finish(view.session);
+    // The seed gives the whole plan: it is recorded when the test ends, not while it is open.
+    expect(m.params).toMatchObject({ sessions: [quiet.id, loud.id], mode: 'ab', repeats: 3 });
+    expect(m.params).not.toHaveProperty('seed');
+    expect(await svc.finish(view.session)).toMatchObject({ seed: 11 });
+    expect((await store.manifest(view.session)).params).toMatchObject({ sessions: [quiet.id, loud.id], mode: 'ab', repeats: 3, seed: 11 });
   });
 
   it('the same seed gives the same trials (the plan is in key.json)', async () => {
@@ -168,12 +171,18 @@ describe('ListeningService', () => {
     }
     // Twice the same trial, out of order, or the wrong kind of answer: refused.
     await expect(svc.answer({ session: view.session, trial: 3, answer: 'original' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    // While the test is open the rows hold the answers and nothing that tells the truth...
+    const open = (await store.readMetrics(view.session, 'answers')).rows;
+    expect(open.map((r) => r.trial)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const r of open) expect(Object.keys(r).sort()).toEqual(['answer', 'ms', 'playsX', 'time', 'trial']);
+    const result = await svc.finish(view.session);
+    // ...and once it has ended, every row has its truth.
     const rows = (await store.readMetrics(view.session, 'answers')).rows;
     expect(rows).toHaveLength(8);
     expect(rows.map((r) => r.trial)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(rows.filter((r) => r.correct === false).map((r) => r.trial)).toEqual([2, 5]);
     expect(rows[0]).toMatchObject({ ms: 1234, playsX: 2, source: expect.any(String), truth: expect.stringMatching(/original|adversarial/) });
-    const result = await svc.finish(view.session);
+    expect(rows.map((r) => r.time)).toEqual(open.map((r) => r.time));
     expect(result).toMatchObject({ trials: 8, plannedTrials: 8, correct: 6, accuracy: 0.75, mode: 'ab', status: 'finished' });
     expect(result.pValue).toBeCloseTo(binomialTest(6, 8), 12);
     expect(result.pValue).toBeCloseTo(37 / 256, 12);
