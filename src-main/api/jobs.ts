@@ -47,8 +47,13 @@ const modelRef = z.string().min(1).max(4096);
 const imageSelection = {
   dataset: z.string().min(1).max(4096),
   split: z.enum(['train', 'test']).default('test'),
-  /** How many images (a seeded subset of the split). */
+  /** How many images of the split. */
   n: z.number().int().min(1).max(10000).default(100),
+  /** Which n: the first n after `offset` (as papers report, the first n test images), or a seeded random n. */
+  pick: z.enum(['first', 'random']).default('first'),
+  /** Skip the split's first `offset` images (both picks); offset + n beyond the split is refused. */
+  offset: z.number().int().min(0).default(0),
+  /** Seed of pick 'random' (the same seed gives the same images); unused by pick 'first'. */
   seed: seed.default(0),
   /** How a set with a single file is split into train/test, e.g. "first:8000"; refused for a set with its own train and test files. Default: the model's. */
   splitSpec: z.string().max(40).optional(),

@@ -85,7 +85,7 @@ function attackFlagParams(v: Record<string, unknown>): Record<string, unknown> {
 
 const attackFlagOptions = Object.fromEntries(Object.keys(ATTACK_FLAGS).map((f) => [f, { type: 'string' as const }]));
 const selectionOptions = {
-  model: { type: 'string' }, dataset: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
+  model: { type: 'string' }, dataset: { type: 'string' }, n: { type: 'string' }, pick: { type: 'string' }, offset: { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
   'split-spec': { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
 } as const;
 
@@ -95,13 +95,15 @@ function selection(v: Record<string, unknown>) {
   return {
     model: v.model as string, dataset: v.dataset as string, split: v.split as string | undefined, splitSpec: v['split-spec'] as string | undefined,
     n: num(v.n as string | undefined, 'n', { int: true, min: 1, max: 10000 }), seed: num(v.seed as string | undefined, 'seed', { int: true, min: 0 }),
+    // pick and offset: checked (and defaulted: first, 0) by the job's schema.
+    pick: v.pick as string | undefined, offset: num(v.offset as string | undefined, 'offset', { int: true }),
     name: v.name as string | undefined, tags: v.tag as string[] | undefined,
   };
 }
 
 const attack: Command = {
   summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
-  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N] [--json]',
+  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' } });
     if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
@@ -117,7 +119,7 @@ const attack: Command = {
 
 const sweep: Command = {
   summary: 'robust accuracy versus epsilon under a fixed-epsilon attack',
-  usage: 'advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--param key=value]... [--json]',
+  usage: 'advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--pick first|random] [--offset K] [--param key=value]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, attack: { type: 'string' }, epsilons: { type: 'string' }, param: { type: 'string', multiple: true } });
     if (!v.epsilons) throw badInput('--epsilons is required, e.g. 0,0.05,0.1,0.2,0.3');
@@ -167,7 +169,7 @@ const recipeCmd: Command = {
 
 const gradientCheckCmd: Command = {
   summary: 'gradient-masking checks on any model (iterative vs single-step, white-box vs transfer, unbounded eps, monotonicity, restarts, loss surface, zero gradients)',
-  usage: 'advlab gradient-check --model M --dataset D [--n 100] [--eps X] [--steps 20] [--restarts 5] [--surrogate M2] [--surrogate-train-limit 5000] [--surrogate-epochs 2] [--surface-images 2] [--seed N] [--json]',
+  usage: 'advlab gradient-check --model M --dataset D [--n 100] [--pick first|random] [--offset K] [--eps X] [--steps 20] [--restarts 5] [--surrogate M2] [--surrogate-train-limit 5000] [--surrogate-epochs 2] [--surface-images 2] [--seed N (for --pick random)] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       ...selectionOptions, eps: { type: 'string' }, steps: { type: 'string' }, restarts: { type: 'string' }, surrogate: { type: 'string' },

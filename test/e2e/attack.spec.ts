@@ -14,6 +14,9 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   // The option is the fixture's model (its session id).
   expect(await option.getAttribute('value')).toBe(trainedModel.id);
   await page.getByTestId('attack-n').fill('20');
+  // The first 20 images after an offset of 100 (the default pick); examples are named by their index in the split.
+  await expect(page.getByTestId('attack-pick')).toHaveValue('first');
+  await page.getByTestId('attack-offset').fill('100');
   await page.getByTestId('attack-id').selectOption('fgsm');
 
   // Inline validation: an impossible epsilon disables the run.
@@ -29,6 +32,7 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await expect(page.getByTestId('attack-cell')).toHaveCount(20);
   await page.getByTestId('attack-cell').nth(3).click();
   const detail = page.getByTestId('attack-detail');
+  await expect(detail).toContainText('Example 103:');
   await expect(detail).toContainText('L∞ 0.300');
   await expect(detail.getByTestId('prob-bars').locator('tbody tr')).toHaveCount(10);
   for (const img of await detail.locator('img').all()) {

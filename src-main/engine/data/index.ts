@@ -24,7 +24,7 @@ export {
   type SplitSpec,
 } from './registry';
 export { resolveDataDirs, SYSTEM_DATA_DIRS, type DataDirOptions } from './dirs';
-export { subset, subsetIndices, selectExamples, batchTensors, classCounts, mulberry32, permutation } from './select';
+export { subset, subsetIndices, chooseIndices, selectExamples, batchTensors, classCounts, mulberry32, permutation, type Pick, type ImageChoice } from './select';
 export {
   parseIdxImages,
   parseIdxLabels,

@@ -29,7 +29,7 @@ import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, loadCifarBatchF
 import { folderReference, readFolderImages, scanImageFolder, type FolderEntry, type FolderScan } from './folder';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, loadIdxPair, readIdxHeader } from './idx';
 import { gatherFloat } from './raw';
-import { permutation, subsetIndices } from './select';
+import { chooseIndices, permutation, subsetIndices, type ImageChoice } from './select';
 import type { ImageSet } from './types';
 
 export type SplitName = 'train' | 'test';
@@ -373,6 +373,12 @@ export interface LoadDatasetOptions {
   limit?: number;
   /** Seed of the `limit` subset; 0 by default. */
   seed?: number;
+  /**
+   * Which images of the split (first n after an offset, or a seeded random n; see chooseIndices),
+   * in place of `limit`/`seed`; their indices in the split go in source.indices. offset + n beyond
+   * the split is refused before any image is read.
+   */
+  choice?: ImageChoice;
   /** How to split a set that has only one file (see parseSplitSpec); refused for a set with both. */
   splitSpec?: string;
   /**
@@ -395,6 +401,7 @@ export interface LoadDatasetOptions {
 export async function loadDataset(name: string, opts: LoadDatasetOptions): Promise<ImageSet> {
   if (opts.split !== 'train' && opts.split !== 'test') throw badInput(`split must be 'train' or 'test', got "${String(opts.split)}"`);
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw badInput(`limit must be a whole number >= 1, got ${opts.limit}`);
+  if (opts.choice && (opts.limit !== undefined || opts.seed !== undefined)) throw badInput('give either choice or limit/seed, not both');
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw badInput(`seed must be a whole number, got ${seed}`);
   const ctx = opts.ctx ?? silentContext;
@@ -456,7 +463,13 @@ async function finish(
   ctx: JobContext,
 ): Promise<ImageSet> {
   let chosen = indices;
-  if (opts.limit !== undefined && opts.limit < indices.length) {
+  let picked: Int32Array | undefined;
+  if (opts.choice) {
+    const c = chooseIndices(indices.length, opts.choice);
+    picked = c.indices;
+    chosen = picked.map((k) => indices[k]);
+    description += `; ${c.note}`;
+  } else if (opts.limit !== undefined && opts.limit < indices.length) {
     const pick = subsetIndices(indices.length, opts.limit, seed);
     chosen = pick.map((k) => indices[k]);
     description += `; subset of ${chosen.length} of ${indices.length} (seed ${seed})`;
@@ -468,7 +481,7 @@ async function finish(
     labels: r.labels,
     shape: opened.shape,
     classNames: [...loc.classNames],
-    source: { files: r.files, sha256: r.sha256, split: description },
+    source: { files: r.files, sha256: r.sha256, split: description, ...(picked ? { indices: picked } : {}) },
   };
 }
 

@@ -48,6 +48,43 @@ export function subsetIndices(total: number, n: number, seed = 0): Int32Array {
   return p.slice(0, n).sort();
 }
 
+/** How a job picks its n images from a split: the first n after `offset`, or a seeded random n. */
+export type Pick = 'first' | 'random';
+
+/** Which n images of a split a job uses (the job schemas' image selection: n, pick, offset, seed). */
+export interface ImageChoice {
+  n: number;
+  pick: Pick;
+  /** Skip the split's first `offset` images (both picks draw from offset..total-1). */
+  offset: number;
+  /** Only for pick 'random'. */
+  seed: number;
+}
+
+/**
+ * The positions (0..total-1, in the split's own numbering, ascending) of the n images `choice`
+ * picks from a split of `total`, and the words for the session's dataset description:
+ * "first 100 of 10000 (offset 0)" or "random 100 of 10000 (seed 0)". pick 'first' takes
+ * offset..offset+n-1 (what papers report: the first n test images); pick 'random' takes
+ * offset + subsetIndices(total - offset, n, seed), so with offset 0 the same subset as before
+ * picks existed. offset + n beyond the split is refused, naming the numbers.
+ */
+export function chooseIndices(total: number, choice: ImageChoice): { indices: Int32Array; note: string } {
+  const { n, pick, offset, seed } = choice;
+  if (!Number.isInteger(n) || n < 1) throw badInput(`n must be a whole number >= 1, got ${n}`);
+  if (!Number.isInteger(offset) || offset < 0) throw badInput(`offset must be a whole number >= 0, got ${offset}`);
+  if (pick !== 'first' && pick !== 'random') throw badInput(`pick must be 'first' or 'random', got "${String(pick)}"`);
+  if (offset + n > total) {
+    throw badInput(`offset ${offset} + n ${n} = ${offset + n} is beyond the split: it has ${total} images (0..${total - 1})`, { offset, n, total });
+  }
+  if (pick === 'first') {
+    return { indices: Int32Array.from({ length: n }, (_, k) => offset + k), note: `first ${n} of ${total} (offset ${offset})` };
+  }
+  const indices = subsetIndices(total - offset, n, seed).map((k) => k + offset);
+  const from = offset ? ` of images ${offset}-${total - 1}` : '';
+  return { indices, note: `random ${n}${from} of ${total} (seed ${seed})` };
+}
+
 /** A new ImageSet holding copies of the examples at `indices`, in that order. */
 export function selectExamples(set: ImageSet, indices: ArrayLike<number>, note?: string): ImageSet {
   const n = set.labels.length;
@@ -61,7 +98,9 @@ export function selectExamples(set: ImageSet, indices: ArrayLike<number>, note?:
     labels[k] = set.labels[i];
   }
   const split = note ? (set.source.split ? `${set.source.split}; ${note}` : note) : set.source.split;
-  return { ...set, images, labels, classNames: [...set.classNames], source: { ...set.source, files: [...set.source.files], split } };
+  const from = set.source.indices;
+  const picked = from ? { indices: Int32Array.from(indices, (i) => from[i]) } : {};
+  return { ...set, images, labels, classNames: [...set.classNames], source: { ...set.source, files: [...set.source.files], split, ...picked } };
 }
 
 /**

@@ -9,8 +9,12 @@ export interface ImageSet {
   /** [h, w, c] of one image. */
   shape: [number, number, number];
   classNames: string[];
-  /** Where it came from: files read and a content hash (sha256 hex) over them, for session manifests. */
-  source: { files: string[]; sha256: string; split?: string };
+  /**
+   * Where it came from: files read and a content hash (sha256 hex) over them, for session manifests;
+   * `indices`, when loadDataset picked images of the split (LoadDatasetOptions.choice), is each
+   * image's index in the split, in the split's own numbering (absent: image k is the split's k-th).
+   */
+  source: { files: string[]; sha256: string; split?: string; indices?: Int32Array };
 }
 
 export function imageCount(set: ImageSet): number {

@@ -6,7 +6,7 @@
  */
 import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
 import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
-import { loadDataset, type ImageSet } from '../../engine/data';
+import { loadDataset, type ImageChoice, type ImageSet } from '../../engine/data';
 import { childContext } from '../../engine/context';
 import { badInput } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
@@ -18,9 +18,16 @@ import { openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
 
-async function images(env: JobEnv, p: { dataset: string; split: 'train' | 'test'; n: number; seed: number; splitSpec?: string; modelSplitSpec?: string }): Promise<ImageSet> {
+/** The job's n images (its image selection: n, pick, offset, seed); source.indices says which of the split. */
+export async function images(env: JobEnv, p: ImageChoice & { dataset: string; split: 'train' | 'test'; splitSpec?: string; modelSplitSpec?: string }): Promise<ImageSet> {
   const { splitSpec, modelSplitSpec } = p;
-  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...(splitSpec ? { splitSpec } : {}), ...(modelSplitSpec ? { modelSplitSpec } : {}) });
+  const choice = { n: p.n, pick: p.pick, offset: p.offset, seed: p.seed };
+  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, choice, ...(splitSpec ? { splitSpec } : {}), ...(modelSplitSpec ? { modelSplitSpec } : {}) });
+}
+
+/** The index in the split of the set's k-th image (see ImageSet.source.indices). */
+function splitIndex(set: ImageSet, k: number): number {
+  return set.source.indices ? set.source.indices[k] : k;
 }
 
 function datasetRef(set: ImageSet, split: string) {
@@ -33,7 +40,7 @@ function round(v: number | null, d = 5): number | null {
   return v == null ? null : Number(v.toFixed(d));
 }
 
-/** Per-example rows for examples.json / CSV: no logits arrays (those go in logits.json). */
+/** Per-example rows for examples.json / CSV (`index`: the image's index in the split): no logits arrays (those go in logits.json). */
 export type ExampleRow = ReturnType<typeof rows>[number];
 /** examples-detail.json: class probabilities and perturbation scale of the saved examples. */
 export interface ExamplesDetail {
@@ -41,9 +48,11 @@ export interface ExamplesDetail {
   examples: { index: number; perturbationScale: number; cleanProbs: number[]; advProbs: number[] }[];
 }
 
-function rows(r: AttackResult, classNames: string[]) {
+/** `index` in every per-example artifact (and the PNG names) is the image's index in the split. */
+function rows(r: AttackResult, set: ImageSet) {
+  const classNames = set.classNames;
   return r.perExample.map((e: PerExample) => ({
-    index: e.index, label: e.label, labelName: classNames[e.label] ?? String(e.label),
+    index: splitIndex(set, e.index), label: e.label, labelName: classNames[e.label] ?? String(e.label),
     ...(e.target !== undefined ? { target: e.target } : {}),
     cleanPred: e.cleanPred, advPred: e.advPred, advPredName: classNames[e.advPred] ?? String(e.advPred),
     cleanCorrect: e.cleanCorrect, success: e.success, counted: e.counted,
@@ -62,12 +71,13 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
     const clean = set.images.subarray(e.index * per, (e.index + 1) * per);
     const adv = r.adversarial.subarray(e.index * per, (e.index + 1) * per);
     const pert = perturbationPng(clean, adv, h, w, c, scale);
+    const i = splitIndex(set, e.index);
     await writer.writeArtifacts([
-      { path: `examples/${e.index}-orig.png`, data: encodePng(clean, h, w, c, scale), kind: 'image', description: `example ${e.index}: original (label ${e.label})` },
-      { path: `examples/${e.index}-adv.png`, data: encodePng(adv, h, w, c, scale), kind: 'image', description: `example ${e.index}: adversarial (predicted ${e.advPred})` },
-      { path: `examples/${e.index}-pert.png`, data: pert.png, kind: 'image', description: `example ${e.index}: perturbation, full colour = ${pert.maxAbs.toFixed(4)}` },
+      { path: `examples/${i}-orig.png`, data: encodePng(clean, h, w, c, scale), kind: 'image', description: `example ${i}: original (label ${e.label})` },
+      { path: `examples/${i}-adv.png`, data: encodePng(adv, h, w, c, scale), kind: 'image', description: `example ${i}: adversarial (predicted ${e.advPred})` },
+      { path: `examples/${i}-pert.png`, data: pert.png, kind: 'image', description: `example ${i}: perturbation, full colour = ${pert.maxAbs.toFixed(4)}` },
     ]);
-    detail.push({ index: e.index, perturbationScale: pert.maxAbs, cleanProbs: softmax(e.cleanLogits).map((v) => round(v, 5)), advProbs: softmax(e.advLogits).map((v) => round(v, 5)) });
+    detail.push({ index: i, perturbationScale: pert.maxAbs, cleanProbs: softmax(e.cleanLogits).map((v) => round(v, 5)), advProbs: softmax(e.advLogits).map((v) => round(v, 5)) });
   }
   await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail } satisfies ExamplesDetail), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
 }
@@ -95,12 +105,12 @@ export const attack = (async (raw, ctx, env) => {
       const t = await transferAttack(def, model.classifier, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
       result = t.source;
       transfer = { transferRate: t.transferRate, transferSuccessRate: t.target.summary.successRate, transferModel: p.transferTo };
-      await writer.writeArtifact('transfer.json', JSON.stringify({ summary: t.target.summary, perExample: t.target.perExample.map((e) => ({ index: e.index, advPred: e.advPred, success: e.success })) }), 'json', `the same adversarials judged on ${target.label}`);
+      await writer.writeArtifact('transfer.json', JSON.stringify({ summary: t.target.summary, perExample: t.target.perExample.map((e) => ({ index: splitIndex(set, e.index), advPred: e.advPred, success: e.success })) }), 'json', `the same adversarials judged on ${target.label}`);
     } else {
       result = await runAttack(def, model.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
     }
-    await writer.writeArtifact('examples.json', JSON.stringify(rows(result, set.classNames)), 'table', 'per-example results');
-    await writer.writeArtifact('logits.json', JSON.stringify(result.perExample.map((e) => ({ index: e.index, clean: e.cleanLogits.map((v) => round(v, 4)), adv: e.advLogits.map((v) => round(v, 4)) }))), 'json', 'clean and adversarial logits per example');
+    await writer.writeArtifact('examples.json', JSON.stringify(rows(result, set)), 'table', 'per-example results');
+    await writer.writeArtifact('logits.json', JSON.stringify(result.perExample.map((e) => ({ index: splitIndex(set, e.index), clean: e.cleanLogits.map((v) => round(v, 4)), adv: e.advLogits.map((v) => round(v, 4)) }))), 'json', 'clean and adversarial logits per example');
     await saveExamples(writer, set, result, p.saveExamples);
     const s = result.summary;
     const summary = {

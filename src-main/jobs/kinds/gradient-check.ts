@@ -7,6 +7,7 @@
  */
 import { gradientCheckParams } from '../../api/jobs';
 import { loadDataset } from '../../engine/data';
+import { images } from './attack';
 import { gradientMaskingChecks, trainSurrogate } from '../../engine/eval';
 import { checkInputShape } from '../../engine/models';
 import type { Classifier } from '../../engine/models/classifier';
@@ -36,7 +37,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
   const model = await resolveModel(p.model, store);
   const given = p.surrogate ? await resolveModel(p.surrogate, store) : null;
   const split = splitSpecFor(model, p.dataset, p.splitSpec);
-  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, limit: p.n, seed: p.seed, ...split });
+  const set = await images(env, { ...p, ...split });
   // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.
   checkInputShape(model.classifier, set.shape, set.name);
   if (given) checkInputShape(given.classifier, set.shape, set.name);

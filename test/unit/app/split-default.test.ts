@@ -69,6 +69,6 @@ describe('a model trained on a declared split is attacked on its own held-out im
     const t = (await jobHandlers.train({ dataset: 'mnist', arch: 'mlp', epochs: 1, limit: 100, testLimit: 50, validationSplit: 0 }, ctx, env)) as { session: string };
     expect((await store.manifest(t.session)).datasets[0]).toMatchObject({ description: expect.stringMatching(/^mnist train images \(300, its own train files\); subset of 100 of 300 /) });
     const c = (await jobHandlers.attack({ model: t.session, dataset: 'mnist', attack: 'fgsm', n: 5, params: { eps: 0.1 } }, ctx, env)) as { session: string };
-    expect((await store.manifest(c.session)).datasets[0]).toMatchObject({ description: expect.stringMatching(/^mnist t10k images \(1000, its own test files\); subset of 5 of 1000/) });
+    expect((await store.manifest(c.session)).datasets[0]).toMatchObject({ description: expect.stringMatching(/^mnist t10k images \(1000, its own test files\); first 5 of 1000 \(offset 0\)$/) });
   }, 120_000);
 });
