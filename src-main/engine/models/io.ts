@@ -283,9 +283,13 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const groups: { files: string[]; sizes: number[] }[] = [];
   let total = 0;
+  const names = new Set<string>();
   for (const group of json.weightsManifest) {
     let expected = 0;
     for (const w of group.weights) {
+      // tfjs keeps one tensor per name: a weight listed twice would be decoded twice, one copy leaked.
+      if (names.has(w.name)) throw badFile(modelJson, `weight "${w.name}" is listed twice in weightsManifest`, { weight: w.name });
+      names.add(w.name);
       expected += entryBytes(w, modelJson);
       weightSpecs.push(w);
     }

@@ -3,7 +3,9 @@
  * - a model.json whose topology does not match its weights left the layers tfjs had built (and the
  *   weights it had decoded) allocated: tensors leaked on every refusal;
  * - a topology asking for huge layers (units: 1e6) was allocated in full (over 1 GB of WASM memory,
- *   which never shrinks) before tfjs compared it with the manifest.
+ *   which never shrinks) before tfjs compared it with the manifest;
+ * - a manifest listing every weight twice (over a shard listed twice, so the sizes add up) loaded,
+ *   and tfjs leaked the second decoded copy of each weight.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -81,5 +83,20 @@ describe('loadModel defects found by fuzzing', () => {
     const again = await loadModel(path.join(tmp, 'seed'));
     expect(again.model.countParams()).toBe(seed.weights.length / 4);
     again.model.dispose();
+  });
+
+  it('a weight listed twice in weightsManifest is refused, naming it (no leaked copy)', async () => {
+    const json = structuredClone(seed.json);
+    const group = json.weightsManifest[0];
+    group.weights = [...group.weights, ...group.weights];
+    group.paths = [...group.paths, ...group.paths]; // the sizes add up: twice the shard for twice the weights
+    const dir = path.join(tmp, 'twice');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    await fs.writeFile(path.join(dir, 'weights.bin'), seed.weights);
+    const before = tf.memory().numTensors;
+    const e = await refusal(dir);
+    expect(e.message).toBe(`${path.join(dir, 'model.json')}: weight "${group.weights[0].name}" is listed twice in weightsManifest`);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
