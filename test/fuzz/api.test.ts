@@ -149,7 +149,7 @@ describe('fuzz: API requests against the real host', () => {
       return { how: 'no token', method: 'POST', path: `/api/${rng.pick(METHODS)}`, body: '{}', headers: { 'x-advlab-token': rng.pick(['', 'x', host.token.slice(1), host.token + 'x']) } };
     };
 
-    const out = await fuzz('api', count(1200), {
+    const out = await fuzz('api', count(6000), {
       maxMs: 5000,
       make: make1,
       run: async (r) => {

@@ -81,7 +81,7 @@ describe('fuzz: session archives', () => {
     rmSync(store.dir(first.id), { recursive: true });
 
     const file = path.join(inputs, 'fuzzed.zip');
-    const out = await fuzz('archive', count(600), {
+    const out = await fuzz('archive', count(1500), {
       maxMs: 3000,
       make: (rng: Rng) => {
         const mode = rng.int(10);

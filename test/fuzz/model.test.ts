@@ -45,7 +45,7 @@ describe('fuzz: model.json and weights', () => {
     const leaks: string[] = [];
 
     const ESCAPES = ['../outside.bin', '../seed/weights.bin', path.join(parent, 'outside.bin'), 'sub/../../outside.bin', 'file:///etc/passwd', '/dev/zero', 'link.bin', 'zero.bin', '.', 'sub', 'weights.bin\u0000x'];
-    const out = await fuzz('model', count(400), {
+    const out = await fuzz('model', count(2000), {
       maxMs: 5000,
       make: (rng: Rng): Input => {
         const mode = rng.int(10);

@@ -52,7 +52,7 @@ describe('fuzz: WAV', () => {
     // Header fields: RIFF size, fmt size, format code, channels, rate, byte rate, block align, bits, data size.
     const fields = [4, 16, 20, 22, 24, 28, 32, 34, 36, 40];
     const file = path.join(parent, 'fuzzed.wav');
-    const out = await fuzz('wav', count(2500), {
+    const out = await fuzz('wav', count(20000), {
       maxMs: 1000,
       make: (rng: Rng, i) => ({ bytes: mutateBytesN(rng, rng.pick(seeds), fields), fromDisk: i % 25 === 0 }),
       run: async ({ bytes, fromDisk }) => {
@@ -88,7 +88,7 @@ describe('fuzz: IDX', () => {
     expect(parseIdxLabels(labSeed, 'seed').length).toBe(n);
     const fields = [0, 2, 3, 4, 8, 12];
     const file = path.join(parent, 'fuzzed-idx');
-    const out = await fuzz('idx', count(3000), {
+    const out = await fuzz('idx', count(15000), {
       maxMs: 1000,
       make: (rng: Rng, i) => {
         const images = rng.chance(0.5);
