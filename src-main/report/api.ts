@@ -77,7 +77,9 @@ function decodeBase64(data: string, what: string): Buffer {
 export async function importArchiveBytes(store: SessionStore, bytes: Buffer, filename = 'archive.zip'): Promise<ImportResult> {
   if (bytes.length > MAX_IMPORT_BYTES) throw badInput(`${filename}: ${bytes.length} bytes is over the ${MAX_IMPORT_BYTES}-byte import limit`);
   return withTempDir(async (dir) => {
-    const file = path.join(dir, path.basename(filename).replace(/[^A-Za-z0-9._-]/g, '_') || 'archive.zip');
+    // Only a label for the temp file: at most 200 characters (a name has 255), and '', '.' or '..' name no file.
+    const name = path.basename(filename).replace(/[^A-Za-z0-9._-]/g, '_').slice(-200);
+    const file = path.join(dir, /^\.*$/.test(name) ? 'archive.zip' : name);
     await fsp.writeFile(file, bytes);
     return store.importArchive(file);
   });

@@ -159,6 +159,10 @@ export function readWav(bytes: Uint8Array, file = '<buffer>'): WavAudio {
       if (!Number.isFinite(v)) {
         throw badFile(file, `sample ${i} (channel ${c + 1}, at ${(i / sampleRate).toFixed(3)} s) is ${v} (not a finite number): the float data is corrupt`, { frame: i, channel: c });
       }
+      // A 64-bit float beyond the 32-bit range (|v| > 3.4e38) would turn into Infinity in the clip.
+      if (Math.abs(Math.fround(v)) === Infinity) {
+        throw badFile(file, `sample ${i} (channel ${c + 1}, at ${(i / sampleRate).toFixed(3)} s) is ${v}, beyond the 32-bit float range samples are held in: the float data is corrupt`, { frame: i, channel: c });
+      }
       sum += v;
     }
     samples[i] = sum / channels;

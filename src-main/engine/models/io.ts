@@ -283,9 +283,13 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const groups: { files: string[]; sizes: number[] }[] = [];
   let total = 0;
+  const names = new Set<string>();
   for (const group of json.weightsManifest) {
     let expected = 0;
     for (const w of group.weights) {
+      // tfjs keeps one tensor per name: a weight listed twice would be decoded twice, one copy leaked.
+      if (names.has(w.name)) throw badFile(modelJson, `weight "${w.name}" is listed twice in weightsManifest`, { weight: w.name });
+      names.add(w.name);
       expected += entryBytes(w, modelJson);
       weightSpecs.push(w);
     }
@@ -355,11 +359,37 @@ export async function loadModel(dirOrFile: string): Promise<LoadedModel> {
   const weightData = r.shards.map((s) => s.data.buffer.slice(s.data.byteOffset, s.data.byteOffset + s.data.byteLength) as ArrayBuffer);
   const artifacts = tf.io.getModelArtifactsForJSONSync(r.json, r.weightSpecs, weightData);
   let model: tf.LayersModel;
+  // tfjs builds the layers (variables) and decodes the weights (tensors) before it checks them
+  // against each other: when that fails, it leaves them behind. Track what it makes and dispose it
+  // on failure; on success every tensor is handed on to the caller's scope as before.
+  const engine = tf.engine();
+  const variablesBefore = new Set(Object.keys(engine.registeredVariables));
+  // tfjs also allocates every layer's weights (as the topology declares them) before it compares
+  // them with the manifest: a topology asking for a million units would take gigabytes first. So
+  // while it builds, a layer may add no more weight values than the manifest holds in all.
+  const budget = r.weightSpecs.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
+  let used = 0;
+  const layerProto = tf.layers.Layer.prototype as unknown as { addWeight: (name: string, shape: number[], ...rest: unknown[]) => unknown };
+  const addWeight = layerProto.addWeight;
+  layerProto.addWeight = function (this: { name: string }, name: string, shape: number[], ...rest: unknown[]) {
+    const n = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? shape.reduce((x, y) => x * y, 1) : Infinity;
+    used += n;
+    if (!(used <= budget)) {
+      throw new Error(`the topology declares more weight values than the ${budget} its weightsManifest holds (layer "${this.name}", weight "${name}" of shape [${String(shape)}])`);
+    }
+    return addWeight.call(this, name, shape, ...rest);
+  };
+  engine.startScope('loadModel');
   try {
     model = await tf.loadLayersModel({ load: async () => artifacts });
   } catch (e) {
+    engine.endScope();
+    for (const [name, v] of Object.entries(engine.registeredVariables)) if (!variablesBefore.has(name)) v.dispose();
     throw badFile(r.modelJson, `cannot be loaded as a tfjs layers model: ${(e as Error).message}`);
+  } finally {
+    layerProto.addWeight = addWeight;
   }
+  engine.endScope(engine.state.activeScope.track);
   modelPaths.set(model, r.modelJson);
   return {
     model,

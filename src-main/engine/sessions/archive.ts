@@ -140,6 +140,8 @@ function readCentralDirectory(zip: Buffer, archive: string): ZipEntry[] {
     const nameLen = zip.readUInt16LE(p + 28);
     const extraLen = zip.readUInt16LE(p + 30);
     const commentLen = zip.readUInt16LE(p + 32);
+    const end = p + 46 + nameLen + extraLen + commentLen;
+    if (end > cdOffset + cdSize) throw bad(`central directory entry ${i + 1} of ${count} runs past the end of the central directory`);
     const nameBytes = zip.subarray(p + 46, p + 46 + nameLen);
     let name: string;
     try {
@@ -154,6 +156,7 @@ function readCentralDirectory(zip: Buffer, archive: string): ZipEntry[] {
     for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
       const id = zip.readUInt16LE(e);
       const len = zip.readUInt16LE(e + 2);
+      if (e + 4 + len > p + 46 + nameLen + extraLen) throw bad(`entry "${name}" has an extra field that runs past its record`);
       if (id === 0x0001) {
         let q = e + 4;
         const next = () => {
@@ -171,7 +174,7 @@ function readCentralDirectory(zip: Buffer, archive: string): ZipEntry[] {
     if (flags & 0x1) throw badFile(archive, `entry "${name}" is encrypted; session archives are not`);
     const folder = name.endsWith('/');
     entries.push({ name, rel: '', folder, method: zip.readUInt16LE(p + 10), crc: zip.readUInt32LE(p + 16), compressedSize, size, local });
-    p += 46 + nameLen + extraLen + commentLen;
+    p = end;
   }
   return entries;
 }
@@ -324,6 +327,12 @@ export async function importSessionArchive(root: string, file: string, opts: Imp
   }
   for (const rel of fileRels) {
     if (folderRels.has(rel)) throw badFile(archive, `refused: "${rel}" is both a file and a folder in the archive`);
+  }
+  if (top !== null) {
+    // The import creates these two folders: a file in their place would clash with them.
+    for (const sub of ['metrics', 'artifacts']) {
+      if (fileRels.has(`${top}/${sub}`)) throw badFile(archive, `refused: entry "${top}/${sub}" is a file, but a session's ${sub}/ is a folder`);
+    }
   }
   if (top === null) throw badFile(archive, 'empty archive: no session folder inside');
   const folder: string = top;

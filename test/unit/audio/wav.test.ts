@@ -209,6 +209,19 @@ describe('WAV limits: rate, channels, duration, size and non-finite samples are 
     }
   });
 
+  it('64-bit float samples beyond the 32-bit range (found by test/fuzz) are refused, not turned into Infinity', () => {
+    for (const big of [1e300, -3.5e38]) {
+      const x = new Float64Array(sine(100, 500, 8000));
+      x[12] = big;
+      const wav = encodeWav(Float32Array.from(x), 8000, { encoding: 'float', bitsPerSample: 64 });
+      new DataView(wav.buffer, wav.byteOffset).setFloat64(44 + 12 * 8, big, true); // Float32Array cannot hold it
+      badFileError(() => readWav(wav, 'huge.wav'), new RegExp(`huge\\.wav: sample 12 \\(channel 1, at 0\\.002 s\\) is ${String(big).replace('-', '\\-').replace('+', '\\+')}, beyond the 32-bit float range`));
+    }
+    // The largest float32 value itself is fine.
+    const edge = encodeWav(Float32Array.from([3.4028234663852886e38, 0.5]), 8000, { encoding: 'float', bitsPerSample: 64 });
+    expect(readWav(edge).samples[0]).toBe(3.4028234663852886e38);
+  });
+
   it('a device (/dev/zero, which never ends) or a FIFO is refused, not read', async () => {
     await expect(readWavFile('/dev/zero')).rejects.toMatchObject({ code: 'BAD_FILE', message: '/dev/zero: is not a regular file (a device, FIFO or socket is never read)' });
     const fifo = join(dir, 'fifo.wav');
