@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { AdvlabError, badInput } from '../engine/errors';
 import { createApp, resolveAppOptions } from '../host/app';
+import { DEFAULT_MAX_JOBS } from '../jobs/runner';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
@@ -101,7 +102,7 @@ export const COMMANDS: Record<string, Command> = { ...builtins, ...extraCommands
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', 'common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu', 'advlab <command> --help for its options'].join('\n');
+  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', `common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu --max-jobs N (jobs at once, default ${DEFAULT_MAX_JOBS}; the rest queue)`, 'advlab <command> --help for its options'].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
