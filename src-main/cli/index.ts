@@ -5,7 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { AdvlabError, badInput } from '../engine/errors';
+import { AdvlabError, badInput, isErrorCode } from '../engine/errors';
+import type { JobInfo } from '../api/contract';
+import type { JobStartInput } from '../api/jobs';
 import { createApp, resolveAppOptions } from '../host/app';
 import { DEFAULT_MAX_JOBS } from '../jobs/runner';
 import { startHost } from '../host/server';
@@ -137,7 +139,12 @@ export async function main(argv: string[]): Promise<number> {
     },
     async runJob(kind, params) {
       const app = ctx.app();
-      const { jobId, done } = app.runner.start(kind, params);
+      // Through the API's door, as the GUI starts jobs: the kind's schema and the attack's own
+      // params are checked there, so a typo is refused (BAD_INPUT, exit 2) before any session exists.
+      const started = await app.core.call('jobs.start', { kind, params } as JobStartInput);
+      if (!started.ok) throw new AdvlabError(isErrorCode(started.error.code) ? started.error.code : 'INTERNAL', started.error.message, started.error.details);
+      const { jobId } = started.result;
+      const done = (app.runner.wait(jobId) ?? Promise.resolve(app.runner.list().find((j) => j.jobId === jobId)!)) as Promise<JobInfo<typeof kind>>;
       const onEvent = (e: import('../api/contract').ApiEvent) => {
         if ('jobId' in e && e.jobId !== jobId) return;
         if (e.type === 'job.progress') out.progress(e);
