@@ -9,7 +9,7 @@ import { AdvlabError, badInput, isErrorCode } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import type { JobStartInput } from '../api/jobs';
 import { createApp, resolveAppOptions } from '../host/app';
-import { DEFAULT_MAX_JOBS } from '../jobs/runner';
+import { DEFAULT_MAX_JOBS, SHUTDOWN_GRACE_MS } from '../jobs/runner';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
@@ -72,13 +72,20 @@ const builtins: Record<string, Command> = {
       void app.runner.backend().catch(() => undefined); // warm up: the status bar asks first
       c.out.result({ url: host.url, port: host.port, dataDirs: app.core.opts.dataDirs, sessionsRoot: app.core.opts.sessionsRoot }, `AdvLab is serving on ${host.url}`);
       if (values.open) openBrowser(host.url);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
       });
+      // Interrupted: every job is cancelled as a Cancel would (its session ends 'cancelled' with
+      // what it had: the model trained so far, the examples attacked so far), given
+      // SHUTDOWN_GRACE_MS to save; a second signal stops at once.
+      const running = app.runner.list().filter((j) => j.state === 'running' || j.state === 'queued').length;
+      if (running > 0) process.stderr.write(`${signal}: cancelling ${running} job(s); each keeps what it has (up to ${SHUTDOWN_GRACE_MS / 1000} s; ${signal} again to stop now)\n`);
+      const again = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      await app.runner.shutdown(SHUTDOWN_GRACE_MS);
       await host.close();
-      await app.runner.shutdown();
       return 0;
     },
   },

@@ -29,6 +29,8 @@ export interface RunnerOptions {
 /** Jobs that run at once unless --max-jobs / ADVLAB_MAX_JOBS say otherwise: one per core, at most MAX_JOBS_DEFAULT_CAP (each job's tensor work uses a whole core). */
 export const MAX_JOBS_DEFAULT_CAP = 2;
 export const DEFAULT_MAX_JOBS = Math.max(1, Math.min(availableParallelism(), MAX_JOBS_DEFAULT_CAP));
+/** How long a host that is shutting down (SIGTERM, SIGINT, quit) gives its cancelled jobs to save what they have before terminating them. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 /** The largest --max-jobs / ADVLAB_MAX_JOBS accepted (each running job is a worker thread with its own tensor memory). */
 export const MAX_JOBS_LIMIT = 64;
 
