@@ -136,7 +136,8 @@ export const sweep = (async (raw, ctx, env) => {
   });
   return runInSession(writer, async () => {
     const t0 = performance.now();
-    const curve = await robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx);
+    // A cancel keeps the points of the epsilons done so far: saved below, session cancelled.
+    const { value: curve, cancel } = await keepPartial(robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx));
     for (const point of curve) await writer.appendMetric('curve', { ...point });
     await writer.writeArtifact('curve.json', JSON.stringify({ attack: def.id, norm: def.norm, points: curve }), 'json', 'robust accuracy versus epsilon');
     const summary = {
@@ -144,8 +145,11 @@ export const sweep = (async (raw, ctx, env) => {
       cleanAccuracy: curve.find((c) => c.eps === 0)?.robustAccuracy ?? null,
       ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
       seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+      ...(cancel ? { requestedEpsilons: p.epsilons.length } : {}),
     };
-    return { summary, result: { curve, ...summary } };
+    const outcome = { summary, result: { curve, ...summary } };
+    if (cancel) throw cancelledWith(outcome, cancel);
+    return outcome;
   });
 }) satisfies JobHandler<'sweep'>;
 

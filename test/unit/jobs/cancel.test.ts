@@ -75,6 +75,23 @@ describe('cancelled jobs', () => {
     expect(rows.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('a cancelled sweep keeps the points of the epsilons done so far, in its cancelled session', async () => {
+    // Cancelled once the point for eps 0.05 is reported: the eps 0.1 attack stops at its first checkpoint.
+    const ctx: LocalContext = new LocalContext((p) => { if (p.phase === 'eps 0.05') ctx.cancel(); });
+    const e = await rejection(jobHandlers.sweep({ model, dataset: 'mnist', attack: 'fgsm', n: 20, epsilons: [0, 0.05, 0.1, 0.2] }, ctx, env));
+    expect(e).toBeInstanceOf(CancelledError);
+    const session = ids.at(-1)!;
+    const kept = e.partial as { session: string; curve: { eps: number; robustAccuracy: number }[] };
+    expect(kept.session).toBe(session);
+    expect(kept.curve.map((c) => c.eps)).toEqual([0, 0.05]);
+    const m = await new SessionStore(env.sessionsRoot).manifest(session);
+    expect(m).toMatchObject({ status: 'cancelled', summary: { attack: 'fgsm', requestedEpsilons: 4, 'robustAcc@0.05': kept.curve[1].robustAccuracy } });
+    expect(m.summary['robustAcc@0.1']).toBeUndefined();
+    expect(m.artifacts.map((a) => a.path)).toContain('curve.json');
+    const saved = JSON.parse(await readFile(join(env.sessionsRoot, session, 'artifacts', 'curve.json'), 'utf8')) as { points: unknown[] };
+    expect(saved.points).toEqual(kept.curve);
+  });
+
   it('a cancelled training keeps the model trained so far: its result rides on the error, the session holds it', async () => {
     const e = await rejection(jobHandlers.train({ dataset: 'mnist', arch: 'mlp', epochs: 5, limit: 400, batchSize: 50, testLimit: 20, validationSplit: 0 }, cancelling((s) => s >= 3), env));
     expect(e).toBeInstanceOf(CancelledError);
