@@ -229,5 +229,5 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   }
 }
 
-export const distillationStudy: CaseStudy = { id: 'distillation', run };
+export const distillationStudy: CaseStudy = { id: 'distillation', checkParams: (raw) => void parseStudyParams('distillation', distillationParamsSchema, raw), run };
 registerCaseStudy(distillationStudy);

@@ -42,6 +42,8 @@ describe('advlab refuses invalid job parameters before a session exists', () => 
     { name: 'sweep --param steps=0', args: () => ['sweep', '--model', model, '--dataset', 'mnist', '--epsilons', '0,0.1', '--param', 'steps=0', '--n', '5'], message: /"steps": Too small/ },
     { name: 'attack --targeted bogus', args: () => ['attack', '--model', model, '--dataset', 'mnist', '--attack', 'fgsm', '--targeted', 'bogus', '--n', '5'], message: /params\.goal\.target/ },
     { name: 'train --optimizer foo', args: () => ['train', '--dataset', 'mnist', '--arch', 'mlp', '--optimizer', 'foo', '--limit', '200'], message: /params\.optimizer: .*"adam"\|"sgd"\|"momentum"/ },
+    { name: 'recipe distillation --set bogus=1', args: () => ['recipe', 'distillation', '--quick', '--set', 'bogus=1'], message: /Invalid parameters for the distillation case study: unknown parameter\(s\) "bogus"/ },
+    { name: 'recipe adversarial-training --set epochs=-1', args: () => ['recipe', 'adversarial-training', '--quick', '--set', 'epochs=-1'], message: /adversarial-training/ },
     { name: 'train --arch resnet-9000', args: () => ['train', '--dataset', 'mnist', '--arch', 'resnet-9000', '--limit', '200'], message: /Unknown architecture "resnet-9000": choose one of/ },
   ];
   for (const c of cases) {
