@@ -178,7 +178,8 @@ export interface AppInfo {
   platform: string;
 }
 
-export type JobState = 'running' | 'finished' | 'failed' | 'cancelled';
+/** 'queued': waiting for one of the runner's slots (at most maxJobs run at once); no worker or session exists yet. */
+export type JobState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
 /** One job as jobs.list reports it; `result` is its kind's JobResultOf (a cancelled job's partial one, if any). */
 export type JobInfo<K extends JobKind = JobKind> = {
@@ -216,6 +217,8 @@ export type JobCancelledEvent<K extends JobKind = JobKind> = { [Kind in K]: { ty
 
 export type ApiEvent =
   | ProgressEvent
+  /** The job waits for a slot; `position` is its place in the (FIFO) queue, 1 = next to start. job.started follows when it runs. */
+  | { type: 'job.queued'; jobId: string; kind: JobKind; position: number }
   | { type: 'job.started'; jobId: string; kind: JobKind; session?: string }
   | { type: 'job.log'; jobId: string; message: string }
   | { type: 'job.session'; jobId: string; session: string }

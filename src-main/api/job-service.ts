@@ -6,16 +6,20 @@ import type { ApiEvent, BackendReport, JobInfo } from './contract';
 import type { JobKind, JobParamsOf } from './jobs';
 
 export interface JobService {
-  /** Starts a job; `done` settles with its final JobInfo (finished, failed or cancelled). */
+  /**
+   * Starts a job, or queues it (state 'queued', event job.queued) while the maximum number of jobs
+   * already run; queued jobs start in the order they came. `done` settles with its final JobInfo
+   * (finished, failed or cancelled).
+   */
   start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> };
-  /** Asks a running job to stop; false when there is no such running job. */
+  /** Asks a running job to stop, or removes a queued one (cancelled, no worker ever started); false when there is no such job. */
   cancel(jobId: string): boolean;
-  /** Running jobs first, then the most recent ended ones. */
+  /** Running jobs first, then the queued ones in their order, then the most recent ended ones. */
   list(): JobInfo[];
-  /** The running job's final JobInfo, or undefined when it is not running. */
+  /** The running or queued job's final JobInfo, or undefined when it is neither. */
   wait(jobId: string): Promise<JobInfo> | undefined;
   /** The backend jobs run on (found once, by a probe). */
   backend(): Promise<BackendReport>;
-  /** Every job event (job.started, .progress, .log, .session, .finished, .failed, .cancelled, sessions.changed). */
+  /** Every job event (job.queued, job.started, .progress, .log, .session, .finished, .failed, .cancelled, sessions.changed). */
   on(event: 'event', listener: (e: ApiEvent) => void): unknown;
 }

@@ -5,8 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { AdvlabError, badInput } from '../engine/errors';
+import { AdvlabError, badInput, isErrorCode } from '../engine/errors';
+import type { JobInfo } from '../api/contract';
+import type { JobStartInput } from '../api/jobs';
 import { createApp, resolveAppOptions } from '../host/app';
+import { DEFAULT_MAX_JOBS, SHUTDOWN_GRACE_MS } from '../jobs/runner';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
@@ -69,13 +72,20 @@ const builtins: Record<string, Command> = {
       void app.runner.backend().catch(() => undefined); // warm up: the status bar asks first
       c.out.result({ url: host.url, port: host.port, dataDirs: app.core.opts.dataDirs, sessionsRoot: app.core.opts.sessionsRoot }, `AdvLab is serving on ${host.url}`);
       if (values.open) openBrowser(host.url);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
       });
+      // Interrupted: every job is cancelled as a Cancel would (its session ends 'cancelled' with
+      // what it had: the model trained so far, the examples attacked so far), given
+      // SHUTDOWN_GRACE_MS to save; a second signal stops at once.
+      const running = app.runner.list().filter((j) => j.state === 'running' || j.state === 'queued').length;
+      if (running > 0) process.stderr.write(`${signal}: cancelling ${running} job(s); each keeps what it has (up to ${SHUTDOWN_GRACE_MS / 1000} s; ${signal} again to stop now)\n`);
+      const again = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      await app.runner.shutdown(SHUTDOWN_GRACE_MS);
       await host.close();
-      await app.runner.shutdown();
       return 0;
     },
   },
@@ -101,7 +111,7 @@ export const COMMANDS: Record<string, Command> = { ...builtins, ...extraCommands
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', 'common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu', 'advlab <command> --help for its options'].join('\n');
+  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', `common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu --max-jobs N (jobs at once, default ${DEFAULT_MAX_JOBS}; the rest queue)`, 'advlab <command> --help for its options'].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -136,7 +146,12 @@ export async function main(argv: string[]): Promise<number> {
     },
     async runJob(kind, params) {
       const app = ctx.app();
-      const { jobId, done } = app.runner.start(kind, params);
+      // Through the API's door, as the GUI starts jobs: the kind's schema and the attack's own
+      // params are checked there, so a typo is refused (BAD_INPUT, exit 2) before any session exists.
+      const started = await app.core.call('jobs.start', { kind, params } as JobStartInput);
+      if (!started.ok) throw new AdvlabError(isErrorCode(started.error.code) ? started.error.code : 'INTERNAL', started.error.message, started.error.details);
+      const { jobId } = started.result;
+      const done = (app.runner.wait(jobId) ?? Promise.resolve(app.runner.list().find((j) => j.jobId === jobId)!)) as Promise<JobInfo<typeof kind>>;
       const onEvent = (e: import('../api/contract').ApiEvent) => {
         if ('jobId' in e && e.jobId !== jobId) return;
         if (e.type === 'job.progress') out.progress(e);

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +22,17 @@ export interface RunnerOptions {
   workerPath?: string;
   /** How long a cancelled job may take to stop by itself before its worker is terminated. */
   cancelGraceMs?: number;
+  /** At most this many jobs run at once (default DEFAULT_MAX_JOBS); the rest wait in a FIFO queue. The backend probe does not count. */
+  maxJobs?: number;
 }
+
+/** Jobs that run at once unless --max-jobs / ADVLAB_MAX_JOBS say otherwise: one per core, at most MAX_JOBS_DEFAULT_CAP (each job's tensor work uses a whole core). */
+export const MAX_JOBS_DEFAULT_CAP = 2;
+export const DEFAULT_MAX_JOBS = Math.max(1, Math.min(availableParallelism(), MAX_JOBS_DEFAULT_CAP));
+/** How long a host that is shutting down (SIGTERM, SIGINT, quit) gives its cancelled jobs to save what they have before terminating them. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/** The largest --max-jobs / ADVLAB_MAX_JOBS accepted (each running job is a worker thread with its own tensor memory). */
+export const MAX_JOBS_LIMIT = 64;
 
 /** A job as the runner tracks it: the worker's result is JSON from its kind's handler (JobResultOf). */
 interface Tracked {
@@ -36,12 +47,15 @@ interface Tracked {
   error?: SerializedErrorShape;
 }
 
-interface Running {
+/** A job not yet ended: queued (no worker yet) or running. */
+interface Active {
   info: Tracked;
-  worker: Worker;
+  params: unknown;
+  worker?: Worker;
   flag: Int32Array;
   started: number;
   done: Promise<Tracked>;
+  settle: (i: Tracked) => void;
   killTimer?: NodeJS.Timeout;
 }
 
@@ -55,17 +69,25 @@ export function defaultWorkerPath(): string {
  * become typed again after crossing the thread.
  */
 export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements JobService {
-  private readonly jobs = new Map<string, Running>();
+  /** Queued and running jobs, in the order they came (Map keeps insertion order). */
+  private readonly jobs = new Map<string, Active>();
   private readonly history: Tracked[] = [];
   private readonly workerPath: string;
+  private readonly maxJobs: number;
   private backendInfo: Promise<BackendReport> | null = null;
+  /** Set by shutdown: nothing more starts from the queue. */
+  private closing = false;
 
   constructor(private readonly opts: RunnerOptions) {
     super();
     this.workerPath = opts.workerPath ?? defaultWorkerPath();
+    this.maxJobs = opts.maxJobs ?? DEFAULT_MAX_JOBS;
+    if (!Number.isInteger(this.maxJobs) || this.maxJobs < 1 || this.maxJobs > MAX_JOBS_LIMIT) {
+      throw new Error(`maxJobs must be an integer from 1 to ${MAX_JOBS_LIMIT} (MAX_JOBS_LIMIT), got ${this.maxJobs}`);
+    }
   }
 
-  /** The backend a job would get, found once by a probe job. */
+  /** The backend a job would get, found once by a probe job (which never waits in the queue). */
   backend(): Promise<BackendReport> {
     if (!this.backendInfo) {
       this.backendInfo = this.launch(PROBE, {}).done.then((info) => {
@@ -78,9 +100,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   }
 
   /**
-   * Starts a job in its own worker. `params` are the kind's params (api/jobs.ts); the handler
-   * validates them with the kind's schema, so a caller that did not parse them (CLI, tests) gets
-   * the same checks as jobs.start, as a failed job.
+   * Starts a job in its own worker, or queues it when maxJobs jobs already run. `params` are the
+   * kind's params (api/jobs.ts); the handler validates them with the kind's schema, so a caller that
+   * did not parse them gets the same checks as jobs.start, as a failed job.
    */
   start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> } {
     const { jobId, done } = this.launch(kind, params);
@@ -92,35 +114,76 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       throw new Error(`The job worker ${this.workerPath} is missing: run "npm run build" first`);
     }
     const jobId = `job-${randomUUID().slice(0, 8)}`;
-    const shared = new SharedArrayBuffer(4);
-    const input: WorkerInput = { jobId, kind, params, env: this.opts.env, cancelFlag: shared };
-    const worker = new Worker(this.workerPath, { workerData: input });
-    const info: Tracked = { jobId, kind, state: 'running', started: new Date().toISOString() };
-    const started = performance.now();
+    const info: Tracked = { jobId, kind, state: 'queued', started: new Date().toISOString() };
     let settle!: (i: Tracked) => void;
     const done = new Promise<Tracked>((resolve) => (settle = resolve));
-    const job: Running = { info, worker, flag: new Int32Array(shared), started, done };
+    const job: Active = { info, params, flag: new Int32Array(new SharedArrayBuffer(4)), started: 0, done, settle };
     this.jobs.set(jobId, job);
+    if (kind === PROBE || this.runningCount() < this.maxJobs) this.run(job);
+    else this.emit('event', { type: 'job.queued', jobId, kind, position: this.queued().length });
+    return { jobId, done };
+  }
+
+  private runningCount(): number {
+    return [...this.jobs.values()].filter((j) => j.info.state === 'running' && j.info.kind !== PROBE).length;
+  }
+
+  private queued(): Active[] {
+    return [...this.jobs.values()].filter((j) => j.info.state === 'queued');
+  }
+
+  /** Starts queued jobs, oldest first, while there are free slots. */
+  private drain(): void {
+    if (this.closing) return;
+    for (const job of this.queued()) {
+      if (this.runningCount() >= this.maxJobs) break;
+      this.run(job);
+    }
+  }
+
+  /** Ends a job (running or queued) once: records it, sends its final event and starts the next queued job. */
+  private end(job: Active, state: JobState, patch: Partial<Tracked>): void {
+    const { info } = job;
+    if (info.state !== 'running' && info.state !== 'queued') return;
+    const jobId = info.jobId;
+    Object.assign(info, patch, { state, ended: new Date().toISOString() });
+    clearTimeout(job.killTimer);
+    this.jobs.delete(jobId);
     // The probe is internal: it sends no events and stays out of jobs.list.
+    const internal = info.kind === PROBE;
+    if (!internal) {
+      this.history.unshift({ ...info });
+      this.history.length = Math.min(this.history.length, 50);
+      const kind = info.kind as JobKind;
+      if (state === 'finished') this.emit('event', { type: 'job.finished', jobId, kind, result: info.result, session: info.session } as JobFinishedEvent);
+      else if (state === 'cancelled') this.emit('event', { type: 'job.cancelled', jobId, kind, session: info.session, result: info.result } as JobCancelledEvent);
+      else this.emit('event', { type: 'job.failed', jobId, kind, error: info.error!, session: info.session });
+      if (info.session) this.emit('event', { type: 'sessions.changed' });
+    }
+    if (job.worker) void job.worker.terminate();
+    job.settle({ ...info });
+    this.drain();
+  }
+
+  private run(job: Active): void {
+    const { info, flag } = job;
+    const { jobId, kind } = info;
+    const input: WorkerInput = { jobId, kind, params: job.params, env: this.opts.env, cancelFlag: flag.buffer as SharedArrayBuffer };
+    info.state = 'running';
+    job.started = performance.now();
     const internal = kind === PROBE;
     const emit = (e: ApiEvent) => { if (!internal) this.emit('event', e); };
     const jobKind = kind as JobKind; // only used in events, which the probe never sends
+    let worker: Worker;
+    try {
+      worker = new Worker(this.workerPath, { workerData: input });
+    } catch (e) {
+      this.end(job, 'failed', { error: { code: 'INTERNAL', message: `Could not start a job worker: ${(e as Error).message}`, details: {} } });
+      return;
+    }
+    job.worker = worker;
     emit({ type: 'job.started', jobId, kind: jobKind });
-
-    const end = (state: JobState, patch: Partial<Tracked>) => {
-      if (info.state !== 'running') return;
-      Object.assign(info, patch, { state, ended: new Date().toISOString() });
-      clearTimeout(job.killTimer);
-      this.jobs.delete(jobId);
-      if (!internal) this.history.unshift({ ...info });
-      this.history.length = Math.min(this.history.length, 50);
-      void worker.terminate();
-      if (state === 'finished') emit({ type: 'job.finished', jobId, kind: jobKind, result: info.result, session: info.session } as JobFinishedEvent);
-      else if (state === 'cancelled') emit({ type: 'job.cancelled', jobId, kind: jobKind, session: info.session, result: info.result } as JobCancelledEvent);
-      else emit({ type: 'job.failed', jobId, kind: jobKind, error: info.error!, session: info.session });
-      if (info.session) emit({ type: 'sessions.changed' });
-      settle({ ...info });
-    };
+    const end = (state: JobState, patch: Partial<Tracked>) => this.end(job, state, patch);
 
     worker.on('message', (raw: unknown) => {
       const parsed = workerMessageSchema.safeParse(raw);
@@ -133,7 +196,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
         case 'backend':
           break;
         case 'progress': {
-          const elapsed = (performance.now() - started) / 1000;
+          const elapsed = (performance.now() - job.started) / 1000;
           const fraction = m.p.total > 0 ? Math.min(1, m.p.step / m.p.total) : 0;
           const ev: ProgressEvent = {
             type: 'job.progress', jobId, kind: jobKind, step: m.p.step, total: m.p.total, fraction,
@@ -165,18 +228,25 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     });
     worker.on('error', (e) => end('failed', { error: { code: 'INTERNAL', message: `Job worker crashed: ${e.message}`, details: {} } }));
     worker.on('exit', (code) => {
-      if (Atomics.load(job.flag, 0) === 1) end('cancelled', {});
+      if (Atomics.load(flag, 0) === 1) end('cancelled', {});
       else end('failed', { error: { code: 'INTERNAL', message: `Job worker exited (code ${code}) before reporting a result`, details: {} } });
     });
-    return { jobId, done };
   }
 
-  /** Asks a job to stop at its next step; terminates it if it has not stopped after the grace period. */
+  /**
+   * Asks a running job to stop at its next step (terminating it if it has not stopped after the
+   * grace period); a queued job is removed from the queue and ends cancelled without ever starting.
+   */
   cancel(jobId: string): boolean {
     const job = this.jobs.get(jobId);
     if (!job) return false;
+    if (job.info.state === 'queued') {
+      this.end(job, 'cancelled', {});
+      return true;
+    }
     Atomics.store(job.flag, 0, 1);
-    job.killTimer = setTimeout(() => void job.worker.terminate(), this.opts.cancelGraceMs ?? 15_000);
+    clearTimeout(job.killTimer);
+    job.killTimer = setTimeout(() => void job.worker?.terminate(), this.opts.cancelGraceMs ?? 15_000);
     return true;
   }
 
@@ -185,10 +255,24 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   }
 
   list(): JobInfo[] {
-    return [...[...this.jobs.values()].filter((j) => j.info.kind !== PROBE).map((j) => ({ ...j.info })), ...this.history] as JobInfo[];
+    const active = [...this.jobs.values()].filter((j) => j.info.kind !== PROBE).map((j) => ({ ...j.info }));
+    const order = (s: JobState) => (s === 'running' ? 0 : 1);
+    return [...active.sort((a, b) => order(a.state) - order(b.state)), ...this.history] as JobInfo[];
   }
 
-  async shutdown(): Promise<void> {
-    await Promise.all([...this.jobs.values()].map((j) => j.worker.terminate()));
+  /**
+   * Ends every job: queued ones are cancelled (they never start), running ones are asked to stop and
+   * given `graceMs` to save what they have (their sessions end cancelled, as a Cancel would), then
+   * terminated. Resolves once every job has ended.
+   */
+  async shutdown(graceMs = 0): Promise<void> {
+    this.closing = true;
+    for (const job of this.queued()) this.end(job, 'cancelled', {});
+    const running = [...this.jobs.values()];
+    if (graceMs > 0) {
+      for (const job of running) this.cancel(job.info.jobId);
+      await Promise.race([Promise.all(running.map((j) => j.done)), new Promise((ok) => setTimeout(ok, graceMs).unref())]);
+    }
+    await Promise.all([...this.jobs.values()].map((j) => j.worker?.terminate()));
   }
 }

@@ -38,6 +38,8 @@ class AppState {
   private listeners = new Set<Listener>();
 
   running = $derived(Object.values(this.jobs).filter((j) => j.state === 'running'));
+  /** Jobs waiting for a slot (the host runs at most --max-jobs at once), oldest first. */
+  queued = $derived(Object.values(this.jobs).filter((j) => j.state === 'queued'));
   latest = $derived(Object.values(this.jobs).at(-1) ?? null);
 
   async start(): Promise<void> {
@@ -82,6 +84,9 @@ class AppState {
 
   private onEvent(e: ApiEvent): void {
     switch (e.type) {
+      case 'job.queued':
+        this.patch(e.jobId, e.kind, { state: 'queued' });
+        break;
       case 'job.started':
         this.patch(e.jobId, e.kind, { state: 'running' });
         break;

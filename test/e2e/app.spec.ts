@@ -81,3 +81,23 @@ test('importing a model: a bad path is refused clearly, a real model.json lands 
   await expect(page.getByTestId('model-row')).toHaveCount(before + 1);
   void consoleErrors;
 });
+
+test('with --max-jobs 1 a second job waits: the status bar says queued, and Cancel removes it before it starts', async ({ page }) => {
+  const own = await startServe({ ADVLAB_MAX_JOBS: '1' });
+  try {
+    await page.goto(own.url);
+    await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
+    const holder = await api<{ jobId: string }>(own, 'jobs.start', { kind: 'diagnostics', params: { batch: 256, repeats: 100 } });
+    const waiting = await api<{ jobId: string }>(own, 'jobs.start', { kind: 'diagnostics', params: { batch: 1, repeats: 1 } });
+    await expect(page.getByTestId('jobs-queued')).toHaveText('1 queued');
+    const listed = await api<{ jobId: string; state: string }[]>(own, 'jobs.list');
+    expect(listed.map((j) => [j.jobId, j.state])).toEqual([[holder.jobId, 'running'], [waiting.jobId, 'queued']]);
+    await api(own, 'jobs.cancel', { jobId: waiting.jobId });
+    await expect(page.getByTestId('jobs-queued')).toHaveCount(0);
+    expect((await api<{ jobId: string; state: string }[]>(own, 'jobs.list')).find((j) => j.jobId === waiting.jobId)?.state).toBe('cancelled');
+    await page.getByTestId('status-cancel').click(); // the running holder
+    await expect(page.getByTestId('job-status')).toHaveAttribute('data-state', 'cancelled', { timeout: 30_000 });
+  } finally {
+    own.proc.kill('SIGTERM');
+  }
+});

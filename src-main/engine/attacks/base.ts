@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
-import { AdvlabError, badInput, formatIssues } from '../errors';
+import { AdvlabError, badInput, CancelledError, formatIssues } from '../errors';
 import type { Classifier } from '../models/classifier';
 import { argmaxAt, batchLogits, DEFAULT_LOGITS_BATCH, softmaxAt } from '../models/predict';
 import { describeValues, distances } from './distances';
@@ -234,7 +234,8 @@ const PROGRESS_INTERVAL_MS = 100;
 /**
  * Runs an attack on a batch. Returns the clipped adversarials, a per-example record and a summary.
  * Throws badInput for impossible inputs/parameters and CancelledError when ctx is cancelled (within
- * one attack step).
+ * one attack step); once some batches are done, the error's `partial` is the AttackResult over their
+ * examples (take it with keepPartial).
  */
 export async function runAttack(
   attack: AnyAttack | string,
@@ -267,71 +268,83 @@ export async function runAttack(
   const batches = Math.ceil(n / batchSize);
   let lastEmit = -Infinity;
   let innerTotal = 0;
+  /** The examples whose batches are done: a cancel keeps them (the CancelledError's partial). */
+  let attacked = 0;
 
-  for (let b = 0; b < batches; b++) {
-    ctx.checkpoint();
-    const s = b * batchSize, m = Math.min(batchSize, n - s);
-    const xb = tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c]);
-    const yb = y.slice(s, s + m);
-    const tb = targets ? targets.slice(s, s + m) : null;
-    const goalClass = tf.tensor1d(tb ?? yb, 'int32');
-    const problem: AttackProblem = {
-      classifier,
-      x: xb,
-      labels: yb,
-      targets: tb,
-      numClasses: k,
-      isAdversarial: (logits, rows) => tf.tidy(() => {
-        const pred = tf.argMax(logits, 1);
-        const cls = rows ? tf.gather(goalClass, rows) : goalClass;
-        if (tb) return tf.equal(pred, cls) as tf.Tensor1D;
-        const away = tf.notEqual(pred, cls);
-        return (classifier.rejectClass === undefined ? away : tf.logicalAnd(away, tf.notEqual(pred, classifier.rejectClass))) as tf.Tensor1D;
-      }),
-      progress: (step, total, phase, metrics) => {
-        innerTotal = total;
-        const now = performance.now();
-        if (step < total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
-        lastEmit = now;
-        ctx.progress({
-          step: b * total + step,
-          total: batches * total,
-          phase: batches > 1 ? `batch ${b + 1}/${batches}${phase ? `: ${phase}` : ''}` : phase,
-          metrics,
-        });
-      },
-    };
-    try {
-      const out = await def.run(problem, p, ctx);
-      const clipped = tf.tidy(() => {
-        const projected = ball && (ball.norm === 'l2' || ball.norm === 'linf') ? projectBall(xb, out.adversarial, ball.norm, ball.eps) : out.adversarial;
-        return tf.clipByValue(projected, 0, 1);
-      });
-      out.adversarial.dispose();
-      adversarial.set(clipped.dataSync(), s * per);
-      clipped.dispose();
-      iterations.set(out.iterations, s);
-    } catch (e) {
-      if (e instanceof AdvlabError) throw e;
-      throw new AdvlabError('INTERNAL', `${def.name} failed: ${(e as Error).message}`, { attack: def.id, stack: (e as Error).stack });
-    } finally {
-      xb.dispose();
-      goalClass.dispose();
-    }
-  }
-  const judged = evaluateAdversarials(classifier, data, adversarial, y, targets, iterations, 0, batchSize, cleanLogits);
-  judged.summary.ms = performance.now() - t0;
-  judged.summary.msPerExample = judged.summary.ms / n;
-  const all = Math.max(1, batches * innerTotal);
-  ctx.progress({ step: all, total: all, phase: 'done', metrics: { successRate: judged.summary.successRate ?? 0 } });
-  return {
-    attack: def.id,
-    norm: def.norm,
-    goal: g,
-    params: { ...p } as Record<string, unknown>,
-    adversarial,
-    shape: [h, w, c],
-    perExample: judged.perExample,
-    summary: judged.summary,
+  /** The result over the first `count` examples (all of them, or the batches done before a cancel). */
+  const resultOf = (count: number): AttackResult => {
+    const whole = count === n;
+    const adv = whole ? adversarial : adversarial.slice(0, count * per);
+    const judged = evaluateAdversarials(
+      classifier, whole ? data : data.subarray(0, count * per), adv, whole ? y : y.subarray(0, count),
+      targets && !whole ? targets.subarray(0, count) : targets, whole ? iterations : iterations.subarray(0, count), 0, batchSize,
+      whole ? cleanLogits : cleanLogits.subarray(0, count * k),
+    );
+    judged.summary.ms = performance.now() - t0;
+    judged.summary.msPerExample = judged.summary.ms / count;
+    return { attack: def.id, norm: def.norm, goal: g, params: { ...p } as Record<string, unknown>, adversarial: adv, shape: [h, w, c], perExample: judged.perExample, summary: judged.summary };
   };
+
+  try {
+    for (let b = 0; b < batches; b++) {
+      ctx.checkpoint();
+      const s = b * batchSize, m = Math.min(batchSize, n - s);
+      const xb = tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c]);
+      const yb = y.slice(s, s + m);
+      const tb = targets ? targets.slice(s, s + m) : null;
+      const goalClass = tf.tensor1d(tb ?? yb, 'int32');
+      const problem: AttackProblem = {
+        classifier,
+        x: xb,
+        labels: yb,
+        targets: tb,
+        numClasses: k,
+        isAdversarial: (logits, rows) => tf.tidy(() => {
+          const pred = tf.argMax(logits, 1);
+          const cls = rows ? tf.gather(goalClass, rows) : goalClass;
+          if (tb) return tf.equal(pred, cls) as tf.Tensor1D;
+          const away = tf.notEqual(pred, cls);
+          return (classifier.rejectClass === undefined ? away : tf.logicalAnd(away, tf.notEqual(pred, classifier.rejectClass))) as tf.Tensor1D;
+        }),
+        progress: (step, total, phase, metrics) => {
+          innerTotal = total;
+          const now = performance.now();
+          if (step < total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+          lastEmit = now;
+          ctx.progress({
+            step: b * total + step,
+            total: batches * total,
+            phase: batches > 1 ? `batch ${b + 1}/${batches}${phase ? `: ${phase}` : ''}` : phase,
+            metrics,
+          });
+        },
+      };
+      try {
+        const out = await def.run(problem, p, ctx);
+        const clipped = tf.tidy(() => {
+          const projected = ball && (ball.norm === 'l2' || ball.norm === 'linf') ? projectBall(xb, out.adversarial, ball.norm, ball.eps) : out.adversarial;
+          return tf.clipByValue(projected, 0, 1);
+        });
+        out.adversarial.dispose();
+        adversarial.set(clipped.dataSync(), s * per);
+        clipped.dispose();
+        iterations.set(out.iterations, s);
+      } catch (e) {
+        if (e instanceof AdvlabError) throw e;
+        throw new AdvlabError('INTERNAL', `${def.name} failed: ${(e as Error).message}`, { attack: def.id, stack: (e as Error).stack });
+      } finally {
+        xb.dispose();
+        goalClass.dispose();
+      }
+      attacked = s + m;
+    }
+  } catch (e) {
+    // Cancelled after some batches: what they found is kept (an AttackResult over those examples).
+    if (e instanceof CancelledError && e.partial === undefined && attacked > 0) throw new CancelledError(e.message, resultOf(attacked));
+    throw e;
+  }
+  const result = resultOf(n);
+  const all = Math.max(1, batches * innerTotal);
+  ctx.progress({ step: all, total: all, phase: 'done', metrics: { successRate: result.summary.successRate ?? 0 } });
+  return result;
 }

@@ -187,5 +187,5 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   }
 }
 
-export const adversarialTrainingCaseStudy: CaseStudy = { id: 'adversarial-training', run };
+export const adversarialTrainingCaseStudy: CaseStudy = { id: 'adversarial-training', checkParams: (raw) => void parseCaseParams('adversarial-training', paramsSchema, raw), run };
 registerCaseStudy(adversarialTrainingCaseStudy);

@@ -243,5 +243,5 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   }
 }
 
-export const detectorCaseStudy: CaseStudy = { id: 'detector', run };
+export const detectorCaseStudy: CaseStudy = { id: 'detector', checkParams: (raw) => void parseCaseParams('detector', paramsSchema, raw), run };
 registerCaseStudy(detectorCaseStudy);

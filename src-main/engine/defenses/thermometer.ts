@@ -179,5 +179,5 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   }
 }
 
-export const thermometerStudy: CaseStudy = { id: 'thermometer', run };
+export const thermometerStudy: CaseStudy = { id: 'thermometer', checkParams: (raw) => void parseCaseParams('thermometer', thermometerParamsSchema, raw), run };
 registerCaseStudy(thermometerStudy);

@@ -54,5 +54,7 @@ export interface RecipeOutcome {
 
 export interface CaseStudy {
   id: string;
+  /** Throws BAD_INPUT when `params` are not this study's (the same check run starts with), before any session exists. */
+  checkParams(params: Record<string, unknown>): void;
   run(params: Record<string, unknown>, env: RecipeEnv): Promise<RecipeOutcome>;
 }

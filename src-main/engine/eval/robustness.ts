@@ -9,7 +9,7 @@
  * curve off the per-example distances of a single run.
  */
 import { childContext, silentContext, type JobContext } from '../context';
-import { badInput } from '../errors';
+import { badInput, CancelledError } from '../errors';
 import type { Classifier } from '../models/classifier';
 import { argmaxAt, batchLogits } from '../models/predict';
 import { resolveAttack, runAttack, toImageData, toLabels, type ImageBatch, type LabelArray } from '../attacks/base';
@@ -45,6 +45,7 @@ function checkEpsilons(epsilons: readonly number[]): number[] {
 /**
  * Robust accuracy of `classifier` on (x, y) for each epsilon (ascending), under untargeted attacks built
  * by `attackFactory`. Progress: one step per epsilon (inner attack progress is forwarded in `phase`).
+ * Cancelled after some epsilons, the CancelledError's `partial` is the curve of those (take it with keepPartial).
  */
 export async function robustAccuracyCurve(
   classifier: Classifier,
@@ -66,33 +67,39 @@ export async function robustAccuracyCurve(
   for (let i = 0; i < n; i++) if (argmaxAt(z, i * k, k) === labels[i]) alive.push(i);
   const cleanCorrect = alive.length;
   const curve: CurvePoint[] = [];
-  for (let e = 0; e < eps.length; e++) {
-    ctx.checkpoint();
-    const t0 = performance.now();
-    const attacked = alive.length;
-    if (eps[e] > 0 && alive.length > 0) {
-      const spec = attackFactory(eps[e]);
-      const def = resolveAttack(spec.attack);
-      if (def.norm !== norm) throw badInput(`${def.name} is an ${def.norm} attack; the curve is in ${norm}`);
-      if (!def.epsilonBall) throw badInput(`${def.name} minimises the distance instead of using a budget: use robustAccuracyFromDistances on one run`);
-      const ball = def.epsilonBall({ ...def.defaults, ...spec.params });
-      if (Math.abs(ball.eps - eps[e]) > 1e-12) throw badInput(`The attack factory set eps = ${ball.eps} for epsilon ${eps[e]}`);
-      const sub = new Float32Array(alive.length * per);
-      alive.forEach((i, j) => sub.set(data.subarray(i * per, (i + 1) * per), j * per));
-      // The bar stays at this epsilon's point while its attack runs; the phase says how far the attack is.
-      const inner = childContext(ctx, { from: e, span: 0, total: eps.length, label: `eps ${eps[e]} (${e + 1}/${eps.length})` });
-      const res = await runAttack(def, classifier, sub, alive.map((i) => labels[i]), { kind: 'untargeted' }, spec.params ?? {}, inner, options);
-      alive = alive.filter((_, j) => !res.perExample[j].success);
+  try {
+    for (let e = 0; e < eps.length; e++) {
+      ctx.checkpoint();
+      const t0 = performance.now();
+      const attacked = alive.length;
+      if (eps[e] > 0 && alive.length > 0) {
+        const spec = attackFactory(eps[e]);
+        const def = resolveAttack(spec.attack);
+        if (def.norm !== norm) throw badInput(`${def.name} is an ${def.norm} attack; the curve is in ${norm}`);
+        if (!def.epsilonBall) throw badInput(`${def.name} minimises the distance instead of using a budget: use robustAccuracyFromDistances on one run`);
+        const ball = def.epsilonBall({ ...def.defaults, ...spec.params });
+        if (Math.abs(ball.eps - eps[e]) > 1e-12) throw badInput(`The attack factory set eps = ${ball.eps} for epsilon ${eps[e]}`);
+        const sub = new Float32Array(alive.length * per);
+        alive.forEach((i, j) => sub.set(data.subarray(i * per, (i + 1) * per), j * per));
+        // The bar stays at this epsilon's point while its attack runs; the phase says how far the attack is.
+        const inner = childContext(ctx, { from: e, span: 0, total: eps.length, label: `eps ${eps[e]} (${e + 1}/${eps.length})` });
+        const res = await runAttack(def, classifier, sub, alive.map((i) => labels[i]), { kind: 'untargeted' }, spec.params ?? {}, inner, options);
+        alive = alive.filter((_, j) => !res.perExample[j].success);
+      }
+      const point: CurvePoint = {
+        eps: eps[e],
+        robustAccuracy: alive.length / n,
+        successRate: cleanCorrect ? (cleanCorrect - alive.length) / cleanCorrect : null,
+        attacked,
+        ms: performance.now() - t0,
+      };
+      curve.push(point);
+      ctx.progress({ step: e + 1, total: eps.length, phase: `eps ${eps[e]}`, metrics: { eps: eps[e], robustAccuracy: point.robustAccuracy } });
     }
-    const point: CurvePoint = {
-      eps: eps[e],
-      robustAccuracy: alive.length / n,
-      successRate: cleanCorrect ? (cleanCorrect - alive.length) / cleanCorrect : null,
-      attacked,
-      ms: performance.now() - t0,
-    };
-    curve.push(point);
-    ctx.progress({ step: e + 1, total: eps.length, phase: `eps ${eps[e]}`, metrics: { eps: eps[e], robustAccuracy: point.robustAccuracy } });
+  } catch (err) {
+    // Cancelled after some epsilons: their points are complete and kept (the CancelledError's partial).
+    if (err instanceof CancelledError && curve.length > 0) throw new CancelledError(err.message, [...curve]);
+    throw err;
   }
   return curve;
 }

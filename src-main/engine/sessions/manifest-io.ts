@@ -4,7 +4,7 @@
  * (read the file, apply the change, commit), serialised per folder within this process so that a
  * rename from the UI and a heartbeat from the job never lose each other's change.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError } from '../errors';
@@ -105,31 +105,89 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * When a process started, as an opaque token that differs between two processes that had the same
+ * pid: on Linux field 22 of /proc/<pid>/stat (clock ticks after boot, with the boot time so that it
+ * stays unique across reboots). Undefined where there is no /proc (macOS, Windows) or the process is
+ * gone; liveness then falls back to the pid and the heartbeat (listedStatus).
+ */
+export function processStartTime(pid: number): string | undefined {
+  if (process.platform !== 'linux' || !Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) is in parentheses and may hold spaces or ')': the fields after it follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = fields[22 - 3];
+    if (!ticks || !/^\d+$/.test(ticks)) return undefined;
+    return `${bootId() ?? 'boot'}:${ticks}`;
+  } catch {
+    return undefined;
+  }
+}
+
+let boot: string | null | undefined;
+function bootId(): string | null {
+  if (boot === undefined) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      boot = null;
+    }
+  }
+  return boot;
+}
+
+/** What a session's manifest records of the process writing it (store.create): pid, host and, where known, start time. */
+export function processIdentity(): { pid: number; hostname: string; startTime?: string } {
+  const startTime = processStartTime(process.pid);
+  return { pid: process.pid, hostname: os.hostname(), ...(startTime ? { startTime } : {}) };
+}
+
+/**
+ * Whether the process a manifest recorded is still the one writing it: its pid is alive and, when the
+ * manifest has a start time and this platform can read one, the live process started at that time
+ * (a pid reused by another process after a crash is not the writer).
+ */
+export function isWriterAlive(proc: { pid: number; startTime?: string }): boolean {
+  if (!isPidAlive(proc.pid)) return false;
+  if (proc.startTime === undefined) return true;
+  const now = processStartTime(proc.pid);
+  return now === undefined || now === proc.startTime;
+}
+
+/** Without a start time to compare (macOS, Windows, old manifests), a live pid whose heartbeat is older than this is not the writer. */
+export const PID_ONLY_STALE_MS = 24 * 3600_000;
+
 export interface LivenessOptions {
   /** For sessions written on another host (or without a pid): a heartbeat older than this means the writer is gone. */
   foreignStaleMs: number;
   now: number;
-  /** pid -> alive, shared across one listing. */
-  pidCache?: Map<number, boolean>;
+  /** writer (pid + start time) -> alive, shared across one listing. */
+  pidCache?: Map<string, boolean>;
 }
 
 /**
  * The status a listing shows. A manifest saying 'running' is 'incomplete' when its writer is gone:
- * on this host, when the recorded pid is not alive; otherwise when the heartbeat (`updated`) is older
- * than `foreignStaleMs`. The manifest itself is never rewritten here.
+ * on this host, when the recorded pid is not alive, or is alive but started at another time than
+ * the recorded one (the pid was reused), or, where no start time can be compared, when its
+ * heartbeat (`updated`) is older than PID_ONLY_STALE_MS; on another host, when the heartbeat is
+ * older than `foreignStaleMs`. The manifest itself is never rewritten here.
  */
 export function listedStatus(m: Pick<SessionManifest, 'status' | 'process' | 'updated'>, opts: LivenessOptions): ListedStatus {
   if (m.status !== 'running') return m.status;
   const proc = m.process;
-  if (proc && proc.hostname === os.hostname()) {
-    let alive = opts.pidCache?.get(proc.pid);
-    if (alive === undefined) {
-      alive = isPidAlive(proc.pid);
-      opts.pidCache?.set(proc.pid, alive);
-    }
-    return alive ? 'running' : 'incomplete';
-  }
   const beat = Date.parse(m.updated);
-  return Number.isFinite(beat) && opts.now - beat <= opts.foreignStaleMs ? 'running' : 'incomplete';
+  const fresh = (ms: number) => Number.isFinite(beat) && opts.now - beat <= ms;
+  if (proc && proc.hostname === os.hostname()) {
+    const key = `${proc.pid}/${proc.startTime ?? ''}`;
+    let alive = opts.pidCache?.get(key);
+    if (alive === undefined) {
+      alive = isWriterAlive(proc);
+      opts.pidCache?.set(key, alive);
+    }
+    if (!alive) return 'incomplete';
+    const compared = proc.startTime !== undefined && processStartTime(proc.pid) !== undefined;
+    return compared || proc.pid === process.pid || fresh(PID_ONLY_STALE_MS) ? 'running' : 'incomplete';
+  }
+  return fresh(opts.foreignStaleMs) ? 'running' : 'incomplete';
 }
-

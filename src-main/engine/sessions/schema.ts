@@ -124,7 +124,12 @@ export const manifestSchema = z.looseObject({
   /** When the session reached finished, cancelled or failed. */
   finished: isoTime.optional(),
   /** The process that writes the session while it runs (used to tell a crashed job from a live one). */
-  process: z.looseObject({ pid: z.number().int().min(0), hostname: z.string().max(300) }).optional(),
+  process: z.looseObject({
+    pid: z.number().int().min(0),
+    hostname: z.string().max(300),
+    /** When that process started (manifest-io.ts processStartTime), so that a reused pid is not taken for the writer. */
+    startTime: z.string().max(100).optional(),
+  }).optional(),
   /** The job's parameters, as given (free JSON; checked only to be an object, which keeps listing fast). */
   params: z.custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'expected an object'),
   datasets: z.array(datasetRefSchema),

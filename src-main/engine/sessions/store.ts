@@ -21,7 +21,7 @@ import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from '../core/fs-ato
 import { assertSessionId, newSessionId } from './ids';
 import { compileFilter, type SessionFilter } from './list-filter';
 import { ListIndex, type ListedEntry, type SessionSummary } from './list-index';
-import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, readManifest, updateManifest } from './manifest-io';
+import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, processIdentity, readManifest, updateManifest } from './manifest-io';
 import { parseMetricLines, type MetricSeries } from './metrics';
 import { firstSymlink, inferArtifactKind, safeRelativePath } from './paths';
 import {
@@ -148,7 +148,7 @@ export class SessionStore {
       status: 'running',
       created: iso,
       updated: iso,
-      process: { pid: process.pid, hostname: os.hostname() },
+      process: processIdentity(),
       params,
       datasets: opts.datasets ?? [],
       models: opts.models ?? [],
@@ -174,7 +174,7 @@ export class SessionStore {
    */
   async list(filter: SessionFilter = {}): Promise<SessionSummary[]> {
     const match = compileFilter(filter);
-    const pidCache = new Map<number, boolean>();
+    const pidCache = new Map<string, boolean>();
     const liveness = { now: this.now().getTime(), foreignStaleMs: this.foreignStaleMs, pidCache };
     const parsed = await this.index.scan();
     const entries: ListedEntry[] = parsed.map((p) => ({

@@ -7,14 +7,14 @@
 import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
 import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
 import { loadDataset, type ImageChoice, type ImageSet } from '../../engine/data';
-import { childContext } from '../../engine/context';
-import { badInput } from '../../engine/errors';
+import { childContext, keepPartial } from '../../engine/context';
+import { badInput, type CancelledError } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
 import { encodePng, perturbationPng } from '../../engine/images';
 import { checkInputShape, softmax } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
 import { resolveModel, splitSpecFor } from '../model-ref';
-import { openSession, runInSession } from '../session-env';
+import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
 
@@ -100,6 +100,7 @@ export const attack = (async (raw, ctx, env) => {
   });
   return runInSession(writer, async () => {
     let result: AttackResult;
+    let cancel: CancelledError | null = null;
     let transfer: { transferRate?: number | null; transferSuccessRate?: number | null; transferModel?: string } = {};
     if (target) {
       const t = await transferAttack(def, model.classifier, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
@@ -107,7 +108,8 @@ export const attack = (async (raw, ctx, env) => {
       transfer = { transferRate: t.transferRate, transferSuccessRate: t.target.summary.successRate, transferModel: p.transferTo };
       await writer.writeArtifact('transfer.json', JSON.stringify({ summary: t.target.summary, perExample: t.target.perExample.map((e) => ({ index: splitIndex(set, e.index), advPred: e.advPred, success: e.success })) }), 'json', `the same adversarials judged on ${target.label}`);
     } else {
-      result = await runAttack(def, model.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
+      // A cancel keeps the examples attacked so far (the batches done): saved below, session cancelled.
+      ({ value: result, cancel } = await keepPartial(runAttack(def, model.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize })));
     }
     await writer.writeArtifact('examples.json', JSON.stringify(rows(result, set)), 'table', 'per-example results');
     await writer.writeArtifact('logits.json', JSON.stringify(result.perExample.map((e) => ({ index: splitIndex(set, e.index), clean: e.cleanLogits.map((v) => round(v, 4)), adv: e.advLogits.map((v) => round(v, 4)) }))), 'json', 'clean and adversarial logits per example');
@@ -121,10 +123,12 @@ export const attack = (async (raw, ctx, env) => {
       seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer,
     };
     delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
-    return {
-      summary: { ...summary, params: JSON.stringify(result.params) },
+    const outcome = {
+      summary: { ...summary, params: JSON.stringify(result.params), ...(cancel ? { requested: set.labels.length } : {}) },
       result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer },
     };
+    if (cancel) throw cancelledWith(outcome, cancel);
+    return outcome;
   });
 }) satisfies JobHandler<'attack'>;
 
@@ -142,7 +146,8 @@ export const sweep = (async (raw, ctx, env) => {
   });
   return runInSession(writer, async () => {
     const t0 = performance.now();
-    const curve = await robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx);
+    // A cancel keeps the points of the epsilons done so far: saved below, session cancelled.
+    const { value: curve, cancel } = await keepPartial(robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx));
     for (const point of curve) await writer.appendMetric('curve', { ...point });
     await writer.writeArtifact('curve.json', JSON.stringify({ attack: def.id, norm: def.norm, points: curve }), 'json', 'robust accuracy versus epsilon');
     const summary = {
@@ -150,8 +155,11 @@ export const sweep = (async (raw, ctx, env) => {
       cleanAccuracy: curve.find((c) => c.eps === 0)?.robustAccuracy ?? null,
       ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
       seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+      ...(cancel ? { requestedEpsilons: p.epsilons.length } : {}),
     };
-    return { summary, result: { curve, ...summary } };
+    const outcome = { summary, result: { curve, ...summary } };
+    if (cancel) throw cancelledWith(outcome, cancel);
+    return outcome;
   });
 }) satisfies JobHandler<'sweep'>;
 

@@ -17,6 +17,7 @@ export const recipe = (async (raw, ctx, env) => {
   if (!study) throw new AdvlabError('NOT_FOUND', `Recipe ${file.id} names case study "${file.caseStudy}", which this build does not have`);
   const params = { ...file.full, ...(p.quick ? file.quick : {}), ...p.overrides, dataDirs: undefined };
   delete params.dataDirs;
+  study.checkParams(params); // a bad override is refused here, before the session opens
   const { writer } = await openSession(env, {
     kind: 'recipe',
     name: p.name ?? `${file.title}${p.quick ? ' (quick)' : ''}`,

@@ -15,18 +15,27 @@ export const train = (async (raw, ctx, env) => {
   const common = { dataDirs: env.dataDirs, seed: p.seed, ...(p.split ? { splitSpec: p.split } : {}) };
   const trainSet = await loadDataset(p.dataset, { ...common, split: 'train', limit: p.limit });
   const testSet = await loadDataset(p.dataset, { ...common, split: 'test', limit: p.testLimit });
-  const { writer } = await openSession(env, {
-    kind: 'train',
-    name: p.name ?? `${p.arch} on ${p.dataset}`,
-    params: p,
-    tags: p.tags,
-    datasets: [
-      { name: trainSet.name, split: 'train', sha256: trainSet.source.sha256, images: trainSet.labels.length, description: trainSet.source.split },
-      { name: testSet.name, split: 'test', sha256: testSet.source.sha256, images: testSet.labels.length, description: testSet.source.split },
-    ],
-  });
+  // Built before the session opens: an unknown architecture or one that does not fit the data is a
+  // refused job, not a failed session.
+  const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed, ...(p.dropout !== undefined ? { dropout: p.dropout } : {}) });
+  let opened: Awaited<ReturnType<typeof openSession>>;
+  try {
+    opened = await openSession(env, {
+      kind: 'train',
+      name: p.name ?? `${p.arch} on ${p.dataset}`,
+      params: p,
+      tags: p.tags,
+      datasets: [
+        { name: trainSet.name, split: 'train', sha256: trainSet.source.sha256, images: trainSet.labels.length, description: trainSet.source.split },
+        { name: testSet.name, split: 'test', sha256: testSet.source.sha256, images: testSet.labels.length, description: testSet.source.split },
+      ],
+    });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  const { writer } = opened;
   return runInSession(writer, async () => {
-    const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed, ...(p.dropout !== undefined ? { dropout: p.dropout } : {}) });
     try {
       // A cancelled run keeps the model trained so far, saved and marked cancelled.
       const { value: result, cancel } = await keepPartial(trainClassifier(model, trainSet, {
