@@ -13,6 +13,8 @@ import { CALL_CHANNEL, EVENT_CHANNEL } from '../api/methods';
 import type { Envelope } from '../api/contract';
 import type { ApiCore } from '../api/core';
 import { createApp, resolveAppOptions } from '../host/app';
+import { SHUTDOWN_GRACE_MS } from '../jobs/runner';
+import type { JobRunner } from '../jobs/runner';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -160,9 +162,15 @@ export async function start(argv = process.argv): Promise<void> {
   core.on('event', (e) => { if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, e); });
   win.once('ready-to-show', () => win.show());
   await win.loadURL(rendererUrl); // the very URL the checks compare against (loadFile builds its own)
-  app.on('window-all-closed', () => {
-    void runner.shutdown().finally(() => app.quit());
-  });
+  app.on('window-all-closed', quitAfterJobs(runner, () => app.quit()));
+}
+
+/**
+ * Closing the last window ends the app as SIGTERM ends `advlab serve`: running jobs are cancelled and
+ * get SHUTDOWN_GRACE_MS to save what they have (their sessions end cancelled, not left running).
+ */
+export function quitAfterJobs(runner: Pick<JobRunner, 'shutdown'>, quit: () => void): () => Promise<void> {
+  return () => runner.shutdown(SHUTDOWN_GRACE_MS).finally(quit);
 }
 
 if (process.versions.electron && !process.env.VITEST) {

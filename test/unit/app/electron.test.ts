@@ -94,3 +94,18 @@ describe('preload', () => {
     expect(ipcRenderer.removeListener).toHaveBeenCalledWith(EVENT_CHANNEL, wrapped);
   });
 });
+
+describe('closing the last window', () => {
+  it('cancels running jobs with the same grace period as SIGTERM to serve, then quits', async () => {
+    const { quitAfterJobs } = await import('../../../src-main/electron/main');
+    const { SHUTDOWN_GRACE_MS } = await import('../../../src-main/jobs/runner');
+    const order: string[] = [];
+    const shutdown = vi.fn(async (grace?: number) => { order.push(`shutdown ${grace}`); });
+    await quitAfterJobs({ shutdown }, () => order.push('quit'))();
+    expect(order).toEqual([`shutdown ${SHUTDOWN_GRACE_MS}`, 'quit']);
+    // A shutdown that fails still quits.
+    order.length = 0;
+    await quitAfterJobs({ shutdown: async () => { order.push('failed shutdown'); throw new Error('x'); } }, () => order.push('quit'))().catch(() => {});
+    expect(order).toEqual(['failed shutdown', 'quit']);
+  });
+});
