@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ascentObjective } from './losses';
-import { gradWithLogits, oneHot } from './ops';
+import { gradWithLogits, oneHot, sign } from './ops';
 import type { AttackDefinition } from './types';
 
 const paramsSchema = z.strictObject({
@@ -46,7 +46,7 @@ export const fgsm: AttackDefinition<FgsmParams> = {
         const r = gradWithLogits((xi) => classifier.logits(xi), x, (z) => ascentObjective('ce', z, onehot, targeted));
         r.logits.dispose();
         r.values.dispose();
-        return tf.clipByValue(tf.add(x, tf.mul(tf.sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;
+        return tf.clipByValue(tf.add(x, tf.mul(sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;
       });
       problem.progress(1, 1, 'fgsm');
       return { adversarial, iterations: new Int32Array(problem.labels.length).fill(1) };

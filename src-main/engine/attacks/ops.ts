@@ -31,9 +31,19 @@ export function norms(t: tf.Tensor, norm: Norm): tf.Tensor1D {
   return tf.sum(tf.cast(tf.greater(tf.abs(t), 1e-6), 'float32'), axes) as tf.Tensor1D;
 }
 
+/**
+ * Elementwise sign (+1, -1, or 0 for exact zeros and NaN), built from comparisons. The only sign the
+ * engine may take of a tensor: tfjs-backend-wasm 4.22's `tf.sign` returns 0 for |x| < ~1.2e-7, and a
+ * confident model's cross-entropy input gradient is 1e-8..1e-13, so FGSM and PGD would leave those
+ * images untouched on wasm while the cpu backend moves them. Comparisons are exact on every backend.
+ */
+export function sign<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32')) as T);
+}
+
 /** Steepest-ascent direction of unit norm: sign(g) for Linf, g / ||g||_2 for L2. */
 export function normalizeGradient(g: tf.Tensor4D, norm: 'l2' | 'linf'): tf.Tensor4D {
-  if (norm === 'linf') return tf.sign(g);
+  if (norm === 'linf') return sign(g);
   return tf.div(g, tf.add(rowMask(l2Norm(g), 4), TINY));
 }
 

@@ -14,6 +14,7 @@ import { silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Classifier } from '../models/classifier';
 import { crossEntropy, logitMargin } from '../attacks/losses';
+import { sign } from '../attacks/ops';
 
 export interface LossSurfaceOptions {
   directions?: 'gradient-random' | 'random-random';
@@ -48,7 +49,7 @@ export interface LossSurface {
 }
 
 function rademacher(shape: number[], seed: number): tf.Tensor {
-  return tf.tidy(() => tf.sign(tf.sub(tf.randomUniform(shape, 0, 1, 'float32', seed), 0.5)));
+  return tf.tidy(() => sign(tf.sub(tf.randomUniform(shape, 0, 1, 'float32', seed), 0.5)));
 }
 
 export async function lossSurface(
@@ -84,7 +85,7 @@ export async function lossSurface(
   const up = (z: tf.Tensor2D) => (objectiveKind === 'ce' ? crossEntropy(z, onehot) : tf.neg(logitMargin(z, onehot)));
   let d1: tf.Tensor;
   if (directions === 'gradient-random') {
-    d1 = tf.tidy(() => tf.sign(tf.grad((xi: tf.Tensor) => tf.sum(up(classifier.logits(xi as tf.Tensor4D))))(x)));
+    d1 = tf.tidy(() => sign(tf.grad((xi: tf.Tensor) => tf.sum(up(classifier.logits(xi as tf.Tensor4D))))(x)));
     const mass = tf.tidy(() => tf.sum(tf.abs(d1)));
     const zero = mass.dataSync()[0] === 0;
     mass.dispose();
