@@ -8,8 +8,8 @@
  *   src-shared: used by main and renderer; imports only itself, and types from src-main
  *   src-renderer: imports src-shared, and only types from src-main
  *
- * ALLOWED lists the back edges that other items of issue 12 remove; the coordinator deletes each
- * entry once that item is merged (a stale entry fails the last test, so the list cannot rot).
+ * ALLOWED lists back edges accepted on purpose (none today); a stale entry fails the last test, so the
+ * list cannot rot.
  */
 import { describe, expect, it } from 'vitest';
 import ts from 'typescript';
