@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { goalSchema } from '../engine/attacks/types';
+import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
@@ -178,14 +179,14 @@ export const audioAttackParams = z
     wav: z.string().min(1).max(4096),
     /** A phrase over space, apostrophe and a-z; null for the untargeted attack. */
     target: z.string().max(500).nullable().default(null),
-    iterations: z.number().int().min(1).max(100000).default(1000),
+    iterations: z.number().int().min(1).max(100000).default(AUDIO_ATTACK_DEFAULTS.iterations),
     /** Weight of the CTC term in |delta|^2 + c * CTC. */
-    c: z.number().positive().max(1e6).default(1),
+    c: z.number().positive().max(1e6).default(AUDIO_ATTACK_DEFAULTS.c),
     /** Adam step at the initial bound (full-scale units; scaled by tau / tau0 as tau shrinks). */
-    learningRate: z.number().positive().max(1).default(0.005),
+    learningRate: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.learningRate),
     /** Initial Linf bound as a fraction of full scale. */
-    tau0: z.number().positive().max(1).default(0.05),
-    seed: seed.default(0),
+    tau0: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.tau0),
+    seed: seed.default(AUDIO_ATTACK_DEFAULTS.seed),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })

@@ -56,6 +56,23 @@ import { quantize16 } from './wav';
 const FULL_SCALE_MAX = 32767 / 32768;
 const LSB = 1 / 32768;
 
+/**
+ * The audio attack's defaults, written once: the engine resolves missing options with them and the
+ * audio-attack job's schema (api/jobs.ts), and so the Audio view's form, takes its defaults from here.
+ * learningRate 0.005 is a tenth of tau0; 0.002 failed (see the docstring of learningRate below).
+ */
+export const AUDIO_ATTACK_DEFAULTS = {
+  iterations: 1000,
+  c: 1,
+  learningRate: 0.005,
+  tau0: 0.05,
+  tauDecay: 0.8,
+  checkEvery: 10,
+  noiseLsb: 2,
+  seed: 0,
+  stopAtFirstSuccess: false,
+} as const;
+
 export interface AudioAttackOptions {
   /** Target phrase over the model's alphabet; null for the untargeted attack. */
   target: string | null;
@@ -170,15 +187,15 @@ export function validateTarget(model: SpeechModel, target: string, nSamplesAtMod
 export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioAttackOptions {
   const r: ResolvedAudioAttackOptions = {
     target: o.target,
-    iterations: o.iterations ?? 1000,
-    c: o.c ?? 1,
-    learningRate: o.learningRate ?? 0.005,
-    tau0: o.tau0 ?? 0.05,
-    tauDecay: o.tauDecay ?? 0.8,
-    checkEvery: o.checkEvery ?? 10,
-    noiseLsb: o.noiseLsb ?? 2,
-    seed: o.seed ?? 0,
-    stopAtFirstSuccess: o.stopAtFirstSuccess ?? false,
+    iterations: o.iterations ?? AUDIO_ATTACK_DEFAULTS.iterations,
+    c: o.c ?? AUDIO_ATTACK_DEFAULTS.c,
+    learningRate: o.learningRate ?? AUDIO_ATTACK_DEFAULTS.learningRate,
+    tau0: o.tau0 ?? AUDIO_ATTACK_DEFAULTS.tau0,
+    tauDecay: o.tauDecay ?? AUDIO_ATTACK_DEFAULTS.tauDecay,
+    checkEvery: o.checkEvery ?? AUDIO_ATTACK_DEFAULTS.checkEvery,
+    noiseLsb: o.noiseLsb ?? AUDIO_ATTACK_DEFAULTS.noiseLsb,
+    seed: o.seed ?? AUDIO_ATTACK_DEFAULTS.seed,
+    stopAtFirstSuccess: o.stopAtFirstSuccess ?? AUDIO_ATTACK_DEFAULTS.stopAtFirstSuccess,
   };
   if (!Number.isInteger(r.iterations) || r.iterations < 1) throw badInput(`audio attack: iterations must be a positive integer, got ${r.iterations}`);
   if (!(r.c > 0 && Number.isFinite(r.c))) throw badInput(`audio attack: c must be a positive number, got ${r.c}`);
