@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { expect } from 'vitest';
+import { AdvlabError } from '../../src-main/engine/errors';
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 
@@ -57,4 +59,15 @@ export function watchEventLoop(periodMs = 10): { stop(): { worstGapMs: number; w
       return { worstGapMs, wallWorstGapMs, ticks, schedstat };
     },
   };
+}
+
+/** The AdvlabError a promise rejects with (fails the test if it resolves or rejects with anything else). */
+export async function rejection(p: Promise<unknown>): Promise<AdvlabError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(AdvlabError);
+    return e as AdvlabError;
+  }
+  throw new Error('expected a rejection');
 }

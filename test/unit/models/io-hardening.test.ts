@@ -13,6 +13,7 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { AdvlabError } from '../../../src-main/engine/errors';
 import { buildModel, loadModel, modelSha256, saveModel } from '../../../src-main/engine/models';
 import { MAX_MODEL_JSON_BYTES, MAX_MODEL_WEIGHT_BYTES } from '../../../src-main/engine/models/io';
+import { rejection } from '../helpers';
 
 let tmp: string;
 let good: { json: Record<string, unknown> & { weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[] }; bin: Buffer };
@@ -28,15 +29,6 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-async function rejection(p: Promise<unknown>): Promise<AdvlabError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AdvlabError);
-    return e as AdvlabError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A model folder `name` holding the good model.json with its manifest changed by `edit`. */
 async function crafted(name: string, edit: (json: typeof good.json) => void, files: Record<string, Buffer> = { 'weights.bin': good.bin }): Promise<string> {

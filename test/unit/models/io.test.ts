@@ -8,6 +8,7 @@ import { AdvlabError } from '../../../src-main/engine/errors';
 import {
   buildModel, checkInputShape, fromLayersModel, loadModel, modelSha256, saveModel,
 } from '../../../src-main/engine/models';
+import { rejection } from '../helpers';
 
 let tmp: string;
 beforeAll(async () => {
@@ -21,15 +22,6 @@ afterAll(async () => {
 const input = () => tf.randomUniform([6, 8, 8, 1], 0, 1, 'float32', 11) as tf.Tensor4D;
 function predict(model: tf.LayersModel): number[] {
   return tf.tidy(() => Array.from((model.predict(input()) as tf.Tensor).dataSync()));
-}
-async function rejection(p: Promise<unknown>): Promise<AdvlabError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AdvlabError);
-    return e as AdvlabError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('save / load', () => {
