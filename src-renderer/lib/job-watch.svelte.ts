@@ -7,7 +7,7 @@
  */
 import type { ApiEvent } from '../../src-main/api/contract';
 import type { JobKind, JobParamsOf } from '../../src-main/api/jobs';
-import { app } from './state.svelte';
+import { app, isActive } from './state.svelte';
 
 export type Point = { x: number; y: number };
 
@@ -28,6 +28,8 @@ export class JobWatch {
   series = $state.raw<Record<string, Point[]>>({});
   job = $derived(this.jobId ? (app.jobs[this.jobId] ?? null) : null);
   running = $derived(this.job?.state === 'running');
+  /** Running or queued: the form's Run stays disabled and Cancel is offered. */
+  active = $derived(isActive(this.job?.state));
 
   private readonly metrics: readonly string[] | undefined;
   private readonly endListeners = new Set<(e: JobEnd) => void>();

@@ -114,3 +114,8 @@ class AppState {
 }
 
 export const app = new AppState();
+
+/** A job that still occupies its form: running, or queued behind the job limit (both can be cancelled). */
+export function isActive(state: JobState | undefined): boolean {
+  return state === 'running' || state === 'queued';
+}

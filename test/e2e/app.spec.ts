@@ -95,6 +95,15 @@ test('with --max-jobs 1 a second job waits: the status bar says queued, and Canc
     await api(own, 'jobs.cancel', { jobId: waiting.jobId });
     await expect(page.getByTestId('jobs-queued')).toHaveCount(0);
     expect((await api<{ jobId: string; state: string }[]>(own, 'jobs.list')).find((j) => j.jobId === waiting.jobId)?.state).toBe('cancelled');
+    // A form whose job is queued stays busy: Run disabled, Cancel offered (and it removes the queued job).
+    await page.getByRole('button', { name: 'Train', exact: true }).first().click();
+    await page.getByTestId('train-start').click();
+    await expect(page.getByTestId('jobs-queued')).toHaveText('1 queued');
+    await expect(page.getByTestId('train-start')).toBeDisabled();
+    await page.getByTestId('train-cancel').click();
+    await expect(page.getByTestId('jobs-queued')).toHaveCount(0);
+    await expect(page.getByTestId('train-start')).toBeEnabled();
+    expect((await api<{ kind: string; state: string }[]>(own, 'jobs.list')).filter((j) => j.kind === 'train').map((j) => j.state)).toEqual(['cancelled']);
     await page.getByTestId('status-cancel').click(); // the running holder
     await expect(page.getByTestId('job-status')).toHaveAttribute('data-state', 'cancelled', { timeout: 30_000 });
   } finally {
