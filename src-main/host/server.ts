@@ -37,11 +37,8 @@ export interface Host {
 }
 
 
-/** Artifacts a browser may show inline: raster images and audio, which cannot run script. */
-const INLINE_ARTIFACTS: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.bmp': 'image/bmp',
-  '.wav': 'audio/wav', '.mp3': 'audio/mpeg', '.flac': 'audio/flac', '.ogg': 'audio/ogg', '.opus': 'audio/ogg',
-};
+/** Extensions of artifacts a browser may show inline: raster images and audio, which cannot run script (types from mime.ts). */
+const INLINE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.gif', '.webp', '.bmp', '.wav', '.mp3', '.flac', '.ogg', '.opus']);
 
 /**
  * Headers for a session artifact. Anything a session holds may come from elsewhere (an imported
@@ -50,10 +47,9 @@ const INLINE_ARTIFACTS: Record<string, string> = {
  * JSON, ...) is a download, never shown inline.
  */
 export function artifactHeaders(file: string): Record<string, string> {
-  const ext = extname(file).toLowerCase();
-  const inline = INLINE_ARTIFACTS[ext];
+  const inline = INLINE_EXTENSIONS.has(extname(file).toLowerCase());
   return {
-    'content-type': inline ?? mimeOf(file),
+    'content-type': mimeOf(file),
     'content-disposition': `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(basename(file))}`,
     'content-security-policy': "default-src 'none'; sandbox",
     'x-content-type-options': 'nosniff',
