@@ -83,13 +83,9 @@ function send(res: ServerResponse, status: number, body: string | Buffer, type =
   res.end(body);
 }
 
-/** The caller's mistake, answered with this HTTP status (not the one statusOf gives its code). */
-function httpError(status: number, message: string, details: Record<string, unknown> = {}): AdvlabError {
-  return new AdvlabError('BAD_INPUT', message, { ...details, httpStatus: status });
-}
-
+/** A body over MAX_BODY_BYTES: TOO_LARGE, whose HTTP status (413) comes from the error-code table like every other. */
 function tooLarge(size: number): AdvlabError {
-  return httpError(413, `Request body of ${size} bytes is over the ${MAX_BODY_BYTES}-byte limit (MAX_BODY_BYTES)`, { limit: MAX_BODY_BYTES });
+  return new AdvlabError('TOO_LARGE', `Request body of ${size} bytes is over the ${MAX_BODY_BYTES}-byte limit (MAX_BODY_BYTES)`, { limit: MAX_BODY_BYTES });
 }
 
 /**
@@ -122,7 +118,7 @@ function decodePathPart(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw httpError(400, `Malformed %-escape in the URL path: "${part.slice(0, 80)}"`);
+    throw new AdvlabError('BAD_INPUT', `Malformed %-escape in the URL path: "${part.slice(0, 80)}"`);
   }
 }
 
@@ -173,7 +169,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       try {
         url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
       } catch {
-        throw httpError(400, 'Malformed request URL');
+        throw new AdvlabError('BAD_INPUT', 'Malformed request URL');
       }
       const given = (req.headers['x-advlab-token'] as string | undefined) ?? url.searchParams.get('token');
       if (url.pathname.startsWith('/api/')) {
@@ -220,8 +216,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     } catch (e) {
       const err = e as Error & { code?: unknown; details?: Record<string, unknown> };
       const code: ErrorCode = isErrorCode(err.code) ? err.code : 'INTERNAL';
-      const httpStatus = err.details?.httpStatus;
-      const status = typeof httpStatus === 'number' ? httpStatus : statusOf(code);
+      const status = statusOf(code);
       if (status >= 500) process.stderr.write(`advlab serve: ${req.method} ${req.url}: ${err.stack ?? err}\n`);
       const details = typeof err.details?.limit === 'number' ? { limit: err.details.limit } : {};
       if (!res.headersSent) send(res, status, refusal(code, err.message, details), 'application/json', status === 413);
