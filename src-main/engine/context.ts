@@ -7,6 +7,7 @@
  */
 import { CancelledError } from './errors';
 import { withCount } from '../../src-shared/progress-label';
+import type { ShardExecutor } from './shards/types';
 
 export interface Progress {
   /** Steps done so far and in all (batches, iterations, examples: whatever the job counts). */
@@ -26,6 +27,11 @@ export interface JobContext {
   checkpoint(): void;
   readonly cancelled: boolean;
   log(message: string): void;
+  /**
+   * Where this job may send shards of its work (engine/shards/types.ts): the local worker pool or a
+   * cluster. Absent: the work runs here, in order, as one shard after another would.
+   */
+  readonly shards?: ShardExecutor;
 }
 
 /**
@@ -125,6 +131,7 @@ export function childContext(parent: JobContext, o: ChildOptions): JobContext {
       return parent.cancelled;
     },
     log: (m: string) => parent.log(o.logPrefix ? `${o.logPrefix}: ${m}` : m),
+    ...(parent.shards ? { shards: parent.shards } : {}),
   };
 }
 
@@ -137,5 +144,6 @@ export function quietContext(parent: JobContext): JobContext {
       return parent.cancelled;
     },
     log() {},
+    ...(parent.shards ? { shards: parent.shards } : {}),
   };
 }
