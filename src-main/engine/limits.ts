@@ -24,3 +24,13 @@ export const MAX_TARGET_CLASSES = 10_000;
 
 /** The error of a list over its bound: "at most 50 tags". */
 export const atMost = (n: number, what: string) => ({ message: `at most ${n} ${what}` });
+
+/** Largest session archive accepted by sessions.import: one request, or all parts of a chunked upload together (1 GiB). */
+export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+/**
+ * What every chunked archive upload in progress holds together, in bytes (2 GiB): each part counts at
+ * its current size, a resent part replaces (and is counted instead of) the copy it resends.
+ */
+export const MAX_IMPORT_HELD_BYTES = 2 * MAX_IMPORT_BYTES;
+/** Chunked archive uploads in progress at once (sessions.import with `upload`). */
+export const MAX_IMPORT_UPLOADS = 8;

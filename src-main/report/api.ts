@@ -6,10 +6,12 @@
  * bodies) is sent in parts: `{ data, upload: { id, part, parts } }`, parts 0..parts-1 in any order;
  * the call that completes the set imports the archive.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError, badInput } from '../engine/errors';
+import { MAX_IMPORT_BYTES, MAX_IMPORT_HELD_BYTES, MAX_IMPORT_UPLOADS } from '../engine/limits';
 import type { ImportResult, SessionStore, TrashEntry } from '../engine/sessions';
 import { sessionCsv, type CsvResult } from './csv';
 import { buildReport } from './html';
@@ -18,10 +20,9 @@ import { buildSessionView } from './view';
 
 /** Archives larger than this are refused over the API (use `advlab sessions export`). */
 export const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
-/** Largest archive accepted by sessions.import (all parts together). */
-export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+/** Largest archive accepted by sessions.import (all parts together): engine/limits.ts. */
+export { MAX_IMPORT_BYTES, MAX_IMPORT_HELD_BYTES, MAX_IMPORT_UPLOADS };
 const UPLOAD_TTL_MS = 15 * 60_000;
-const MAX_UPLOADS = 8;
 
 export interface ImportParams {
   /** The archive's bytes (or one part of them), base64. */
@@ -73,16 +74,30 @@ function decodeBase64(data: string, what: string): Buffer {
   return Buffer.from(data, 'base64');
 }
 
-/** Writes the archive bytes to a temporary file and imports it. */
+/**
+ * Writes the archive bytes to a temporary file inside the store and imports it. The file lives in a
+ * staging folder `<root>/.import-<pid>-upload-<random>/` (removed after the import, and by the
+ * store's stale-import cleanup should this process be killed), so an upload never lands outside the
+ * store; the client's filename gives only the file's sanitised last segment, never a folder.
+ */
 export async function importArchiveBytes(store: SessionStore, bytes: Buffer, filename = 'archive.zip'): Promise<ImportResult> {
-  if (bytes.length > MAX_IMPORT_BYTES) throw badInput(`${filename}: ${bytes.length} bytes is over the ${MAX_IMPORT_BYTES}-byte import limit`);
-  return withTempDir(async (dir) => {
-    // Only a label for the temp file: at most 200 characters (a name has 255), and '', '.' or '..' name no file.
+  if (bytes.length > MAX_IMPORT_BYTES) throw tooLarge(filename, `${bytes.length} bytes is over the ${MAX_IMPORT_BYTES}-byte import limit (MAX_IMPORT_BYTES)`);
+  await fsp.mkdir(store.root, { recursive: true });
+  const staging = path.join(store.root, `.import-${process.pid}-upload-${randomBytes(6).toString('hex')}`);
+  await fsp.mkdir(staging);
+  try {
+    // Only a label for the file: at most 200 characters (a name has 255), and '', '.' or '..' name no file.
     const name = path.basename(filename).replace(/[^A-Za-z0-9._-]/g, '_').slice(-200);
-    const file = path.join(dir, /^\.*$/.test(name) ? 'archive.zip' : name);
+    const file = path.join(staging, /^\.*$/.test(name) ? 'archive.zip' : name);
     await fsp.writeFile(file, bytes);
-    return store.importArchive(file);
-  });
+    return await store.importArchive(file);
+  } finally {
+    await fsp.rm(staging, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function tooLarge(filename: string, problem: string): AdvlabError {
+  return new AdvlabError('TOO_LARGE', `${filename}: ${problem}`, { filename });
 }
 
 /**
@@ -107,12 +122,28 @@ export async function exportArchiveBytes(store: SessionStore, id: string): Promi
   });
 }
 
+/** The upload bounds reviewHandlers enforces (the engine/limits.ts constants; tests pass smaller ones). */
+export interface UploadLimits {
+  importBytes: number;
+  heldBytes: number;
+}
+
 /** `emit` (optional) tells every client that the store changed, after an import. */
-export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions.changed' }) => void): ReviewHandlers {
+export function reviewHandlers(
+  store: SessionStore,
+  emit?: (e: { type: 'sessions.changed' }) => void,
+  limits: UploadLimits = { importBytes: MAX_IMPORT_BYTES, heldBytes: MAX_IMPORT_HELD_BYTES },
+): ReviewHandlers {
   const uploads = new Map<string, { parts: (Buffer | undefined)[]; received: number; bytes: number; started: number; filename?: string }>();
+  /** Bytes held by every upload in progress (the sum of their `bytes`). */
+  let held = 0;
+  const drop = (k: string) => {
+    held -= uploads.get(k)?.bytes ?? 0;
+    uploads.delete(k);
+  };
   const expire = () => {
     const now = Date.now();
-    for (const [k, u] of uploads) if (now - u.started > UPLOAD_TTL_MS) uploads.delete(k);
+    for (const [k, u] of uploads) if (now - u.started > UPLOAD_TTL_MS) drop(k);
   };
   return {
     'sessions.view': (p) => buildSessionView(store, p.id),
@@ -138,24 +169,31 @@ export function reviewHandlers(store: SessionStore, emit?: (e: { type: 'sessions
       if (!(Number.isInteger(parts) && parts >= 1 && Number.isInteger(part) && part >= 0 && part < parts)) throw badInput(`upload part ${part} of ${parts} is out of range`);
       let u = uploads.get(id);
       if (!u) {
-        if (uploads.size >= MAX_UPLOADS) throw new AdvlabError('CONFLICT', `Too many archive uploads in progress (${MAX_UPLOADS}); finish or wait for one`);
+        if (uploads.size >= MAX_IMPORT_UPLOADS) throw new AdvlabError('CONFLICT', `Too many archive uploads in progress (at most ${MAX_IMPORT_UPLOADS}, MAX_IMPORT_UPLOADS); finish or wait for one`);
         u = { parts: new Array(parts).fill(undefined), received: 0, bytes: 0, started: Date.now(), filename: p.filename };
         uploads.set(id, u);
       }
       if (u.parts.length !== parts) throw badInput(`upload ${id} was started with ${u.parts.length} parts, not ${parts}`);
-      if (!u.parts[part]) {
-        u.bytes += chunk.length;
-        u.received++;
+      // Every byte held counts: a resent part replaces the copy it resends, and is counted instead of it.
+      const before = u.parts[part]?.length ?? 0;
+      const bytes = u.bytes - before + chunk.length;
+      const total = held - before + chunk.length;
+      const name = u.filename ?? 'archive';
+      if (bytes > limits.importBytes) {
+        drop(id);
+        throw tooLarge(name, `upload ${id} would hold ${bytes} bytes, over the ${limits.importBytes}-byte import limit (MAX_IMPORT_BYTES); the upload is dropped`);
       }
+      if (total > limits.heldBytes) {
+        throw tooLarge(name, `the archive uploads in progress would hold ${total} bytes together, over ${limits.heldBytes} (MAX_IMPORT_HELD_BYTES): finish or wait for one`);
+      }
+      if (!u.parts[part]) u.received++;
       u.parts[part] = chunk;
-      if (u.bytes > MAX_IMPORT_BYTES) {
-        uploads.delete(id);
-        throw badInput(`${u.filename ?? 'archive'}: over the ${MAX_IMPORT_BYTES}-byte import limit`);
-      }
+      u.bytes = bytes;
+      held = total;
       // A count, not u.parts.filter(...) per call: that made an upload of n parts cost n^2.
       const received = u.received;
       if (received < parts) return { complete: false, received, parts };
-      uploads.delete(id);
+      drop(id);
       return imported(Buffer.concat(u.parts as Buffer[]), u.filename);
     },
     'sessions.trash': () => store.listTrash(),
