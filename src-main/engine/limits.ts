@@ -34,3 +34,8 @@ export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
 export const MAX_IMPORT_HELD_BYTES = 2 * MAX_IMPORT_BYTES;
 /** Chunked archive uploads in progress at once (sessions.import with `upload`). */
 export const MAX_IMPORT_UPLOADS = 8;
+
+/** Tags one session holds in all (sessions.tag adds to them; the manifest's schema caps its list at this too). */
+export const MAX_SESSION_TAGS = 200;
+/** Bytes (UTF-8) of all of one session's tags together. */
+export const MAX_SESSION_TAG_BYTES = 8 * 1024;

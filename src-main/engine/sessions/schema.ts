@@ -8,6 +8,7 @@
  * newer than the one it knows.
  */
 import { z } from 'zod';
+import { MAX_SESSION_TAGS, MAX_TAG_CHARS } from '../limits';
 
 /** The manifest schema version this code writes and the newest it reads. */
 export const SESSION_SCHEMA_VERSION = 1;
@@ -116,7 +117,7 @@ export const manifestSchema = z.looseObject({
   kind: z.string().min(1).max(40),
   /** A user-editable title. */
   name: z.string().max(200),
-  tags: z.array(z.string().min(1).max(100)).max(200),
+  tags: z.array(z.string().min(1).max(MAX_TAG_CHARS)).max(MAX_SESSION_TAGS),
   status: z.enum(SESSION_STATUSES),
   created: isoTime,
   /** Last write; while running it doubles as a heartbeat. */

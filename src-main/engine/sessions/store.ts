@@ -36,7 +36,7 @@ import {
   type SessionManifest,
 } from './schema';
 import { isInTrash, listTrash, moveToTrash, purgeTrash, restoreFromTrash, type TrashEntry } from './trash';
-import { normalizeTags, SessionWriter, toJsonObject } from './writer';
+import { checkSessionTags, normalizeTags, SessionWriter, toJsonObject } from './writer';
 
 export const NOTES_FILE = 'notes.md';
 
@@ -121,6 +121,7 @@ export class SessionStore {
     const params = toJsonObject(opts.params ?? {}, 'params');
     const name = (opts.name ?? '').trim() || `${opts.kind} ${created.toISOString().slice(0, 19).replace('T', ' ')}`;
     if (name.length > 200) throw badInput('A session name has at most 200 characters');
+    const tags = checkSessionTags(normalizeTags(opts.tags ?? []));
     await fsp.mkdir(this.root, { recursive: true });
     let id = '';
     let dir = '';
@@ -144,7 +145,7 @@ export class SessionStore {
       id,
       kind: opts.kind.trim(),
       name,
-      tags: normalizeTags(opts.tags ?? []),
+      tags,
       status: 'running',
       created: iso,
       updated: iso,
@@ -294,11 +295,14 @@ export class SessionStore {
     return this.update(id, (m) => ({ ...m, name: clean }));
   }
 
-  /** Adds and removes tags (case-sensitive, trimmed, no duplicates); returns the new tag list. */
+  /**
+   * Adds and removes tags (case-sensitive, trimmed, no duplicates); returns the new tag list. The
+   * result is refused (BAD_INPUT, nothing written) over MAX_SESSION_TAGS tags or MAX_SESSION_TAG_BYTES bytes.
+   */
   async tag(id: string, add: string[] = [], remove: string[] = []): Promise<string[]> {
     const toAdd = normalizeTags(add);
     const toRemove = new Set(normalizeTags(remove));
-    const m = await this.update(id, (m) => ({ ...m, tags: normalizeTags([...m.tags, ...toAdd]).filter((t) => !toRemove.has(t)) }));
+    const m = await this.update(id, (m) => ({ ...m, tags: checkSessionTags(normalizeTags([...m.tags, ...toAdd]).filter((t) => !toRemove.has(t)), `Session ${id}`) }));
     return m.tags;
   }
 

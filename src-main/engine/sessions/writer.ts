@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError, badInput, serializeError } from '../errors';
-import { MAX_TAG_CHARS } from '../limits';
+import { MAX_SESSION_TAG_BYTES, MAX_SESSION_TAGS, MAX_TAG_CHARS } from '../limits';
 import { writeFileAtomic } from '../core/fs-atomic';
 import { updateManifest } from './manifest-io';
 import { formatMetricRow } from './metrics';
@@ -86,6 +86,19 @@ export function normalizeTags(tags: readonly string[]): string[] {
     out.add(t);
   }
   return [...out];
+}
+
+/**
+ * Refuses a session's whole tag list (after a change) over MAX_SESSION_TAGS tags or MAX_SESSION_TAG_BYTES
+ * bytes of UTF-8 together, naming the bound: many calls of sessions.tag, each within MAX_TAGS, cannot
+ * grow a manifest without end. Returns the list.
+ */
+export function checkSessionTags(tags: readonly string[], session = 'A session'): string[] {
+  if (tags.length > MAX_SESSION_TAGS) throw badInput(`${session} would have ${tags.length} tags: at most ${MAX_SESSION_TAGS} per session (MAX_SESSION_TAGS); remove some first`, { tags: tags.length, limit: MAX_SESSION_TAGS });
+  let bytes = 0;
+  for (const t of tags) bytes += Buffer.byteLength(t, 'utf8');
+  if (bytes > MAX_SESSION_TAG_BYTES) throw badInput(`${session}'s tags would total ${bytes} bytes: at most ${MAX_SESSION_TAG_BYTES} per session (MAX_SESSION_TAG_BYTES); remove some first`, { bytes, limit: MAX_SESSION_TAG_BYTES });
+  return [...tags];
 }
 
 export class SessionWriter {
@@ -243,7 +256,7 @@ export class SessionWriter {
       out.name = patch.name.trim();
       if (out.name.length > 200) throw badInput('A session name has at most 200 characters');
     }
-    if (patch.tags) out.tags = normalizeTags(patch.tags);
+    if (patch.tags) out.tags = checkSessionTags(normalizeTags(patch.tags), `Session ${this.id}`);
     if (patch.params) out.params = toJsonObject(patch.params, 'params');
     if (patch.summary) out.summary = cleanSummary(patch.summary);
     return out;
