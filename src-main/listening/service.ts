@@ -14,8 +14,9 @@
  *   summary                      { mode, pairs, plannedTrials, trials, correct, accuracy, pValue, chance }
  *
  * Blinding: while a test is open nothing readable says which clip is which. The listener is given
- * clip paths only; key.json is on disk (an interrupted test keeps it) but sealed in the store, so no
- * API call, file URL, report or export can read it; the answer rows on disk hold no truth; the seed
+ * clip paths only; key.json is on disk (an interrupted test keeps it) but sealed in the store (the
+ * seal is the session's .sealed.json, so every process sees it: the CLI's `sessions export` too), so
+ * no API call, file URL, report or export can read it; the answer rows on disk hold no truth; the seed
  * (from which the whole plan follows) is in key.json only; the clips are written and listed in the
  * order of their neutral names. An open test lives in this process (its writer); a test left open
  * when AdvLab exits is listed as incomplete, its answers so far stay on disk and the truth of each is
@@ -167,14 +168,14 @@ export class ListeningService {
         clips,
         trials: plan.map((t) => ({ ...t, clips: trialClips(p.mode, t, clipOf) })),
       };
-      this.store.seal(writer.id, 'key.json');
+      await this.store.seal(writer.id, 'key.json');
       await writer.writeArtifacts([
         ...files,
         { path: 'key.json', data: JSON.stringify(key, null, 2), kind: 'json', description: 'which clip is which, the trial plan and the correct answers' },
       ]);
       await writer.update({ summary: { mode: p.mode, pairs: pairs.length, plannedTrials: plan.length, trials: 0, correct: 0, levelDbfs: matched.targetDbfs } });
     } catch (e) {
-      this.store.unseal(writer.id);
+      await this.store.unseal(writer.id).catch(() => undefined);
       await writer.fail(e).catch(() => undefined);
       throw e;
     }
@@ -260,7 +261,7 @@ export class ListeningService {
     // The truth of every answered trial, now that the test is over (one atomic rewrite of the rows).
     if (t.rows.length) await writeFileAtomic(path.join(this.store.dir(session), 'metrics', 'answers.jsonl'), t.rows.map(formatMetricRow).join(''));
     await t.writer.update({ params: { seed: t.seed } });
-    this.store.unseal(session);
+    await this.store.unseal(session);
     const trials = t.answered;
     const pValue = binomialTest(t.correct, trials, 0.5);
     const accuracy = trials > 0 ? t.correct / trials : null;

@@ -102,14 +102,10 @@ function tooLarge(filename: string, problem: string): AdvlabError {
 
 /**
  * Refuses to let a session's sealed artifacts (the answer key of an open listening test) leave
- * through an archive: CONFLICT until the test ends.
+ * through an archive: CONFLICT until the test ends (the store's own check, which exportArchive makes too).
  */
 export async function assertNothingSealed(store: SessionStore, id: string): Promise<void> {
-  const { artifacts } = await store.show(id);
-  const sealed = artifacts.filter((a) => store.isSealed(id, a.path)).map((a) => `artifacts/${a.path}`);
-  if (sealed.length) {
-    throw new AdvlabError('CONFLICT', `Session ${id} holds ${sealed.join(', ')}, sealed until its test ends (a listening test in progress): export it after the test is finished`, { id });
-  }
+  await store.assertNothingSealed(id);
 }
 
 /** Zips a session (store.exportArchive) and returns the bytes; never while an artifact is sealed. */

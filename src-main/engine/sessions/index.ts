@@ -2,7 +2,7 @@
  * The on-disk experiment store. A session is a plain folder: manifest.json (schema-versioned),
  * metrics/<series>.jsonl, artifacts/ and notes.md. See store.ts for the layout and guarantees.
  */
-export { SessionStore, NOTES_FILE, type SessionStoreOptions, type CreateSessionOptions, type SessionDetails, type ArtifactInfo } from './store';
+export { SessionStore, NOTES_FILE, SEAL_FILE, type SessionStoreOptions, type CreateSessionOptions, type SessionDetails, type ArtifactInfo } from './store';
 export { type SessionSummary } from './list-index';
 export { type SessionFilter } from './list-filter';
 export { TRASH_DIR, type TrashEntry } from './trash';

@@ -21,7 +21,7 @@ import { isTempFile, mapLimit, walkFiles, writeFileAtomic } from '../core/fs-ato
 import { assertSessionId, newSessionId } from './ids';
 import { compileFilter, type SessionFilter } from './list-filter';
 import { ListIndex, type ListedEntry, type SessionSummary } from './list-index';
-import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, processIdentity, readManifest, updateManifest } from './manifest-io';
+import { commitManifest, listedStatus, loadManifest, MANIFEST_FILE, processIdentity, readManifest, updateManifest, withLock } from './manifest-io';
 import { parseMetricLines, type MetricSeries } from './metrics';
 import { firstSymlink, inferArtifactKind, safeRelativePath } from './paths';
 import {
@@ -39,6 +39,25 @@ import { isInTrash, listTrash, moveToTrash, purgeTrash, restoreFromTrash, type T
 import { checkSessionTags, normalizeTags, SessionWriter, toJsonObject } from './writer';
 
 export const NOTES_FILE = 'notes.md';
+/** `<session>/.sealed.json`: the artifacts sealed (SessionStore.seal) and the process that sealed them. */
+export const SEAL_FILE = '.sealed.json';
+
+/** The seal file's content, or null when there is none (or it cannot be read as one: an unreadable seal seals nothing it cannot name). */
+async function readSealFile(dir: string): Promise<{ artifacts: string[] } | null> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, SEAL_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const raw = JSON.parse(text) as { artifacts?: unknown };
+    return { artifacts: Array.isArray(raw.artifacts) ? raw.artifacts.filter((a): a is string => typeof a === 'string') : [] };
+  } catch {
+    return null;
+  }
+}
 
 export interface SessionStoreOptions {
   /** Called after any change to a session (create, write, rename, tag, notes, delete, restore, import). */
@@ -94,8 +113,6 @@ export class SessionStore {
   private readonly foreignStaleMs: number;
   /** The listing's parsed manifests, cached in memory and in <root>/.index.json (list-index.ts). */
   private readonly index: ListIndex;
-  /** Artifacts that exist but must not be read through this store yet (the key of an open listening test). */
-  private readonly sealed = new Map<string, Set<string>>();
 
   constructor(
     root: string,
@@ -248,28 +265,50 @@ export class SessionStore {
   }
 
   /**
-   * Keeps an artifact from being read through this store (readArtifact, artifactFile, and so the file
-   * server, session views and reports) until `unseal`: e.g. the answer key while a listening test runs.
-   * The file stays on disk, so an interrupted test keeps its key.
+   * Keeps an artifact from being read (readArtifact, artifactFile, and so the file server, session
+   * views and reports) or exported (exportArchive) until `unseal`: e.g. the answer key while a
+   * listening test runs. The seal is a file in the session folder (SEAL_FILE: the sealed paths and
+   * the sealing process), so every process and every store instance on the folder sees it: the CLI's
+   * `sessions export` as much as the app that opened the test. It holds while that process lives
+   * (the session's own liveness rule, listedStatus: pid and start time); a test whose process died
+   * is no longer sealed, and the file stays on disk with its key.
    */
-  seal(id: string, relPath: string): void {
+  async seal(id: string, relPath: string): Promise<void> {
     const rel = safeRelativePath(relPath, 'artifact path');
-    (this.sealed.get(id) ?? this.sealed.set(id, new Set()).get(id)!).add(rel);
+    const dir = await this.existingDir(id);
+    await withLock(path.join(dir, SEAL_FILE), async () => {
+      const current = await readSealFile(dir);
+      const artifacts = [...new Set([...(current?.artifacts ?? []), rel])];
+      await writeFileAtomic(path.join(dir, SEAL_FILE), `${JSON.stringify({ artifacts, process: processIdentity() })}\n`);
+    });
   }
 
-  unseal(id: string): void {
-    this.sealed.delete(id);
+  /** Lifts every seal of a session (removes its SEAL_FILE). */
+  async unseal(id: string): Promise<void> {
+    const dir = this.dir(id);
+    await withLock(path.join(dir, SEAL_FILE), () => fsp.rm(path.join(dir, SEAL_FILE), { force: true }));
   }
 
-  isSealed(id: string, relPath: string): boolean {
-    return this.sealed.get(id)?.has(relPath) ?? false;
+  /** The artifacts of a session sealed now (by a live process), as paths relative to artifacts/. */
+  async sealedArtifacts(id: string): Promise<string[]> {
+    const dir = this.dir(id);
+    const seal = await readSealFile(dir);
+    if (!seal?.artifacts.length) return [];
+    // The seal holds while the session's writer lives (its status 'running'); a damaged manifest keeps it.
+    const read = await readManifest(dir, path.join(dir, MANIFEST_FILE));
+    if (read.ok && listedStatus(read.manifest, { now: this.now().getTime(), foreignStaleMs: this.foreignStaleMs }) !== 'running') return [];
+    return seal.artifacts;
+  }
+
+  async isSealed(id: string, relPath: string): Promise<boolean> {
+    return (await this.sealedArtifacts(id)).includes(relPath);
   }
 
   /** Absolute path of an existing, unsealed artifact (the path is checked to stay inside artifacts/). */
   async artifactFile(id: string, relPath: string): Promise<string> {
     const dir = await this.existingDir(id);
     const rel = safeRelativePath(relPath, 'artifact path');
-    if (this.isSealed(id, rel)) throw new AdvlabError('CONFLICT', `artifacts/${rel} of session ${id} is sealed until its test ends`, { id, path: rel });
+    if (await this.isSealed(id, rel)) throw new AdvlabError('CONFLICT', `artifacts/${rel} of session ${id} is sealed until its test ends`, { id, path: rel });
     const abs = path.join(dir, 'artifacts', ...rel.split('/'));
     const link = await firstSymlink(dir, `artifacts/${rel}`);
     if (link) throw new AdvlabError('NOT_FOUND', `Session ${id}: ${link} is a symbolic link, and links inside a session folder are never followed`, { id, path: rel });
@@ -351,12 +390,24 @@ export class SessionStore {
     return purgeTrash(this.root, olderThanMs, this.now);
   }
 
-  /** Writes the session folder (under its id) into one zip file. */
+  /**
+   * Writes the session folder (under its id) into one zip file. Refused (CONFLICT) while an artifact
+   * is sealed (an open listening test's key, whichever process opened it): an archive would carry it out.
+   */
   async exportArchive(id: string, file: string): Promise<ExportResult> {
     const dir = await this.existingDir(id);
     const m = await loadManifest(dir);
     this.assertIdMatches(m, id, dir);
+    await this.assertNothingSealed(id);
     return exportSessionArchive(dir, id, file);
+  }
+
+  /** CONFLICT, naming the sealed artifacts, while any artifact of the session is sealed. */
+  async assertNothingSealed(id: string): Promise<void> {
+    const sealed = await this.sealedArtifacts(id);
+    if (sealed.length) {
+      throw new AdvlabError('CONFLICT', `Session ${id} holds ${sealed.map((a) => `artifacts/${a}`).join(', ')}, sealed until its test ends (a listening test in progress): export it after the test is finished`, { id });
+    }
   }
 
   /**
