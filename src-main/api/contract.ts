@@ -20,6 +20,10 @@ import type { CsvResult } from '../report/csv';
 import { MAX_REPORT_SESSIONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 import type { SessionView } from '../../src-shared/report/model';
 
+/** What files.choose asks for: a model (model.json or its folder), a WAV clip, a dataset folder. */
+export const FILE_PURPOSES = ['model', 'wav', 'dataset'] as const;
+export type FilePurpose = (typeof FILE_PURPOSES)[number];
+
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
 const empty = z.object({}).strict();
 
@@ -49,6 +53,11 @@ export const methodSchemas = {
   'jobs.start': jobStartSchema,
   'jobs.cancel': z.object({ jobId: id }).strict(),
   'jobs.list': empty,
+  /**
+   * Asks the user for a file or folder with the app's own open dialog (Electron only); what they choose
+   * may then be given to jobs.start (api/path-guard.ts). The browser host answers UNSUPPORTED.
+   */
+  'files.choose': z.object({ purpose: z.enum(FILE_PURPOSES) }).strict(),
   'sessions.list': z.object({ filter: sessionFilterSchema.optional() }).strict(),
   'sessions.show': z.object({ id }).strict(),
   'sessions.metrics': z.object({ id, series: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/) }).strict(),
@@ -114,6 +123,8 @@ export interface ApiResults {
   'jobs.start': { jobId: string };
   'jobs.cancel': { cancelled: true };
   'jobs.list': JobInfo[];
+  /** The chosen path, or null when the user cancelled the dialog. */
+  'files.choose': { path: string | null };
   'sessions.list': SessionSummary[];
   'sessions.show': SessionDetails;
   'sessions.metrics': MetricSeries;

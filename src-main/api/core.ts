@@ -4,9 +4,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { AdvlabError, serializeError } from '../engine/errors';
-import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type Method, type ParamsArg, type ParsedParamsOf, type ResultOf } from './contract';
+import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type FilePurpose, type Method, type ParamsArg, type ParsedParamsOf, type ResultOf } from './contract';
 import { checkJobStart } from './job-check';
 import type { JobService } from './job-service';
+import { PathGuard } from './path-guard';
+import { uploadsDir } from '../listening/uploads';
 
 export interface CoreOptions {
   jobs: JobService;
@@ -14,24 +16,39 @@ export interface CoreOptions {
   sessionsRoot: string;
   transport: AppInfo['transport'];
   version: string;
+  /**
+   * 'confined' (the default: IPC and HTTP): a job's paths must lie in the data folders, the store, the
+   * uploads folder or a file chosen through the app's dialog (api/path-guard.ts). 'any': the CLI, whose
+   * local user types paths at a shell.
+   */
+  paths?: 'confined' | 'any';
+  /**
+   * The app's own open dialog (Electron): resolves to the chosen path, or null when cancelled. Without
+   * it (the browser host, the CLI) files.choose is UNSUPPORTED.
+   */
+  chooseFile?: (purpose: FilePurpose) => Promise<string | null>;
 }
 
 /** A method's handler: its parsed params in, its ResultOf out (the result map cannot drift from the handlers). */
 type Handler<M extends Method> = (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> | ResultOf<M>;
 export type Handlers = { [M in Method]: Handler<M> };
 /** The methods ApiCore answers itself (app and jobs); the rest come from api/handlers.ts. */
-export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list';
+export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list' | 'files.choose';
 
 export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
   private readonly handlers: Handlers;
+  /** The check of a job's paths (null with `paths: 'any'`); `paths.choose(file)` allows a file the user chose in a dialog. */
+  readonly paths: PathGuard | null;
 
   constructor(readonly opts: CoreOptions, extra: (core: ApiCore) => Omit<Handlers, CoreMethods>) {
     super();
     opts.jobs.on('event', (e) => this.emit('event', e));
+    this.paths = opts.paths === 'any' ? null : new PathGuard({ dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, uploadsDir: uploadsDir(opts.sessionsRoot) });
     this.handlers = {
       'app.info': async () => this.info(),
-      'jobs.start': (p) => {
+      'jobs.start': async (p) => {
         checkJobStart(p); // the attack's own params schema, before any worker starts
+        await this.paths?.checkJob(p); // FORBIDDEN for a path outside the allowed folders
         const { jobId } = opts.jobs.start(p.kind, p.params);
         return { jobId };
       },
@@ -40,6 +57,13 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
         return { cancelled: true };
       },
       'jobs.list': () => opts.jobs.list(),
+      'files.choose': async (p) => {
+        if (!opts.chooseFile) throw new AdvlabError('UNSUPPORTED', `files.choose opens the desktop app's file dialog; over ${opts.transport === 'http' ? 'the browser host' : 'this transport'}, put the file in a data folder (${opts.dataDirs.join(', ') || 'none'}) or upload it`);
+        const chosen = await opts.chooseFile(p.purpose);
+        if (chosen === null) return { path: null };
+        await this.paths?.choose(chosen); // jobs may now read it
+        return { path: chosen };
+      },
       ...extra(this),
     };
   }

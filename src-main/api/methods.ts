@@ -10,6 +10,7 @@ export const METHOD_NAMES = [
   'jobs.start',
   'jobs.cancel',
   'jobs.list',
+  'files.choose',
   'sessions.list',
   'sessions.show',
   'sessions.metrics',

@@ -136,7 +136,8 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: CliContext = {
     out,
     argv: rest,
-    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http' })),
+    // The CLI's own commands take any path its local user types; `serve` is a door for a browser, whose job paths are confined.
+    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http', paths: name === 'serve' ? 'confined' : 'any' })),
     parse: (options, allowPositionals = false) => {
       try {
         return parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true }) as never;

@@ -6,11 +6,11 @@
  * Electron's fuses (no RunAsNode, cookie encryption, ASAR integrity) are flipped at packaging time by
  * scripts/fuses.mjs (see README).
  */
-import { app, BrowserWindow, ipcMain, Menu, session, type IpcMainInvokeEvent, type Session, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, type IpcMainInvokeEvent, type OpenDialogOptions, type Session, type WebContents } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CALL_CHANNEL, EVENT_CHANNEL } from '../api/methods';
-import type { Envelope } from '../api/contract';
+import type { Envelope, FilePurpose } from '../api/contract';
 import type { ApiCore } from '../api/core';
 import { createApp, resolveAppOptions } from '../host/app';
 import { SHUTDOWN_GRACE_MS } from '../jobs/runner';
@@ -147,9 +147,31 @@ export function installSecurity(appLike: Pick<typeof app, 'on'>, ses: Parameters
   hardenSession(ses, rendererUrl);
 }
 
+/** The open dialog of files.choose for each purpose: a model.json, a WAV, a dataset folder. */
+export function dialogOptions(purpose: FilePurpose): OpenDialogOptions {
+  switch (purpose) {
+    case 'model':
+      return { title: 'Choose a tfjs model.json', properties: ['openFile'], filters: [{ name: 'tfjs model', extensions: ['json'] }] };
+    case 'wav':
+      return { title: 'Choose a WAV file', properties: ['openFile'], filters: [{ name: 'WAV audio', extensions: ['wav'] }] };
+    case 'dataset':
+      return { title: 'Choose a dataset folder', properties: ['openDirectory'] };
+  }
+}
+
+/**
+ * files.choose in the desktop app: the open dialog on our window; the path returned is then allowed
+ * for jobs (ApiCore remembers it: api/path-guard.ts), the way a typed path outside the data folders is not.
+ */
+export async function chooseWithDialog(purpose: FilePurpose): Promise<string | null> {
+  const win = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
+  const r = win ? await dialog.showOpenDialog(win, dialogOptions(purpose)) : await dialog.showOpenDialog(dialogOptions(purpose));
+  return r.canceled || !r.filePaths[0] ? null : r.filePaths[0];
+}
+
 export async function start(argv = process.argv): Promise<void> {
   const options = resolveAppOptions(argv.slice(1));
-  const { core, runner } = createApp({ ...options, transport: 'electron' });
+  const { core, runner } = createApp({ ...options, transport: 'electron', chooseFile: chooseWithDialog });
   await app.whenReady();
   const rendererIndex = join(here, '../renderer/index.html');
   const rendererUrl = pathToFileURL(rendererIndex).href;

@@ -3,7 +3,7 @@
  * environment. Electron's main process, `advlab serve` and the CLI commands all start here.
  */
 import { parseArgs } from 'node:util';
-import { ApiCore } from '../api/core';
+import { ApiCore, type CoreOptions } from '../api/core';
 import type { AppInfo } from '../api/contract';
 import { parseBackendName } from '../engine/backend';
 import { resolveDataDirs } from '../engine/data';
@@ -46,11 +46,16 @@ export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = proce
   };
 }
 
-export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }) {
+/**
+ * `paths`: 'confined' (default) for the doors a window or browser talks through (Electron, `advlab
+ * serve`): a job's paths must lie in the allowed folders (api/path-guard.ts); 'any' for the CLI's own
+ * commands, where a local user types the paths.
+ */
+export function createApp(opts: AppOptions & { transport: AppInfo['transport']; paths?: 'confined' | 'any'; chooseFile?: CoreOptions['chooseFile'] }) {
   const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath, maxJobs: opts.maxJobs });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
-    { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },
+    { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION, paths: opts.paths ?? 'confined', ...(opts.chooseFile ? { chooseFile: opts.chooseFile } : {}) },
     (core) => apiHandlers({ store, dataDirs: opts.dataDirs, emit: (e) => core.emit('event', e) }),
   );
   return { core, runner, store };

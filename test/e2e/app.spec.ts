@@ -65,10 +65,16 @@ test('a second serve on a busy port fails with a clear message', async ({ host }
 test('importing a model: a bad path is refused clearly, a real model.json lands in Models with its accuracy', async ({ page, host, trainedModel, consoleErrors }) => {
   await page.goto(host.url);
   await openView(page, 'datasets');
-  await page.getByTestId('import-path').fill('/no/such/model.json');
+  // A path inside the sessions folder (paths outside the data folders and the store are refused at the door, below).
+  const missing = `${host.sessions}/no/such/model.json`;
+  await page.getByTestId('import-path').fill(missing);
   await page.getByTestId('import-start').click();
   await expect(page.getByTestId('import-state')).toHaveAttribute('data-state', 'failed', { timeout: 60_000 });
-  await expect(page.getByTestId('import-state')).toContainText('/no/such/model.json');
+  await expect(page.getByTestId('import-state')).toContainText(missing);
+  // Outside every allowed folder: 403 FORBIDDEN naming the path, before any job.
+  const outside = await page.request.post(`${host.origin}/api/jobs.start`, { headers: { 'x-advlab-token': host.token }, data: { kind: 'import-model', params: { path: '/no/such/model.json' } } });
+  expect(outside.status()).toBe(403);
+  expect((await outside.json()).error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('"/no/such/model.json" is outside the folders the API may read') });
   // A real model.json: the worker's trained model (made on first use; this test does not rely on the one above).
   const models = (await (await page.request.post(`${host.origin}/api/models.list`, { headers: { 'x-advlab-token': host.token }, data: {} })).json()).result as { path: string }[];
   expect(models.length).toBeGreaterThan(0);
