@@ -12,6 +12,7 @@ import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
 import { classifierFor } from '../engine/models/defended';
 import type { Classifier } from '../engine/models/classifier';
 import type { ModelRef, SessionStore } from '../engine/sessions';
+import type { JobContext } from '../engine/context';
 import { isSessionId } from '../engine/sessions';
 
 export interface ResolvedModel {
@@ -59,10 +60,10 @@ export async function locateModel(ref: string, store: SessionStore, kindHint = '
   return { path: ref, label: ref };
 }
 
-/** An image classifier from a session id or a model path, with its preprocessing applied. */
-export async function resolveModel(ref: string, store: SessionStore): Promise<ResolvedModel> {
+/** An image classifier from a session id or a model path, with its preprocessing applied; `ctx` can cancel the read of its files. */
+export async function resolveModel(ref: string, store: SessionStore, ctx?: JobContext): Promise<ResolvedModel> {
   const { path, id, label } = await locateModel(ref, store);
-  const loaded = await loadModel(path);
+  const loaded = await loadModel(path, { ctx });
   const classifier = classifierFor(loaded);
   return {
     loaded,
@@ -78,10 +79,10 @@ export interface ResolvedSpeechModel {
   label: string;
 }
 
-/** A speech-to-text model from a session id (an audio-train run) or a model path. */
-export async function resolveSpeechModel(ref: string, store: SessionStore): Promise<ResolvedSpeechModel> {
+/** A speech-to-text model from a session id (an audio-train run) or a model path; `ctx` can cancel the reads of its files. */
+export async function resolveSpeechModel(ref: string, store: SessionStore, ctx?: JobContext): Promise<ResolvedSpeechModel> {
   const { path, id, label } = await locateModel(ref, store, '; use an audio-train session');
-  const model = await SpeechModel.load(path);
-  const sha256 = await modelSha256(model.modelJson!);
+  const model = await SpeechModel.load(path, { ctx });
+  const sha256 = await modelSha256(model.modelJson!, ctx);
   return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };
 }

@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { badFile, badInput } from '../errors';
 import { deriveSeed } from '../models/architectures';
 import { loadModel, saveModel, type ModelMeta, type SavedModel } from '../models/io';
+import type { JobContext } from '../context';
 import { AudioFrontend, frameCount, resolveFrontend, stackSignals, type FrontendConfig } from './frontend';
 import { Alphabet, DEFAULT_ALPHABET, beamSearchDecode, greedyDecode } from './decode';
 import { resample } from './resample';
@@ -190,9 +191,9 @@ export class SpeechModel {
     return new SpeechModel(network, frontend, alphabet, arch);
   }
 
-  /** Loads a speech model saved by `save` (a folder or its model.json); errors name the file. */
-  static async load(dirOrFile: string): Promise<SpeechModel> {
-    const loaded = await loadModel(dirOrFile);
+  /** Loads a speech model saved by `save` (a folder or its model.json); errors name the file; `ctx` can cancel the read. */
+  static async load(dirOrFile: string, opts: { ctx?: JobContext } = {}): Promise<SpeechModel> {
+    const loaded = await loadModel(dirOrFile, opts);
     const meta = loaded.meta as Record<string, unknown>;
     const fail = (problem: string) => {
       loaded.model.dispose();

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AdvlabError, badFile, badInput, formatIssues } from '../errors';
 import { writeFileAtomic } from '../core/fs-atomic';
+import { silentContext, type JobContext } from '../context';
 import type { Classifier } from './classifier';
 
 export const MODEL_JSON = 'model.json';
@@ -188,11 +189,19 @@ const ModelJsonSchema = z.looseObject({
 });
 
 /**
+ * Bytes read between two cancellation checks: a model file is read in chunks of this size, and a
+ * cancelled job stops after the chunk in flight (a 1 GiB read is 64 checks, each a few ms apart).
+ */
+export const MODEL_READ_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
  * Reads a regular file of at most `cap` bytes: the size is checked on the open handle before
  * reading and no more than that is read, so a device (/dev/zero), a FIFO or a file that grows
- * cannot grow memory. Errors name the file, the problem and the limit.
+ * cannot grow memory. It reads MODEL_READ_CHUNK_BYTES at a time and calls `ctx.checkpoint()`
+ * before each chunk, so a cancelled job stops mid-file (CancelledError). Errors name the file, the
+ * problem and the limit.
  */
-async function readCapped(file: string, cap: number, capName: string, expected?: number): Promise<Uint8Array> {
+async function readCapped(file: string, cap: number, capName: string, expected?: number, ctx: JobContext = silentContext): Promise<Uint8Array> {
   if (!(await fs.stat(file)).isFile()) throw badFile(file, 'is not a regular file (a device, FIFO or socket is never read)');
   // O_NONBLOCK: should a FIFO be swapped in after the check, opening it does not wait for a writer.
   const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
@@ -204,7 +213,8 @@ async function readCapped(file: string, cap: number, capName: string, expected?:
     const out = new Uint8Array(st.size);
     let at = 0;
     while (at < out.byteLength) {
-      const { bytesRead } = await handle.read(out, at, out.byteLength - at, at);
+      ctx.checkpoint();
+      const { bytesRead } = await handle.read(out, at, Math.min(MODEL_READ_CHUNK_BYTES, out.byteLength - at), at);
       if (bytesRead === 0) break;
       at += bytesRead;
     }
@@ -252,13 +262,13 @@ interface ReadModel {
   weightSpecs: tf.io.WeightsManifestEntry[];
 }
 
-/** Reads and checks model.json and every weight shard it lists, without building the model. */
-async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
+/** Reads and checks model.json and every weight shard it lists, without building the model; `ctx` can cancel the reads. */
+async function readModelFiles(dirOrFile: string, ctx: JobContext = silentContext): Promise<ReadModel> {
   const modelJson = await resolveModelJson(dirOrFile);
   const dir = path.dirname(modelJson);
   let text: Uint8Array;
   try {
-    text = await readCapped(modelJson, MAX_MODEL_JSON_BYTES, 'MAX_MODEL_JSON_BYTES');
+    text = await readCapped(modelJson, MAX_MODEL_JSON_BYTES, 'MAX_MODEL_JSON_BYTES', undefined, ctx);
   } catch (e) {
     if (e instanceof AdvlabError) throw e;
     throw badFile(modelJson, `cannot be read (${(e as Error).message})`);
@@ -319,7 +329,7 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
     for (let i = 0; i < files.length; i++) {
       let data: Uint8Array;
       try {
-        data = await readCapped(files[i], MAX_MODEL_WEIGHT_BYTES, 'MAX_MODEL_WEIGHT_BYTES', sizes[i]);
+        data = await readCapped(files[i], MAX_MODEL_WEIGHT_BYTES, 'MAX_MODEL_WEIGHT_BYTES', sizes[i], ctx);
       } catch (e) {
         if (e instanceof AdvlabError) throw e;
         if (e instanceof SizeChanged) throw badFile(files[i], `weight shard changed while it was read (${e.bytes} bytes, ${sizes[i]} checked)`, { modelJson });
@@ -331,9 +341,9 @@ async function readModelFiles(dirOrFile: string): Promise<ReadModel> {
   return { modelJson, json, text, shards, weightSpecs };
 }
 
-/** sha256 (hex) of model.json followed by its weight shards in manifest order. */
-export async function modelSha256(dirOrFile: string): Promise<string> {
-  const r = await readModelFiles(dirOrFile);
+/** sha256 (hex) of model.json followed by its weight shards in manifest order; `ctx` can cancel the reads. */
+export async function modelSha256(dirOrFile: string, ctx?: JobContext): Promise<string> {
+  const r = await readModelFiles(dirOrFile, ctx);
   return sha256Of([r.text, ...r.shards.map((s) => s.data)]);
 }
 
@@ -351,10 +361,11 @@ function parseMeta(raw: unknown, modelJson: string): ModelMeta {
  * Loads a LayersModel from a folder or a model.json path, with all weight shards its manifest
  * lists (several groups and several shards per group, as tfjs and its converter write them).
  * Errors name the file: missing model.json or shard, bad JSON, shard sizes that do not match the
- * manifest, a topology tfjs cannot build.
+ * manifest, a topology tfjs cannot build. With `ctx`, the reads are cancellable: a cancelled job
+ * stops within one MODEL_READ_CHUNK_BYTES chunk of a large weight file (CancelledError).
  */
-export async function loadModel(dirOrFile: string): Promise<LoadedModel> {
-  const r = await readModelFiles(dirOrFile);
+export async function loadModel(dirOrFile: string, opts: { ctx?: JobContext } = {}): Promise<LoadedModel> {
+  const r = await readModelFiles(dirOrFile, opts.ctx);
   const meta = parseMeta(r.json.userDefinedMetadata, r.modelJson);
   const weightData = r.shards.map((s) => s.data.buffer.slice(s.data.byteOffset, s.data.byteOffset + s.data.byteLength) as ArrayBuffer);
   const artifacts = tf.io.getModelArtifactsForJSONSync(r.json, r.weightSpecs, weightData);

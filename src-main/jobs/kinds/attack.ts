@@ -86,8 +86,8 @@ export const attack = (async (raw, ctx, env) => {
   const p = attackParams.parse(raw);
   const def = getAttack(p.attack);
   const store = new SessionStore(env.sessionsRoot);
-  const model = await resolveModel(p.model, store);
-  const target = p.transferTo ? await resolveModel(p.transferTo, store) : null;
+  const model = await resolveModel(p.model, store, ctx);
+  const target = p.transferTo ? await resolveModel(p.transferTo, store, ctx) : null;
   const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
@@ -137,7 +137,7 @@ export const sweep = (async (raw, ctx, env) => {
   const def = getAttack(p.attack);
   if (!def.epsilonBall) throw badInput(`${def.name} is a minimal-distortion attack; a sweep needs a fixed-epsilon attack (fgsm, bim, pgd, pgd-l2, pgd-margin)`);
   const store = new SessionStore(env.sessionsRoot);
-  const model = await resolveModel(p.model, store);
+  const model = await resolveModel(p.model, store, ctx);
   const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   checkInputShape(model.classifier, set.shape, set.name);
   const { writer } = await openSession(env, {
@@ -166,7 +166,7 @@ export const sweep = (async (raw, ctx, env) => {
 export const lossSurfaceJob = (async (raw, ctx, env) => {
   const p = lossSurfaceParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
-  const model = await resolveModel(p.model, store);
+  const model = await resolveModel(p.model, store, ctx);
   const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
   checkInputShape(model.classifier, set.shape, set.name);

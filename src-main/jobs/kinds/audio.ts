@@ -148,7 +148,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   const p = audioAttackParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const clip = await readClip(p.wav);
-  const resolved = await resolveSpeechModel(p.model, store);
+  const resolved = await resolveSpeechModel(p.model, store, ctx);
   const { model } = resolved;
   try {
     // Bad targets fail before a session exists.
@@ -208,11 +208,11 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   }
 }) satisfies JobHandler<'audio-attack'>;
 
-export const audioTranscribe = (async (raw, _ctx, env) => {
+export const audioTranscribe = (async (raw, ctx, env) => {
   const p = audioTranscribeParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const clip = await readClip(p.wav);
-  const resolved = await resolveSpeechModel(p.model, store);
+  const resolved = await resolveSpeechModel(p.model, store, ctx);
   try {
     const t0 = performance.now();
     const x = clip.sampleRate === resolved.model.sampleRate ? clip.samples : resample(clip.samples, clip.sampleRate, resolved.model.sampleRate);

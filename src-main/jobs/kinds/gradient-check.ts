@@ -34,8 +34,8 @@ function part(ctx: JobContext, from: number, to: number, label: string): JobCont
 export const gradientCheck = (async (raw, ctx, env) => {
   const p = gradientCheckParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
-  const model = await resolveModel(p.model, store);
-  const given = p.surrogate ? await resolveModel(p.surrogate, store) : null;
+  const model = await resolveModel(p.model, store, ctx);
+  const given = p.surrogate ? await resolveModel(p.surrogate, store, ctx) : null;
   const split = splitSpecFor(model, p.dataset, p.splitSpec);
   const set = await images(env, { ...p, ...split });
   // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.

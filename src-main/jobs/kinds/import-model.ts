@@ -13,7 +13,7 @@ import type { JobHandler } from '../types';
 
 export const importModel = (async (raw, ctx, env) => {
   const p = importModelParams.parse(raw);
-  const loaded = await loadModel(p.path);
+  const loaded = await loadModel(p.path, { ctx });
   const set = p.dataset ? await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'test', limit: p.testLimit }) : null;
   if (set) checkInputShape(classifierFor(loaded), set.shape, set.name);
   const label = p.name ?? `imported ${basename(dirname(loaded.modelJson))}`;
