@@ -171,6 +171,52 @@ describe('jobs.start confines paths (ApiCore, as IPC calls it)', () => {
   });
 });
 
+describe('jobs.start confines paths: seeded random paths against a second judge', () => {
+  it('2,000 paths built of roots, "..", ".", links and odd separators: accepted only when they really lie inside a root', async () => {
+    const { realpathSync } = await import('node:fs');
+    const { dirname, basename, resolve, relative, isAbsolute } = await import('node:path');
+    let state = 20261204;
+    const rnd = (n: number) => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state % n;
+    };
+    const SEGMENTS = ['..', '.', '', 'data', 'sessions', 'uploads', 'outside', 'model', 'set', 'my-set', 'linked-set', 'linked-model', 'linked.wav', 'clip.wav', 'model.json', 'nope', '...', '.hidden', sessionId];
+    const bases = [tmp, data, sessions, uploads, outside, '/', '', '.', '..'];
+    // An independent judge: resolve, then realpath the deepest existing folder, and compare with the real roots.
+    const real = (p: string): string => {
+      const rest: string[] = [];
+      let head = p;
+      for (;;) {
+        try {
+          return resolve(realpathSync(head), ...rest.reverse());
+        } catch {
+          if (dirname(head) === head) return p;
+          rest.push(basename(head));
+          head = dirname(head);
+        }
+      }
+    };
+    const roots = [data, sessions, uploads].map((r) => realpathSync(r));
+    const within = (p: string) => roots.some((r) => { const rel = relative(r, p); return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)); });
+    let accepted = 0;
+    for (let i = 0; i < 2000; i++) {
+      const parts = Array.from({ length: 1 + rnd(6) }, () => SEGMENTS[rnd(SEGMENTS.length)]);
+      const base = bases[rnd(bases.length)];
+      const sep = ['/', '//', '/./'][rnd(3)];
+      const p = [base, ...parts].join(sep) || '.';
+      const r = await core.call('jobs.start', { kind: 'import-model', params: { path: p } });
+      const lexical = resolve(p);
+      const inside = within(lexical) && within(real(lexical));
+      if (r.ok) accepted++;
+      expect(r.ok, `${p}: ${JSON.stringify(r)}`).toBe(inside);
+      if (!r.ok) expect(r.error.code, p).toBe('FORBIDDEN');
+    }
+    // Both kinds of answer were exercised.
+    expect(accepted).toBeGreaterThan(50);
+    expect(accepted).toBeLessThan(1950);
+  });
+});
+
 describe('jobs.start confines paths over HTTP (the browser host)', () => {
   const post = async (body: unknown) => {
     const res = await fetch(`${host.url.replace(/\/?(\?.*)?$/, '')}/api/jobs.start`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-advlab-token': host.token }, body: JSON.stringify(body) });
