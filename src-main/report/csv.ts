@@ -3,6 +3,7 @@
  * series with the most rows. Every row, full precision, RFC 4180 quoting.
  */
 import { AdvlabError, badFile } from '../engine/errors';
+import { jsonSyntaxProblem } from '../engine/core/json-depth';
 import type { SessionStore } from '../engine/sessions';
 import { EXAMPLES_FILE } from '../../src-shared/report/conventions';
 import { tableFromJson } from '../../src-shared/report/tables';
@@ -33,7 +34,7 @@ export async function sessionCsv(store: SessionStore, id: string): Promise<CsvRe
     try {
       doc = JSON.parse(examples.toString('utf8'));
     } catch (e) {
-      throw badFile(file, `not valid JSON (${(e as Error).message})`);
+      throw badFile(file, `not valid JSON (${jsonSyntaxProblem(e)})`);
     }
     const t = tableFromJson(doc);
     if (!t) {

@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError } from '../engine/errors';
+import { jsonSyntaxProblem } from '../engine/core/json-depth';
 import { isTempFile, walkFiles } from '../engine/core/fs-atomic';
 import { inferArtifactKind } from '../engine/sessions/paths';
 import type { ArtifactInfo, SessionStore } from '../engine/sessions';
@@ -139,7 +140,7 @@ export async function buildSessionView(store: SessionStore, id: string, opts: Vi
       try {
         doc = JSON.parse(text);
       } catch (e) {
-        problems.push(`artifacts/${a.path}: not valid JSON (${(e as Error).message})`);
+        problems.push(`artifacts/${a.path}: not valid JSON (${jsonSyntaxProblem(e)})`);
         continue;
       }
       if (a.path === CLAIM_FILE && !view.claim) view.claim = claimFromJson(a.path, doc);

@@ -23,3 +23,13 @@ export function jsonDepth(text: string, limit = Infinity): number {
   }
   return max;
 }
+
+/**
+ * What is wrong with JSON text, from JSON.parse's error, without the text itself: V8 quotes the text
+ * around the error (`Unexpected token 'T', "TOP-SECRE"... is not valid JSON`), and a file that is not
+ * JSON (a key, a password file given as a model) must not have its contents echoed in an error.
+ */
+export function jsonSyntaxProblem(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.replace(/,\s*"[\s\S]*"\s*is not valid JSON\s*$/, '').replace(/"[\s\S]*"/g, '"..."');
+}

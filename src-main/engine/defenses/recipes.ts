@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AdvlabError, badFile, formatIssues } from '../errors';
+import { jsonSyntaxProblem } from '../core/json-depth';
 import type { RecipeFile } from './types';
 
 const recipeSchema = z.object({
@@ -34,7 +35,7 @@ export function readRecipe(file: string): RecipeFile {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw badFile(file, `not valid JSON (${(e as Error).message})`);
+    throw badFile(file, `not valid JSON (${jsonSyntaxProblem(e)})`);
   }
   const parsed = recipeSchema.safeParse(raw);
   if (!parsed.success) throw badFile(file, `not a recipe: ${formatIssues(parsed.error.issues, { root: '' }).join('; ')}`);

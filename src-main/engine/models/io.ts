@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AdvlabError, badFile, badInput, formatIssues } from '../errors';
 import { writeFileAtomic } from '../core/fs-atomic';
+import { jsonSyntaxProblem } from '../core/json-depth';
 import { silentContext, type JobContext } from '../context';
 import type { Classifier } from './classifier';
 
@@ -277,7 +278,7 @@ async function readModelFiles(dirOrFile: string, ctx: JobContext = silentContext
   try {
     raw = JSON.parse(new TextDecoder().decode(text));
   } catch (e) {
-    throw badFile(modelJson, `is not valid JSON (${(e as Error).message})`);
+    throw badFile(modelJson, `is not valid JSON (${jsonSyntaxProblem(e)})`);
   }
   const checked = ModelJsonSchema.safeParse(raw);
   if (!checked.success) {

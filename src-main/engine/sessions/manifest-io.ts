@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdvlabError } from '../errors';
 import { writeFileAtomic } from '../core/fs-atomic';
-import { jsonDepth, MAX_JSON_DEPTH } from '../core/json-depth';
+import { jsonDepth, jsonSyntaxProblem, MAX_JSON_DEPTH } from '../core/json-depth';
 import { checkManifest, type ListedStatus, type ManifestProblem, type SessionManifest } from './schema';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -42,7 +42,7 @@ export function parseManifestText(text: string, label: string): ManifestRead {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    const what = text.trim() === '' ? 'empty file' : `not valid JSON (${(e as Error).message})`;
+    const what = text.trim() === '' ? 'empty file' : `not valid JSON (${jsonSyntaxProblem(e)})`;
     return { ok: false, problem: { reason: `${label}: ${what}`, unsupported: false } };
   }
   return checkManifest(raw, label);
