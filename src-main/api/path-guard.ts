@@ -114,10 +114,15 @@ export class PathGuard {
         // A bare name that is no session and no file: the job says NOT_FOUND (as it does for a typo'd id).
         if (!looksLikePath(value) && !existsSync(value)) return null;
         return path.resolve(value);
-      case 'dataset':
-        // A known name or a bare folder name is looked up in the data folders only.
-        if (knownDataset(value) || !looksLikePath(value)) return null;
-        return path.resolve(value);
+      case 'dataset': {
+        // A known name is looked up in the data folders only, under the registry's folder names.
+        if (knownDataset(value)) return null;
+        if (looksLikePath(value)) return path.resolve(value);
+        // A bare folder name: the first data folder holding it (as the engine finds it), judged by
+        // where it really is (a link in a data folder leading out of it is outside).
+        const found = this.opts.dataDirs.map((d) => path.join(d, value)).find((d) => existsSync(d));
+        return found ?? null;
+      }
       case 'recipe':
         // An id is a file of the app's own recipes folder; a path (or a .json name) is read as a file.
         if (!looksLikePath(value) && !value.endsWith('.json')) return null;

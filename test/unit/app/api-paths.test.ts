@@ -94,6 +94,7 @@ const refused = (): [string, () => JobStartInput, string][] => [
   ['attack: transferTo outside', () => mnistAttack({ transferTo: join(outside, 'model') }), 'transferTo'],
   ['attack: dataset folder outside', () => mnistAttack({ dataset: join(outside, 'set') }), 'dataset'],
   ['attack: dataset through a symlink in the data folder', () => mnistAttack({ dataset: join(data, 'linked-set') }), 'dataset'],
+  ['attack: dataset by the bare name of a symlink in the data folder', () => mnistAttack({ dataset: 'linked-set' }), 'dataset'],
   ['attack: model through a symlink in the uploads folder', () => mnistAttack({ model: join(uploads, 'linked-model') }), 'model'],
   ['sweep: model outside', () => ({ kind: 'sweep', params: { model: join(outside, 'model'), dataset: 'mnist', epsilons: [0.1] } }), 'model'],
   ['loss-surface: dataset outside', () => ({ kind: 'loss-surface', params: { model: sessionId, dataset: join(outside, 'set') } }), 'dataset'],
