@@ -4,7 +4,8 @@
  * progress together is capped too, and the archive lands only inside the store (a staging folder
  * under its root, never a path the client names).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { zipSync } from 'fflate';
@@ -96,5 +97,21 @@ describe('chunked archive upload byte accounting', () => {
     expect(readdirSync(outside)).toEqual([]);
     // Nothing left behind in the store but the imported session.
     expect(readdirSync(store.root).filter((n) => !n.startsWith('.index'))).toEqual([id]);
+  });
+
+  it("an upload's staging folder left by a killed host is removed by the store's first listing", async () => {
+    const store = tmpStore();
+    mkdirSync(store.root, { recursive: true });
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const dead = path.join(store.root, `.import-${deadPid}-upload-0123456789ab`);
+    const live = path.join(store.root, `.import-${process.pid}-upload-ba9876543210`);
+    for (const d of [dead, live]) {
+      mkdirSync(d);
+      writeFileSync(path.join(d, 'archive.zip'), 'partial');
+    }
+    await store.list();
+    const left = readdirSync(store.root);
+    expect(left).not.toContain(path.basename(dead));
+    expect(left).toContain(path.basename(live)); // an upload of this (live) process is in progress
   });
 });
