@@ -73,6 +73,10 @@ describe('the shard pool through the runner', () => {
     expect(outs[1]).toEqual(outs[0]);
     expect(JSON.parse(outs[0])).toHaveLength(12);
     reference = outs[0];
+    // And the same as the job run in place, with no executor at all (in this thread).
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers.attack(attack(), new LocalContext(), env)) as { session: string };
+    expect(await examples(inPlace.session)).toEqual(reference);
   });
 
   it('reuses its threads across jobs (same thread ids)', async () => {
