@@ -32,6 +32,8 @@ export const METHOD_NAMES = [
   'listening.create',
   'listening.answer',
   'listening.finish',
+  'settings.get',
+  'settings.set',
 ] as const;
 
 export type MethodName = (typeof METHOD_NAMES)[number];
