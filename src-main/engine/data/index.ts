@@ -49,3 +49,6 @@ export {
 } from './cifar';
 export { loadImageFolder, scanImageFolder, decodeImage, jpegComponents, type DecodedImage, type FolderScan } from './folder';
 export { clearDataCache, dataCacheStats, combineHashes } from './cache';
+export { fetchVerified, fileUrls, type RemoteFile, type FetchOptions, type FetchResult } from './download';
+export { extractTarGz } from './tar';
+export { DATASET_SOURCES, datasetSource, describeSources, downloadDir, installDataset, wavFolderDigest, FSDD_COMMIT, FSDD_CONTENT_SHA256, type DatasetSource, type DownloadableName, type InstallOptions, type InstallResult } from './sources';
