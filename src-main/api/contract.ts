@@ -253,6 +253,10 @@ export interface DatasetEntry {
   /** Split name -> number of images, e.g. { train: 60000, test: 10000 }. */
   splits: Record<string, number>;
   note?: string;
+  /** The starter pack's sample (resources/starter): test images only, read-only; `starter:<name>` names it. */
+  starter?: boolean;
+  /** This copy is in use and a starter sample of the same name is shadowed by it. */
+  shadowsStarter?: boolean;
 }
 
 /** A trained or imported model (models.list): lives in a session's artifacts. */
@@ -268,6 +272,10 @@ export interface ModelEntry {
   status: string;
   path: string;
   defense?: string;
+  /** A starter model shipped with the app (id `starter:<name>`): read-only, no session, never deleted. */
+  starter?: boolean;
+  /** 'speech' for a speech-to-text model (starter models; sessions say so by their kind). */
+  kind?: 'image' | 'speech';
 }
 
 export interface ArchitectureEntry {

@@ -6,6 +6,7 @@ import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import { bench } from './bench';
 import { buildReport, sessionCsv, writeOutputFile } from '../report';
+import { dataCmd } from './data';
 
 function num(v: string | undefined, flag: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
   if (v === undefined) return undefined;
@@ -396,4 +397,5 @@ export const commands: Record<string, Command> = {
   'gradient-check': gradientCheckCmd,
   'import-model': importModelCmd,
   audio: audioCmd,
+  data: dataCmd,
 };

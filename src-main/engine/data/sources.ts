@@ -32,6 +32,7 @@ import { type JobContext, silentContext } from '../context';
 import { AdvlabError, badFile, badInput } from '../errors';
 import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES } from './cifar';
 import { fetchVerified, type FetchResult, type RemoteFile } from './download';
+import { isStarterDataDir } from './starter';
 import { extractTarGz } from './tar';
 
 export type DownloadableName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'fsdd';
@@ -330,5 +331,36 @@ export function describeSources() {
   return DATASET_SOURCES.map((s) => ({
     name: s.name, title: s.title, license: s.license, homepage: s.homepage, folder: s.folder, approxMB: s.approxMB,
     files: s.files.map((f) => ({ name: f.name, urls: f.urls, ...(f.sha256 ? { sha256: f.sha256 } : {}), ...(f.md5 ? { md5: f.md5 } : {}), digestSource: f.digestSource })),
+  }));
+}
+
+/** One downloadable dataset: where copies are installed (in search order), and what a resumable partial download holds. */
+export interface DownloadStatus {
+  name: DownloadableName;
+  title: string;
+  license: string;
+  homepage: string;
+  approxMB: number;
+  /** Folders holding a copy, in the data folders' search order (the first is the one used). */
+  installed: string[];
+  /** Bytes of an interrupted download in the target folder, resumed by the next get. */
+  partialBytes: number;
+}
+
+function partialBytes(dir: string): number {
+  try {
+    return readdirSync(dir).reduce((a, n) => a + statSync(join(dir, n)).size, 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Every downloadable dataset with its installed copies among `dataDirs` (and `target`, where gets install); the starter pack's samples do not count. */
+export function downloadStatus(target: string, dataDirs: readonly string[]): DownloadStatus[] {
+  const dirs = (dataDirs.includes(target) ? [...dataDirs] : [...dataDirs, target]).filter((d) => !isStarterDataDir(d));
+  return DATASET_SOURCES.map((s) => ({
+    name: s.name, title: s.title, license: s.license, homepage: s.homepage, approxMB: s.approxMB,
+    installed: dirs.map((d) => join(d, s.folder)).filter((p) => existsSync(s.name === 'fsdd' ? join(p, 'recordings') : p)),
+    partialBytes: partialBytes(downloadDir(target, s.name)),
   }));
 }
