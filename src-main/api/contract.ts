@@ -40,6 +40,8 @@ export const sessionFilterSchema = z
 export const methodSchemas = {
   'app.info': empty,
   'datasets.list': empty,
+  /** The datasets `data-get` jobs can download, where copies are installed and where a get installs. */
+  'datasets.downloads': empty,
   'models.list': empty,
   'models.architectures': empty,
   'attacks.list': empty,
@@ -105,6 +107,7 @@ export interface ArtifactPayload {
 export interface ApiResults {
   'app.info': AppInfo;
   'datasets.list': DatasetEntry[];
+  'datasets.downloads': DatasetDownloads;
   'models.list': ModelEntry[];
   'models.architectures': ArchitectureEntry[];
   'attacks.list': AttackInfo[];
@@ -257,6 +260,23 @@ export interface DatasetEntry {
   starter?: boolean;
   /** This copy is in use and a starter sample of the same name is shadowed by it. */
   shadowsStarter?: boolean;
+}
+
+/** datasets.downloads: what can be downloaded (a 'data-get' job) and what is installed where. */
+export interface DatasetDownloads {
+  /** The app's data folder, where a get installs (always searched). */
+  target: string;
+  sources: {
+    name: 'mnist' | 'fashion-mnist' | 'cifar10' | 'fsdd';
+    title: string;
+    license: string;
+    homepage: string;
+    approxMB: number;
+    /** Folders holding a copy, in search order (starter samples not counted). */
+    installed: string[];
+    /** Bytes of an interrupted download, resumed by the next get. */
+    partialBytes: number;
+  }[];
 }
 
 /** A trained or imported model (models.list): lives in a session's artifacts. */

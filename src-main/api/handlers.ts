@@ -7,7 +7,8 @@ import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
 import { mimeOf } from '../engine/core/mime';
 import { AdvlabError } from '../engine/errors';
 import type { Handlers } from './core';
-import { listDatasets, starterModels, type DatasetListing } from '../engine/data';
+import { downloadStatus, listDatasets, starterModels, type DatasetListing } from '../engine/data';
+import { appDataDir } from '../paths';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
 import { describeSchema, type ParamsDescription } from '../engine/core/describe-schema';
@@ -85,6 +86,7 @@ export function jobSchemas(): Record<JobKind, ParamsDescription> {
 export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
   return {
     'datasets.list': () => datasetEntries(dataDirs),
+    'datasets.downloads': () => ({ target: appDataDir(), sources: downloadStatus(appDataDir(), dataDirs) }),
     'models.list': async () => [...listModels(await store.list(), store), ...starterModelEntries()],
     'models.architectures': (): ArchitectureEntry[] =>
       listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),
