@@ -238,7 +238,7 @@ async function assemble(src: DatasetSource, parts: string[], dest: string, o: In
   }
   if (src.assemble === 'cifar-tar') {
     const want = new Set([...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE, 'batches.meta.txt', 'readme.html']);
-    ctx.progress({ step: 0, total: 1, phase: `${src.name}: extracting` });
+    ctx.log(`${src.name}: extracting ${src.files[0].name}`);
     await extractTarGz(parts[0], dest, { ctx, openWriter: writer, select: (p) => { const m = /^cifar-10-batches-bin\/([^/]+)$/.exec(p); return m && want.has(m[1]) ? m[1] : undefined; } });
     for (const f of [...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE]) {
       const p = join(dest, f);
@@ -248,7 +248,7 @@ async function assemble(src: DatasetSource, parts: string[], dest: string, o: In
     return;
   }
   // fsdd-tar
-  ctx.progress({ step: 0, total: 1, phase: `${src.name}: extracting` });
+  ctx.log(`${src.name}: extracting ${src.files[0].name} and checking the recordings`);
   await extractTarGz(parts[0], dest, { ctx, openWriter: writer, select: (p) => { const m = /^[^/]+\/recordings\/([^/]+\.wav)$/i.exec(p); return m ? `recordings/${m[1]}` : undefined; } });
   const { digest, count } = await wavFolderDigest(join(dest, 'recordings'));
   if (digest !== FSDD_CONTENT_SHA256) {
