@@ -38,7 +38,7 @@ describe('starter pack', () => {
     const s = await loadDataset('starter:mnist', { dataDirs: [], split: 'test' });
     expect(s.labels.length).toBe(1000);
     expect(s.source.split).toContain('starter sample');
-    const real = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', choice: { pick: 'first', n: 1000, offset: 0 } });
+    const real = await loadDataset('mnist', { dataDirs: [DATA], split: 'test', choice: { pick: 'first', n: 1000, offset: 0, seed: 0 } });
     expect(Buffer.from(s.labels).equals(Buffer.from(real.labels))).toBe(true);
     expect(s.images.subarray(0, 784 * 5)).toEqual(real.images.subarray(0, 784 * 5));
     const e = await rejection(loadDataset('starter:mnist', { dataDirs: [], split: 'train' }));
@@ -65,7 +65,7 @@ describe('starter pack', () => {
     for (const [name, dataset, least] of [['cw-mnist', 'starter:mnist', 0.93], ['small-cnn-fashion', 'starter:fashion-mnist', 0.8]] as const) {
       const m = await resolveModel(`starter:${name}`, store);
       expect(m.ref.id).toBe(`starter:${name}`);
-      const set = await loadDataset(dataset, { dataDirs: [], split: 'test', choice: { pick: 'first', n: 200, offset: 0 } });
+      const set = await loadDataset(dataset, { dataDirs: [], split: 'test', choice: { pick: 'first', n: 200, offset: 0, seed: 0 } });
       const logits = batchLogits(m.classifier, set.images, set.labels.length);
       let ok = 0;
       for (let i = 0; i < set.labels.length; i++) if (argmaxAt(logits, i * 10, 10) === set.labels[i]) ok++;
