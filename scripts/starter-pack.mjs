@@ -59,10 +59,11 @@ if (cmd === 'data') {
   });
   console.log(`fsdd: ${speakers.length * 5} clips (${speakers.join(', ')})`);
 } else if (cmd === 'model') {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { title: { type: 'string' }, command: { type: 'string' }, 'test-set': { type: 'string' }, notes: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { title: { type: 'string' }, command: { type: 'string' }, 'test-set': { type: 'string' }, notes: { type: 'string' }, accuracy: { type: 'string' } } });
   const [name, session] = positionals;
   const m = JSON.parse(readFileSync(join(session, 'manifest.json'), 'utf8'));
-  const s = m.summary;
+  // --accuracy: the clean accuracy from a summary field other than testAccuracy (a recipe's advClean).
+  const s = values.accuracy ? { ...m.summary, testAccuracy: Number(m.summary[values.accuracy]) } : m.summary;
   const modelDir = dirname(join(session, 'artifacts', s.model));
   const out = join(ROOT, 'models', name);
   mkdirSync(out, { recursive: true });
