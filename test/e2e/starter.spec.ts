@@ -56,7 +56,7 @@ test('a fresh install attacks the starter models without training anything', asy
   await expect(page.getByTestId('audio-model')).toHaveValue('starter:speech-base');
   await expect(page.getByTestId('audio-fsdd-source')).toContainText('the starter clips (30 FSDD recordings');
   await page.getByTestId('audio-target').fill('nine');
-  await page.getByTestId('param-iterations').fill('20');
+  await page.getByTestId('audio-iterations').fill('20');
   await page.getByTestId('audio-start').click();
   await expect(page.getByTestId('audio-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
   await expect(page.getByTestId('audio-summary-target')).toHaveText('“nine”');

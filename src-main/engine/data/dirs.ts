@@ -1,7 +1,9 @@
 /**
- * Where datasets are looked for, in order: --data DIR, $ADVLAB_DATA, the app's own data folder,
- * then /usr/share/datasets (where Debian's dataset-* packages install). A folder the user named
- * (--data or ADVLAB_DATA) must exist; the default ones are skipped when absent.
+ * Where datasets are looked for, in order: --data DIR, $ADVLAB_DATA, the app's own data folder
+ * (where `advlab data get` installs), then /usr/share/datasets (where Debian's dataset-* packages
+ * install; $ADVLAB_SYSTEM_DATA replaces it), and for a running app the starter pack's samples last
+ * (appDataDirs). A folder the user named (--data or ADVLAB_DATA) must exist; the default ones are
+ * skipped when absent.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { delimiter, resolve } from 'node:path';
