@@ -12,6 +12,7 @@ import {
   type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
 } from '../listening/schemas';
 import type { AttackInfo } from '../engine/attacks/registry';
+import type { DownloadStatus } from '../engine/data/sources';
 import type { ParamsDescription } from '../engine/core/describe-schema';
 import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
@@ -266,17 +267,7 @@ export interface DatasetEntry {
 export interface DatasetDownloads {
   /** The app's data folder, where a get installs (always searched). */
   target: string;
-  sources: {
-    name: 'mnist' | 'fashion-mnist' | 'cifar10' | 'fsdd';
-    title: string;
-    license: string;
-    homepage: string;
-    approxMB: number;
-    /** Folders holding a copy, in search order (starter samples not counted). */
-    installed: string[];
-    /** Bytes of an interrupted download, resumed by the next get. */
-    partialBytes: number;
-  }[];
+  sources: DownloadStatus[];
 }
 
 /** A trained or imported model (models.list): lives in a session's artifacts. */

@@ -2,7 +2,9 @@
  * Parameters of every job kind. The GUI, the CLI and recipe files all build one of these and hand it
  * to the job runner, so the three produce the same session.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
@@ -208,11 +210,11 @@ export const audioTranscribeParams = z
  */
 export const dataGetParams = z
   .object({
-    dataset: z.enum(['mnist', 'fashion-mnist', 'cifar10', 'fsdd']),
+    dataset: z.enum(DOWNLOADABLE),
     /** A base URL serving the same file names (tests use a loopback server). */
     mirror: z.string().url().max(2000).optional(),
     /** The data folder to install into; default the app's own data folder (always searched). */
-    dir: z.string().min(1).max(4096).optional(),
+    dir: z.string().min(1).max(4096).refine((d) => isAbsolute(d), 'an absolute path').optional(),
     /** Replace an installed copy. */
     force: z.boolean().default(false),
   })

@@ -51,6 +51,6 @@ export { loadImageFolder, scanImageFolder, decodeImage, jpegComponents, type Dec
 export { clearDataCache, dataCacheStats, combineHashes } from './cache';
 export { fetchVerified, fileUrls, type RemoteFile, type FetchOptions, type FetchResult } from './download';
 export { extractTarGz } from './tar';
-export { DATASET_SOURCES, datasetSource, describeSources, downloadDir, downloadStatus, type DownloadStatus, installDataset, wavFolderDigest, FSDD_COMMIT, FSDD_CONTENT_SHA256, type DatasetSource, type DownloadableName, type InstallOptions, type InstallResult } from './sources';
+export { DATASET_SOURCES, DOWNLOADABLE, datasetSource, describeSources, downloadDir, downloadStatus, type DownloadStatus, installDataset, wavFolderDigest, FSDD_COMMIT, FSDD_CONTENT_SHA256, type DatasetSource, type DownloadableName, type InstallOptions, type InstallResult } from './sources';
 
 export { STARTER_PREFIX, isStarterDataDir, starterDataDir, starterDir, starterModels, starterName, type StarterModel } from './starter';

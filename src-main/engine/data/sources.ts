@@ -35,7 +35,9 @@ import { fetchVerified, type FetchResult, type RemoteFile } from './download';
 import { isStarterDataDir } from './starter';
 import { extractTarGz } from './tar';
 
-export type DownloadableName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'fsdd';
+/** The datasets `advlab data get` knows (the data-get job's schema takes its names from here). */
+export const DOWNLOADABLE = ['mnist', 'fashion-mnist', 'cifar10', 'fsdd'] as const;
+export type DownloadableName = (typeof DOWNLOADABLE)[number];
 
 export interface DatasetSource {
   name: DownloadableName;
