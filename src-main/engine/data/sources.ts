@@ -219,6 +219,22 @@ class ByteProgress {
   }
 }
 
+/** A file already downloaded and verified: hashed again, returned as a FetchResult when it still matches (else deleted). */
+async function verifiedCopy(f: RemoteFile, path: string): Promise<FetchResult | undefined> {
+  const sha = createHash('sha256');
+  const md5 = createHash('md5');
+  for await (const c of createReadStream(path)) {
+    sha.update(c as Buffer);
+    md5.update(c as Buffer);
+  }
+  const r = { bytes: statSync(path).size, sha256: sha.digest('hex'), md5: md5.digest('hex'), url: `file://${path}`, resumedFrom: statSync(path).size };
+  if (f.sha256 && r.sha256 === f.sha256) return { ...r, verified: 'sha256' };
+  if (!f.sha256 && f.md5 && r.md5 === f.md5) return { ...r, verified: 'md5' };
+  if (!f.sha256 && !f.md5 && f.checkedAfterExtraction) return { ...r, verified: 'content' };
+  await rm(path, { force: true });
+  return undefined;
+}
+
 /** The sha256 of "sha256  name\n" over the WAV files of a folder, sorted by name (see FSDD_CONTENT_SHA256). */
 export async function wavFolderDigest(dir: string): Promise<{ digest: string; count: number }> {
   const names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.wav')).sort();
@@ -285,13 +301,24 @@ export async function installDataset(name: string | DatasetSource, o: InstallOpt
   const results: FetchResult[] = [];
   const parts: string[] = [];
   for (const f of src.files) {
+    // A file verified by an earlier, interrupted run is kept under its own name: checked again, not fetched again.
+    const done = join(work, f.name);
+    const kept = existsSync(done) ? await verifiedCopy(f, done) : undefined;
+    if (kept) {
+      ctx.log(`${f.name}: verified in an earlier run, not downloaded again`);
+      progress.update(f.name, kept.bytes, kept.bytes);
+      results.push(kept);
+      parts.push(done);
+      continue;
+    }
     const part = join(work, `${f.name}.part`);
     const r = await fetchVerified(f, part, {
       mirror: o.mirror, ctx, retries: o.retries, idleTimeoutMs: o.idleTimeoutMs, openWriter: o.openWriter,
       onBytes: (_d, info) => progress.update(info.file, info.received, info.total),
     });
+    await rename(part, done);
     results.push(r);
-    parts.push(part);
+    parts.push(done);
   }
   const stage = await mkdtemp(join(o.dataDir, `.advlab-install-${src.name}-`));
   try {

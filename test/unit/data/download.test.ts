@@ -175,6 +175,26 @@ describe('installDataset over loopback', () => {
     }
   });
 
+  it('files verified before a later file failed are not fetched again on the next run', async () => {
+    const t = tmpDir();
+    try {
+      const broken = fixtureSource();
+      broken.files[3] = { ...broken.files[3], name: 'not-on-the-server.gz' };
+      const e = await rejection(installDataset(broken, { dataDir: t.dir, mirror: `${server.base}/good` }));
+      expect(e.code).toBe('NOT_FOUND');
+      expect(await listDatasets([t.dir])).toEqual([]);
+      const before = server.requests.length;
+      const ctx = new LocalContext();
+      const r = await installDataset(fixtureSource(), { dataDir: t.dir, mirror: `${server.base}/good`, ctx });
+      expect(server.requests.slice(before).map((q) => q.path.split('/').at(-1))).toEqual(['t10k-labels-idx1-ubyte.gz']);
+      expect(ctx.logs.filter((l) => l.includes('verified in an earlier run'))).toHaveLength(3);
+      expect(r.files.map((f) => f.verified)).toEqual(['md5', 'md5', 'sha256', 'sha256']);
+      for (const name of Object.keys(files)) expect(readFileSync(join(t.dir, 'mnist', name)).equals(files[name])).toBe(true);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   for (const mode of ['truncated', 'corrupt'] as const) {
     it(`a ${mode} file fails its checksum: BAD_FILE naming both digests, the part discarded, nothing listed`, async () => {
       const t = tmpDir();
