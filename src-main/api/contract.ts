@@ -12,6 +12,7 @@ import {
   type AudioClipsResult, type AudioUploadResult, type ListeningAnswerResult, type ListeningResult, type ListeningTestView,
 } from '../listening/schemas';
 import type { AttackInfo } from '../engine/attacks/registry';
+import type { DownloadStatus } from '../engine/data/sources';
 import type { ParamsDescription } from '../engine/core/describe-schema';
 import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
@@ -44,6 +45,8 @@ export const sessionFilterSchema = z
 export const methodSchemas = {
   'app.info': empty,
   'datasets.list': empty,
+  /** The datasets `data-get` jobs can download, where copies are installed and where a get installs. */
+  'datasets.downloads': empty,
   'models.list': empty,
   'models.architectures': empty,
   'attacks.list': empty,
@@ -118,6 +121,7 @@ export interface ArtifactPayload {
 export interface ApiResults {
   'app.info': AppInfo;
   'datasets.list': DatasetEntry[];
+  'datasets.downloads': DatasetDownloads;
   'models.list': ModelEntry[];
   'models.architectures': ArchitectureEntry[];
   'attacks.list': AttackInfo[];
@@ -298,6 +302,17 @@ export interface DatasetEntry {
   /** Split name -> number of images, e.g. { train: 60000, test: 10000 }. */
   splits: Record<string, number>;
   note?: string;
+  /** The starter pack's sample (resources/starter): test images only, read-only; `starter:<name>` names it. */
+  starter?: boolean;
+  /** This copy is in use and a starter sample of the same name is shadowed by it. */
+  shadowsStarter?: boolean;
+}
+
+/** datasets.downloads: what can be downloaded (a 'data-get' job) and what is installed where. */
+export interface DatasetDownloads {
+  /** The app's data folder, where a get installs (always searched). */
+  target: string;
+  sources: DownloadStatus[];
 }
 
 /** A trained or imported model (models.list): lives in a session's artifacts. */
@@ -313,6 +328,10 @@ export interface ModelEntry {
   status: string;
   path: string;
   defense?: string;
+  /** A starter model shipped with the app (id `starter:<name>`): read-only, no session, never deleted. */
+  starter?: boolean;
+  /** 'speech' for a speech-to-text model (starter models; sessions say so by their kind). */
+  kind?: 'image' | 'speech';
 }
 
 export interface ArchitectureEntry {

@@ -7,7 +7,8 @@ import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
 import { mimeOf } from '../engine/core/mime';
 import { AdvlabError } from '../engine/errors';
 import type { CoreMethods, Handlers } from './core';
-import { listDatasets, type DatasetListing } from '../engine/data';
+import { downloadStatus, listDatasets, starterModels, type DatasetListing } from '../engine/data';
+import { appDataDir } from '../paths';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
 import { describeSchema, type ParamsDescription } from '../engine/core/describe-schema';
@@ -38,12 +39,23 @@ export function datasetEntry(d: DatasetListing): DatasetEntry {
     classNames: d.classNames,
     splits: Object.fromEntries(Object.entries(d.splits).map(([k, v]) => [k, v?.count ?? 0])),
     ...(notes.length ? { note: notes.join('; ') } : {}),
+    ...(d.starter ? { starter: true } : {}),
   };
 }
 
-/** The copies loadDataset would use, one per name. */
+/** The copies loadDataset would use, one per name (a used copy says when it shadows a starter sample). */
 export async function datasetEntries(dataDirs: string[]): Promise<DatasetEntry[]> {
-  return (await listDatasets(dataDirs)).filter((d) => d.used).map(datasetEntry);
+  const all = await listDatasets(dataDirs);
+  const starters = new Set(all.filter((d) => d.starter && !d.used).map((d) => d.name));
+  return all.filter((d) => d.used).map((d) => ({ ...datasetEntry(d), ...(!d.starter && starters.has(d.name) ? { shadowsStarter: true } : {}) }));
+}
+
+/** The starter models (resources/starter/models), as models.list lists them after the trained ones. */
+export function starterModelEntries(): ModelEntry[] {
+  return starterModels().map((m) => ({
+    id: `starter:${m.name}`, name: `${m.title} (starter)`, arch: m.arch, dataset: m.dataset, testAccuracy: m.testAccuracy,
+    created: m.trained, status: 'finished', path: m.modelJson, starter: true, kind: m.kind,
+  }));
 }
 
 export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>, store: SessionStore): ModelEntry[] {
@@ -74,7 +86,8 @@ export function jobSchemas(): Record<JobKind, ParamsDescription> {
 export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, CoreMethods> {
   return {
     'datasets.list': () => datasetEntries(dataDirs),
-    'models.list': async () => listModels(await store.list(), store),
+    'datasets.downloads': () => ({ target: appDataDir(), sources: downloadStatus(appDataDir(), dataDirs) }),
+    'models.list': async () => [...listModels(await store.list(), store), ...starterModelEntries()],
     'models.architectures': (): ArchitectureEntry[] =>
       listArchitectures().map((a) => ({ name: a.name, description: `${a.title}: ${a.description}`, inputShape: a.defaultInputShape, params: a.params })),
     'attacks.list': () => attackCatalog(),

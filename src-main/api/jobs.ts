@@ -2,7 +2,9 @@
  * Parameters of every job kind. The GUI, the CLI and recipe files all build one of these and hand it
  * to the job runner, so the three produce the same session.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
@@ -201,6 +203,23 @@ export const audioTranscribeParams = z
   })
   .strict();
 
+/**
+ * Downloads a dataset from its canonical location (or a mirror) into a data folder, verified against
+ * the digests pinned in engine/data/sources.ts, installed atomically (`advlab data get`, the Datasets
+ * view's Get datasets panel). No session: the result says what was installed where.
+ */
+export const dataGetParams = z
+  .object({
+    dataset: z.enum(DOWNLOADABLE),
+    /** A base URL serving the same file names (tests use a loopback server). */
+    mirror: z.string().url().max(2000).optional(),
+    /** The data folder to install into; default the app's own data folder (always searched). */
+    dir: z.string().min(1).max(4096).refine((d) => isAbsolute(d), 'an absolute path').optional(),
+    /** Replace an installed copy. */
+    force: z.boolean().default(false),
+  })
+  .strict();
+
 export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('diagnostics'), params: diagnosticsParams.default({ batch: 16, repeats: 3 }) }).strict(),
   z.object({ kind: z.literal('train'), params: trainParams }).strict(),
@@ -213,6 +232,7 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio-attack'), params: audioAttackParams }).strict(),
   z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
+  z.object({ kind: z.literal('data-get'), params: dataGetParams }).strict(),
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
@@ -247,3 +267,4 @@ export type GradientCheckParams = z.output<typeof gradientCheckParams>;
 export type AudioTrainParams = z.output<typeof audioTrainParams>;
 export type AudioAttackParams = z.output<typeof audioAttackParams>;
 export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;
+export type DataGetParams = z.output<typeof dataGetParams>;

@@ -2,6 +2,7 @@
 export const METHOD_NAMES = [
   'app.info',
   'datasets.list',
+  'datasets.downloads',
   'models.list',
   'models.architectures',
   'attacks.list',

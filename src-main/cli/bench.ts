@@ -61,8 +61,13 @@ async function trainSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[];
 async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; accuracy: number }> {
   const store = c.app().store;
   const tag = quick ? 'bench-model-quick' : 'bench-model';
-  const existing = (await store.list({ tag, status: 'finished' }))[0];
-  if (existing && typeof existing.summary.testAccuracy === 'number') return { id: existing.id, accuracy: existing.summary.testAccuracy };
+  // Reuse a benchmark model only if it was trained on MNIST's own training file (the standard
+  // protocol); one trained on a split of the test file, before MNIST had a training file, is not.
+  for (const existing of await store.list({ tag, status: 'finished' })) {
+    const m = await store.manifest(existing.id);
+    const onTrainFile = m.datasets.some((d) => d.split === 'train' && /its own train files/.test(String(d.description ?? '')));
+    if (onTrainFile && typeof existing.summary.testAccuracy === 'number') return { id: existing.id, accuracy: existing.summary.testAccuracy };
+  }
   c.out.info(`training the benchmark model (cw-mnist on MNIST's training file; evaluated on its test images)...`);
   const r = ok(await c.runJob('train', {
     dataset: 'mnist', arch: 'cw-mnist', epochs: quick ? 1 : 10, batchSize: 100, learningRate: 0.001, validationSplit: 0.1,
@@ -73,7 +78,7 @@ async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; 
 
 async function attackSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]; backend: string }> {
   const model = await benchModel(c, quick);
-  const rows: Row[] = [{ suite: 'attacks', benchmark: 'cw-mnist clean accuracy (held-out MNIST)', metric: 'accuracy', value: pct(model.accuracy), target: '>= 97%', met: model.accuracy >= 0.97 }];
+  const rows: Row[] = [{ suite: 'attacks', benchmark: `cw-mnist clean accuracy (MNIST test set, ${quick ? '500' : 'all 10,000'} images)`, metric: 'accuracy', value: pct(model.accuracy), target: '>= 97%', met: model.accuracy >= 0.97 }];
   const n = quick ? 10 : 100;
   const base = { model: model.id, dataset: 'mnist', split: 'test' as const, n, seed: 0, saveExamples: 8, tags: ['bench'] };
   const run = async (attack: string, goal: JobParamsOf<'attack'>['goal'], params: Record<string, unknown>, label: string) => {

@@ -6,6 +6,7 @@ import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import { bench } from './bench';
 import { buildReport, sessionCsv, writeOutputFile } from '../report';
+import { dataCmd } from './data';
 
 function num(v: string | undefined, flag: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
   if (v === undefined) return undefined;
@@ -103,7 +104,7 @@ function selection(v: Record<string, unknown>) {
 
 const attack: Command = {
   summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
-  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--json]',
+  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' } });
     if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
@@ -112,7 +113,10 @@ const attack: Command = {
     const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }) };
     const r = finished(await c.runJob('attack', JSON.parse(JSON.stringify(params))));
     const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
-    c.out.result(r, `${r.attack} on ${r.n} images: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}); session ${r.session}`);
+    const cases = r.targetCases as { images: number; best: { successRate: number | null; meanL2: number | null }; average: { successRate: number | null; meanL2: number | null }; worst: { successRate: number | null; meanL2: number | null } } | undefined;
+    const l2 = (x: number | null) => (x == null ? 'n/a' : x.toFixed(3));
+    const caseText = cases ? `\nover each image's targets (${cases.images} images): best case ${pct(cases.best.successRate)} / mean L2 ${l2(cases.best.meanL2)}, average ${pct(cases.average.successRate)} / ${l2(cases.average.meanL2)}, worst ${pct(cases.worst.successRate)} / ${l2(cases.worst.meanL2)}` : '';
+    c.out.result(r, `${r.attack} on ${r.n} ${cases ? '(image, target) pairs' : 'images'}: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}); session ${r.session}${caseText}`);
     return r.cancelled ? 130 : 0;
   },
 };
@@ -396,4 +400,5 @@ export const commands: Record<string, Command> = {
   'gradient-check': gradientCheckCmd,
   'import-model': importModelCmd,
   audio: audioCmd,
+  data: dataCmd,
 };

@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   NOT_FOUND: 404, // a dataset, model, session or file that is not there
   CANCELLED: 409, // the user cancelled the job
   CONFLICT: 409, // e.g. a port in use, a session name taken
+  NETWORK: 502, // a download that could not reach its host, got an HTTP error or lost its connection
+  DISK_FULL: 507, // no space left while writing (ENOSPC)
   TOO_LARGE: 413, // a payload over what the API sends or accepts (e.g. an artifact too large to send whole)
   INTERNAL: 500,
 } as const satisfies Record<string, number>;

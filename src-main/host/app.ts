@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { ApiCore, type CoreOptions } from '../api/core';
 import type { AppInfo } from '../api/contract';
 import { parseBackendName } from '../engine/backend';
-import { resolveDataDirs } from '../engine/data';
+import { appDataDirs, starterDataDir } from '../engine/data';
 import { resolveSessionsRoot, SessionStore } from '../engine/sessions';
 import { badInput } from '../engine/errors';
 import { JobRunner, MAX_JOBS_LIMIT } from '../jobs/runner';
@@ -48,7 +48,7 @@ export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = proce
   parseBackendName(backend); // an unknown name is an error now, not in the first job
   const home = appDataDir(env);
   return {
-    dataDirs: resolveDataDirs({ cliData: values.data as string | undefined, env: env.ADVLAB_DATA, appDataDir: home }),
+    dataDirs: appDataDirs({ cliData: values.data as string | undefined, env: env.ADVLAB_DATA, appDataDir: home, starterDataDir: starterDataDir() }),
     sessionsRoot: resolveSessionsRoot({ cliSessions: values.sessions as string | undefined, env, appDataDir: home }),
     backend,
     maxJobs: values['max-jobs'] !== undefined ? parseMaxJobs(String(values['max-jobs']), '--max-jobs') : parseMaxJobs(env.ADVLAB_MAX_JOBS, 'ADVLAB_MAX_JOBS'),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { AdvlabError } from '../engine/errors';
 import { SpeechModel } from '../engine/audio';
 import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
+import { starterModels, starterName } from '../engine/data';
 import { classifierFor } from '../engine/models/defended';
 import type { Classifier } from '../engine/models/classifier';
 import type { ModelRef, SessionStore } from '../engine/sessions';
@@ -48,6 +49,14 @@ export interface ModelLocation {
  * a model (e.g. '; use an audio-train session').
  */
 export async function locateModel(ref: string, store: SessionStore, kindHint = ''): Promise<ModelLocation> {
+  const starter = starterName(ref);
+  if (starter !== undefined) {
+    // A starter model shipped with the app (resources/starter/models/<name>): read from there, never written.
+    const all = starterModels();
+    const m = all.find((x) => x.name === starter);
+    if (!m) throw new AdvlabError('NOT_FOUND', `No starter model "${starter}"${all.length ? `: the starter models are ${all.map((x) => `starter:${x.name}`).join(', ')}` : ' (this installation has no starter pack)'}`, { model: ref });
+    return { path: m.modelJson, id: ref, label: `${m.title} (starter)` };
+  }
   if (isSessionId(ref) && existsSync(store.dir(ref))) {
     const m = await store.manifest(ref);
     const rel = m.summary.model;

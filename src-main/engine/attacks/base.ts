@@ -26,6 +26,7 @@ import {
   type RunOptions,
 } from './types';
 import { mulberry32 } from '../core/random';
+import { expandAllTargets, targetCases } from './all-targets';
 
 /** Images accepted by the engine: a flat NHWC Float32Array batch or a Tensor4D, values in [0, 1]. */
 export type ImageBatch = Float32Array | tf.Tensor4D;
@@ -108,6 +109,7 @@ export function toLabels(labels: LabelArray, n: number, numClasses: number): Int
 /** Resolves a goal to one target class per example (null when untargeted). */
 export function resolveTargets(goal: Goal, labels: Int32Array, cleanLogits: Float32Array, k: number): Int32Array | null {
   if (goal.kind === 'untargeted') return null;
+  if (goal.target === 'all') throw badInput("the 'all' target gives several results per image: runAttack expands it (expandAllTargets)");
   const n = labels.length;
   const t = new Int32Array(n);
   const spec = goal.target;
@@ -485,6 +487,7 @@ export async function runAttack(
   const def = resolveAttack(attack);
   const p = parseAttackParams(def, params, classifier);
   const g = parseGoal(goal);
+  if (g.kind === 'targeted' && g.target === 'all') return runAllTargets(def, classifier, x, labels, g, params, ctx, options);
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw badInput(`batchSize must be a positive integer; got ${batchSize}`);
   if (classifier.numClasses < 2) throw badInput(`The classifier has ${classifier.numClasses} classes; attacks need at least 2`);
@@ -551,4 +554,30 @@ export async function runAttack(
   const all = Math.max(1, batches * innerTotal);
   ctx.progress({ step: all, total: all, phase: 'done', metrics: { successRate: result.summary.successRate ?? 0 } });
   return result;
+}
+
+/**
+ * The 'all' target: each image attacked towards each other class (expandAllTargets), as one attack on
+ * the repeated images with one target per row; rows keep their image's index, and targetCases holds
+ * the best / average / worst case. A cancel keeps the rows done, as runAttack does.
+ */
+async function runAllTargets(
+  def: AnyAttack, classifier: Classifier, x: ImageBatch, labels: LabelArray, goal: Goal, params: Record<string, unknown>, ctx: JobContext, options: RunOptions,
+): Promise<AttackResult> {
+  const { data, n } = toImageData(x, classifier);
+  const y = toLabels(labels, n, classifier.numClasses);
+  const per = data.length / n;
+  const { source, targets } = expandAllTargets(y, classifier.numClasses);
+  const rows = new Float32Array(source.length * per);
+  source.forEach((i, r) => rows.set(data.subarray(i * per, (i + 1) * per), r * per));
+  const remap = (r: AttackResult): AttackResult => {
+    const perExample = r.perExample.map((e, j) => ({ ...e, index: source[j] }));
+    return { ...r, goal, perExample, targetCases: targetCases(perExample) };
+  };
+  try {
+    return remap(await runAttack(def, classifier, rows, Array.from(source, (i) => y[i]), { kind: 'targeted', target: targets }, params, ctx, options));
+  } catch (e) {
+    if (e instanceof CancelledError && e.partial !== undefined) throw new CancelledError(e.message, remap(e.partial as AttackResult));
+    throw e;
+  }
 }

@@ -17,7 +17,7 @@ export type Norm = 'l0' | 'l2' | 'linf';
 export const targetSpecSchema = z.union([
   z.number().int().nonnegative(),
   z.array(z.number().int().nonnegative()).max(MAX_TARGET_CLASSES, { message: `at most ${MAX_TARGET_CLASSES} target classes (one per image)` }),
-  z.enum(['next', 'random', 'least-likely']),
+  z.enum(['next', 'random', 'least-likely', 'all']),
 ], {
   // A union reports only "Invalid input": say the bound when that is what failed.
   error: (iss) => (Array.isArray(iss.input) && iss.input.length > MAX_TARGET_CLASSES ? `at most ${MAX_TARGET_CLASSES} target classes (one per image), got ${iss.input.length}` : undefined),
@@ -29,7 +29,9 @@ export const goalSchema = z.discriminatedUnion('kind', [
     kind: z.literal('targeted'),
     /**
      * A class for all examples, one class per example, or a rule: 'next' = (label + 1) mod classes,
-     * 'least-likely' = the class with the lowest clean logit, 'random' = a seeded random class != label.
+     * 'least-likely' = the class with the lowest clean logit, 'random' = a seeded random class != label,
+     * 'all' = each of the other classes in turn: one result per (image, target), summarised in the
+     * result's targetCases as best / average / worst case (Carlini & Wagner 2017, Table IV).
      */
     target: targetSpecSchema,
     /** Seed for 'random' targets. Default 0, so runs are reproducible. */
@@ -157,6 +159,8 @@ export interface AttackSummary {
 }
 
 export interface AttackResult {
+  /** With the 'all' target: best, average and worst case over each image's targets (all-targets.ts). */
+  targetCases?: import('./all-targets').TargetCases;
   attack: string;
   norm: Norm;
   goal: Goal;

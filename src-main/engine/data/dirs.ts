@@ -1,9 +1,11 @@
 /**
- * Where datasets are looked for, in order: --data DIR, $ADVLAB_DATA, the app's own data folder,
- * then /usr/share/datasets (where Debian's dataset-* packages install). A folder the user named
- * (--data or ADVLAB_DATA) must exist; the default ones are skipped when absent.
+ * Where datasets are looked for, in order: --data DIR, $ADVLAB_DATA, the app's own data folder
+ * (where `advlab data get` installs), then /usr/share/datasets (where Debian's dataset-* packages
+ * install; $ADVLAB_SYSTEM_DATA replaces it), and for a running app the starter pack's samples last
+ * (appDataDirs). A folder the user named (--data or ADVLAB_DATA) must exist; the default ones are
+ * skipped when absent.
  */
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { delimiter, resolve } from 'node:path';
 import { AdvlabError, badInput } from '../errors';
 
@@ -55,4 +57,25 @@ export function resolveDataDirs(opts: DataDirOptions = {}): string[] {
   if (opts.appDataDir) add(opts.appDataDir, 'app data folder', false);
   for (const d of opts.systemDirs ?? SYSTEM_DATA_DIRS) add(d, 'system data folder', false);
   return out;
+}
+
+/**
+ * The data folders of a running app (Electron, `advlab serve`, the CLI): resolveDataDirs with the app's
+ * own data folder created first (so that a dataset `advlab data get` installs there is found without
+ * a restart), the system folders from $ADVLAB_SYSTEM_DATA when set (empty: none; tests of a fresh
+ * machine), and the starter pack's data folder last (resources/starter/data, when shipped), so that
+ * any real dataset of the same name takes precedence over its sample.
+ */
+export function appDataDirs(opts: DataDirOptions & { starterDataDir?: string }): string[] {
+  if (opts.appDataDir) {
+    try {
+      mkdirSync(opts.appDataDir, { recursive: true });
+    } catch {
+      // unwritable: it is skipped like an absent one
+    }
+  }
+  const sys = process.env.ADVLAB_SYSTEM_DATA;
+  const dirs = resolveDataDirs({ ...opts, ...(opts.systemDirs === undefined && sys !== undefined ? { systemDirs: split(sys) } : {}) });
+  const starter = opts.starterDataDir && isDir(opts.starterDataDir) === true ? resolve(opts.starterDataDir) : undefined;
+  return starter && !dirs.includes(starter) ? [...dirs, starter] : dirs;
 }

@@ -23,7 +23,7 @@ export {
   type SplitName,
   type SplitSpec,
 } from './registry';
-export { resolveDataDirs, SYSTEM_DATA_DIRS, type DataDirOptions } from './dirs';
+export { appDataDirs, resolveDataDirs, SYSTEM_DATA_DIRS, type DataDirOptions } from './dirs';
 export { subset, subsetIndices, chooseIndices, selectExamples, batchTensors, classCounts, mulberry32, permutation, type Pick, type ImageChoice } from './select';
 export {
   parseIdxImages,
@@ -49,3 +49,8 @@ export {
 } from './cifar';
 export { loadImageFolder, scanImageFolder, decodeImage, jpegComponents, type DecodedImage, type FolderScan } from './folder';
 export { clearDataCache, dataCacheStats, combineHashes } from './cache';
+export { fetchVerified, fileUrls, type RemoteFile, type FetchOptions, type FetchResult } from './download';
+export { extractTarGz } from './tar';
+export { DATASET_SOURCES, DOWNLOADABLE, datasetSource, describeSources, downloadDir, downloadStatus, type DownloadStatus, installDataset, wavFolderDigest, FSDD_COMMIT, FSDD_CONTENT_SHA256, type DatasetSource, type DownloadableName, type InstallOptions, type InstallResult } from './sources';
+
+export { STARTER_PREFIX, isStarterDataDir, starterDataDir, starterDir, starterModels, starterName, type StarterModel } from './starter';

@@ -29,6 +29,7 @@ import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, loadCifarBatchF
 import { folderReference, readFolderImages, scanImageFolder, type FolderEntry, type FolderScan } from './folder';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, loadIdxPair, readIdxHeader } from './idx';
 import { gatherFloat } from './raw';
+import { isStarterDataDir, starterDataDir, starterName } from './starter';
 import { chooseIndices, permutation, subsetIndices, type ImageChoice } from './select';
 import type { ImageSet } from './types';
 
@@ -362,6 +363,13 @@ function locate(name: string, dataDirs: string[]): Located {
   );
 }
 
+/** The data folders for an explicit `starter:NAME`: the starter pack's alone. */
+function starterOnly(name: string): string[] {
+  const d = starterDataDir();
+  if (!d) throw new AdvlabError('NOT_FOUND', `dataset "starter:${name}": this installation has no starter pack (resources/starter)`, { dataset: `starter:${name}` });
+  return [d];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading
 
@@ -405,8 +413,27 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions): Promi
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw badInput(`seed must be a whole number, got ${seed}`);
   const ctx = opts.ctx ?? silentContext;
-  const loc = locate(name, opts.dataDirs);
+  const explicitStarter = starterName(name);
+  const loc = locate(explicitStarter ?? name, explicitStarter !== undefined ? starterOnly(explicitStarter) : opts.dataDirs);
   const split = opts.split;
+
+  if (isStarterDataDir(loc.dataDir) && !loc.pools.train && loc.pools.test) {
+    // The starter pack's sample: the first images of the test set, all of them the test split.
+    if (opts.splitSpec !== undefined) throw badInput(`the starter sample of ${loc.name} holds test images only; a split spec ("${opts.splitSpec}") does not apply to it`, { dataset: loc.name });
+    const pool = loc.pools.test;
+    const opened = await pool.open();
+    if (split === 'train') {
+      throw badInput(
+        `the starter sample of ${loc.name} (${loc.dir}) holds only the first ${opened.count} test images, for attacking starter models; ` +
+          `to train, get the full set: advlab data get ${loc.name}`,
+        { dataset: loc.name, starter: true },
+      );
+    }
+    if (opts.modelSplitSpec !== undefined) ctx.log(`${loc.name}: using the starter sample (test images only); the model's split ${opts.modelSplitSpec} does not apply to it`);
+    const indices = Int32Array.from({ length: opened.count }, (_, i) => i);
+    const description = `${loc.name} starter sample: ${pool.label} images 0-${opened.count - 1} (the first ${opened.count} test images, resources/starter)`;
+    return finish(loc, opened, indices, description, opts, seed, ctx);
+  }
 
   if (loc.pools.train && loc.pools.test) {
     if (opts.splitSpec !== undefined) {
@@ -515,6 +542,8 @@ export interface DatasetListing {
   splits: Partial<Record<SplitName, { count: number; from: string }>>;
   /** Anything wrong that was noticed without parsing everything (missing partner files, bad headers). */
   problems: string[];
+  /** A sample of the starter pack (resources/starter): test images only, read-only, searched last. */
+  starter?: boolean;
 }
 
 async function describeLocated(loc: Located, dataDir: string, used: boolean, title?: string): Promise<DatasetListing> {
@@ -549,7 +578,10 @@ async function describeLocated(loc: Located, dataDir: string, used: boolean, tit
     }
   }
   listing.shape = loc.shape;
-  if (listing.nativeSplit) {
+  if (isStarterDataDir(dataDir) && !loc.pools.train && listing.files.length === 1 && listing.files[0].role === 'test') {
+    listing.starter = true;
+    listing.splits.test = { count: listing.files[0].count, from: `${listing.files[0].label} (the starter sample: the first ${listing.files[0].count} test images)` };
+  } else if (listing.nativeSplit) {
     for (const f of listing.files) if (f.role !== 'all') listing.splits[f.role] = { count: f.count, from: `${f.label} (${f.role} files)` };
   } else if (listing.files.length === 1) {
     const f = listing.files[0];

@@ -65,11 +65,14 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
   const [h, w, c] = set.shape;
   const per = h * w * c;
   const scale = h <= 32 ? 4 : 1;
-  const shown = r.perExample.slice(0, count);
+  // Row j's adversarial is the j-th of r.adversarial. With the 'all' target an image has several rows
+  // (one per target): its first row is the one shown, so that every PNG name and detail is one image's.
+  const seen = new Set<number>();
+  const shown = r.perExample.map((e, j) => ({ e, j })).filter(({ e }) => !seen.has(e.index) && seen.add(e.index)).slice(0, count);
   const detail: ExamplesDetail['examples'] = [];
-  for (const e of shown) {
+  for (const { e, j } of shown) {
     const clean = set.images.subarray(e.index * per, (e.index + 1) * per);
-    const adv = r.adversarial.subarray(e.index * per, (e.index + 1) * per);
+    const adv = r.adversarial.subarray(j * per, (j + 1) * per);
     const pert = perturbationPng(clean, adv, h, w, c, scale);
     const i = splitIndex(set, e.index);
     await writer.writeArtifacts([
@@ -80,6 +83,16 @@ async function saveExamples(writer: SessionWriter, set: ImageSet, r: AttackResul
     detail.push({ index: i, perturbationScale: pert.maxAbs, cleanProbs: softmax(e.cleanLogits).map((v) => round(v, 5)), advProbs: softmax(e.advLogits).map((v) => round(v, 5)) });
   }
   await writer.writeArtifact('examples-detail.json', JSON.stringify({ classNames: set.classNames, examples: detail } satisfies ExamplesDetail), 'json', 'class probabilities before/after and perturbation scale of the saved examples');
+}
+
+/** The 'all' target's best / average / worst case as flat summary fields (a summary holds scalars only). */
+function caseFields(r: AttackResult): Record<string, number | null> {
+  const c = r.targetCases;
+  if (!c) return {};
+  return {
+    bestSuccessRate: c.best.successRate, bestMeanL2: c.best.meanL2, averageSuccessRate: c.average.successRate,
+    averageMeanL2: c.average.meanL2, worstSuccessRate: c.worst.successRate, worstMeanL2: c.worst.meanL2, targetsPerImage: c.targetsPerImage,
+  };
 }
 
 export const attack = (async (raw, ctx, env) => {
@@ -120,12 +133,13 @@ export const attack = (async (raw, ctx, env) => {
       model: undefined, modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: s.n,
       cleanAccuracy: s.cleanAccuracy, successRate: s.successRate, robustAccuracy: s.robustAccuracy,
       meanL0: s.meanL0, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf,
-      seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer,
+      seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer, ...caseFields(result),
     };
+    if (result.targetCases) await writer.writeArtifact('target-cases.json', JSON.stringify(result.targetCases), 'json', 'best, average and worst case over each image\'s targets (Carlini & Wagner 2017, Table IV)');
     delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
     const outcome = {
       summary: { ...summary, params: JSON.stringify(result.params), ...(cancel ? { requested: set.labels.length } : {}) },
-      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer },
+      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer, ...(result.targetCases ? { targetCases: result.targetCases } : {}) },
     };
     if (cancel) throw cancelledWith(outcome, cancel);
     return outcome;

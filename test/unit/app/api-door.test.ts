@@ -106,7 +106,7 @@ describe('jobs.start checks an attack\'s params with its own schema before any j
 
 describe('error codes and media types have one table each', () => {
   it('maps every code to its HTTP status, unknown codes to 500', () => {
-    expect(Object.keys(ERROR_CODES).sort()).toEqual(['BAD_FILE', 'BAD_INPUT', 'CANCELLED', 'CONFLICT', 'FORBIDDEN', 'INTERNAL', 'NOT_FOUND', 'TOO_LARGE', 'UNAUTHORIZED', 'UNSUPPORTED']);
+    expect(Object.keys(ERROR_CODES).sort()).toEqual(['BAD_FILE', 'BAD_INPUT', 'CANCELLED', 'CONFLICT', 'DISK_FULL', 'FORBIDDEN', 'INTERNAL', 'NETWORK', 'NOT_FOUND', 'TOO_LARGE', 'UNAUTHORIZED', 'UNSUPPORTED']);
     expect([httpStatusOf('BAD_INPUT'), httpStatusOf('UNAUTHORIZED'), httpStatusOf('FORBIDDEN'), httpStatusOf('NOT_FOUND'), httpStatusOf('TOO_LARGE'), httpStatusOf('INTERNAL')]).toEqual([400, 401, 403, 404, 413, 500]);
     expect(httpStatusOf('ENOENT')).toBe(500);
   });
