@@ -5,7 +5,7 @@
  * mean over its targets, the worst case its hardest target (the largest distortion, reached only if
  * every target was). Over the images the classifier gets right before the attack.
  */
-import type { PerExample } from './types';
+import type { PerExample, TargetCases } from './types';
 
 /** One row per (image, other class): `source` is the image's index, `targets` the class. */
 export function expandAllTargets(labels: ArrayLike<number>, k: number): { source: Int32Array; targets: number[] } {
@@ -21,21 +21,7 @@ export function expandAllTargets(labels: ArrayLike<number>, k: number): { source
   return { source: Int32Array.from(source), targets };
 }
 
-export interface TargetCase {
-  /** Best: images where some target was reached; average: (image, target) pairs reached; worst: images where all were. */
-  successRate: number | null;
-  /** Mean L2 of the case's distortion over the images (pairs, for the average case) where it is defined. */
-  meanL2: number | null;
-}
-
-export interface TargetCases {
-  /** Images counted: clean-correct ones. */
-  images: number;
-  targetsPerImage: number;
-  best: TargetCase;
-  average: TargetCase;
-  worst: TargetCase;
-}
+export type { TargetCase, TargetCases } from './types';
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
 

@@ -160,7 +160,7 @@ export interface AttackSummary {
 
 export interface AttackResult {
   /** With the 'all' target: best, average and worst case over each image's targets (all-targets.ts). */
-  targetCases?: import('./all-targets').TargetCases;
+  targetCases?: TargetCases;
   attack: string;
   norm: Norm;
   goal: Goal;
@@ -176,4 +176,21 @@ export interface AttackResult {
 export interface RunOptions {
   /** Examples per tensor batch; larger inputs are attacked batch by batch. Default 256. */
   batchSize?: number;
+}
+
+/** Carlini & Wagner 2017 Table IV's cases over each image's targets (the 'all' goal; computed in all-targets.ts). */
+export interface TargetCase {
+  /** Best: images where some target was reached; average: (image, target) pairs reached; worst: images where all were. */
+  successRate: number | null;
+  /** Mean L2 of the case's distortion over the images (pairs, for the average case) where it is defined. */
+  meanL2: number | null;
+}
+
+export interface TargetCases {
+  /** Images counted: clean-correct ones. */
+  images: number;
+  targetsPerImage: number;
+  best: TargetCase;
+  average: TargetCase;
+  worst: TargetCase;
 }
