@@ -16,6 +16,7 @@ import { datasetEntries } from '../api/handlers';
 import { exitWhenFlushed, Output } from './output';
 import { COMMON_OPTIONS, RENDERER_DIR, type CliContext, type Command } from './context';
 import { commands as extraCommands } from './commands';
+import { queueFromArgs } from './cluster';
 import { ADVLAB_VERSION } from '../paths';
 
 const builtins: Record<string, Command> = {
@@ -136,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: CliContext = {
     out,
     argv: rest,
-    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http' })),
+    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), cluster: queueFromArgs(rest), transport: 'http' })),
     parse: (options, allowPositionals = false) => {
       try {
         return parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true }) as never;

@@ -12,6 +12,7 @@ import { badInput } from '../engine/errors';
 import { DEFAULT_MAX_JOBS, JobRunner, MAX_JOBS_LIMIT } from '../jobs/runner';
 import { ADVLAB_VERSION, appDataDir } from '../paths';
 import { apiHandlers } from '../api/handlers';
+import type { ClusterAuth } from '../jobs/cluster/connection';
 
 export interface AppOptions {
   dataDirs: string[];
@@ -20,6 +21,8 @@ export interface AppOptions {
   workerPath?: string;
   /** At most this many jobs run at once; the rest queue (jobs/runner.ts DEFAULT_MAX_JOBS when absent). */
   maxJobs?: number;
+  /** Jobs send their shards to this NATS JetStream cluster (`--queue`); absent, they run here. */
+  cluster?: ClusterAuth;
 }
 
 /** --max-jobs N / ADVLAB_MAX_JOBS: an integer from 1 to MAX_JOBS_LIMIT, else a BAD_INPUT naming the bounds and the default. */
@@ -47,7 +50,7 @@ export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = proce
 }
 
 export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }) {
-  const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath, maxJobs: opts.maxJobs });
+  const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, ...(opts.cluster ? { cluster: opts.cluster } : {}) }, workerPath: opts.workerPath, maxJobs: opts.maxJobs });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
     { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },

@@ -1,5 +1,6 @@
 /** Messages between the job runner and its worker; the runner validates every one it receives. */
 import { z } from 'zod';
+import type { ClusterAuth } from './cluster/connection';
 
 export const progressSchema = z.object({
   step: z.number(),
@@ -37,4 +38,6 @@ export interface JobEnvInput {
   backend?: string;
   dataDirs: string[];
   sessionsRoot: string;
+  /** Send the job's shards to this NATS JetStream cluster (`--queue`): ctx.shards is a NatsShardExecutor. */
+  cluster?: ClusterAuth;
 }

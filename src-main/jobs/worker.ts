@@ -8,12 +8,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
+import type { ShardExecutor } from '../engine/shards/types';
 import type { WorkerInput, WorkerMessage } from './protocol';
 import { handlerFor } from './kinds';
 
 const input = workerData as WorkerInput;
 const flag = new Int32Array(input.cancelFlag);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+/** Where the job's shards go: a cluster (env.cluster, opened in main) or, absent, nowhere (the job runs them here). */
+let shards: ShardExecutor | undefined;
 
 const ctx: JobContext = {
   progress: (p: Progress) => post({ t: 'progress', p: { ...p, metrics: finiteOnly(p.metrics) } }),
@@ -24,6 +27,9 @@ const ctx: JobContext = {
     return Atomics.load(flag, 0) === 1;
   },
   log: (message: string) => post({ t: 'log', message }),
+  get shards() {
+    return shards;
+  },
 };
 
 function finiteOnly(m?: Record<string, number>): Record<string, number> | undefined {
@@ -38,12 +44,21 @@ async function main(): Promise<void> {
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
-  const result = await handler(input.params, ctx, {
-    ...input.env,
-    backend,
-    onSession: (id: string) => post({ t: 'session', id }),
-  });
-  post({ t: 'done', result: result ?? null });
+  const cluster = input.env.cluster ? await (await import('./cluster/executor')).NatsShardExecutor.open({ auth: input.env.cluster, job: input.jobId, ctx }) : undefined;
+  shards = cluster;
+  try {
+    const result = await handler(input.params, ctx, {
+      ...input.env,
+      backend,
+      onSession: (id: string) => post({ t: 'session', id }),
+    });
+    post({ t: 'done', result: result ?? null });
+  } finally {
+    if (cluster) {
+      if (cluster.ran.size) post({ t: 'log', message: `shards ran on ${[...cluster.ran].map(([w, n]) => `${w} (${n})`).join(', ')}` });
+      await cluster.close();
+    }
+  }
 }
 
 // A cancelled job ends with CancelledError; what the job kept (runInSession's { session, ... }) rides on it.
