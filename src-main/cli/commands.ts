@@ -104,13 +104,13 @@ function selection(v: Record<string, unknown>) {
 
 const attack: Command = {
   summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
-  usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] ${QUEUE_USAGE} [--json]`,
+  usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--batch-size N (images per batch: per shard with --queue)] ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
-    const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' } });
+    const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' }, 'batch-size': { type: 'string' } });
     if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
     const t = v.targeted as string | undefined;
     const goal = t === undefined ? { kind: 'untargeted' } : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t, ...(v['target-seed'] ? { seed: num(v['target-seed'] as string, 'target-seed', { int: true, min: 0 }) } : {}) };
-    const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }) };
+    const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }), batchSize: num(v['batch-size'] as string | undefined, 'batch-size', { int: true, min: 1 }) };
     const r = finished(await c.runJob('attack', JSON.parse(JSON.stringify(params))));
     const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
     c.out.result(r, `${r.attack} on ${r.n} images: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}); session ${r.session}`);

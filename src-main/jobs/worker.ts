@@ -52,12 +52,10 @@ async function main(): Promise<void> {
       backend,
       onSession: (id: string) => post({ t: 'session', id }),
     });
+    if (cluster?.ran.size) post({ t: 'log', message: `shards ran on ${[...cluster.ran].map(([w, n]) => `${w} (${n})`).join(', ')}` });
     post({ t: 'done', result: result ?? null });
   } finally {
-    if (cluster) {
-      if (cluster.ran.size) post({ t: 'log', message: `shards ran on ${[...cluster.ran].map(([w, n]) => `${w} (${n})`).join(', ')}` });
-      await cluster.close();
-    }
+    await cluster?.close();
   }
 }
 

@@ -199,6 +199,7 @@ export class ClusterWorker {
       await this.event(run, { t: 'result', ...base, object: resultName, sha256: sha, bytes: bytes.byteLength, ms: performance.now() - t0 }, `result:${run}:${index}`);
       await msg.ackAck();
       this.done++;
+      this.log(`${id}: done in ${Math.round(performance.now() - t0)} ms (attempt ${attempt})`);
     } catch (e) {
       if (e instanceof CancelledError || aborted) {
         msg.term();

@@ -73,7 +73,9 @@ export function decodePayload<T = unknown>(bytes: Uint8Array): T {
     if (start + off + n > bytes.byteLength) throw badInput('A shard payload is truncated (data)');
     const Ctor = TYPED[name as TypedName];
     if (n % Ctor.BYTES_PER_ELEMENT !== 0) throw badInput(`A shard payload's ${name} has ${n} bytes`);
-    const copy = bytes.slice(start + off, start + off + n); // aligned, and owned by the result
+    // A copy, aligned and owned by the result (not bytes.slice: on a Node Buffer, which the NATS client hands out, that is a view).
+    const copy = new Uint8Array(n);
+    copy.set(bytes.subarray(start + off, start + off + n));
     return new Ctor(copy.buffer, 0, n / Ctor.BYTES_PER_ELEMENT);
   });
   const walk = (v: unknown): unknown => {

@@ -193,7 +193,7 @@ export class NatsShardExecutor implements ShardExecutor {
     const subs: Subscription[] = [];
     let events: ConsumerMessages | null = null;
     try {
-      const consumer = await this.js.consumers.get(NAMES.eventStream, { filter_subjects: [NAMES.eventSubject(run)] });
+      const consumer = await this.js.consumers.get(NAMES.eventStream, { filter_subjects: NAMES.eventSubject(run) });
       events = await consumer.consume();
       void (async () => {
         for await (const m of events!) {
