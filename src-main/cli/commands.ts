@@ -6,6 +6,7 @@ import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import { bench } from './bench';
 import { QUEUE_OPTIONS, QUEUE_USAGE, worker } from './cluster';
+import { study } from './study';
 import { buildReport, sessionCsv, writeOutputFile } from '../report';
 
 function num(v: string | undefined, flag: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
@@ -398,4 +399,5 @@ export const commands: Record<string, Command> = {
   'import-model': importModelCmd,
   audio: audioCmd,
   worker,
+  study,
 };

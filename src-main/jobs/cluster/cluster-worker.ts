@@ -166,6 +166,7 @@ export class ClusterWorker {
     const t0 = performance.now();
     try {
       await this.event(run, { t: 'started', ...base });
+      this.log(`${id}: started (run ${run}, attempt ${attempt})`);
       let task: unknown;
       if (env.taskObject !== undefined) {
         const blob = await os.getBlob(env.taskObject);
@@ -199,7 +200,7 @@ export class ClusterWorker {
       await this.event(run, { t: 'result', ...base, object: resultName, sha256: sha, bytes: bytes.byteLength, ms: performance.now() - t0 }, `result:${run}:${index}`);
       await msg.ackAck();
       this.done++;
-      this.log(`${id}: done in ${Math.round(performance.now() - t0)} ms (attempt ${attempt})`);
+      this.log(`${id}: done in ${Math.round(performance.now() - t0)} ms (run ${run}, attempt ${attempt})`);
     } catch (e) {
       if (e instanceof CancelledError || aborted) {
         msg.term();
