@@ -65,7 +65,7 @@ export class ClusterWorker {
   }
 
   async start(): Promise<void> {
-    this.cluster = await connectCluster(this.opts.auth, { name: `advlab worker ${this.id}`, timings: this.opts.timings });
+    this.cluster = await connectCluster(this.opts.auth, { name: `advlab worker ${this.id}`, timings: this.opts.timings, worker: true });
     this.js = jetstream(this.cluster.nc, { timeout: 10_000 });
     this.cache = new ModelCache(this.cluster.os, this.opts.cacheDir);
     const { nc } = this.cluster;
@@ -205,7 +205,7 @@ export class ClusterWorker {
       if (e instanceof CancelledError || aborted) {
         msg.term();
         await this.event(run, { t: 'stopped', ...base }).catch(() => undefined);
-        this.log(`${id}: stopped (run cancelled)`);
+        this.log(`${id}: stopped (run ${run} cancelled, attempt ${attempt})`);
         return;
       }
       const error = serializeError(e) as WireError;

@@ -79,7 +79,7 @@ export interface Cluster {
 }
 
 /** Connects (a bounded wait: an unreachable server is a clear error, not a hang) and sets the streams up. */
-export async function connectCluster(auth: ClusterAuth, opts: { name: string; timings?: ClusterTimings } = { name: 'advlab' }): Promise<Cluster> {
+export async function connectCluster(auth: ClusterAuth, opts: { name: string; timings?: ClusterTimings; worker?: boolean } = { name: 'advlab' }): Promise<Cluster> {
   const a = clusterAuthSchema.parse(auth);
   const servers = a.url.replace(/^tls:/, 'nats:');
   let nc: NatsConnection;
@@ -99,15 +99,31 @@ export async function connectCluster(auth: ClusterAuth, opts: { name: string; ti
   } catch (e) {
     throw new AdvlabError('INTERNAL', `Cannot reach the cluster at ${a.url}: ${(e as Error).message}`, { url: a.url });
   }
-  const timings = opts.timings ?? clusterTimings();
+  const wanted = opts.timings ?? clusterTimings();
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  await ensureStreams(jsm, timings);
+  await ensureStreams(jsm, wanted, opts.worker === true);
+  // What the queue really does (a worker may have set other values than this process would).
+  const { config } = await jsm.consumers.info(NAMES.shardStream, NAMES.workers);
+  const timings: ClusterTimings = { ackWaitMs: Math.round((config.ack_wait ?? wanted.ackWaitMs * 1e6) / 1e6), maxDeliver: config.max_deliver ?? wanted.maxDeliver };
   const os = await new Objm(nc).create(NAMES.bucket, { storage: StorageType.File, ttl: EVENT_MAX_AGE_MS * 1e6 });
-  return { nc, jsm, os, timings, close: () => nc.drain().catch(() => nc.close()) };
+  // Drain (in-flight publishes go out) when connected; a connection without its server just closes.
+  const close = async () => {
+    if (nc.isClosed()) return;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = nc.isDraining() ? nc.closed() : nc.drain().catch(() => undefined);
+    await Promise.race([drained, new Promise((ok) => (timer = setTimeout(ok, 2000)))]);
+    clearTimeout(timer);
+    if (!nc.isClosed()) await nc.close().catch(() => undefined);
+  };
+  return { nc, jsm, os, timings, close };
 }
 
-/** Creates the streams and the workers' consumer, or brings their settings up to date (idempotent). */
-export async function ensureStreams(jsm: JetStreamManager, t: ClusterTimings): Promise<void> {
+/**
+ * Creates the streams and the workers' consumer, or brings the streams' settings up to date
+ * (idempotent). The consumer's ack wait and max-deliver are the workers' to set (`workers`: a worker
+ * started with other ADVLAB_CLUSTER_* values updates them); a submitting app only creates it if missing.
+ */
+export async function ensureStreams(jsm: JetStreamManager, t: ClusterTimings, workers = false): Promise<void> {
   const upsert = async (name: string, cfg: Partial<StreamConfig>) => {
     try {
       await jsm.streams.info(name);
@@ -128,8 +144,10 @@ export async function ensureStreams(jsm: JetStreamManager, t: ClusterTimings): P
     max_ack_pending: 1000,
   };
   try {
-    await jsm.consumers.info(NAMES.shardStream, NAMES.workers);
-    await jsm.consumers.update(NAMES.shardStream, NAMES.workers, { ack_wait: consumer.ack_wait, max_deliver: consumer.max_deliver });
+    const info = await jsm.consumers.info(NAMES.shardStream, NAMES.workers);
+    if (workers && (info.config.ack_wait !== consumer.ack_wait || info.config.max_deliver !== consumer.max_deliver)) {
+      await jsm.consumers.update(NAMES.shardStream, NAMES.workers, { ack_wait: consumer.ack_wait, max_deliver: consumer.max_deliver });
+    }
   } catch (e) {
     if (!/consumer not found/i.test((e as Error).message)) throw e;
     await jsm.consumers.add(NAMES.shardStream, consumer);

@@ -66,6 +66,13 @@ export async function pingWorkers(cluster: Cluster, waitMs = 500): Promise<Worke
   return out;
 }
 
+/** Waits for `p` at most `ms` (errors ignored): cleanup never holds a run up. */
+async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.resolve(p).catch(() => undefined), new Promise((ok) => (timer = setTimeout(ok, ms)))]);
+  clearTimeout(timer);
+}
+
 function safeJson(data: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(data));
@@ -268,21 +275,21 @@ export class NatsShardExecutor implements ShardExecutor {
       }
       return shards.map((_, i) => results.get(i)!);
     } catch (e) {
-      if (e instanceof CancelledError || over) {
+      if ((e instanceof CancelledError || over) && this.disconnectedAt === null) {
         // Tell the workers (their shards stop within a step) and drop what nobody took yet.
         nc.publish(NAMES.cancelSubject(run), new Uint8Array());
-        await jsm.streams.purge(NAMES.shardStream, { filter: NAMES.shardSubject(run) }).catch(() => undefined);
+        await bounded(jsm.streams.purge(NAMES.shardStream, { filter: NAMES.shardSubject(run) }), 5000);
       }
       throw e;
     } finally {
       over = true;
       for (const s of subs) s.unsubscribe();
-      await events?.close().catch(() => undefined);
+      await bounded(events?.close(), 1000);
       // The run's objects are its own: results and large tasks go; models stay (content-addressed, shared).
-      await Promise.race([
-        Promise.allSettled(shards.flatMap((_, i) => [os.delete(resultObjectName(run, i)), os.delete(taskObjectName(run, i))])),
-        new Promise((ok) => setTimeout(ok, 5000).unref()),
-      ]);
+      // Without a server this is skipped (the bucket's TTL removes them), never waited for.
+      if (this.disconnectedAt === null) {
+        await bounded(Promise.allSettled(shards.flatMap((_, i) => [os.delete(resultObjectName(run, i)), os.delete(taskObjectName(run, i))])), 5000);
+      }
     }
   }
 }

@@ -32,6 +32,8 @@ let tmp: string;
 let sessions: string;
 let modelJson: string;
 const workers: Worker[] = [];
+/** The local run of attackArgs(32, 150), to compare cluster runs with. */
+let local150: ReturnType<typeof comparable> | undefined;
 
 interface Worker { child: ChildProcess; id: string; log: () => string; exited: Promise<number | null> }
 
@@ -67,15 +69,13 @@ async function startWorker(name: string): Promise<Worker> {
 interface Run { code: number | null; json: Record<string, unknown> | null; stderr: string }
 
 /** Runs the CLI to the end (bounded: a hang fails the test). */
-function advlab(args: string[], opts: { onStderr?: (all: string, child: ChildProcess) => void; timeoutMs?: number; extraEnv?: Record<string, string> } = {}): Promise<Run> {
+function advlab(args: string[], opts: { onChild?: (child: ChildProcess) => void; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--sessions', sessions, '--json'], { cwd: ROOT, env: env(opts.extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args, '--sessions', sessions, '--json'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    opts.onChild?.(child);
     let out = '', err = '';
     child.stdout!.on('data', (d: Buffer) => (out += String(d)));
-    child.stderr!.on('data', (d: Buffer) => {
-      err += String(d);
-      opts.onStderr?.(err, child);
-    });
+    child.stderr!.on('data', (d: Buffer) => (err += String(d)));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       fail(new Error(`advlab ${args[0]} did not end within ${opts.timeoutMs ?? 90_000} ms (a hang):\n${err}`));
@@ -105,8 +105,27 @@ function comparable(session: string) {
 }
 
 /** Lines "<shard id>: done ... (run R, attempt k)" over every worker's log, for one run id or all. */
-function doneLines(): { shard: string; run: string; worker: string; attempt: number }[] {
-  return workers.flatMap((w) => [...w.log().matchAll(/\] (attack-batch\/\S+): done in \d+ ms \(run (\w+), attempt (\d+)\)/g)].map((m) => ({ shard: m[1], run: m[2], worker: w.id, attempt: Number(m[3]) })));
+function doneLines(): LogLine[] {
+  return linesOf(/\] (attack-batch\/\S+): done in \d+ ms \(run (\w+), attempt (\d+)\)/g);
+}
+
+type LogLine = { shard: string; run: string; worker: string; attempt: number };
+function linesOf(re: RegExp): LogLine[] {
+  return workers.flatMap((w) => [...w.log().matchAll(re)].map((m) => ({ shard: m[1], run: m[2], worker: w.id, attempt: Number(m[3]) })));
+}
+const startedLines = () => linesOf(/\] (attack-batch\/\S+): started \(run (\w+), attempt (\d+)\)/g);
+const stoppedLines = () => linesOf(/\] (attack-batch\/\S+): stopped \(run (\w+) cancelled, attempt (\d+)\)/g);
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+/** Polls until f() gives something (bounded). */
+async function waitFor<T>(f: () => T | undefined, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`not within ${ms} ms:\n${workers.map((w) => w.log().split('\n').slice(-5).join('\n')).join('\n')}`);
+    await sleep(25);
+  }
 }
 
 beforeAll(async () => {
@@ -190,7 +209,8 @@ describe('advlab worker + --queue through a real nats-server', () => {
     const remote = await running;
     expect(remote.code, remote.stderr).toBe(0);
     const local = await advlab(attackArgs(32, 150));
-    expect(comparable(remote.json!.session as string)).toEqual(comparable(local.json!.session as string));
+    local150 = comparable(local.json!.session as string);
+    expect(comparable(remote.json!.session as string)).toEqual(local150);
     const done = doneLines().filter((d) => !before.has(d.run));
     expect(new Set(done.map((d) => d.shard)).size).toBe(4);
     expect(done).toHaveLength(4);
@@ -199,5 +219,79 @@ describe('advlab worker + --queue through a real nats-server', () => {
     expect(redone.worker).not.toBe(victim.id);
     expect(redone.attempt).toBeGreaterThan(1);
     await startWorker('c');
+  });
+
+  it('refuses anonymous and wrong credentials, and a task that fails the API\'s schema checks (BAD_INPUT, not retried)', async () => {
+    const anonymous = await advlab(['worker', '--nats', server.url]);
+    expect(anonymous.code).toBe(2);
+    expect(anonymous.stderr).toMatch(/needs credentials/);
+    const wrong = await advlab([...attackArgs(8, 1), '--queue', server.url, '--token', 'not-the-token']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.json!.error).toMatchObject({ message: expect.stringMatching(/Cannot reach the cluster .*Authorization/) });
+
+    const ctx = new LocalContext();
+    const executor = await NatsShardExecutor.open({ auth: { url: server.url, token: server.token }, job: 'schema-test', ctx });
+    try {
+      expect(executor.parallelism).toBeGreaterThanOrEqual(2); // the workers' advertised capacity
+      const x = mnist(0, 2);
+      const task: AttackBatchTask = {
+        classifier: { kind: 'saved', modelJson, sha256: await modelSha256(modelJson), gradient: 'real' },
+        attack: 'pgd', params: { eps: 'big' }, images: x.images, shape: [2, 28, 28, 1], labels: x.labels, targets: null, batch: 0,
+      };
+      const t0 = Date.now();
+      const e = await executor.run([{ type: 'attack-batch', id: 'bad/0', task }]).then(() => null, (err: unknown) => err);
+      expect(e).toBeInstanceOf(AdvlabError);
+      expect((e as AdvlabError).code).toBe('BAD_INPUT');
+      expect((e as AdvlabError).message).toMatch(/Invalid parameters for PGD.*eps/);
+      expect(Date.now() - t0).toBeLessThan(2000 * 2); // refused at once, not retried until max-deliver
+    } finally {
+      await executor.close();
+    }
+  });
+
+  it('a cancel reaches the shards on the workers within a step: they stop, the rest are dropped, the job ends cancelled', async () => {
+    const before = new Set(startedLines().map((d) => d.run));
+    let child: ChildProcess | undefined;
+    const running = advlab([...attackArgs(32, 4000), ...queue()], { onChild: (c) => (child = c), timeoutMs: 60_000 });
+    const started = await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
+    const t0 = Date.now();
+    child!.kill('SIGINT');
+    const r = await running;
+    expect(r.code, r.stderr).toBe(130);
+    expect(JSON.parse(readFileSync(join(sessions, r.json!.session as string, 'manifest.json'), 'utf8')).status).toBe('cancelled');
+    // The worker running it stopped at its next step (a shard of 4000 steps takes far longer than this).
+    await waitFor(() => stoppedLines().find((d) => d.run === started.run && d.shard === started.shard), 10_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // None of the run's shards starts or finishes afterwards (the rest were purged; nothing is redelivered after the ack wait).
+    const count = () => startedLines().filter((d) => d.run === started.run).length;
+    const n = count();
+    await sleep(2500);
+    expect(count()).toBe(n);
+    expect(doneLines().filter((d) => d.run === started.run)).toHaveLength(0);
+  });
+
+  it('the server stopped and restarted mid-job: the job resumes and its session equals a local run\'s (bounded: never hangs)', async () => {
+    const before = new Set(startedLines().map((d) => d.run));
+    const running = advlab([...attackArgs(32, 150), ...queue()], { timeoutMs: 90_000 });
+    await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
+    await server.stop();
+    await sleep(1000);
+    await server.start();
+    const r = await running;
+    expect(r.code, r.stderr).toBe(0);
+    expect(comparable(r.json!.session as string)).toEqual(local150!);
+  });
+
+  it('the server gone for good mid-job: the job fails with a clear message once ADVLAB_CLUSTER_OFFLINE_MS has passed', async () => {
+    const before = new Set(startedLines().map((d) => d.run));
+    const running = advlab([...attackArgs(32, 150), ...queue()], { timeoutMs: 60_000 });
+    await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
+    await server.stop();
+    const t0 = Date.now();
+    const r = await running;
+    expect(r.code).not.toBe(0);
+    expect((r.json!.error as { message: string }).message).toMatch(/Lost the cluster at nats:\/\/127\.0\.0\.1:\d+ for \d+ s/);
+    expect(Date.now() - t0).toBeLessThan(Number(TIMINGS.ADVLAB_CLUSTER_OFFLINE_MS) + 15_000);
+    await server.start();
   });
 });
