@@ -11,11 +11,20 @@ import type { JobContext, Progress } from '../engine/context';
 import type { ShardExecutor } from '../engine/shards/types';
 import type { WorkerInput, WorkerMessage } from './protocol';
 import { handlerFor } from './kinds';
+import { RelayShardExecutor } from './shard-relay';
 
 const input = workerData as WorkerInput;
 const flag = new Int32Array(input.cancelFlag);
-const post = (m: WorkerMessage) => parentPort!.postMessage(m);
-/** Where the job's shards go: a cluster (env.cluster, opened in main) or, absent, nowhere (the job runs them here). */
+const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
+
+/**
+ * The backends whose jobs send their shards to the runner's pool: single-threaded engines (in Node,
+ * tfjs-wasm and tfjs-cpu use one thread each), so the pool's threads are how they use more cores.
+ * tfjs-node (TensorFlow's own thread pool) and ONNX Runtime jobs (intra-op threads) run in place.
+ */
+export const POOLED_BACKENDS: readonly string[] = ['wasm', 'cpu'];
+
+/** Where the job's shards go: a cluster (env.cluster: `--queue`), the runner's pool (relayed), or nowhere (the job runs them here). */
 let shards: ShardExecutor | undefined;
 
 const ctx: JobContext = {
@@ -44,12 +53,19 @@ async function main(): Promise<void> {
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
+  // A cluster takes every job's shards whatever the backend here: its workers run their own engine.
   const cluster = input.env.cluster ? await (await import('./cluster/executor')).NatsShardExecutor.open({ auth: input.env.cluster, job: input.jobId, ctx }) : undefined;
-  shards = cluster;
+  if (cluster) shards = cluster;
+  else if (input.pool && POOLED_BACKENDS.includes(backend.name)) {
+    const relay = new RelayShardExecutor(input.pool.parallelism, post);
+    parentPort!.on('message', (m: unknown) => relay.receive(m));
+    shards = relay;
+  }
   try {
     const result = await handler(input.params, ctx, {
       ...input.env,
       backend,
+      workers: shards ? shards.parallelism : 1,
       onSession: (id: string) => post({ t: 'session', id }),
     });
     if (cluster?.ran.size) post({ t: 'log', message: `shards ran on ${[...cluster.ran].map(([w, n]) => `${w} (${n})`).join(', ')}` });
