@@ -48,26 +48,27 @@ export function queueFromArgs(args: string[], env: NodeJS.ProcessEnv = process.e
 
 export const worker: Command = {
   summary: 'run shards of other machines\' jobs: pull them from a NATS JetStream cluster until stopped (SIGTERM/Ctrl-C)',
-  usage: 'advlab worker --nats nats://HOST:4222 (--token T | --user U --pass P | --creds FILE) [--workers N (shards at once, default 1)] [--cache DIR] [--backend NAME] [--json]',
+  usage: 'advlab worker --nats nats://HOST:4222 (--token T | --user U --pass P | --creds FILE) [--workers N (shards at once on this machine\'s pool, default: its cores)] [--cache DIR] [--backend NAME] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ nats: { type: 'string' }, workers: { type: 'string' }, cache: { type: 'string' }, ...CREDENTIAL_OPTIONS });
     if (!v.nats) throw badInput('--nats is required: the cluster\'s URL, e.g. nats://host:4222');
     const auth = clusterAuth(v.nats, v);
-    const concurrency = v.workers === undefined ? 1 : Number(v.workers);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw badInput(`--workers must be an integer from 1 to 64, got "${v.workers}"`);
-    const { initBackend } = await import('../engine/backend');
-    const { executeShard } = await import('../engine/shards/handlers');
+    const { defaultPoolSize, parseWorkers } = await import('../jobs/pool');
+    const concurrency = parseWorkers(v.workers, '--workers') ?? parseWorkers(process.env.ADVLAB_WORKERS, 'ADVLAB_WORKERS') ?? defaultPoolSize();
     const { ClusterWorker } = await import('../jobs/cluster/cluster-worker');
-    const backend = await initBackend(v.backend ?? process.env.ADVLAB_BACKEND);
+    const { ShardPool } = await import('../jobs/pool');
+    // The shards run on a local pool of engine threads, one per shard at once: this thread only talks to the cluster.
+    const backendName = v.backend ?? process.env.ADVLAB_BACKEND;
+    const pool = new ShardPool({ size: concurrency, backend: backendName });
     const w = new ClusterWorker({
       auth,
       concurrency,
-      run: (shard, ctx) => executeShard(shard, ctx),
+      run: (shard, ctx, cancelFlag) => pool.run(`cluster-worker`, shard, cancelFlag, (p) => ctx.progress(p)),
       cacheDir: v.cache ? resolve(v.cache) : process.env.ADVLAB_CLUSTER_CACHE ?? join(appDataDir(), 'cluster-cache', 'models'),
       log: (line) => process.stderr.write(line + '\n'),
     });
     await w.start();
-    process.stderr.write(`advlab worker ${w.id} ready on ${auth.url} (${backend.name}, ${concurrency} at once)\n`);
+    process.stderr.write(`advlab worker ${w.id} ready on ${auth.url} (${concurrency} at once on its pool, backend ${backendName ?? 'auto'})\n`);
     const signal = await new Promise<NodeJS.Signals>((ok) => {
       process.once('SIGINT', ok);
       process.once('SIGTERM', ok);
@@ -77,6 +78,7 @@ export const worker: Command = {
     process.once('SIGINT', again);
     process.once('SIGTERM', again);
     await w.stop();
+    await pool.close();
     c.out.result({ worker: w.id, url: auth.url, shards: w.done, signal }, `worker ${w.id} stopped after ${w.done} shard(s)`);
     return 0;
   },

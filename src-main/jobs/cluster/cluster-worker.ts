@@ -24,8 +24,12 @@ import { mapSpecs, ModelCache } from './models';
 import { resultObjectName, shardEnvelopeSchema, type ClusterEvent, type ShardEnvelope, type WireError } from './protocol';
 import { validateTask } from './validate';
 
-/** Runs one shard (executeShard in this process, or on the local pool). */
-export type ShardRunner = (shard: Shard, ctx: JobContext) => Promise<unknown>;
+/**
+ * Runs one shard: on the worker's local pool (jobs/pool.ts: worker threads, so this thread stays free
+ * to keep acks alive and hear a cancel while tensor work runs), or in place (tests). The shard stops
+ * at its next step once cancelFlag's [0] is 1 (ctx.cancelled says the same).
+ */
+export type ShardRunner = (shard: Shard, ctx: JobContext, cancelFlag: SharedArrayBuffer) => Promise<unknown>;
 
 export interface ClusterWorkerOptions {
   auth: ClusterAuth;
@@ -158,9 +162,10 @@ export class ClusterWorker {
       await msg.ackAck().catch(() => undefined);
       return;
     }
-    let aborted = false;
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const isAborted = () => Atomics.load(flag, 0) === 1;
     const key = `${run}/${index}`;
-    this.running.set(key, { run, msg, abort: () => (aborted = true) });
+    this.running.set(key, { run, msg, abort: () => Atomics.store(flag, 0, 1) });
     const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(timings.ackWaitMs / 3)));
     let lastSent = 0;
     const t0 = performance.now();
@@ -184,15 +189,15 @@ export class ClusterWorker {
           this.cluster.nc.publish(NAMES.progressSubject(run), JSON.stringify({ index, worker: this.id, step: p.step, total: p.total, phase: p.phase, metrics: p.metrics }));
         },
         checkpoint: () => {
-          if (aborted) throw new CancelledError();
+          if (isAborted()) throw new CancelledError();
         },
         get cancelled() {
-          return aborted;
+          return isAborted();
         },
         log: (m) => this.log(`${id}: ${m}`),
       };
-      const result = await this.opts.run({ type: env.type as ShardType, id, task } as Shard, ctx);
-      if (aborted) throw new CancelledError();
+      const result = await this.opts.run({ type: env.type as ShardType, id, task } as Shard, ctx, flag.buffer as SharedArrayBuffer);
+      if (isAborted()) throw new CancelledError();
       const bytes = encodePayload(result);
       const sha = sha256Hex(bytes);
       // Stored once: another delivery of this shard may have stored it meanwhile (it is the same result).
@@ -202,7 +207,7 @@ export class ClusterWorker {
       this.done++;
       this.log(`${id}: done in ${Math.round(performance.now() - t0)} ms (run ${run}, attempt ${attempt})`);
     } catch (e) {
-      if (e instanceof CancelledError || aborted) {
+      if (e instanceof CancelledError || isAborted()) {
         msg.term();
         await this.event(run, { t: 'stopped', ...base }).catch(() => undefined);
         this.log(`${id}: stopped (run ${run} cancelled, attempt ${attempt})`);

@@ -32,8 +32,8 @@ let tmp: string;
 let sessions: string;
 let modelJson: string;
 const workers: Worker[] = [];
-/** The local run of attackArgs(32, 150), to compare cluster runs with. */
-let local150: ReturnType<typeof comparable> | undefined;
+/** The local run of attackArgs(32, 60), to compare cluster runs with. */
+let localLong: ReturnType<typeof comparable> | undefined;
 
 interface Worker { child: ChildProcess; id: string; log: () => string; exited: Promise<number | null> }
 
@@ -43,7 +43,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Starts `advlab worker` and waits until it is pulling. */
 async function startWorker(name: string): Promise<Worker> {
-  const child = spawn(process.execPath, [BIN, 'worker', '--nats', server.url, '--token', server.token, '--cache', join(tmp, `cache-${name}`), '--json'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'worker', '--nats', server.url, '--token', server.token, '--cache', join(tmp, `cache-${name}`), '--workers', '1', '--json'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += String(d)));
   child.stdout!.resume();
@@ -190,7 +190,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
   it('SIGKILL of a worker mid-shard: its shard is redelivered after the ack wait, the job finishes equal to a local run, nothing lost or doubled', async () => {
     const victim = workers.find((w) => w.child.exitCode === null)!;
     const before = new Set(doneLines().map((d) => d.run));
-    const running = advlab([...attackArgs(32, 150), ...queue()]);
+    const running = advlab([...attackArgs(32, 60), ...queue()]);
     // Kill the victim as soon as it has started a shard (its last line: started, not done).
     const killed = await new Promise<{ shard: string; run: string }>((ok, fail) => {
       const timer = setInterval(() => {
@@ -208,9 +208,9 @@ describe('advlab worker + --queue through a real nats-server', () => {
     });
     const remote = await running;
     expect(remote.code, remote.stderr).toBe(0);
-    const local = await advlab(attackArgs(32, 150));
-    local150 = comparable(local.json!.session as string);
-    expect(comparable(remote.json!.session as string)).toEqual(local150);
+    const local = await advlab(attackArgs(32, 60));
+    localLong = comparable(local.json!.session as string);
+    expect(comparable(remote.json!.session as string)).toEqual(localLong);
     const done = doneLines().filter((d) => !before.has(d.run));
     expect(new Set(done.map((d) => d.shard)).size).toBe(4);
     expect(done).toHaveLength(4);
@@ -272,19 +272,19 @@ describe('advlab worker + --queue through a real nats-server', () => {
 
   it('the server stopped and restarted mid-job: the job resumes and its session equals a local run\'s (bounded: never hangs)', async () => {
     const before = new Set(startedLines().map((d) => d.run));
-    const running = advlab([...attackArgs(32, 150), ...queue()], { timeoutMs: 90_000 });
+    const running = advlab([...attackArgs(32, 60), ...queue()], { timeoutMs: 90_000 });
     await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
     await server.stop();
     await sleep(1000);
     await server.start();
     const r = await running;
     expect(r.code, r.stderr).toBe(0);
-    expect(comparable(r.json!.session as string)).toEqual(local150!);
+    expect(comparable(r.json!.session as string)).toEqual(localLong!);
   });
 
   it('the server gone for good mid-job: the job fails with a clear message once ADVLAB_CLUSTER_OFFLINE_MS has passed', async () => {
     const before = new Set(startedLines().map((d) => d.run));
-    const running = advlab([...attackArgs(32, 150), ...queue()], { timeoutMs: 60_000 });
+    const running = advlab([...attackArgs(32, 60), ...queue()], { timeoutMs: 60_000 });
     await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
     await server.stop();
     const t0 = Date.now();
