@@ -238,6 +238,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
         case 'log':
           emit({ type: 'job.log', jobId, message: m.message });
           break;
+        case 'shards':
+          info.shards = m.shards;
+          break;
         case 'session':
           info.session = m.id;
           emit({ type: 'job.session', jobId, session: m.id });

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
   // A cluster takes every job's shards whatever the backend here: its workers run their own engine.
-  const cluster = input.env.cluster ? await (await import('./cluster/executor')).NatsShardExecutor.open({ auth: input.env.cluster, job: input.jobId, ctx }) : undefined;
+  const cluster = input.env.cluster ? await (await import('./cluster/executor')).NatsShardExecutor.open({ auth: input.env.cluster, job: input.jobId, ctx, onShards: (s) => post({ t: 'shards', shards: s }) }) : undefined;
   if (cluster) shards = cluster;
   else if (input.pool && POOLED_BACKENDS.includes(backend.name)) {
     const relay = new RelayShardExecutor(input.pool.parallelism, post);

@@ -35,6 +35,8 @@ export interface NatsExecutorOptions {
   timings?: ClusterTimings;
   /** Fail a run when the server has been unreachable this long (ADVLAB_CLUSTER_OFFLINE_MS, default 60 s). */
   offlineMs?: number;
+  /** Told after every shard sent or finished: shards done and sent over every run, and the distinct workers that ran them (JobInfo.shards). */
+  onShards?: (s: { where: 'cluster'; done: number; total: number; workers: number }) => void;
   /** Fail a run when no shard started, progressed or finished for this long (ADVLAB_CLUSTER_STALL_MS, default 10 min: no worker is taking shards). */
   stallMs?: number;
 }
@@ -94,6 +96,8 @@ export class NatsShardExecutor implements ShardExecutor {
   private readonly offlineMs: number;
   private readonly stallMs: number;
   private disconnectedAt: number | null = null;
+  private sent = 0;
+  private finished = 0;
   private closed = false;
 
   private constructor(private readonly cluster: Cluster, readonly parallelism: number, private readonly opts: NatsExecutorOptions) {
@@ -115,6 +119,10 @@ export class NatsShardExecutor implements ShardExecutor {
     const workers = await pingWorkers(cluster);
     const capacity = workers.reduce((a, w) => a + w.capacity, 0);
     return new NatsShardExecutor(cluster, Math.max(1, capacity), opts);
+  }
+
+  private report(): void {
+    this.opts.onShards?.({ where: 'cluster', done: this.finished, total: this.sent, workers: this.ran.size });
   }
 
   async close(): Promise<void> {
@@ -164,6 +172,8 @@ export class NatsShardExecutor implements ShardExecutor {
         if (got !== sha256) throw new AdvlabError('INTERNAL', `Shard ${shards[index].id}: its result ${object} has sha256 ${got}, the worker stored ${sha256}`);
         results.set(index, decodePayload<ShardResultOf<T>>(blob));
         if (worker) this.ran.set(worker, (this.ran.get(worker) ?? 0) + 1);
+        this.finished++;
+        this.report();
         const total = totals.get(index);
         if (total !== undefined) progress(index, { step: total, total });
         checkDone();
@@ -245,6 +255,8 @@ export class NatsShardExecutor implements ShardExecutor {
         } else envelope.task = task;
         const ack = await this.js.publish(NAMES.shardSubject(run), encodePayload(envelope), { msgID: `${run}:${shard.id}`, timeout: 10_000 });
         seqToIndex.set(ack.seq, index);
+        this.sent++;
+        this.report();
       }
 
       const watch = setInterval(() => {

@@ -18,7 +18,8 @@ import { LocalContext } from '../../../src-main/engine/context';
 import { AdvlabError } from '../../../src-main/engine/errors';
 import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
 import { NatsShardExecutor } from '../../../src-main/jobs/cluster/executor';
-import { DATA } from '../helpers';
+import { DATA, WORKER } from '../helpers';
+import { JobRunner } from '../../../src-main/jobs/runner';
 import { mnist, trainDense } from '../attacks/helpers';
 import { startNatsServer, type NatsTestServer } from './nats-server';
 
@@ -219,6 +220,20 @@ describe('advlab worker + --queue through a real nats-server', () => {
     expect(redone.worker).not.toBe(victim.id);
     expect(redone.attempt).toBeGreaterThan(1);
     await startWorker('c');
+  });
+
+  it('jobs.list says where the shards ran: the cluster, shards done of sent, and how many workers', async () => {
+    const runner = new JobRunner({ env: { dataDirs: [DATA], sessionsRoot: sessions, backend: 'wasm', cluster: { url: server.url, token: server.token } }, workerPath: WORKER, maxJobs: 1 });
+    try {
+      const { jobId, done } = runner.start('attack', { model: modelJson, dataset: 'mnist', attack: 'fgsm', n: 24, batchSize: 8, saveExamples: 0 });
+      const info = await done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      const listed = runner.list().find((j) => j.jobId === jobId)!;
+      expect(listed.shards).toMatchObject({ where: 'cluster', done: 3, total: 3 });
+      expect(listed.shards!.workers).toBeGreaterThanOrEqual(1);
+    } finally {
+      await runner.shutdown();
+    }
   });
 
   it('refuses anonymous and wrong credentials, and a task that fails the API\'s schema checks (BAD_INPUT, not retried)', async () => {
