@@ -54,10 +54,11 @@ export const resultDescription = (sha256: string, worker: string) => `sha256:${s
 export const PERMANENT_CODES = new Set(['BAD_INPUT', 'BAD_FILE', 'UNSUPPORTED', 'NOT_FOUND', 'TOO_LARGE', 'FORBIDDEN']);
 
 /** Which workers answer a ping within `waitMs`: the cluster's capacity (parallelism) is the sum of theirs. */
-export async function pingWorkers(cluster: Cluster, waitMs = 500): Promise<WorkerInfo[]> {
+export async function pingWorkers(cluster: Cluster, waitMs = 1000): Promise<WorkerInfo[]> {
   const out: WorkerInfo[] = [];
   try {
-    const replies = await cluster.nc.requestMany(NAMES.pingSubject, undefined, { maxWait: waitMs });
+    // Replies come together: stop 100 ms after the last one (at most waitMs), not after the whole wait.
+    const replies = await cluster.nc.requestMany(NAMES.pingSubject, undefined, { maxWait: waitMs, strategy: 'stall', stall: 100 });
     for await (const m of replies) {
       const parsed = workerInfoSchema.safeParse(safeJson(m.data));
       if (parsed.success) out.push(parsed.data);
