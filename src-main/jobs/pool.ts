@@ -23,8 +23,10 @@ import type { Progress } from '../engine/context';
 import { AdvlabError, CancelledError, isErrorCode } from '../engine/errors';
 import { poolWorkerMessageSchema, type PoolRequest, type RawShard, type ShardWorkerInput } from './protocol';
 
-/** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value): each thread holds its own models and tensors. */
-export const MAX_POOL_WORKERS = 64;
+import { MAX_POOL_WORKERS } from '../engine/limits';
+
+/** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value), from the one table of bounds. */
+export { MAX_POOL_WORKERS };
 /** Runs of a shard in all: a shard whose worker died is retried once on a fresh worker, then fails its job. */
 export const MAX_SHARD_ATTEMPTS = 2;
 

@@ -247,6 +247,14 @@ export interface AttackBatchTask {
   batch: number;
 }
 
+// The 'attack-batch' shard type, declared where its task is (so every program that can send one sees
+// it); its handler is engine/shards/attack-batch.ts.
+declare module '../shards/types' {
+  interface ShardTypes {
+    'attack-batch': { task: AttackBatchTask; result: BatchOutput };
+  }
+}
+
 /** Whether `def` is the registry's own definition (a shard names its attack by id). */
 export function isRegistered(def: AnyAttack): boolean {
   return ATTACKS.includes(def);

@@ -1,0 +1,40 @@
+/** The Settings view's state: the app's saved settings and what is in effect (settings.get / settings.set). */
+import type { SettingsReport } from '../../src-main/api/contract';
+import { api } from './transport';
+
+export class SettingsState {
+  report = $state.raw<SettingsReport | null>(null);
+  /** The pool size field; empty = the default (one per core). */
+  workers = $state('');
+  error = $state<string | null>(null);
+  saving = $state(false);
+  saved = $state(false);
+
+  async load(): Promise<void> {
+    try {
+      this.show(await api.call('settings.get'));
+    } catch (e) {
+      this.error = (e as Error).message;
+    }
+  }
+
+  async save(): Promise<void> {
+    this.error = null;
+    this.saved = false;
+    this.saving = true;
+    try {
+      const text = this.workers.trim();
+      this.show(await api.call('settings.set', { workers: text === '' ? null : Number(text) }));
+      this.saved = true;
+    } catch (e) {
+      this.error = (e as Error).message;
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  private show(r: SettingsReport): void {
+    this.report = r;
+    this.workers = r.saved.workers === null ? '' : String(r.saved.workers);
+  }
+}
