@@ -68,11 +68,26 @@ function workersOption(flag: string | undefined, env: string | undefined): Pick<
   return fromEnv !== undefined ? { workers: fromEnv, workersFrom: 'env' } : {};
 }
 
+/** Connects to a cluster once (bounded) to check a Settings change: BAD_INPUT saying why it cannot be reached. */
+async function checkCluster(cluster: ClusterAuth): Promise<void> {
+  const { connectCluster } = await import('../jobs/cluster/connection');
+  try {
+    const c = await connectCluster(cluster, { name: 'advlab settings check' });
+    await c.close();
+  } catch (e) {
+    throw badInput((e as Error).message, { url: cluster.url });
+  }
+}
+
 export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }) {
   const override: WorkersOverride = opts.workers !== undefined ? { value: opts.workers, from: opts.workersFrom ?? 'flag' } : null;
   let runner: JobRunner | undefined;
-  const settings = new AppSettingsFile(opts.settingsFile, override, (workers) => runner?.setWorkers(workers));
-  runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, ...(opts.cluster ? { cluster: opts.cluster } : {}) }, workerPath: opts.workerPath, maxJobs: opts.maxJobs, workers: settings.workers() });
+  const settings = new AppSettingsFile(opts.settingsFile, override, (workers) => runner?.setWorkers(workers), {
+    override: opts.cluster,
+    apply: (cluster) => runner?.setCluster(cluster),
+    check: checkCluster,
+  });
+  runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, ...(settings.cluster() ? { cluster: settings.cluster() } : {}) }, workerPath: opts.workerPath, maxJobs: opts.maxJobs, workers: settings.workers() });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
     { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION, settings },

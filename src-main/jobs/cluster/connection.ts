@@ -5,23 +5,14 @@
  * idempotently by whoever connects first (a submitting app or a worker).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { AdvlabError, badInput } from '../../engine/errors';
 
-/** How to reach the cluster: a URL and credentials (a token, a user and password, or a .creds file). Anonymous access is refused. */
-export const clusterAuthSchema = z.strictObject({
-  url: z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, 'a NATS URL such as nats://host:4222'),
-  token: z.string().min(1).optional(),
-  user: z.string().min(1).optional(),
-  pass: z.string().optional(),
-  creds: z.string().min(1).optional(),
-}).refine((a) => a.token !== undefined || a.creds !== undefined || (a.user !== undefined && a.pass !== undefined), {
-  message: 'the cluster needs credentials: a token, a user and password, or a .creds file (no anonymous access)',
-});
-export type ClusterAuth = z.infer<typeof clusterAuthSchema>;
+/** How to reach the cluster: a URL and credentials (api/contract.ts, shared with Settings). */
+export { clusterAuthSchema, type ClusterAuth } from '../../api/contract';
+import { clusterAuthSchema, type ClusterAuth } from '../../api/contract';
 
 /** Names of the streams, consumer, subjects and bucket. */
 export const NAMES = {
