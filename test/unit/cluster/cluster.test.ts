@@ -26,7 +26,7 @@ import { startNatsServer, type NatsTestServer } from './nats-server';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'bin/advlab.mjs');
 /** Short ack wait and offline limit so that redelivery and a lost server show within seconds (every process gets the same values). */
-const TIMINGS = { ADVLAB_CLUSTER_ACK_WAIT_MS: '2000', ADVLAB_CLUSTER_MAX_DELIVER: '3', ADVLAB_CLUSTER_OFFLINE_MS: '6000' };
+const TIMINGS = { ADVLAB_CLUSTER_ACK_WAIT_MS: '2000', ADVLAB_CLUSTER_MAX_DELIVER: '3', ADVLAB_CLUSTER_OFFLINE_MS: '4000' };
 
 let server: NatsTestServer;
 let tmp: string;
@@ -283,6 +283,20 @@ describe('advlab worker + --queue through a real nats-server', () => {
     await sleep(2500);
     expect(count()).toBe(n);
     expect(doneLines().filter((d) => d.run === started.run)).toHaveLength(0);
+  });
+
+  it('SIGTERM on a worker mid-shard: it finishes and stores that shard, acks it, exits 0; the job finishes', async () => {
+    const before = new Set(startedLines().map((d) => d.run));
+    const running = advlab([...attackArgs(32, 60), ...queue()]);
+    const started = await waitFor(() => startedLines().find((d) => !before.has(d.run)), 30_000);
+    const w = workers.find((x) => x.id === started.worker)!;
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(doneLines().some((d) => d.run === started.run && d.shard === started.shard && d.worker === w.id)).toBe(true);
+    const r = await running;
+    expect(r.code, r.stderr).toBe(0);
+    expect(comparable(r.json!.session as string)).toEqual(localLong!);
+    await startWorker('d');
   });
 
   it('the server stopped and restarted mid-job: the job resumes and its session equals a local run\'s (bounded: never hangs)', async () => {
