@@ -4,8 +4,8 @@ import { api } from './transport';
 
 export class SettingsState {
   report = $state.raw<SettingsReport | null>(null);
-  /** The pool size field; empty = the default (one per core). */
-  workers = $state('');
+  /** The pool size field (a number input: null when empty = the default, one per core). */
+  workers = $state<number | null>(null);
   error = $state<string | null>(null);
   saving = $state(false);
   saved = $state(false);
@@ -32,8 +32,7 @@ export class SettingsState {
     this.saved = false;
     this.saving = true;
     try {
-      const text = this.workers.trim();
-      this.show(await api.call('settings.set', { workers: text === '' ? null : Number(text) }));
+      this.show(await api.call('settings.set', { workers: typeof this.workers === 'number' && !Number.isNaN(this.workers) ? this.workers : null }));
       this.saved = true;
     } catch (e) {
       this.error = (e as Error).message;
@@ -67,7 +66,7 @@ export class SettingsState {
 
   private show(r: SettingsReport): void {
     this.report = r;
-    this.workers = r.saved.workers === null ? '' : String(r.saved.workers);
+    this.workers = r.saved.workers;
     if (r.cluster) {
       this.clusterUrl = r.cluster.url;
       this.clusterCredentials = r.cluster.credentials;

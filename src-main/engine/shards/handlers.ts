@@ -7,12 +7,14 @@ import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
+import { runSurfaceRows } from './surface-rows';
 
 export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobContext) => Promise<ShardResultOf<T>>;
 
 /** Every shard type's handler (add each new type here: the satisfies clause makes a missing one a type error). */
 export const shardHandlers = {
   'attack-batch': runAttackBatch,
+  'surface-rows': runSurfaceRows,
 } satisfies { [T in ShardType]: ShardHandler<T> };
 
 export function isShardType(type: unknown): type is ShardType {

@@ -73,6 +73,22 @@ describe('the shard pool through the runner', () => {
     expect(outs[1]).toEqual(outs[0]);
     expect(JSON.parse(outs[0])).toHaveLength(12);
     reference = outs[0];
+    // And the same as the job run in place, with no executor at all (in this thread).
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers.attack(attack(), new LocalContext(), env)) as { session: string };
+    expect(await examples(inPlace.session)).toEqual(reference);
+  });
+
+  it("a loss-surface job's grid batches run as shards on the pool and give the same loss-surface.json as in place", async () => {
+    const { r } = runner(2);
+    const params = { model, dataset: 'mnist', index: 3, resolution: 11 } as JobParamsOf<'loss-surface'>;
+    const info = await r.start('loss-surface', params).done;
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(info.shards).toMatchObject({ where: 'pool', done: 2, total: 2 });
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['loss-surface'](params, new LocalContext(), env)) as { session: string };
+    const file = (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'loss-surface.json'), 'utf8');
+    expect(await file(info.session!)).toEqual(await file(inPlace.session));
   });
 
   it('reuses its threads across jobs (same thread ids)', async () => {
