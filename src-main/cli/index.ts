@@ -138,7 +138,8 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: CliContext = {
     out,
     argv: rest,
-    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), cluster: queueFromArgs(rest), transport: 'http' })),
+    // A job command sends its shards to a cluster only with --queue; `serve` (the UI) also uses the one saved in Settings.
+    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), cluster: queueFromArgs(rest), ignoreSavedCluster: name !== 'serve', transport: 'http' })),
     parse: (options, allowPositionals = false) => {
       try {
         return parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true }) as never;

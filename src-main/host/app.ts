@@ -30,8 +30,10 @@ export interface AppOptions {
   workersFrom?: 'flag' | 'env';
   /** The settings file (the app data folder's settings.json); absent: settings are not saved. */
   settingsFile?: string;
-  /** Jobs send their shards to this NATS JetStream cluster (`--queue`); absent, they run here (or on the pool). */
+  /** Jobs send their shards to this NATS JetStream cluster (`--queue`); absent, the saved one (Settings), else they run here (or on the pool). */
   cluster?: ClusterAuth;
+  /** Leave the cluster saved in Settings aside (CLI job commands: a cluster only with --queue, never by surprise). */
+  ignoreSavedCluster?: boolean;
 }
 
 /** --max-jobs N / ADVLAB_MAX_JOBS: an integer from 1 to MAX_JOBS_LIMIT, else a BAD_INPUT naming the bounds and the default. */
@@ -84,6 +86,7 @@ export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }
   let runner: JobRunner | undefined;
   const settings = new AppSettingsFile(opts.settingsFile, override, (workers) => runner?.setWorkers(workers), {
     override: opts.cluster,
+    ignoreSaved: opts.ignoreSavedCluster === true,
     apply: (cluster) => runner?.setCluster(cluster),
     check: checkCluster,
   });

@@ -25,6 +25,8 @@ type Saved = z.infer<typeof savedSchema>;
 /** The cluster setting: a --queue flag (wins for its run), how to apply a change, and how to check one before saving it. */
 export interface ClusterSettingHooks {
   override: ClusterAuth | undefined;
+  /** The saved cluster is reported but not used (CLI job commands use one only with --queue). */
+  ignoreSaved?: boolean;
   apply: (cluster: ClusterAuth | undefined) => void;
   /** Throws (BAD_INPUT, saying why) when the cluster cannot be reached with these credentials. */
   check: (cluster: ClusterAuth) => Promise<void>;
@@ -60,9 +62,9 @@ export class AppSettingsFile implements SettingsService {
     }
   }
 
-  /** The cluster in effect: the --queue flag's, else the saved one, else none. */
+  /** The cluster in effect: the --queue flag's, else the saved one (unless ignoreSaved), else none. */
   cluster(): ClusterAuth | undefined {
-    return this.clusterHooks?.override ?? this.saved.cluster ?? undefined;
+    return this.clusterHooks?.override ?? (this.clusterHooks?.ignoreSaved ? undefined : this.saved.cluster ?? undefined);
   }
 
   /** The pool size in effect: the flag or variable, else the saved value, else one per core. */
@@ -73,7 +75,8 @@ export class AppSettingsFile implements SettingsService {
   get(): SettingsReport {
     const from = this.override?.from ?? (this.saved.workers !== null ? 'settings' : 'default');
     const override = this.clusterHooks?.override;
-    const cluster = override ? clusterReport(override, 'flag') : this.saved.cluster ? clusterReport(this.saved.cluster, 'settings') : undefined;
+    const saved = this.clusterHooks?.ignoreSaved ? null : this.saved.cluster;
+    const cluster = override ? clusterReport(override, 'flag') : saved ? clusterReport(saved, 'settings') : undefined;
     return { saved: { workers: this.saved.workers }, persistent: this.file !== undefined, workers: { value: this.workers(), from, default: defaultPoolSize(), max: MAX_POOL_WORKERS }, ...(cluster ? { cluster } : {}) };
   }
 

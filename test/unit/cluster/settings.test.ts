@@ -55,6 +55,11 @@ describe('settings: the cluster', () => {
     const flagged = make({ cluster: { url: 'nats://other:4222', user: 'u', pass: 'p' } });
     expect(await flagged.core.call('settings.get')).toMatchObject({ result: { cluster: { url: 'nats://other:4222', credentials: 'user', user: 'u', from: 'flag' } } });
 
+    // CLI job commands leave the saved cluster aside (a cluster only with --queue).
+    const cli = make({ ignoreSavedCluster: true });
+    const cliReport = await cli.core.call('settings.get');
+    expect(cliReport.ok && cliReport.result.cluster).toBeUndefined();
+
     const cleared = await app.core.call('settings.set', { cluster: null });
     expect(cleared.ok && cleared.result.cluster).toBeUndefined();
     expect(JSON.parse(readFileSync(file, 'utf8')).cluster).toBeUndefined();
