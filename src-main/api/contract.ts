@@ -42,6 +42,31 @@ export const sessionFilterSchema = z
   .strict();
 
 /** Method name -> params schema. Results are typed in ApiResults. */
+/**
+ * A NATS JetStream cluster and its credentials (`--queue`, `advlab worker --nats`, Settings): a token,
+ * a user and password, or a .creds file; anonymous access is refused. The secret stays in the main
+ * process: settings.get reports the URL and the kind of credentials only (ClusterReport).
+ */
+export const clusterAuthSchema = z.strictObject({
+  url: z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, 'a NATS URL such as nats://host:4222'),
+  token: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  pass: z.string().optional(),
+  creds: z.string().min(1).optional(),
+}).refine((a) => a.token !== undefined || a.creds !== undefined || (a.user !== undefined && a.pass !== undefined), {
+  message: 'the cluster needs credentials: a token, a user and password, or a .creds file (no anonymous access)',
+});
+export type ClusterAuth = z.infer<typeof clusterAuthSchema>;
+
+/** The cluster in effect, as settings.get shows it (never the secret). */
+export interface ClusterReport {
+  url: string;
+  credentials: 'token' | 'user' | 'creds';
+  user?: string;
+  /** 'flag': --queue on this run (wins over the saved one); 'settings': saved in Settings. */
+  from: 'flag' | 'settings';
+}
+
 export const methodSchemas = {
   'app.info': empty,
   'datasets.list': empty,
@@ -95,7 +120,7 @@ export const methodSchemas = {
   // The app's own settings (saved in the app data folder; Settings view).
   'settings.get': empty,
   /** Changes the saved settings; null clears a value (back to its default). Returns the settings after the change. */
-  'settings.set': z.object({ workers: z.number().int().min(1).max(MAX_POOL_WORKERS).nullable().optional() }).strict(),
+  'settings.set': z.object({ workers: z.number().int().min(1).max(MAX_POOL_WORKERS).nullable().optional(), cluster: clusterAuthSchema.nullable().optional() }).strict(),
 } as const;
 
 export type Method = keyof typeof methodSchemas;
@@ -171,6 +196,8 @@ export interface SettingsReport {
   /** Whether settings are kept on disk (false for a host started without an app data folder: they last until it stops). */
   persistent: boolean;
   workers: { value: number; from: 'flag' | 'env' | 'settings' | 'default'; default: number; max: number };
+  /** Where jobs send their shards: this cluster; absent, here (on the pool). */
+  cluster?: ClusterReport;
 }
 export type ResultOf<M extends Method> = ApiResults[M];
 // The result map names exactly the methods.

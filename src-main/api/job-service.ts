@@ -2,7 +2,7 @@
  * What the API needs of the jobs side: start, cancel, list and wait for jobs, and the backend a job
  * would get. jobs/runner.ts (worker threads) implements it; the API does not know how jobs run.
  */
-import type { ApiEvent, AppSettings, BackendReport, JobInfo, SettingsReport } from './contract';
+import type { ApiEvent, AppSettings, BackendReport, JobInfo, SettingsReport, ClusterAuth } from './contract';
 import type { JobKind, JobParamsOf } from './jobs';
 
 export interface JobService {
@@ -28,5 +28,5 @@ export interface JobService {
 export interface SettingsService {
   get(): SettingsReport;
   /** Saves the given fields (null clears one) and applies them where no flag or variable overrides them. */
-  set(patch: Partial<AppSettings>): Promise<SettingsReport>;
+  set(patch: Partial<AppSettings> & { cluster?: ClusterAuth | null }): Promise<SettingsReport>;
 }

@@ -10,6 +10,7 @@ import type { CliContext, Command } from './context';
 import { badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import type { JobParamsOf } from '../api/jobs';
+import { clusterSuite } from './bench-cluster';
 
 type Row = { suite: string; benchmark: string; metric: string; value: string; target?: string; met?: boolean };
 
@@ -280,13 +281,14 @@ async function parallelSuite(c: CliContext, quick: boolean): Promise<{ rows: Row
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|all] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|all] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' } });
     const suite = v.suite ?? 'all';
-    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite, parallel: parallelSuite };
-    const chosen = suite === 'all' ? Object.keys(suites) : [suite];
-    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, parallel, all)`);
+    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite, parallel: parallelSuite, cluster: clusterSuite };
+    // 'all' leaves out the cluster suite: it needs nats-server installed (--suite cluster asks for it).
+    const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster') : [suite];
+    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, parallel, cluster, all)`);
     const file = resolve(v.file ?? 'BENCHMARKS.md');
     const all: Row[] = [];
     for (const s of chosen) {

@@ -5,6 +5,8 @@ import type { Command, CliContext } from './context';
 import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import { bench } from './bench';
+import { QUEUE_OPTIONS, QUEUE_USAGE, worker } from './cluster';
+import { study } from './study';
 import { buildReport, sessionCsv, writeOutputFile } from '../report';
 import { dataCmd } from './data';
 
@@ -104,13 +106,13 @@ function selection(v: Record<string, unknown>) {
 
 const attack: Command = {
   summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
-  usage: 'advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--json]',
+  usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--batch-size N (images per batch: per shard with --queue)] ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
-    const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' } });
+    const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' }, 'batch-size': { type: 'string' } });
     if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
     const t = v.targeted as string | undefined;
     const goal = t === undefined ? { kind: 'untargeted' } : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t, ...(v['target-seed'] ? { seed: num(v['target-seed'] as string, 'target-seed', { int: true, min: 0 }) } : {}) };
-    const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }) };
+    const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }), batchSize: num(v['batch-size'] as string | undefined, 'batch-size', { int: true, min: 1 }) };
     const r = finished(await c.runJob('attack', JSON.parse(JSON.stringify(params))));
     const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
     const cases = r.targetCases as { images: number; best: { successRate: number | null; meanL2: number | null }; average: { successRate: number | null; meanL2: number | null }; worst: { successRate: number | null; meanL2: number | null } } | undefined;
@@ -123,9 +125,9 @@ const attack: Command = {
 
 const sweep: Command = {
   summary: 'robust accuracy versus epsilon under a fixed-epsilon attack',
-  usage: 'advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--pick first|random] [--offset K] [--param key=value]... [--json]',
+  usage: `advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--pick first|random] [--offset K] [--param key=value]... ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
-    const { values: v } = c.parse({ ...selectionOptions, attack: { type: 'string' }, epsilons: { type: 'string' }, param: { type: 'string', multiple: true } });
+    const { values: v } = c.parse({ ...selectionOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, epsilons: { type: 'string' }, param: { type: 'string', multiple: true } });
     if (!v.epsilons) throw badInput('--epsilons is required, e.g. 0,0.05,0.1,0.2,0.3');
     const epsilons = v.epsilons.split(',').map((e) => num(e.trim(), 'epsilons', { min: 0 })!);
     const r = finished(await c.runJob('sweep', JSON.parse(JSON.stringify({ ...selection(v), attack: v.attack, epsilons, params: keyValues(v.param, 'param') }))));
@@ -153,9 +155,9 @@ const lossSurfaceCmd: Command = {
 
 const recipeCmd: Command = {
   summary: 'run a defense case study of the talk end to end (advlab recipe list shows them)',
-  usage: 'advlab recipe NAME|FILE.json [--quick] [--set key=value]... [--json]   |   advlab recipe list [--json]',
+  usage: `advlab recipe NAME|FILE.json [--quick] [--set key=value]... ${QUEUE_USAGE} [--json]   |   advlab recipe list [--json]`,
   async run(c: CliContext) {
-    const { values: v, positionals } = c.parse({ quick: { type: 'boolean' }, set: { type: 'string', multiple: true }, name: { type: 'string' }, tag: { type: 'string', multiple: true } }, true);
+    const { values: v, positionals } = c.parse({ ...QUEUE_OPTIONS, quick: { type: 'boolean' }, set: { type: 'string', multiple: true }, name: { type: 'string' }, tag: { type: 'string', multiple: true } }, true);
     const [name] = positionals;
     if (!name || name === 'list') {
       const { listRecipes } = await import('../engine/defenses/recipes');
@@ -401,4 +403,6 @@ export const commands: Record<string, Command> = {
   'import-model': importModelCmd,
   audio: audioCmd,
   data: dataCmd,
+  worker,
+  study,
 };

@@ -17,6 +17,7 @@ import { datasetEntries } from '../api/handlers';
 import { exitWhenFlushed, Output } from './output';
 import { COMMON_OPTIONS, RENDERER_DIR, type CliContext, type Command } from './context';
 import { commands as extraCommands } from './commands';
+import { queueFromArgs } from './cluster';
 import { ADVLAB_VERSION } from '../paths';
 
 const builtins: Record<string, Command> = {
@@ -138,7 +139,8 @@ export async function main(argv: string[]): Promise<number> {
     out,
     argv: rest,
     // The CLI's own commands take any path its local user types; `serve` is a door for a browser, whose job paths are confined.
-    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), transport: 'http', paths: name === 'serve' ? 'confined' : 'any' })),
+    // A job command sends its shards to a cluster only with --queue; `serve` (the UI) also uses the one saved in Settings.
+    app: () => (appInstance ??= createApp({ ...resolveAppOptions(rest), cluster: queueFromArgs(rest), ignoreSavedCluster: name !== 'serve', transport: 'http', paths: name === 'serve' ? 'confined' : 'any' })),
     parse: (options, allowPositionals = false) => {
       try {
         return parseArgs({ args: rest, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true }) as never;

@@ -15,6 +15,7 @@ import { parseWorkers } from '../jobs/pool';
 import { AppSettingsFile, type WorkersOverride } from './settings';
 import { ADVLAB_VERSION, appDataDir } from '../paths';
 import { apiHandlers } from '../api/handlers';
+import type { ClusterAuth } from '../jobs/cluster/connection';
 
 export interface AppOptions {
   dataDirs: string[];
@@ -29,6 +30,10 @@ export interface AppOptions {
   workersFrom?: 'flag' | 'env';
   /** The settings file (the app data folder's settings.json); absent: settings are not saved. */
   settingsFile?: string;
+  /** Jobs send their shards to this NATS JetStream cluster (`--queue`); absent, the saved one (Settings), else they run here (or on the pool). */
+  cluster?: ClusterAuth;
+  /** Leave the cluster saved in Settings aside (CLI job commands: a cluster only with --queue, never by surprise). */
+  ignoreSavedCluster?: boolean;
 }
 
 /** --max-jobs N / ADVLAB_MAX_JOBS: an integer from 1 to MAX_JOBS_LIMIT, else a BAD_INPUT naming the bounds and the default. */
@@ -65,6 +70,17 @@ function workersOption(flag: string | undefined, env: string | undefined): Pick<
   return fromEnv !== undefined ? { workers: fromEnv, workersFrom: 'env' } : {};
 }
 
+/** Connects to a cluster once (bounded) to check a Settings change: BAD_INPUT saying why it cannot be reached. */
+async function checkCluster(cluster: ClusterAuth): Promise<void> {
+  const { connectCluster } = await import('../jobs/cluster/connection');
+  try {
+    const c = await connectCluster(cluster, { name: 'advlab settings check' });
+    await c.close();
+  } catch (e) {
+    throw badInput((e as Error).message, { url: cluster.url });
+  }
+}
+
 /**
  * `paths`: 'confined' (default) for the doors a window or browser talks through (Electron, `advlab
  * serve`): a job's paths must lie in the allowed folders (api/path-guard.ts); 'any' for the CLI's own
@@ -73,8 +89,13 @@ function workersOption(flag: string | undefined, env: string | undefined): Pick<
 export function createApp(opts: AppOptions & { transport: AppInfo['transport']; paths?: 'confined' | 'any'; chooseFile?: CoreOptions['chooseFile'] }) {
   const override: WorkersOverride = opts.workers !== undefined ? { value: opts.workers, from: opts.workersFrom ?? 'flag' } : null;
   let runner: JobRunner | undefined;
-  const settings = new AppSettingsFile(opts.settingsFile, override, (workers) => runner?.setWorkers(workers));
-  runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath, maxJobs: opts.maxJobs, workers: settings.workers() });
+  const settings = new AppSettingsFile(opts.settingsFile, override, (workers) => runner?.setWorkers(workers), {
+    override: opts.cluster,
+    ignoreSaved: opts.ignoreSavedCluster === true,
+    apply: (cluster) => runner?.setCluster(cluster),
+    check: checkCluster,
+  });
+  runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, ...(settings.cluster() ? { cluster: settings.cluster() } : {}) }, workerPath: opts.workerPath, maxJobs: opts.maxJobs, workers: settings.workers() });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
     { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION, settings, paths: opts.paths ?? 'confined', ...(opts.chooseFile ? { chooseFile: opts.chooseFile } : {}) },

@@ -5,6 +5,7 @@
  * for them (transferables()).
  */
 import { z } from 'zod';
+import type { ClusterAuth } from './cluster/connection';
 
 export const progressSchema = z.object({
   step: z.number(),
@@ -30,6 +31,8 @@ export const workerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('error'), error: errorSchema }),
   /** A shard for the runner's pool (engine/shards/types.ts Shard); `req` numbers the job's requests. */
   z.object({ t: z.literal('shard'), req: z.number().int().nonnegative(), shard: shardSchema }),
+  /** Where the job's shards ran when its executor is its own (a cluster: `--queue`), for JobInfo.shards. */
+  z.object({ t: z.literal('shards'), shards: z.object({ where: z.literal('cluster'), done: z.number().int().min(0), total: z.number().int().min(0), workers: z.number().int().min(0) }) }),
 ]);
 
 export type WorkerMessage = z.infer<typeof workerMessageSchema>;
@@ -97,4 +100,6 @@ export interface JobEnvInput {
   backend?: string;
   dataDirs: string[];
   sessionsRoot: string;
+  /** Send the job's shards to this NATS JetStream cluster (`--queue`): ctx.shards is a NatsShardExecutor. */
+  cluster?: ClusterAuth;
 }

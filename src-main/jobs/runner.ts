@@ -125,6 +125,12 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     return this.poolSize;
   }
 
+  /** Sends the shards of jobs started from now on to this cluster (Settings), or keeps them here (undefined). */
+  setCluster(cluster: JobEnvInput['cluster']): void {
+    const { cluster: _old, ...env } = this.opts.env;
+    this.opts.env = cluster ? { ...env, cluster } : env;
+  }
+
   /** Resizes the shard pool (Settings): more threads start as shards need them, extra ones stop once idle; queued jobs may start. */
   setWorkers(workers: number): void {
     this.pool?.resize(workers);
@@ -258,6 +264,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
         }
         case 'log':
           emit({ type: 'job.log', jobId, message: m.message });
+          break;
+        case 'shards':
+          info.shards = m.shards;
           break;
         case 'session':
           info.session = m.id;

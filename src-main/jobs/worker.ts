@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
+import type { ShardExecutor } from '../engine/shards/types';
 import type { WorkerInput, WorkerMessage } from './protocol';
 import { handlerFor } from './kinds';
 import { RelayShardExecutor } from './shard-relay';
@@ -23,7 +24,8 @@ const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.pos
  */
 export const POOLED_BACKENDS: readonly string[] = ['wasm', 'cpu'];
 
-let shards: RelayShardExecutor | undefined;
+/** Where the job's shards go: a cluster (env.cluster: `--queue`), the runner's pool (relayed), or nowhere (the job runs them here). */
+let shards: ShardExecutor | undefined;
 
 const ctx: JobContext = {
   progress: (p: Progress) => post({ t: 'progress', p: { ...p, metrics: finiteOnly(p.metrics) } }),
@@ -51,18 +53,26 @@ async function main(): Promise<void> {
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
-  if (input.pool && POOLED_BACKENDS.includes(backend.name)) {
+  // A cluster takes every job's shards whatever the backend here: its workers run their own engine.
+  const cluster = input.env.cluster ? await (await import('./cluster/executor')).NatsShardExecutor.open({ auth: input.env.cluster, job: input.jobId, ctx, onShards: (s) => post({ t: 'shards', shards: s }) }) : undefined;
+  if (cluster) shards = cluster;
+  else if (input.pool && POOLED_BACKENDS.includes(backend.name)) {
     const relay = new RelayShardExecutor(input.pool.parallelism, post);
     parentPort!.on('message', (m: unknown) => relay.receive(m));
     shards = relay;
   }
-  const result = await handler(input.params, ctx, {
-    ...input.env,
-    backend,
-    workers: shards ? shards.parallelism : 1,
-    onSession: (id: string) => post({ t: 'session', id }),
-  });
-  post({ t: 'done', result: result ?? null });
+  try {
+    const result = await handler(input.params, ctx, {
+      ...input.env,
+      backend,
+      workers: shards ? shards.parallelism : 1,
+      onSession: (id: string) => post({ t: 'session', id }),
+    });
+    if (cluster?.ran.size) post({ t: 'log', message: `shards ran on ${[...cluster.ran].map(([w, n]) => `${w} (${n})`).join(', ')}` });
+    post({ t: 'done', result: result ?? null });
+  } finally {
+    await cluster?.close();
+  }
 }
 
 // A cancelled job ends with CancelledError; what the job kept (runInSession's { session, ... }) rides on it.

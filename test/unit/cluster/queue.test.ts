@@ -1,0 +1,100 @@
+/**
+ * The queue's delivery rules, with a real nats-server and in-process workers whose shard runner is
+ * given (so a shard can fail or take long on purpose): a shard longer than the ack wait is kept alive
+ * by in-progress acks and run once; a shard that keeps failing with a retryable error is delivered
+ * max-deliver times and then fails its run with the last error; progress reaches the submitter and
+ * never goes back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src-main/engine/backend';
+import { AdvlabError } from '../../../src-main/engine/errors';
+import { modelSha256, saveModel } from '../../../src-main/engine/models/io';
+import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
+import type { Shard, ShardProgress } from '../../../src-main/engine/shards/types';
+import { NatsShardExecutor } from '../../../src-main/jobs/cluster/executor';
+import { ClusterWorker, type ShardRunner } from '../../../src-main/jobs/cluster/cluster-worker';
+import { startNatsServer, type NatsTestServer } from './nats-server';
+
+const TIMINGS = { ackWaitMs: 1500, maxDeliver: 3 };
+let server: NatsTestServer;
+let tmp: string;
+let task: AttackBatchTask;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  tmp = mkdtempSync(join(tmpdir(), 'advlab-queue-'));
+  await initBackend('wasm');
+  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
+  await saveModel(model, join(tmp, 'model'), { arch: 'test-linear' });
+  model.dispose();
+  const modelJson = join(tmp, 'model', 'model.json');
+  task = {
+    classifier: { kind: 'saved', modelJson, sha256: await modelSha256(modelJson), gradient: 'real' },
+    attack: 'fgsm', params: { eps: 0.1 }, images: new Float32Array(2 * 784).fill(0.5), shape: [2, 28, 28, 1], labels: new Int32Array([1, 2]), targets: null, batch: 0,
+  };
+});
+afterAll(async () => {
+  await server?.dispose();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** `count` workers (one shard at once each) running shards with `run`, for the time of f. */
+async function withWorkers<T>(count: number, run: ShardRunner, f: () => Promise<T>): Promise<T> {
+  const ws = Array.from({ length: count }, () => new ClusterWorker({ auth: { url: server.url, token: server.token }, concurrency: 1, run, cacheDir: join(tmp, 'cache'), timings: TIMINGS }));
+  await Promise.all(ws.map((w) => w.start()));
+  try {
+    return await f();
+  } finally {
+    await Promise.all(ws.map((w) => w.stop(1000)));
+  }
+}
+
+async function submit(shards: Shard<'attack-batch'>[], onProgress?: (i: number, p: ShardProgress) => void) {
+  const executor = await NatsShardExecutor.open({ auth: { url: server.url, token: server.token }, job: 'queue-test', ctx: { cancelled: false, log: () => undefined }, timings: TIMINGS });
+  try {
+    return await executor.run(shards, onProgress);
+  } finally {
+    await executor.close();
+  }
+}
+
+describe('cluster queue delivery', () => {
+  it('a shard longer than the ack wait is kept alive by in-progress acks: run once, its progress reaches the submitter in order', async () => {
+    let runs = 0;
+    const result = { adversarial: new Float32Array(2 * 784).fill(0.25), iterations: new Int32Array([3, 4]) };
+    const seen: number[] = [];
+    // Two workers: a redelivery (an ack not kept alive) would go to the idle one and run the shard twice.
+    const out = await withWorkers(2, async (_shard, ctx) => {
+      runs++;
+      for (let s = 1; s <= 8; s++) {
+        await new Promise((ok) => setTimeout(ok, 500)); // 4 s in all, well past the 1.5 s ack wait
+        ctx.checkpoint();
+        ctx.progress({ step: s, total: 8 });
+      }
+      return result;
+    }, () => submit([{ type: 'attack-batch', id: 'long/0', task }], (_i, p) => seen.push(p.step)));
+    expect(runs).toBe(1);
+    expect(Array.from(out[0].iterations)).toEqual([3, 4]);
+    expect(out[0].adversarial[0]).toBe(0.25);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.every((s, i) => i === 0 || s >= seen[i - 1])).toBe(true);
+    expect(seen.at(-1)).toBe(8);
+  });
+
+  it('a shard failing with a retryable error is delivered max-deliver times, then its run fails with the last error', async () => {
+    let runs = 0;
+    const t0 = Date.now();
+    const e = await withWorkers(1, async () => {
+      runs++;
+      throw new AdvlabError('INTERNAL', `transient failure ${runs}`);
+    }, () => submit([{ type: 'attack-batch', id: 'flaky/0', task }]).then(() => null, (err: unknown) => err));
+    expect(e).toBeInstanceOf(AdvlabError);
+    expect((e as AdvlabError).message).toMatch(/Shard flaky\/0 failed on .* \(attempt 3\): transient failure 3/);
+    expect(runs).toBe(TIMINGS.maxDeliver);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
