@@ -20,8 +20,9 @@ import { deriveSeed } from './architectures';
 import { checkInputShape } from './io';
 import { mulberry32 } from '../core/random';
 import { allIndices, checkLabels, checkSet, count, gatherImages, gatherTargets, labelsAt, positiveInt, yieldToEventLoop, type BatchInfo } from './batches';
-import { crossEntropyLoss, type LossFn } from './losses';
+import { crossEntropyLossFn, type LossFn } from './losses';
 import { evaluateIndices } from './predict';
+import { shardSizes, shardedStep, shardedTraining, type ShardedTraining } from './train-shard';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -250,7 +251,7 @@ export async function trainClassifier(
   }
 
   const forward = hooks.forward ?? ((x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
-  const lossFn: LossFn = hooks.loss ?? ((logits, y) => crossEntropyLoss(logits, y));
+  const lossFn: LossFn = hooks.loss ?? crossEntropyLossFn;
   const targets = options.targets;
 
   let trainIdx: Int32Array, valIdx: Int32Array | null = null, valSet: ImageSet | null = null, valTargets: Float32Array | undefined;
@@ -269,6 +270,8 @@ export async function trainClassifier(
   if (vars.length === 0) throw badInput('The model has no trainable weights');
   const optimizer = makeOptimizer(o);
   const rng = mulberry32(deriveSeed(o.seed, 202));
+  // Data-parallel over the job's shard executor when it has several workers (models/train-shard.ts).
+  const sharded = shardedTraining(model, lossFn, hooks.forward !== undefined, ctx);
 
   const history: TrainResult['history'] = { batches: [], epochs: [] };
   let step = 0, epochsRun = 0, images = 0, trainMs = 0;
@@ -292,7 +295,7 @@ export async function trainClassifier(
         const stepStart = performance.now();
         const idx = order.subarray(b * bs, Math.min((b + 1) * bs, order.length));
         const info: BatchInfo = { phase: 'train', epoch, step: step + 1, index: b, indices: idx, labels: labelsAt(trainSet.labels, idx) };
-        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets);
+        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model });
         step++;
         trainMs += performance.now() - stepStart;
         if (!Number.isFinite(loss)) {
@@ -370,10 +373,15 @@ export async function trainClassifier(
   return result;
 }
 
-/** One optimisation step on one batch; returns the batch loss, correct count and size. */
+/**
+ * One optimisation step on one batch; returns the batch loss, correct count and size. With `sharded`
+ * the gradient is computed by the job's shard executor (a batch too small to split stays here: its
+ * dropout draws are the same either way).
+ */
 async function trainStep(
   vars: tf.Variable[], optimizer: tf.Optimizer, forward: NonNullable<TrainHooks['forward']>, lossFn: LossFn,
-  hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets?: Float32Array,
+  hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets: Float32Array | undefined,
+  sharded: { plan: ShardedTraining; model: tf.LayersModel } | null,
 ): Promise<{ loss: number; correct: number; size: number }> {
   const x = gatherImages(set, info.indices);
   const y = gatherTargets(set.labels, info.indices, k, targets);
@@ -385,6 +393,12 @@ async function trainStep(
       bx = t.x; by = t.y;
     }
     const size = bx.shape[0];
+    const sizes = sharded ? shardSizes(size, sharded.plan.executor.parallelism) : [size];
+    if (sharded && sizes.length > 1) {
+      const labels = size === info.labels.length ? info.labels : null;
+      const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, bx, by, labels, info, sizes);
+      return { ...r, size };
+    }
     const [lossT, correctT] = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
         const logits = forward(bx, true);
