@@ -19,8 +19,9 @@
  * our SeededDropout, ...) and losses named by a LossSpec (cross-entropy, distillation). Training
  * runs in the job's worker, as before, with BatchNormalization (its batch statistics would be per
  * shard, a different computation), other random layers (tfjs's Dropout, noise layers: their masks
- * cannot be drawn for the whole batch here), nested models, a `forward` hook (thermometer encoding,
- * detector heads: code, not data) or a loss without a spec; it says why in the job's log.
+ * cannot be drawn for the whole batch here), nested models, a `forward` hook (code, not data: the
+ * detector's head) or a loss without a spec; it says why in the job's log. An `encode` hook (the
+ * thermometer encoding) runs on the coordinator, the network on the shards.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -37,9 +38,9 @@ export interface TrainGradTask {
   topology: string;
   /** Values of every weight of the model (model.weights order: trainable and not), as of this step. */
   weights: Float32Array[];
-  /** The shard's examples [count, h, w, c] and targets [count, k] (one-hot or soft). */
+  /** The shard's inputs [count, ...inputShape] (images, or their encoding) and targets [count, k] (one-hot or soft). */
   x: Float32Array;
-  imageShape: number[];
+  inputShape: number[];
   y: Float32Array;
   count: number;
   /** Their true labels for the accuracy count; absent: argmax of y (a transform changed the batch). */
@@ -165,7 +166,7 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
     });
   });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const x = tf.tensor4d(task.x, [n, ...task.imageShape] as [number, number, number, number]);
+  const x = tf.tensor(task.x, [n, ...task.inputShape]);
   const y = tf.tensor2d(task.y, [n, k]);
   drops.forEach((d, i) => { d.multiplier = tf.tensor(task.masks[i], [n, ...unitShape(d)]); });
   const lossFn: LossFn = lossFromSpec(task.loss);
@@ -283,11 +284,11 @@ export function shardedTraining(model: tf.LayersModel, loss: LossFn, hasForwardH
  */
 export async function shardedStep(
   plan: ShardedTraining, model: tf.LayersModel, vars: tf.Variable[], optimizer: tf.Optimizer,
-  bx: tf.Tensor4D, by: tf.Tensor2D, labels: Int32Array | null, info: BatchInfo, sizes: number[],
+  bx: tf.Tensor, by: tf.Tensor2D, labels: Int32Array | null, info: BatchInfo, sizes: number[],
 ): Promise<{ loss: number; correct: number }> {
   const size = bx.shape[0];
-  const imageShape: number[] = bx.shape.slice(1);
-  const d = imageShape.reduce((a, b) => a * b, 1);
+  const inputShape: number[] = bx.shape.slice(1);
+  const d = inputShape.reduce((a, b) => a * b, 1);
   const k = by.shape[1];
   const [xv, yv] = (await Promise.all([bx.data(), by.data()])) as Float32Array[];
   // The whole batch's dropout multipliers, drawn as the unsharded step's forward pass would draw them.
@@ -302,7 +303,7 @@ export async function shardedStep(
     const to = from + n;
     const task: TrainGradTask = {
       topology: plan.topology, weights,
-      x: xv.slice(from * d, to * d), imageShape, y: yv.slice(from * k, to * k), count: n,
+      x: xv.slice(from * d, to * d), inputShape, y: yv.slice(from * k, to * k), count: n,
       ...(labels ? { labels: labels.slice(from, to) } : {}),
       masks: masks.map((m) => m.values.slice(from * m.per, to * m.per)),
       loss: plan.loss, epoch: info.epoch, step: info.step,

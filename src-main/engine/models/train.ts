@@ -7,8 +7,12 @@
  *    `distillationLoss(T)` is the one defensive distillation uses;
  *  - `transformBatch(x, y, batch)`: replaces a training batch before the step, may be async
  *    (e.g. PGD adversarial examples for adversarial training);
- *  - `forward(x, training)`: how logits are computed from a batch, in training and validation
- *    (e.g. thermometer-encode, then run the network).
+ *  - `encode(x)`: a fixed function of the batch the network reads instead of the images, in training
+ *    and validation (e.g. the thermometer encoding); it trains no weights;
+ *  - `forward(x, training)`: how logits are computed from a batch, in training and validation, when
+ *    it is more than the model on (encoded) images.
+ * With a shard executor of several workers on the job's context, each step's gradient is computed
+ * data-parallel on shards of the batch (models/train-shard.ts: same steps within float noise).
  * Each step runs inside tf.tidy, so tf.memory().numTensors stays flat across batches and epochs.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -93,7 +97,14 @@ export interface TrainHooks {
    * If it changes the batch size, accuracy is measured against argmax(y).
    */
   transformBatch?: (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo) => Batch | Promise<Batch>;
-  /** Logits for a batch; default model.apply(x, {training}). Used for training and validation. */
+  /**
+   * The network's input for a batch of images, e.g. their thermometer encoding: called inside tf.tidy
+   * (synchronous), in training (after transformBatch) and validation; trains nothing. The logits are
+   * model.apply(encode(x), {training}). Unlike `forward`, training with it can still be sharded (the
+   * encoding runs here, the network on the shards). Exclusive with `forward`.
+   */
+  encode?: (x: tf.Tensor4D) => tf.Tensor;
+  /** Logits for a batch; default model.apply(x, {training}) (of encode(x) with `encode`). Used for training and validation. */
   forward?: (x: tf.Tensor4D, training: boolean) => tf.Tensor2D;
   onBatch?: (row: BatchRow, batch: BatchInfo) => void | Promise<void>;
   onEpoch?: (row: EpochRow) => void | Promise<void>;
@@ -242,15 +253,20 @@ export async function trainClassifier(
   const n = count(trainSet);
   const k = outputUnits(model) ?? trainSet.classNames.length;
   const o = resolveOptions(options, n, k);
-  if (!hooks.forward && !hooks.transformBatch) checkInputShape(model, trainSet.shape, trainSet.name);
+  if (hooks.forward && hooks.encode) throw badInput('Give the training hooks forward or encode, not both');
+  const fixedInput = !hooks.forward && !hooks.encode;
+  if (fixedInput && !hooks.transformBatch) checkInputShape(model, trainSet.shape, trainSet.name);
   checkLabels(trainSet, k, 'Training set');
   if (options.validationSet) {
     checkSet(options.validationSet, 'Validation set');
     checkLabels(options.validationSet, k, 'Validation set');
-    if (!hooks.forward) checkInputShape(model, options.validationSet.shape, options.validationSet.name);
+    if (fixedInput) checkInputShape(model, options.validationSet.shape, options.validationSet.name);
   }
 
-  const forward = hooks.forward ?? ((x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
+  const encode = hooks.encode;
+  const forward = hooks.forward ?? (encode
+    ? (x: tf.Tensor4D, training: boolean) => model.apply(encode(x), { training }) as tf.Tensor2D
+    : (x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
   const lossFn: LossFn = hooks.loss ?? crossEntropyLossFn;
   const targets = options.targets;
 
@@ -396,8 +412,13 @@ async function trainStep(
     const sizes = sharded ? shardSizes(size, sharded.plan.executor.parallelism) : [size];
     if (sharded && sizes.length > 1) {
       const labels = size === info.labels.length ? info.labels : null;
-      const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, bx, by, labels, info, sizes);
-      return { ...r, size };
+      const input = hooks.encode ? tf.tidy(() => hooks.encode!(bx)) : bx;
+      try {
+        const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, input, by, labels, info, sizes);
+        return { ...r, size };
+      } finally {
+        if (input !== bx) input.dispose();
+      }
     }
     const [lossT, correctT] = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {

@@ -9,6 +9,7 @@ import { buildModel, distillationLoss, trainClassifier, type TrainHooks, type Tr
 import { clearTrainShardModels, shardSizes, unshardableReason } from '../../../src-main/engine/models/train-shard';
 import { crossEntropyLossFn } from '../../../src-main/engine/models/losses';
 import { adversarialTrain } from '../../../src-main/engine/defenses/advtrain-core';
+import { encodedShape, thermometerEncode } from '../../../src-main/engine/models/preprocessing';
 import { quadrantSet } from './synthetic';
 
 beforeAll(async () => {
@@ -132,6 +133,28 @@ describe('sharded (data-parallel) training', () => {
     const split = await run('mlp', 0, o, ctx, hooks);
     expect(exec.runs).toHaveLength(2);
     expect(maxDiff(whole.weights, split.weights)).toBeLessThan(1e-5);
+  });
+
+  it('an encode hook (the thermometer encoding) runs on the coordinator and the network on the shards: same step as unsharded, and as the forward hook it replaces', async () => {
+    const L = 4;
+    const go = async (ctx: JobContext, how: 'encode' | 'forward') => {
+      const model = buildModel('small-cnn', { inputShape: encodedShape([8, 8, 1], L), numClasses: 4, seed: 3, dropout: 0.3 });
+      try {
+        const hooks: TrainHooks = how === 'encode'
+          ? { encode: (x) => thermometerEncode(x, L) }
+          : { forward: (x, training) => model.apply(thermometerEncode(x, L), { training }) as tf.Tensor2D };
+        const r = await trainClassifier(model, set, { batchSize: 40, limitBatches: 3, seed: 2, validationSplit: 0.2 }, hooks, ctx);
+        return { w: model.getWeights().map((w) => w.dataSync() as Float32Array), val: r.history.epochs[0].val_loss! };
+      } finally { model.dispose(); }
+    };
+    const viaForward = await go(new LocalContext(), 'forward');
+    const viaEncode = await go(new LocalContext(), 'encode');
+    const { ctx, exec } = sharded(2);
+    const split = await go(ctx, 'encode');
+    expect(exec.runs).toHaveLength(3);
+    expect(maxDiff(viaForward.w, viaEncode.w)).toBe(0);
+    expect(viaEncode.val).toBe(viaForward.val);
+    expect(maxDiff(viaEncode.w, split.w)).toBeLessThan(1e-5);
   });
 
   it('adversarial training: PGD on the coordinator, the gradient on the shards, same step', async () => {
