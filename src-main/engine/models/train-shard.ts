@@ -297,12 +297,14 @@ export async function shardedStep(
     const m = layer.nextMultiplier([size, ...units]);
     try { return { values: m.dataSync() as Float32Array, per: units.reduce((a, b) => a * b, 1) }; } finally { m.dispose(); }
   });
-  const weights = model.weights.map((w) => (w.read().dataSync() as Float32Array).slice());
+  const weights = model.weights.map((w) => w.read().dataSync() as Float32Array);
   let from = 0;
+  // Every typed array of a task is its own (no buffer shared between shards, none kept here): an
+  // executor may transfer a task's buffers to the worker that runs it.
   const shards = sizes.map((n, i) => {
     const to = from + n;
     const task: TrainGradTask = {
-      topology: plan.topology, weights,
+      topology: plan.topology, weights: weights.map((w) => w.slice()),
       x: xv.slice(from * d, to * d), inputShape, y: yv.slice(from * k, to * k), count: n,
       ...(labels ? { labels: labels.slice(from, to) } : {}),
       masks: masks.map((m) => m.values.slice(from * m.per, to * m.per)),

@@ -21,6 +21,12 @@ afterEach(async () => {
 
 const set = quadrantSet(240, 3);
 
+function buffersOf(value: unknown, out = new Set<ArrayBufferLike>()): Set<ArrayBufferLike> {
+  if (ArrayBuffer.isView(value)) out.add(value.buffer);
+  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
+  return out;
+}
+
 /** An InlineShardExecutor that records the shards it ran (so a test fails if training did not shard). */
 class Recording implements ShardExecutor {
   readonly where = 'pool' as const;
@@ -31,6 +37,14 @@ class Recording implements ShardExecutor {
   }
   run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {
     this.before?.(shards as Shard[]);
+    // An executor may transfer each task's buffers to its worker: no buffer may be shared between shards.
+    const seen = new Set<ArrayBufferLike>();
+    for (const shard of shards) {
+      for (const b of buffersOf(shard.task)) {
+        expect(seen.has(b), `shard ${shard.id} shares a buffer with another shard`).toBe(false);
+        seen.add(b);
+      }
+    }
     this.runs.push({ ids: shards.map((s) => s.id), counts: shards.map((s) => (s.task as { count: number }).count) });
     return this.inner.run(shards, onProgress);
   }
