@@ -5,8 +5,8 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 const root = import.meta.dirname;
 
 export default defineConfig({
-  // Node side: the Electron main process, the CLI and the job worker share one bundle so that
-  // out/main/worker.js sits next to whichever entry started it.
+  // Node side: the Electron main process, the CLI, the job worker and the pool worker share one bundle
+  // so that out/main/worker.js and out/main/shard-worker.js sit next to whichever entry started them.
   main: {
     build: {
       outDir: 'out/main',
@@ -17,6 +17,8 @@ export default defineConfig({
           main: resolve(root, 'src-main/electron/main.ts'),
           cli: resolve(root, 'src-main/cli/index.ts'),
           worker: resolve(root, 'src-main/jobs/worker.ts'),
+          // The shard pool's threads (jobs/pool.ts), next to the job worker.
+          'shard-worker': resolve(root, 'src-main/jobs/shard-worker.ts'),
         },
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
       },

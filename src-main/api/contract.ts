@@ -181,6 +181,17 @@ export interface AppInfo {
 /** 'queued': waiting for one of the runner's slots (at most maxJobs run at once); no worker or session exists yet. */
 export type JobState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
+/**
+ * Where a job's shards ran (engine/shards): 'pool' (the local worker threads) or 'cluster'; shards
+ * sent and done so far, and how many distinct workers ran them. Absent for a job that ran in place.
+ */
+export interface JobShards {
+  where: 'pool' | 'cluster';
+  done: number;
+  total: number;
+  workers: number;
+}
+
 /** One job as jobs.list reports it; `result` is its kind's JobResultOf (a cancelled job's partial one, if any). */
 export type JobInfo<K extends JobKind = JobKind> = {
   [Kind in K]: {
@@ -193,6 +204,7 @@ export type JobInfo<K extends JobKind = JobKind> = {
     last?: ProgressEvent;
     result?: JobResultOf<Kind>;
     error?: SerializedErrorShape;
+    shards?: JobShards;
   };
 }[K];
 

@@ -20,10 +20,11 @@ export const COMMON_OPTIONS = {
   sessions: { type: 'string' },
   backend: { type: 'string' },
   'max-jobs': { type: 'string' },
+  workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-export type CommonFlags = { json?: boolean; data?: string; sessions?: string; backend?: string; 'max-jobs'?: string; help?: boolean };
+export type CommonFlags = { json?: boolean; data?: string; sessions?: string; backend?: string; 'max-jobs'?: string; workers?: string; help?: boolean };
 
 export interface CliContext {
   out: Output;

@@ -10,6 +10,7 @@ import type { JobInfo } from '../api/contract';
 import type { JobStartInput } from '../api/jobs';
 import { createApp, resolveAppOptions } from '../host/app';
 import { DEFAULT_MAX_JOBS, SHUTDOWN_GRACE_MS } from '../jobs/runner';
+import { defaultPoolSize } from '../jobs/pool';
 import { startHost } from '../host/server';
 import { findElectronBinary } from '../electron/binary';
 import { datasetEntries } from '../api/handlers';
@@ -111,7 +112,7 @@ export const COMMANDS: Record<string, Command> = { ...builtins, ...extraCommands
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', `common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu --max-jobs N (jobs at once, default ${DEFAULT_MAX_JOBS}; the rest queue)`, 'advlab <command> --help for its options'].join('\n');
+  return ['usage: advlab <command> [options]', '', 'commands:', ...rows, '', `common options: --json --data DIR --sessions DIR --backend auto|tensorflow|wasm|cpu --max-jobs N (jobs at once, default ${DEFAULT_MAX_JOBS}: the pool's size; the rest queue) --workers N (shard pool threads, default ${defaultPoolSize()}: one per core; ADVLAB_WORKERS)`, 'advlab <command> --help for its options'].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,7 +9,8 @@ import { parseBackendName } from '../engine/backend';
 import { resolveDataDirs } from '../engine/data';
 import { resolveSessionsRoot, SessionStore } from '../engine/sessions';
 import { badInput } from '../engine/errors';
-import { DEFAULT_MAX_JOBS, JobRunner, MAX_JOBS_LIMIT } from '../jobs/runner';
+import { JobRunner, MAX_JOBS_LIMIT } from '../jobs/runner';
+import { parseWorkers } from '../jobs/pool';
 import { ADVLAB_VERSION, appDataDir } from '../paths';
 import { apiHandlers } from '../api/handlers';
 
@@ -18,8 +19,10 @@ export interface AppOptions {
   sessionsRoot: string;
   backend?: string;
   workerPath?: string;
-  /** At most this many jobs run at once; the rest queue (jobs/runner.ts DEFAULT_MAX_JOBS when absent). */
+  /** At most this many jobs run at once; the rest queue (default: the pool's size, jobs/runner.ts defaultMaxJobs). */
   maxJobs?: number;
+  /** Threads of the shard pool (default: one per core, jobs/pool.ts defaultPoolSize). */
+  workers?: number;
 }
 
 /** --max-jobs N / ADVLAB_MAX_JOBS: an integer from 1 to MAX_JOBS_LIMIT, else a BAD_INPUT naming the bounds and the default. */
@@ -27,14 +30,14 @@ export function parseMaxJobs(value: string | undefined, from: string): number | 
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > MAX_JOBS_LIMIT) {
-    throw badInput(`${from} must be an integer from 1 to ${MAX_JOBS_LIMIT} (MAX_JOBS_LIMIT), got "${value}"; the default is ${DEFAULT_MAX_JOBS}`);
+    throw badInput(`${from} must be an integer from 1 to ${MAX_JOBS_LIMIT} (MAX_JOBS_LIMIT), got "${value}"; the default is the pool's size (--workers)`);
   }
   return n;
 }
 
-/** Reads --data, --sessions, --backend and --max-jobs (and ADVLAB_DATA, ADVLAB_SESSIONS, ADVLAB_BACKEND, ADVLAB_MAX_JOBS). */
+/** Reads --data, --sessions, --backend, --max-jobs and --workers (and ADVLAB_DATA, ADVLAB_SESSIONS, ADVLAB_BACKEND, ADVLAB_MAX_JOBS, ADVLAB_WORKERS). */
 export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = process.env): AppOptions {
-  const { values } = parseArgs({ args, strict: false, options: { data: { type: 'string' }, sessions: { type: 'string' }, backend: { type: 'string' }, 'max-jobs': { type: 'string' } } });
+  const { values } = parseArgs({ args, strict: false, options: { data: { type: 'string' }, sessions: { type: 'string' }, backend: { type: 'string' }, 'max-jobs': { type: 'string' }, workers: { type: 'string' } } });
   const backend = (values.backend as string | undefined) ?? env.ADVLAB_BACKEND;
   parseBackendName(backend); // an unknown name is an error now, not in the first job
   const home = appDataDir(env);
@@ -43,11 +46,12 @@ export function resolveAppOptions(args: string[], env: NodeJS.ProcessEnv = proce
     sessionsRoot: resolveSessionsRoot({ cliSessions: values.sessions as string | undefined, env, appDataDir: home }),
     backend,
     maxJobs: values['max-jobs'] !== undefined ? parseMaxJobs(String(values['max-jobs']), '--max-jobs') : parseMaxJobs(env.ADVLAB_MAX_JOBS, 'ADVLAB_MAX_JOBS'),
+    workers: values.workers !== undefined ? parseWorkers(String(values.workers), '--workers') : parseWorkers(env.ADVLAB_WORKERS, 'ADVLAB_WORKERS'),
   };
 }
 
 export function createApp(opts: AppOptions & { transport: AppInfo['transport'] }) {
-  const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath, maxJobs: opts.maxJobs });
+  const runner = new JobRunner({ env: { backend: opts.backend, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot }, workerPath: opts.workerPath, maxJobs: opts.maxJobs, workers: opts.workers });
   const store = new SessionStore(opts.sessionsRoot);
   const core = new ApiCore(
     { jobs: runner, dataDirs: opts.dataDirs, sessionsRoot: opts.sessionsRoot, transport: opts.transport, version: ADVLAB_VERSION },

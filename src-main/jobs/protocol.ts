@@ -1,4 +1,9 @@
-/** Messages between the job runner and its worker; the runner validates every one it receives. */
+/**
+ * Messages between the job runner and its job workers, and between the runner's shard pool and its
+ * pool workers (jobs/pool.ts, jobs/shard-worker.ts); each side validates every message it receives.
+ * Typed arrays in shard tasks and results travel as transferred buffers where the sender keeps no use
+ * for them (transferables()).
+ */
 import { z } from 'zod';
 
 export const progressSchema = z.object({
@@ -9,7 +14,11 @@ export const progressSchema = z.object({
   message: z.string().optional(),
 });
 
-const errorSchema = z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) });
+export const errorSchema = z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) });
+
+/** A shard as it crosses a thread: its type is checked against the handlers where it runs. */
+export const shardSchema = z.object({ type: z.string().min(1).max(100), id: z.string().min(1).max(400), task: z.unknown() });
+export type RawShard = z.infer<typeof shardSchema>;
 
 export const workerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('backend'), info: z.record(z.string(), z.unknown()) }),
@@ -19,9 +28,58 @@ export const workerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('done'), result: z.unknown() }),
   z.object({ t: z.literal('cancelled'), result: z.unknown().optional() }),
   z.object({ t: z.literal('error'), error: errorSchema }),
+  /** A shard for the runner's pool (engine/shards/types.ts Shard); `req` numbers the job's requests. */
+  z.object({ t: z.literal('shard'), req: z.number().int().nonnegative(), shard: shardSchema }),
 ]);
 
 export type WorkerMessage = z.infer<typeof workerMessageSchema>;
+
+/** The runner's answers to a job worker's 'shard' requests. */
+export const runnerMessageSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('shard-progress'), req: z.number().int().nonnegative(), p: progressSchema }),
+  z.object({ t: z.literal('shard-result'), req: z.number().int().nonnegative(), result: z.unknown() }),
+  z.object({ t: z.literal('shard-error'), req: z.number().int().nonnegative(), error: errorSchema }),
+]);
+export type RunnerMessage = z.infer<typeof runnerMessageSchema>;
+
+/** The pool's request to one of its workers: run this shard; [0] of the job's cancel flag stops it. */
+export const poolRequestSchema = z.object({
+  t: z.literal('run'),
+  req: z.number().int().nonnegative(),
+  shard: shardSchema,
+  cancelFlag: z.instanceof(SharedArrayBuffer),
+});
+export type PoolRequest = z.infer<typeof poolRequestSchema>;
+
+/** What a pool worker sends back: ready (backend up), a shard's progress, its result or its error. */
+export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('ready'), backend: z.string() }),
+  z.object({ t: z.literal('progress'), req: z.number().int().nonnegative(), p: progressSchema }),
+  z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown() }),
+  z.object({ t: z.literal('error'), req: z.number().int().nonnegative(), error: errorSchema }),
+  /** The worker could not start (its backend failed): the pool fails what it gave it. */
+  z.object({ t: z.literal('fatal'), error: errorSchema }),
+]);
+export type PoolWorkerMessage = z.infer<typeof poolWorkerMessageSchema>;
+
+/** What the pool workers are started with. */
+export interface ShardWorkerInput {
+  backend?: string;
+}
+
+/**
+ * The buffers of the typed arrays in `value` (searched through plain objects and arrays), to transfer
+ * with it: for a message whose sender keeps no use for them (they are detached on its side).
+ * SharedArrayBuffers are shared, never transferred.
+ */
+export function transferables(value: unknown, found = new Set<ArrayBuffer>(), depth = 0): ArrayBuffer[] {
+  if (ArrayBuffer.isView(value)) {
+    if (value.buffer instanceof ArrayBuffer) found.add(value.buffer);
+  } else if (depth < 6 && value !== null && typeof value === 'object') {
+    for (const v of Array.isArray(value) ? value : Object.values(value)) transferables(v, found, depth + 1);
+  }
+  return [...found];
+}
 
 export interface WorkerInput {
   jobId: string;
@@ -31,6 +89,8 @@ export interface WorkerInput {
   /** Int32Array over this: [0] becomes 1 when the job is cancelled. Read with Atomics, so a job in a
    * synchronous tensor loop sees it without returning to the event loop. */
   cancelFlag: SharedArrayBuffer;
+  /** The runner's shard pool, when the job may use it (absent: the job's work all runs in its own thread). */
+  pool?: { parallelism: number };
 }
 
 export interface JobEnvInput {

@@ -2,19 +2,25 @@
  * Runs jobs in worker threads and turns their messages into API events. One worker per job: a crash
  * or a stuck job cannot take the host down, and cancellation is a shared flag the job checks at every
  * step (with a hard stop if it does not react within the grace period).
+ *
+ * The runner owns the shard pool (jobs/pool.ts): a job worker whose engine is single-threaded sends
+ * its shards here ('shard' messages), they queue on the pool with the job's cancel flag, and their
+ * progress and results go back to the job. Pool threads do the tensor work, job threads coordinate;
+ * so jobs at once default to the pool's size.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
-import type { ApiEvent, BackendReport, JobCancelledEvent, JobFinishedEvent, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../api/contract';
+import type { ApiEvent, BackendReport, JobShards, JobCancelledEvent, JobFinishedEvent, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../api/contract';
 import type { JobService } from '../api/job-service';
 import type { JobKind, JobParamsOf } from '../api/jobs';
-import { isErrorCode } from '../engine/errors';
+import { isErrorCode, serializeError } from '../engine/errors';
 import { PROBE } from './types';
-import { workerMessageSchema, type JobEnvInput, type WorkerInput } from './protocol';
+import { transferables, workerMessageSchema, type JobEnvInput, type RunnerMessage, type WorkerInput } from './protocol';
+import { defaultPoolSize, ShardPool } from './pool';
 
 export interface RunnerOptions {
   env: JobEnvInput;
@@ -22,13 +28,23 @@ export interface RunnerOptions {
   workerPath?: string;
   /** How long a cancelled job may take to stop by itself before its worker is terminated. */
   cancelGraceMs?: number;
-  /** At most this many jobs run at once (default DEFAULT_MAX_JOBS); the rest wait in a FIFO queue. The backend probe does not count. */
+  /** At most this many jobs run at once (default: the pool's size); the rest wait in a FIFO queue. The backend probe does not count. */
   maxJobs?: number;
+  /** Threads of the shard pool (--workers, ADVLAB_WORKERS, the Settings value; default: one per core, defaultPoolSize()). */
+  workers?: number;
+  /** The built pool worker; defaults to shard-worker.js next to the job worker. Without it, jobs run all their work in their own thread. */
+  shardWorkerPath?: string;
 }
 
-/** Jobs that run at once unless --max-jobs / ADVLAB_MAX_JOBS say otherwise: one per core, at most MAX_JOBS_DEFAULT_CAP (each job's tensor work uses a whole core). */
-export const MAX_JOBS_DEFAULT_CAP = 2;
-export const DEFAULT_MAX_JOBS = Math.max(1, Math.min(availableParallelism(), MAX_JOBS_DEFAULT_CAP));
+/**
+ * Jobs that run at once unless --max-jobs / ADVLAB_MAX_JOBS say otherwise: the pool's size (pool
+ * threads do the tensor work of pooled jobs; a job that runs in place uses one core as before).
+ */
+export function defaultMaxJobs(poolSize: number): number {
+  return poolSize;
+}
+/** The default of --max-jobs on this machine with the default pool, for help texts. */
+export const DEFAULT_MAX_JOBS = defaultMaxJobs(defaultPoolSize());
 /** How long a host that is shutting down (SIGTERM, SIGINT, quit) gives its cancelled jobs to save what they have before terminating them. */
 export const SHUTDOWN_GRACE_MS = 10_000;
 /** The largest --max-jobs / ADVLAB_MAX_JOBS accepted (each running job is a worker thread with its own tensor memory). */
@@ -45,6 +61,7 @@ interface Tracked {
   last?: ProgressEvent;
   result?: unknown;
   error?: SerializedErrorShape;
+  shards?: JobShards;
 }
 
 /** A job not yet ended: queued (no worker yet) or running. */
@@ -57,6 +74,8 @@ interface Active {
   done: Promise<Tracked>;
   settle: (i: Tracked) => void;
   killTimer?: NodeJS.Timeout;
+  /** The pool threads its shards ran on. */
+  threads: Set<number>;
 }
 
 export function defaultWorkerPath(): string {
@@ -74,6 +93,8 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   private readonly history: Tracked[] = [];
   private readonly workerPath: string;
   private readonly maxJobs: number;
+  /** The shard pool every pooled job shares; its threads start with the first shard. Null when the pool worker is not built. */
+  readonly pool: ShardPool | null;
   private backendInfo: Promise<BackendReport> | null = null;
   /** Set by shutdown: nothing more starts from the queue. */
   private closing = false;
@@ -81,7 +102,10 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   constructor(private readonly opts: RunnerOptions) {
     super();
     this.workerPath = opts.workerPath ?? defaultWorkerPath();
-    this.maxJobs = opts.maxJobs ?? DEFAULT_MAX_JOBS;
+    const size = opts.workers ?? defaultPoolSize();
+    const shardWorkerPath = opts.shardWorkerPath ?? join(dirname(this.workerPath), 'shard-worker.js');
+    this.pool = existsSync(shardWorkerPath) ? new ShardPool({ size, backend: opts.env.backend, workerPath: shardWorkerPath }) : null;
+    this.maxJobs = opts.maxJobs ?? defaultMaxJobs(size);
     if (!Number.isInteger(this.maxJobs) || this.maxJobs < 1 || this.maxJobs > MAX_JOBS_LIMIT) {
       throw new Error(`maxJobs must be an integer from 1 to ${MAX_JOBS_LIMIT} (MAX_JOBS_LIMIT), got ${this.maxJobs}`);
     }
@@ -117,7 +141,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const info: Tracked = { jobId, kind, state: 'queued', started: new Date().toISOString() };
     let settle!: (i: Tracked) => void;
     const done = new Promise<Tracked>((resolve) => (settle = resolve));
-    const job: Active = { info, params, flag: new Int32Array(new SharedArrayBuffer(4)), started: 0, done, settle };
+    const job: Active = { info, params, flag: new Int32Array(new SharedArrayBuffer(4)), started: 0, done, settle, threads: new Set() };
     this.jobs.set(jobId, job);
     if (kind === PROBE || this.runningCount() < this.maxJobs) this.run(job);
     else this.emit('event', { type: 'job.queued', jobId, kind, position: this.queued().length });
@@ -161,6 +185,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       if (info.session) this.emit('event', { type: 'sessions.changed' });
     }
     if (job.worker) void job.worker.terminate();
+    this.pool?.dropJob(jobId);
     job.settle({ ...info });
     this.drain();
   }
@@ -168,7 +193,10 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   private run(job: Active): void {
     const { info, flag } = job;
     const { jobId, kind } = info;
-    const input: WorkerInput = { jobId, kind, params: job.params, env: this.opts.env, cancelFlag: flag.buffer as SharedArrayBuffer };
+    const input: WorkerInput = {
+      jobId, kind, params: job.params, env: this.opts.env, cancelFlag: flag.buffer as SharedArrayBuffer,
+      ...(this.pool && kind !== PROBE ? { pool: { parallelism: this.pool.size } } : {}),
+    };
     info.state = 'running';
     job.started = performance.now();
     const internal = kind === PROBE;
@@ -224,6 +252,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
         case 'error':
           end('failed', { error: { ...m.error, code: isErrorCode(m.error.code) ? m.error.code : 'INTERNAL' } });
           break;
+        case 'shard':
+          this.runShard(job, worker, m.req, m.shard);
+          break;
       }
     });
     worker.on('error', (e) => end('failed', { error: { code: 'INTERNAL', message: `Job worker crashed: ${e.message}`, details: {} } }));
@@ -231,6 +262,40 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       if (Atomics.load(flag, 0) === 1) end('cancelled', {});
       else end('failed', { error: { code: 'INTERNAL', message: `Job worker exited (code ${code}) before reporting a result`, details: {} } });
     });
+  }
+
+  /** Runs a job's shard on the pool and sends its progress and its result (or error) back to the job's worker. */
+  private runShard(job: Active, worker: Worker, req: number, shard: { type: string; id: string; task: unknown }): void {
+    const reply = (m: RunnerMessage, transfer: ArrayBuffer[] = []) => {
+      if (job.worker !== worker || (job.info.state !== 'running')) return; // the job ended: nobody waits
+      try {
+        worker.postMessage(m, transfer);
+      } catch {
+        // the worker is exiting
+      }
+    };
+    if (!this.pool) {
+      reply({ t: 'shard-error', req, error: { code: 'INTERNAL', message: `No shard pool: shard ${shard.id} cannot run (the pool worker is not built)`, details: {} } });
+      return;
+    }
+    const info = job.info;
+    const counts = (info.shards ??= { where: 'pool', done: 0, total: 0, workers: 0 });
+    counts.total++;
+    this.pool.run(info.jobId, shard, job.flag.buffer as SharedArrayBuffer, (p) => reply({ t: 'shard-progress', req, p }), (threadId) => {
+      job.threads.add(threadId);
+      counts.workers = job.threads.size;
+    }).then(
+      (result) => {
+        counts.done++;
+        reply({ t: 'shard-result', req, result }, transferables(result));
+      },
+      (e) => reply({ t: 'shard-error', req, error: serializeError(e) }),
+    );
+  }
+
+  /** The shard pool's threads and what they run (for status and tests). */
+  poolThreads() {
+    return this.pool?.threads() ?? [];
   }
 
   /**
@@ -274,5 +339,6 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       await Promise.race([Promise.all(running.map((j) => j.done)), new Promise((ok) => setTimeout(ok, graceMs).unref())]);
     }
     await Promise.all([...this.jobs.values()].map((j) => j.worker?.terminate()));
+    await this.pool?.close();
   }
 }

@@ -11,7 +11,8 @@ export async function openSession(env: JobEnv, opts: Omit<CreateSessionOptions, 
   const store = new SessionStore(env.sessionsRoot);
   const writer = await store.create({
     ...opts,
-    environment: collectEnvironment({ backend: env.backend.name, tfjsVersion: env.backend.tfjsVersion, advlabVersion: ADVLAB_VERSION }),
+    // workers: the pool threads the job's shards could use (1: it ran in its own thread).
+    environment: { ...collectEnvironment({ backend: env.backend.name, tfjsVersion: env.backend.tfjsVersion, advlabVersion: ADVLAB_VERSION }), workers: env.workers ?? 1 },
   });
   env.onSession(writer.id);
   return { store, writer };

@@ -5,6 +5,8 @@ import type { JobEnvInput } from './protocol';
 
 export interface JobEnv extends Omit<JobEnvInput, 'backend'> {
   backend: BackendInfo;
+  /** Pool threads this job's shards may use (the runner's pool size), or 1 (also when absent) when all its work runs in its own thread. Recorded in its session. */
+  workers?: number;
   /** Tell the runner which session this job writes, as soon as it exists. */
   onSession(id: string): void;
 }

@@ -10,10 +10,20 @@ import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import type { WorkerInput, WorkerMessage } from './protocol';
 import { handlerFor } from './kinds';
+import { RelayShardExecutor } from './shard-relay';
 
 const input = workerData as WorkerInput;
 const flag = new Int32Array(input.cancelFlag);
-const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
+
+/**
+ * The backends whose jobs send their shards to the runner's pool: single-threaded engines (in Node,
+ * tfjs-wasm and tfjs-cpu use one thread each), so the pool's threads are how they use more cores.
+ * tfjs-node (TensorFlow's own thread pool) and ONNX Runtime jobs (intra-op threads) run in place.
+ */
+export const POOLED_BACKENDS: readonly string[] = ['wasm', 'cpu'];
+
+let shards: RelayShardExecutor | undefined;
 
 const ctx: JobContext = {
   progress: (p: Progress) => post({ t: 'progress', p: { ...p, metrics: finiteOnly(p.metrics) } }),
@@ -24,6 +34,9 @@ const ctx: JobContext = {
     return Atomics.load(flag, 0) === 1;
   },
   log: (message: string) => post({ t: 'log', message }),
+  get shards() {
+    return shards;
+  },
 };
 
 function finiteOnly(m?: Record<string, number>): Record<string, number> | undefined {
@@ -38,9 +51,15 @@ async function main(): Promise<void> {
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);
   post({ t: 'backend', info: backend as unknown as Record<string, unknown> });
+  if (input.pool && POOLED_BACKENDS.includes(backend.name)) {
+    const relay = new RelayShardExecutor(input.pool.parallelism, post);
+    parentPort!.on('message', (m: unknown) => relay.receive(m));
+    shards = relay;
+  }
   const result = await handler(input.params, ctx, {
     ...input.env,
     backend,
+    workers: shards ? shards.parallelism : 1,
     onSession: (id: string) => post({ t: 'session', id }),
   });
   post({ t: 'done', result: result ?? null });

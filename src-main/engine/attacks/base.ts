@@ -4,6 +4,7 @@
  * result to [0, 1] (and to the epsilon ball of fixed-epsilon attacks), then judges success and measures
  * distortion itself, so no attack decides for itself whether it succeeded.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
 import { AdvlabError, badInput, CancelledError, formatIssues } from '../errors';
@@ -11,7 +12,8 @@ import type { Classifier } from '../models/classifier';
 import { argmaxAt, batchLogits, DEFAULT_LOGITS_BATCH, softmaxAt } from '../models/predict';
 import { describeValues, distances } from './distances';
 import { projectBall } from './ops';
-import { getAttack } from './registry';
+import { ATTACKS, getAttack } from './registry';
+import type { ClassifierSpec, ShardExecutor } from '../shards/types';
 import {
   goalSchema,
   type AnyAttack,
@@ -224,6 +226,32 @@ export function summarize(perExample: PerExample[], targeted: boolean, ms: numbe
   };
 }
 
+/**
+ * One batch of a registered attack, as an 'attack-batch' shard carries it: everything another worker
+ * needs to attack it exactly as runAttack would here (handler: engine/shards/attack-batch.ts).
+ */
+export interface AttackBatchTask {
+  classifier: ClassifierSpec;
+  /** A registered attack id. */
+  attack: string;
+  /** The attack's parsed parameters (defaults filled in; the shard checks them again). */
+  params: Record<string, unknown>;
+  /** The batch's clean images, NHWC, in [0, 1]. */
+  images: Float32Array;
+  /** [m, h, w, c] of `images`. */
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  /** The goal resolved by runAttack: one target per example, or null when untargeted. */
+  targets: Int32Array | null;
+  /** The batch's index in the run (its id; the attack's randomness does not depend on it). */
+  batch: number;
+}
+
+/** Whether `def` is the registry's own definition (a shard names its attack by id). */
+export function isRegistered(def: AnyAttack): boolean {
+  return ATTACKS.includes(def);
+}
+
 /** Attack definition by id, or the definition itself. */
 export function resolveAttack(attack: AnyAttack | string): AnyAttack {
   return typeof attack === 'string' ? getAttack(attack) : attack;
@@ -231,11 +259,213 @@ export function resolveAttack(attack: AnyAttack | string): AnyAttack {
 
 const PROGRESS_INTERVAL_MS = 100;
 
+/** One batch's search, projected and clipped: what runAttack keeps of it (before judging). */
+export interface BatchOutput {
+  /** The batch's adversarials, NHWC, projected onto the epsilon ball (fixed-epsilon attacks) and clipped to [0, 1]. */
+  adversarial: Float32Array;
+  iterations: Int32Array;
+}
+
+/**
+ * Attacks one batch: the attack's `run` on the problem, then the projection onto its epsilon ball (for
+ * fixed-epsilon attacks) and the clip to [0, 1]. This is the whole of a batch's work, whether runAttack
+ * does it in place or an 'attack-batch' shard does it in another worker (engine/shards/attack-batch.ts),
+ * so both give the same images. `progress` receives the attack's inner steps.
+ */
+export async function attackOneBatch<P extends object>(
+  def: AttackDefinition<P>,
+  p: P,
+  classifier: Classifier,
+  images: Float32Array,
+  labels: Int32Array,
+  targets: Int32Array | null,
+  ctx: JobContext,
+  progress: AttackProblem['progress'],
+): Promise<BatchOutput> {
+  const [h, w, c] = classifier.inputShape;
+  const m = labels.length, k = classifier.numClasses;
+  if (images.length !== m * h * w * c) throw badInput(`A batch of ${m} labels needs ${m * h * w * c} image values; got ${images.length}`);
+  if (targets && targets.length !== m) throw badInput(`A batch of ${m} labels got ${targets.length} targets`);
+  const ball = def.epsilonBall?.(p) ?? null;
+  const xb = tf.tensor4d(images, [m, h, w, c]);
+  const goalClass = tf.tensor1d(targets ?? labels, 'int32');
+  const problem: AttackProblem = {
+    classifier,
+    x: xb,
+    labels,
+    targets,
+    numClasses: k,
+    isAdversarial: (logits, rows) => tf.tidy(() => {
+      const pred = tf.argMax(logits, 1);
+      const cls = rows ? tf.gather(goalClass, rows) : goalClass;
+      if (targets) return tf.equal(pred, cls) as tf.Tensor1D;
+      const away = tf.notEqual(pred, cls);
+      return (classifier.rejectClass === undefined ? away : tf.logicalAnd(away, tf.notEqual(pred, classifier.rejectClass))) as tf.Tensor1D;
+    }),
+    progress,
+  };
+  try {
+    const out = await def.run(problem, p, ctx);
+    const clipped = tf.tidy(() => {
+      const projected = ball && (ball.norm === 'l2' || ball.norm === 'linf') ? projectBall(xb, out.adversarial, ball.norm, ball.eps) : out.adversarial;
+      return tf.clipByValue(projected, 0, 1);
+    });
+    out.adversarial.dispose();
+    const adversarial = clipped.dataSync() as Float32Array;
+    clipped.dispose();
+    return { adversarial, iterations: Int32Array.from(out.iterations) };
+  } catch (e) {
+    if (e instanceof AdvlabError) throw e;
+    throw new AdvlabError('INTERNAL', `${def.name} failed: ${(e as Error).message}`, { attack: def.id, stack: (e as Error).stack });
+  } finally {
+    xb.dispose();
+    goalClass.dispose();
+  }
+}
+
+/** What runAttack needs to know about its batches to run them (in place or as shards). */
+interface BatchPlan<P extends object> {
+  def: AttackDefinition<P>;
+  p: P;
+  classifier: Classifier;
+  data: Float32Array;
+  y: Int32Array;
+  targets: Int32Array | null;
+  n: number;
+  batchSize: number;
+  batches: number;
+  per: number;
+  /** Where each batch's output goes (example order), and how many leading examples are done. */
+  store(b: number, out: BatchOutput): void;
+}
+
+/** The batches one after another in this thread, progress as batch b of all (today's path without an executor). */
+async function runBatchesHere<P extends object>(plan: BatchPlan<P>, ctx: JobContext): Promise<number> {
+  const { def, p, classifier, data, y, targets, n, batchSize, batches, per } = plan;
+  let lastEmit = -Infinity;
+  let innerTotal = 0;
+  for (let b = 0; b < batches; b++) {
+    ctx.checkpoint();
+    const s = b * batchSize, m = Math.min(batchSize, n - s);
+    const out = await attackOneBatch(def, p, classifier, data.subarray(s * per, (s + m) * per), y.slice(s, s + m), targets ? targets.slice(s, s + m) : null, ctx,
+      (step, total, phase, metrics) => {
+        innerTotal = total;
+        const now = performance.now();
+        if (step < total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+        lastEmit = now;
+        ctx.progress({
+          step: b * total + step,
+          total: batches * total,
+          phase: batches > 1 ? `batch ${b + 1}/${batches}${phase ? `: ${phase}` : ''}` : phase,
+          metrics,
+        });
+      });
+    plan.store(b, out);
+  }
+  return innerTotal;
+}
+
+/** A shard's id: its batch index and a digest of its task, so the same batch of the same attack is the same shard (stored once). */
+function shardId(task: AttackBatchTask): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([task.classifier, task.attack, task.params, task.batch]));
+  for (const a of [task.images, task.labels, task.targets ?? new Int32Array(0)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return `attack-batch/${task.batch}/${h.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The batches as 'attack-batch' shards on the context's executor: at most `parallelism` in flight
+ * (so jobs sharing a pool interleave and a cancel leaves few to stop), each batch exactly as
+ * runBatchesHere would attack it (same split, same seeds: a batch's randomness comes from the
+ * attack's parameters, never from where it runs). Progress is the sum of the shards' steps and
+ * never goes back; a cancel or failure waits for the shards in flight, so the done prefix is known.
+ */
+async function runBatchesAsShards<P extends object>(plan: BatchPlan<P>, ctx: JobContext, executor: ShardExecutor, spec: ClassifierSpec): Promise<number> {
+  const { def, p, classifier, data, y, targets, n, batchSize, batches, per } = plan;
+  const [h, w, c] = classifier.inputShape;
+  const steps = new Float64Array(batches), totals = new Float64Array(batches);
+  let innerTotal = 0, lastEmit = -Infinity, lastFraction = 0, latest = '';
+  const report = (force: boolean) => {
+    const t = Math.max(innerTotal, 1);
+    let step = 0;
+    for (let b = 0; b < batches; b++) step += totals[b] > 0 ? (Math.min(steps[b], totals[b]) / totals[b]) * t : 0;
+    const fraction = step / (batches * t);
+    const now = performance.now();
+    if (fraction < lastFraction || (!force && now - lastEmit < PROGRESS_INTERVAL_MS)) return;
+    lastEmit = now;
+    lastFraction = fraction;
+    const done = totals.reduce((a, tot, b) => a + (tot > 0 && steps[b] >= tot ? 1 : 0), 0);
+    ctx.progress({ step: Math.round(step), total: batches * t, phase: batches > 1 ? `${done}/${batches} batches${latest ? `: ${latest}` : ''}` : latest || undefined });
+  };
+  const task = (b: number): AttackBatchTask => {
+    const s = b * batchSize, m = Math.min(batchSize, n - s);
+    return {
+      classifier: spec,
+      attack: def.id,
+      params: { ...p } as Record<string, unknown>,
+      images: data.slice(s * per, (s + m) * per),
+      shape: [m, h, w, c],
+      labels: y.slice(s, s + m),
+      targets: targets ? targets.slice(s, s + m) : null,
+      batch: b,
+    };
+  };
+  const width = Math.max(1, Math.floor(executor.parallelism));
+  let next = 0, failure: unknown = null;
+  const one = async (b: number) => {
+    const t = task(b);
+    const [out] = await executor.run([{ type: 'attack-batch', id: shardId(t), task: t }], (_, pr) => {
+      if (pr.total > 0) {
+        innerTotal = Math.max(innerTotal, pr.total);
+        totals[b] = pr.total;
+        steps[b] = Math.max(steps[b], pr.step);
+        if (pr.phase) latest = pr.phase;
+        report(pr.step >= pr.total);
+      }
+    });
+    if (!out) throw new AdvlabError('INTERNAL', `Shard ${b} of ${def.id} returned no result`, { attack: def.id, batch: b });
+    if (totals[b] === 0) totals[b] = Math.max(innerTotal, 1);
+    steps[b] = totals[b];
+    plan.store(b, out);
+  };
+  await new Promise<void>((resolve) => {
+    let active = 0;
+    const pump = () => {
+      while (failure === null && active < width && next < batches) {
+        try {
+          ctx.checkpoint();
+        } catch (e) {
+          failure = e;
+          break;
+        }
+        const b = next++;
+        active++;
+        one(b).catch((e) => { failure ??= e; }).finally(() => {
+          active--;
+          pump();
+        });
+      }
+      if (active === 0 && (failure !== null || next >= batches)) resolve();
+    };
+    pump();
+  });
+  if (failure !== null) throw failure;
+  return innerTotal;
+}
+
 /**
  * Runs an attack on a batch. Returns the clipped adversarials, a per-example record and a summary.
  * Throws badInput for impossible inputs/parameters and CancelledError when ctx is cancelled (within
  * one attack step); once some batches are done, the error's `partial` is the AttackResult over their
  * examples (take it with keepPartial).
+ *
+ * With a shard executor on the context (ctx.shards: the local pool, a cluster) and a classifier
+ * another worker can rebuild (classifier.spec: a saved model), a registered attack's batches go out
+ * as 'attack-batch' shards, whatever the executor's parallelism: one path for one worker or many, so
+ * the per-example results are the same for any number of workers (the split is `batchSize`, never the
+ * worker count). Clean logits, goal resolution and the judging of success stay here, on the clipped
+ * images the shards return. A classifier built in memory (no spec), or an attack definition that is
+ * not in the registry, runs in place, as without an executor.
  */
 export async function runAttack(
   attack: AnyAttack | string,
@@ -262,14 +492,16 @@ export async function runAttack(
 
   const cleanLogits = batchLogits(classifier, data, n, batchSize);
   const targets = resolveTargets(g, y, cleanLogits, k);
-  const ball = def.epsilonBall?.(p) ?? null;
   const adversarial = new Float32Array(n * per);
   const iterations = new Int32Array(n);
   const batches = Math.ceil(n / batchSize);
-  let lastEmit = -Infinity;
-  let innerTotal = 0;
-  /** The examples whose batches are done: a cancel keeps them (the CancelledError's partial). */
-  let attacked = 0;
+  /** Which batches are done; a cancel keeps the examples of the done prefix (the CancelledError's partial). */
+  const done = new Uint8Array(batches);
+  const attackedPrefix = () => {
+    let b = 0;
+    while (b < batches && done[b]) b++;
+    return Math.min(n, b * batchSize);
+  };
 
   /** The result over the first `count` examples (all of them, or the batches done before a cancel). */
   const resultOf = (count: number): AttackResult => {
@@ -285,61 +517,28 @@ export async function runAttack(
     return { attack: def.id, norm: def.norm, goal: g, params: { ...p } as Record<string, unknown>, adversarial: adv, shape: [h, w, c], perExample: judged.perExample, summary: judged.summary };
   };
 
-  try {
-    for (let b = 0; b < batches; b++) {
-      ctx.checkpoint();
+  const plan: BatchPlan<typeof p> = {
+    def, p, classifier, data, y, targets, n, batchSize, batches, per,
+    store: (b, out) => {
       const s = b * batchSize, m = Math.min(batchSize, n - s);
-      const xb = tf.tensor4d(data.subarray(s * per, (s + m) * per), [m, h, w, c]);
-      const yb = y.slice(s, s + m);
-      const tb = targets ? targets.slice(s, s + m) : null;
-      const goalClass = tf.tensor1d(tb ?? yb, 'int32');
-      const problem: AttackProblem = {
-        classifier,
-        x: xb,
-        labels: yb,
-        targets: tb,
-        numClasses: k,
-        isAdversarial: (logits, rows) => tf.tidy(() => {
-          const pred = tf.argMax(logits, 1);
-          const cls = rows ? tf.gather(goalClass, rows) : goalClass;
-          if (tb) return tf.equal(pred, cls) as tf.Tensor1D;
-          const away = tf.notEqual(pred, cls);
-          return (classifier.rejectClass === undefined ? away : tf.logicalAnd(away, tf.notEqual(pred, classifier.rejectClass))) as tf.Tensor1D;
-        }),
-        progress: (step, total, phase, metrics) => {
-          innerTotal = total;
-          const now = performance.now();
-          if (step < total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
-          lastEmit = now;
-          ctx.progress({
-            step: b * total + step,
-            total: batches * total,
-            phase: batches > 1 ? `batch ${b + 1}/${batches}${phase ? `: ${phase}` : ''}` : phase,
-            metrics,
-          });
-        },
-      };
-      try {
-        const out = await def.run(problem, p, ctx);
-        const clipped = tf.tidy(() => {
-          const projected = ball && (ball.norm === 'l2' || ball.norm === 'linf') ? projectBall(xb, out.adversarial, ball.norm, ball.eps) : out.adversarial;
-          return tf.clipByValue(projected, 0, 1);
-        });
-        out.adversarial.dispose();
-        adversarial.set(clipped.dataSync(), s * per);
-        clipped.dispose();
-        iterations.set(out.iterations, s);
-      } catch (e) {
-        if (e instanceof AdvlabError) throw e;
-        throw new AdvlabError('INTERNAL', `${def.name} failed: ${(e as Error).message}`, { attack: def.id, stack: (e as Error).stack });
-      } finally {
-        xb.dispose();
-        goalClass.dispose();
+      if (out.adversarial.length !== m * per || out.iterations.length !== m) {
+        throw new AdvlabError('INTERNAL', `Batch ${b} of ${def.id} came back with ${out.adversarial.length} values and ${out.iterations.length} iteration counts for ${m} images`, { attack: def.id, batch: b });
       }
-      attacked = s + m;
-    }
+      adversarial.set(out.adversarial, s * per);
+      iterations.set(out.iterations, s);
+      done[b] = 1;
+    },
+  };
+  const executor = ctx.shards;
+  const spec = classifier.spec;
+  let innerTotal: number;
+  try {
+    innerTotal = executor && spec && isRegistered(def)
+      ? await runBatchesAsShards(plan, ctx, executor, spec)
+      : await runBatchesHere(plan, ctx);
   } catch (e) {
     // Cancelled after some batches: what they found is kept (an AttackResult over those examples).
+    const attacked = attackedPrefix();
     if (e instanceof CancelledError && e.partial === undefined && attacked > 0) throw new CancelledError(e.message, resultOf(attacked));
     throw e;
   }

@@ -4,6 +4,7 @@
  * attacks knowing.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { ClassifierSpec } from '../shards/types';
 
 export interface Classifier {
   /** [h, w, c] of one input. */
@@ -16,6 +17,12 @@ export interface Classifier {
   readonly rejectClass?: number;
   /** Logits [n, numClasses]; differentiable with respect to x. Never applies softmax. */
   logits(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * How another engine worker rebuilds exactly this classifier (a saved model through classifierFor),
+   * so its attacks can run as shards (engine/shards). Set by classifierFor only: a wrapper built in
+   * memory (a detector's guard, a noisy or BPDA wrapper) is a new object without it and runs in place.
+   */
+  readonly spec?: ClassifierSpec;
 }
 
 /** Wraps a tfjs LayersModel whose last layer outputs logits. */

@@ -11,7 +11,9 @@
  *   T = 1, its logits used as they are.
  * - anything else: the network as it is (fromLayersModel).
  */
+import { resolve } from 'node:path';
 import { badFile } from '../errors';
+import type { ClassifierSpec } from '../shards/types';
 import { thermometerClassifier } from './preprocessing';
 import type { LoadedModel } from './io';
 import { setModelPath } from './io';
@@ -22,10 +24,15 @@ export interface ClassifierOptions {
   gradient?: 'real' | 'bpda';
 }
 
+/**
+ * The Classifier of a loaded model, carrying its spec (the absolute model.json, the files' sha256 and
+ * the gradient option) so that shards of its attacks can rebuild it in another worker.
+ */
 export function classifierFor(loaded: LoadedModel, options: ClassifierOptions = {}): Classifier {
   const levels = loaded.meta.preprocessing?.thermometerLevels;
+  const spec: ClassifierSpec = { kind: 'saved', modelJson: resolve(loaded.modelJson), sha256: loaded.sha256, gradient: options.gradient ?? 'real' };
   if (levels === undefined) {
-    const plain = fromLayersModel(loaded.model);
+    const plain: Classifier = { ...fromLayersModel(loaded.model), spec };
     setModelPath(plain, loaded.modelJson);
     return plain;
   }
@@ -40,6 +47,7 @@ export function classifierFor(loaded: LoadedModel, options: ClassifierOptions = 
     throw badFile(loaded.modelJson,
       `userDefinedMetadata.inputShape [${declared.join(', ')}] does not match the network input with ${levels} thermometer levels (images of [${clf.inputShape.join(', ')}])`);
   }
-  setModelPath(clf, loaded.modelJson);
-  return clf;
+  const specified: Classifier = { ...clf, spec };
+  setModelPath(specified, loaded.modelJson);
+  return specified;
 }

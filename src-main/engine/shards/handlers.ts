@@ -6,12 +6,14 @@
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
+import { runAttackBatch } from './attack-batch';
 import { trainGradShard } from '../models/train-shard';
 
 export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobContext) => Promise<ShardResultOf<T>>;
 
 /** Every shard type's handler (add each new type here: the satisfies clause makes a missing one a type error). */
 export const shardHandlers = {
+  'attack-batch': runAttackBatch,
   'train-grad': trainGradShard,
 } satisfies { [T in ShardType]: ShardHandler<T> };
 

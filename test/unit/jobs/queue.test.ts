@@ -8,7 +8,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent } from '../../../src-main/api/contract';
-import { DEFAULT_MAX_JOBS, JobRunner, MAX_JOBS_DEFAULT_CAP } from '../../../src-main/jobs/runner';
+import { DEFAULT_MAX_JOBS, JobRunner } from '../../../src-main/jobs/runner';
+import { defaultPoolSize } from '../../../src-main/jobs/pool';
 import { parseMaxJobs, resolveAppOptions } from '../../../src-main/host/app';
 import { DATA, WORKER } from '../helpers';
 
@@ -27,9 +28,9 @@ describe('job queue', () => {
     if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run "npm run build" first`);
   });
 
-  it('the default is one job per core, at most MAX_JOBS_DEFAULT_CAP; --max-jobs and ADVLAB_MAX_JOBS set it, with bounds', () => {
-    expect(MAX_JOBS_DEFAULT_CAP).toBe(2);
-    expect(DEFAULT_MAX_JOBS).toBe(Math.min(2, availableParallelism()));
+  it("the default is the shard pool's size (one per core: issue 14's 'the worker pool's size'); --max-jobs and ADVLAB_MAX_JOBS set it, with bounds", () => {
+    expect(defaultPoolSize()).toBe(availableParallelism());
+    expect(DEFAULT_MAX_JOBS).toBe(defaultPoolSize());
     expect(resolveAppOptions([], { ADVLAB_DATA: DATA }).maxJobs).toBeUndefined();
     expect(resolveAppOptions([], { ADVLAB_DATA: DATA, ADVLAB_MAX_JOBS: '3' }).maxJobs).toBe(3);
     expect(resolveAppOptions(['--max-jobs', '1'], { ADVLAB_DATA: DATA, ADVLAB_MAX_JOBS: '3' }).maxJobs).toBe(1);

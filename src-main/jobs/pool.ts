@@ -1,0 +1,309 @@
+/**
+ * The local shard pool: worker threads (jobs/shard-worker.ts), each with its own tensor backend,
+ * started once (lazily, as shards arrive) and reused by every job, that run the shards jobs send
+ * (engine/shards). The runner owns it; a job worker sends its shards to the runner, which queues them
+ * here (one FIFO queue for all jobs, so jobs share the threads in the order their shards came).
+ *
+ * How the cores are shared: the pool threads do the tensor work (one shard per thread at a time, and
+ * tfjs-wasm and tfjs-cpu are single-threaded in Node, so `size` threads keep `size` cores busy); the
+ * job threads only coordinate (split, merge, judge, write sessions) and mostly wait. So the pool is
+ * sized to the machine (os.availableParallelism()) and jobs at once default to the same number. A job
+ * whose engine brings its own threads (tfjs-node's TensorFlow, ONNX Runtime's intra-op threads) does
+ * not use the pool: it runs in place in its job thread (jobs/worker.ts gives it no executor), and
+ * should size its intra-op threads to the cores the pool leaves (poolLeavesCores).
+ *
+ * Failures: a shard whose worker crashes or exits is retried once on a fresh worker
+ * (MAX_SHARD_ATTEMPTS), then fails with an error naming the shard; a job's cancel flag travels with
+ * each shard, so running shards stop within one step and queued ones never start.
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Progress } from '../engine/context';
+import { AdvlabError, CancelledError, isErrorCode } from '../engine/errors';
+import { poolWorkerMessageSchema, type PoolRequest, type RawShard, type ShardWorkerInput } from './protocol';
+
+/** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value): each thread holds its own models and tensors. */
+export const MAX_POOL_WORKERS = 64;
+/** Runs of a shard in all: a shard whose worker died is retried once on a fresh worker, then fails its job. */
+export const MAX_SHARD_ATTEMPTS = 2;
+
+/** The pool's size when nothing says otherwise: one thread per core. */
+export function defaultPoolSize(): number {
+  return Math.max(1, Math.min(availableParallelism(), MAX_POOL_WORKERS));
+}
+
+/** Cores left for an engine with its own threads (ONNX Runtime, tfjs-node) while the pool is busy: at least one. */
+export function poolLeavesCores(poolSize: number): number {
+  return Math.max(1, availableParallelism() - poolSize);
+}
+
+/** --workers N / ADVLAB_WORKERS / the Settings value: an integer from 1 to MAX_POOL_WORKERS, else an error naming the bounds. */
+export function parseWorkers(value: string | number | undefined, from: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_POOL_WORKERS) {
+    throw new AdvlabError('BAD_INPUT', `${from} must be an integer from 1 to ${MAX_POOL_WORKERS} (MAX_POOL_WORKERS), got "${value}"; the default is ${defaultPoolSize()} (the machine's cores)`, { from, value });
+  }
+  return n;
+}
+
+export function defaultShardWorkerPath(): string {
+  return fileURLToPath(new URL('./shard-worker.js', import.meta.url));
+}
+
+/** An error from another thread as the error it was (a CancelledError stays one). */
+export function reviveError(e: { code: string; message: string; details: Record<string, unknown> }): AdvlabError {
+  if (e.code === 'CANCELLED') return new CancelledError(e.message);
+  return new AdvlabError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, e.details);
+}
+
+export interface PoolOptions {
+  size: number;
+  /** The backend each pool worker starts (the runner's; undefined = auto, as job workers). */
+  backend?: string;
+  /** The built pool worker (out/main/shard-worker.js); defaults to the file next to this bundle. */
+  workerPath?: string;
+}
+
+/** A shard waiting for, or running on, a pool worker. */
+interface Pending {
+  req: number;
+  jobId: string;
+  shard: RawShard;
+  flag: Int32Array;
+  cancelFlag: SharedArrayBuffer;
+  onProgress?: (p: Progress) => void;
+  onStart?: (threadId: number) => void;
+  resolve(result: unknown): void;
+  reject(e: Error): void;
+  attempts: number;
+  /** Why the last attempt's worker died. */
+  lastError?: string;
+}
+
+interface Slot {
+  worker: Worker;
+  threadId: number;
+  busy: Pending | null;
+  /** Set when the worker is being stopped on purpose (shrink, close): its exit is not a crash. */
+  retiring: boolean;
+  /** The error event that came before the exit, if any. */
+  error?: string;
+}
+
+/** What a pool worker is doing, for status and tests. */
+export interface PoolThread {
+  threadId: number;
+  jobId?: string;
+  shard?: string;
+}
+
+export class ShardPool {
+  private readonly queue: Pending[] = [];
+  private readonly slots = new Set<Slot>();
+  private seq = 0;
+  private closed = false;
+  private _size: number;
+  private readonly workerPath: string;
+
+  constructor(private readonly opts: PoolOptions) {
+    this._size = checkedSize(opts.size);
+    this.workerPath = opts.workerPath ?? defaultShardWorkerPath();
+  }
+
+  /** How many shards run at once (threads the pool may have). */
+  get size(): number {
+    return this._size;
+  }
+
+  /** Changes the size: more threads start as shards need them; extra idle ones stop now, busy ones when their shard ends. */
+  resize(size: number): void {
+    this._size = checkedSize(size);
+    this.trim();
+    this.dispatch();
+  }
+
+  /**
+   * Runs one shard of job `jobId` on a pool worker: resolves with its result (structured-cloned, its
+   * typed arrays transferred back), rejects with its error, with CancelledError once the job's flag is
+   * set, or (its worker having died MAX_SHARD_ATTEMPTS times) with an error naming the shard. The shard
+   * is sent by copy, so the pool still has it for a retry.
+   */
+  run(jobId: string, shard: RawShard, cancelFlag: SharedArrayBuffer, onProgress?: (p: Progress) => void, onStart?: (threadId: number) => void): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new AdvlabError('INTERNAL', `The shard pool is closed; shard ${shard.id} of ${jobId} was not run`, { shard: shard.id }));
+      this.queue.push({ req: ++this.seq, jobId, shard, flag: new Int32Array(cancelFlag), cancelFlag, onProgress, onStart, resolve, reject, attempts: 0 });
+      this.dispatch();
+    });
+  }
+
+  /** Fails the queued shards of a job that ended (its running ones stop at their next step if it was cancelled). */
+  dropJob(jobId: string): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i].jobId !== jobId) continue;
+      const [p] = this.queue.splice(i, 1);
+      p.reject(new CancelledError(`Job ${jobId} ended before its shard ${p.shard.id} ran`));
+    }
+  }
+
+  /** The pool's threads and what each runs now. */
+  threads(): PoolThread[] {
+    return [...this.slots].filter((s) => !s.retiring).map((s) => ({ threadId: s.threadId, ...(s.busy ? { jobId: s.busy.jobId, shard: s.busy.shard.id } : {}) }));
+  }
+
+  /** Shards waiting for a thread. */
+  queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Terminates a pool thread as a crash would (its shard, if any, is retried on a fresh thread, or
+   * fails after MAX_SHARD_ATTEMPTS): for tests of that path, and for an operator's stuck thread.
+   */
+  async terminateThread(threadId: number): Promise<boolean> {
+    const slot = [...this.slots].find((s) => s.threadId === threadId);
+    if (!slot) return false;
+    await slot.worker.terminate();
+    return true;
+  }
+
+  /** Stops every thread; queued and running shards fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new CancelledError('The shard pool was closed'));
+    const slots = [...this.slots];
+    for (const s of slots) {
+      s.retiring = true;
+      s.busy?.reject(new CancelledError('The shard pool was closed'));
+      s.busy = null;
+    }
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    this.slots.clear();
+  }
+
+  private live(): Slot[] {
+    return [...this.slots].filter((s) => !s.retiring);
+  }
+
+  /** Stops idle threads beyond the size. */
+  private trim(): void {
+    let extra = this.live().length - this._size;
+    for (const s of this.live()) {
+      if (extra <= 0) break;
+      if (s.busy) continue;
+      s.retiring = true;
+      void s.worker.terminate();
+      extra--;
+    }
+  }
+
+  /** Gives queued shards to idle threads (starting threads up to the size), oldest shard first. */
+  private dispatch(): void {
+    while (!this.closed && this.queue.length > 0) {
+      const p = this.queue[0];
+      if (Atomics.load(p.flag, 0) === 1) {
+        this.queue.shift();
+        p.reject(new CancelledError());
+        continue;
+      }
+      let slot = this.live().find((s) => !s.busy);
+      if (!slot && this.live().length < this._size) {
+        try {
+          slot = this.spawn();
+        } catch (e) {
+          this.queue.shift();
+          p.reject(new AdvlabError('INTERNAL', `Could not start a pool worker for shard ${p.shard.id}: ${(e as Error).message}`, { shard: p.shard.id }));
+          continue;
+        }
+      }
+      if (!slot) return;
+      this.queue.shift();
+      this.assign(slot, p);
+    }
+  }
+
+  private assign(slot: Slot, p: Pending): void {
+    slot.busy = p;
+    p.attempts++;
+    p.onStart?.(slot.threadId);
+    const request: PoolRequest = { t: 'run', req: p.req, shard: p.shard, cancelFlag: p.cancelFlag };
+    slot.worker.postMessage(request);
+  }
+
+  private spawn(): Slot {
+    const workerData: ShardWorkerInput = { backend: this.opts.backend };
+    const worker = new Worker(this.workerPath, { workerData });
+    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false };
+    this.slots.add(slot);
+    worker.on('message', (raw: unknown) => this.onMessage(slot, raw));
+    worker.on('error', (e) => { slot.error = e.message; });
+    worker.on('exit', (code) => this.onExit(slot, code));
+    return slot;
+  }
+
+  private finish(slot: Slot, req: number): Pending | null {
+    const p = slot.busy;
+    if (!p || p.req !== req) return null;
+    slot.busy = null;
+    queueMicrotask(() => {
+      this.trim();
+      this.dispatch();
+    });
+    return p;
+  }
+
+  private onMessage(slot: Slot, raw: unknown): void {
+    const parsed = poolWorkerMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      slot.error = `malformed message: ${parsed.error.issues[0]?.message}`;
+      void slot.worker.terminate(); // treated as a crash: retried elsewhere
+      return;
+    }
+    const m = parsed.data;
+    switch (m.t) {
+      case 'ready':
+        break;
+      case 'progress':
+        if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);
+        break;
+      case 'result':
+        this.finish(slot, m.req)?.resolve(m.result);
+        break;
+      case 'error':
+        this.finish(slot, m.req)?.reject(reviveError(m.error));
+        break;
+      case 'fatal': {
+        // The worker cannot run anything (its backend failed): fail its shard without a retry and drop the worker.
+        slot.retiring = true;
+        const p = slot.busy;
+        slot.busy = null;
+        p?.reject(new AdvlabError('INTERNAL', `A pool worker could not start: ${m.error.message}`, { shard: p.shard.id }));
+        void slot.worker.terminate();
+        break;
+      }
+    }
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    this.slots.delete(slot);
+    const p = slot.busy;
+    slot.busy = null;
+    if (p && !slot.retiring) {
+      p.lastError = slot.error ? `${slot.error} (exit code ${code})` : `exit code ${code}`;
+      if (p.attempts < MAX_SHARD_ATTEMPTS && !this.closed) {
+        this.queue.unshift(p); // first in line, on a fresh worker
+      } else {
+        p.reject(new AdvlabError('INTERNAL',
+          `Shard ${p.shard.id} of ${p.jobId} failed: its pool worker died on each of ${p.attempts} attempts (last: ${p.lastError})`,
+          { shard: p.shard.id, attempts: p.attempts }));
+      }
+    }
+    this.dispatch();
+  }
+}
+
+function checkedSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1 || size > MAX_POOL_WORKERS) throw new Error(`The pool size must be an integer from 1 to ${MAX_POOL_WORKERS} (MAX_POOL_WORKERS), got ${size}`);
+  return size;
+}

@@ -1,0 +1,72 @@
+/**
+ * A pool worker (jobs/pool.ts): a worker thread with its own tensor backend that runs shards of any
+ * job, one at a time, with the shard handlers (engine/shards/handlers.ts). It is started once and
+ * reused: the classifiers it rebuilds stay cached for the next shards (engine/shards/classifiers.ts).
+ * Cancellation is the shard's job's: its cancel flag (a SharedArrayBuffer) comes with every shard and
+ * the shard checks it at every step, so a cancel stops it within one step.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend } from '../engine/backend';
+import { CancelledError, serializeError } from '../engine/errors';
+import type { JobContext, Progress } from '../engine/context';
+import { executeShard } from '../engine/shards/handlers';
+import type { Shard } from '../engine/shards/types';
+import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
+
+/** A shard's progress is sent at most this often (and at its last step). */
+const PROGRESS_INTERVAL_MS = 100;
+
+const input = workerData as ShardWorkerInput;
+const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
+
+async function runOne(raw: unknown): Promise<void> {
+  const parsed = poolRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const req = typeof (raw as { req?: unknown })?.req === 'number' ? (raw as { req: number }).req : -1;
+    if (req >= 0) post({ t: 'error', req, error: { code: 'INTERNAL', message: `Malformed shard request: ${parsed.error.issues[0]?.message}`, details: {} } });
+    return;
+  }
+  const { req, shard, cancelFlag } = parsed.data;
+  const flag = new Int32Array(cancelFlag);
+  let lastEmit = -Infinity;
+  const ctx: JobContext = {
+    progress: (p: Progress) => {
+      const now = performance.now();
+      if (p.step < p.total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
+      lastEmit = now;
+      post({ t: 'progress', req, p: { step: p.step, total: p.total, ...(p.phase ? { phase: p.phase } : {}) } });
+    },
+    checkpoint: () => {
+      if (Atomics.load(flag, 0) === 1) throw new CancelledError();
+    },
+    get cancelled() {
+      return Atomics.load(flag, 0) === 1;
+    },
+    log: () => {},
+  };
+  try {
+    ctx.checkpoint();
+    const result = await executeShard(shard as Shard, ctx);
+    post({ t: 'result', req, result }, transferables(result));
+  } catch (e) {
+    post({ t: 'error', req, error: serializeError(e) });
+  }
+}
+
+async function main(): Promise<void> {
+  let backend;
+  try {
+    backend = await initBackend(input.backend);
+  } catch (e) {
+    post({ t: 'fatal', error: serializeError(e) });
+    return;
+  }
+  // One shard at a time, in the order they came (the pool gives a worker one shard at a time anyway).
+  let chain = Promise.resolve();
+  parentPort!.on('message', (m: unknown) => {
+    chain = chain.then(() => runOne(m));
+  });
+  post({ t: 'ready', backend: backend.name });
+}
+
+void main();

@@ -1,0 +1,149 @@
+/**
+ * The local shard pool through the real runner (out/main/worker.js and shard-worker.js): a seeded
+ * attack gives the same examples.json with 1 and 2 pool threads, progress never goes back, the pool's
+ * threads are reused across jobs, a cancel stops every shard and keeps the done batches, and a pool
+ * thread that dies mid-shard is retried once on a fresh thread, then fails the job naming the shard.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiEvent, JobInfo, ProgressEvent } from '../../../src-main/api/contract';
+import type { JobParamsOf } from '../../../src-main/api/jobs';
+import { initBackend } from '../../../src-main/engine/backend';
+import { LocalContext } from '../../../src-main/engine/context';
+import { SessionStore } from '../../../src-main/engine/sessions';
+import { jobHandlers } from '../../../src-main/jobs/kinds';
+import { JobRunner } from '../../../src-main/jobs/runner';
+import { MAX_SHARD_ATTEMPTS } from '../../../src-main/jobs/pool';
+import { backwardProgress, DATA, WORKER } from '../helpers';
+
+let root: string;
+let sessionsRoot: string;
+let model: string;
+const runners: JobRunner[] = [];
+
+function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
+  const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs: [DATA], sessionsRoot }, workers, cancelGraceMs: 20_000 });
+  const events: ApiEvent[] = [];
+  r.on('event', (e) => events.push(e));
+  runners.push(r);
+  return { r, events };
+}
+
+const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, batchSize = 3): JobParamsOf<'attack'> => ({
+  model, dataset: 'mnist', n, batchSize, attack: 'pgd', saveExamples: 0, goal: { kind: 'untargeted' }, tags: [],
+  params: { eps: 0.1, steps: 10, randomStart: true, restarts: 2, seed: 7, ...over },
+} as unknown as JobParamsOf<'attack'>);
+
+const examples = async (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'examples.json'), 'utf8');
+const progressOf = (events: ApiEvent[], jobId: string) => events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);
+
+beforeAll(async () => {
+  for (const f of [WORKER, join(WORKER, '../shard-worker.js')]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npx electron-vite build" first`);
+  root = await mkdtemp(join(tmpdir(), 'advlab-pool-'));
+  sessionsRoot = join(root, 'sessions');
+  const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+  model = ((await jobHandlers.train({ dataset: 'mnist', arch: 'mlp', epochs: 1, limit: 200, testLimit: 20, validationSplit: 0 }, new LocalContext(), env)) as { session: string }).session;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(runners.map((r) => r.shutdown()));
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('the shard pool through the runner', () => {
+  let reference: string;
+
+  it('a seeded attack gives the same examples.json with 1 and 2 pool threads; progress never goes back; shards and workers are reported', async () => {
+    const outs: string[] = [];
+    for (const workers of [1, 2]) {
+      const { r, events } = runner(workers);
+      const { jobId, done } = r.start('attack', attack());
+      const info = await done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      outs.push(await examples(info.session!));
+      expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
+      expect(info.shards).toEqual({ where: 'pool', done: 4, total: 4, workers });
+      expect(r.list().find((j) => j.jobId === jobId)?.shards?.done).toBe(4);
+      const m = await new SessionStore(sessionsRoot).manifest(info.session!);
+      expect(m.environment.workers).toBe(workers);
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    expect(JSON.parse(outs[0])).toHaveLength(12);
+    reference = outs[0];
+  });
+
+  it('reuses its threads across jobs (same thread ids)', async () => {
+    const { r } = runner(2);
+    const first = await r.start('attack', attack({}, 12, 3)).done;
+    expect(first.state).toBe('finished');
+    const threads = r.poolThreads().map((t) => t.threadId).sort();
+    expect(threads).toHaveLength(2);
+    const second = await r.start('attack', attack({ seed: 8 }, 12, 3)).done;
+    expect(second.state).toBe('finished');
+    expect(r.poolThreads().map((t) => t.threadId).sort()).toEqual(threads);
+    expect(await examples(first.session!)).toEqual(reference);
+  });
+
+  it('a cancel reaches every running shard within a step; the session ends cancelled with the done batches', async () => {
+    const { r, events } = runner(2);
+    // 6 shards of 2 images, 400 steps each: cancelled once two shards are done.
+    const { jobId, done } = r.start('attack', attack({ steps: 400, restarts: 1 }, 12, 2));
+    let cancelledAt = 0;
+    const onEvent = (e: ApiEvent) => {
+      if (cancelledAt || e.type !== 'job.progress' || e.jobId !== jobId) return;
+      const shards = (r.list().find((j) => j.jobId === jobId) as JobInfo | undefined)?.shards;
+      if ((shards?.done ?? 0) < 2) return;
+      cancelledAt = performance.now();
+      r.cancel(jobId);
+    };
+    r.on('event', onEvent);
+    const info = await done;
+    const stopMs = performance.now() - cancelledAt;
+    expect(cancelledAt).toBeGreaterThan(0);
+    expect(info.state).toBe('cancelled');
+    // A shard of 400 steps on 2 images takes seconds; stopping within a step is far less.
+    expect(stopMs).toBeLessThan(3000);
+    expect(r.poolThreads().every((t) => t.jobId === undefined)).toBe(true);
+    expect(info.shards!.total).toBeLessThan(6);
+    const m = await new SessionStore(sessionsRoot).manifest(info.session!);
+    expect(m.status).toBe('cancelled');
+    const kept = JSON.parse(await examples(info.session!)) as unknown[];
+    expect(kept.length).toBeGreaterThanOrEqual(4);
+    expect(kept.length % 2).toBe(0);
+    expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
+  });
+
+  it('a pool thread that dies mid-shard: the shard is retried once on a fresh thread and the job finishes with the same results', async () => {
+    const { r } = runner(1);
+    const { done } = r.start('attack', attack());
+    let killed = 0;
+    const timer = setInterval(() => {
+      const busy = r.poolThreads().find((t) => t.jobId);
+      if (!killed && busy) { killed = busy.threadId; void r.pool!.terminateThread(busy.threadId); }
+    }, 5);
+    const info = await done;
+    clearInterval(timer);
+    expect(killed).toBeGreaterThan(0);
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(r.poolThreads().map((t) => t.threadId)).not.toContain(killed);
+    expect(await examples(info.session!)).toEqual(reference);
+  });
+
+  it(`a shard whose thread dies on each of its ${MAX_SHARD_ATTEMPTS} attempts fails the job with an error naming the shard (no hang)`, async () => {
+    const { r } = runner(1);
+    const { done } = r.start('attack', attack());
+    const killed = new Set<number>();
+    const timer = setInterval(() => {
+      for (const t of r.poolThreads()) if (t.jobId && !killed.has(t.threadId)) { killed.add(t.threadId); void r.pool!.terminateThread(t.threadId); }
+    }, 5);
+    const info = await done;
+    clearInterval(timer);
+    expect(info.state).toBe('failed');
+    expect(info.error!.message).toMatch(/^Shard attack-batch\/0\/[0-9a-f]{16} of job-\w+ failed: its pool worker died on each of 2 attempts/);
+    expect(killed.size).toBe(MAX_SHARD_ATTEMPTS);
+    expect((await new SessionStore(sessionsRoot).manifest(info.session!)).status).toBe('failed');
+  });
+});

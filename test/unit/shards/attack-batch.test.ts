@@ -1,0 +1,147 @@
+/**
+ * runAttack's batches as 'attack-batch' shards (engine/shards/attack-batch.ts) through the reference
+ * executor (InlineShardExecutor): the same per-example results and adversarials as without an
+ * executor, progress that never goes back, a cancel that keeps the done batches, no tensor leaks.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src-main/engine/backend';
+import { runAttack } from '../../../src-main/engine/attacks/base';
+import type { AttackResult } from '../../../src-main/engine/attacks/types';
+import { keepPartial, LocalContext, type JobContext, type Progress } from '../../../src-main/engine/context';
+import { CancelledError } from '../../../src-main/engine/errors';
+import { loadModel, saveModel } from '../../../src-main/engine/models/io';
+import { classifierFor } from '../../../src-main/engine/models/defended';
+import type { Classifier } from '../../../src-main/engine/models/classifier';
+import { InlineShardExecutor, withInlineShards } from '../../../src-main/engine/shards/inline';
+import { cachedClassifiers, clearClassifierCache } from '../../../src-main/engine/shards/classifiers';
+import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../../../src-main/engine/shards/types';
+import { backwardProgress } from '../helpers';
+import { mnist, trainDense, type Subset } from '../attacks/helpers';
+
+let dir: string;
+let clf: Classifier;
+let pts: Subset;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = mkdtempSync(join(tmpdir(), 'advlab-shards-'));
+  const { model } = await trainDense(mnist(0, 500), 32, 3, 3);
+  await saveModel(model, dir, { arch: 'test-dense' });
+  model.dispose();
+  clf = classifierFor(await loadModel(dir));
+  pts = mnist(5000, 10);
+});
+
+afterAll(async () => {
+  await clearClassifierCache();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Counts the shards an executor was given (to prove the sharded path ran). */
+class CountingExecutor implements ShardExecutor {
+  shards = 0;
+  readonly where = 'pool' as const;
+  constructor(private readonly inner: ShardExecutor) {}
+  get parallelism() { return this.inner.parallelism; }
+  run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {
+    this.shards += shards.length;
+    return this.inner.run(shards, onProgress);
+  }
+}
+
+function sharded(ctx: JobContext, parallelism: number): { ctx: JobContext; counter: CountingExecutor } {
+  const counter = new CountingExecutor(new InlineShardExecutor(ctx, parallelism));
+  return {
+    ctx: { progress: (p) => ctx.progress(p), checkpoint: () => ctx.checkpoint(), get cancelled() { return ctx.cancelled; }, log: (m) => ctx.log(m), shards: counter },
+    counter,
+  };
+}
+
+function expectSame(a: AttackResult, b: AttackResult): void {
+  expect(b.perExample).toEqual(a.perExample);
+  expect(Array.from(b.adversarial)).toEqual(Array.from(a.adversarial));
+  expect({ ...b.summary, ms: 0, msPerExample: 0 }).toEqual({ ...a.summary, ms: 0, msPerExample: 0 });
+}
+
+const PGD = { eps: 0.15, steps: 8, randomStart: true, restarts: 2, seed: 11 };
+const CW = { binarySearchSteps: 2, maxIterations: 15, learningRate: 0.05 };
+
+describe("runAttack's batches as 'attack-batch' shards", () => {
+  it('classifierFor gives a saved model its spec (absolute model.json, sha256, gradient)', async () => {
+    const loaded = await loadModel(dir);
+    expect(clf.spec).toEqual({ kind: 'saved', modelJson: loaded.modelJson, sha256: loaded.sha256, gradient: 'real' });
+    expect(classifierFor(loaded, { gradient: 'bpda' }).spec?.gradient).toBe('bpda');
+    loaded.model.dispose();
+  });
+
+  for (const [attack, params] of [['pgd', PGD], ['cw-l2', CW]] as const) {
+    it(`${attack}: same per-example results and adversarials with no executor and with inline shards (1 and 3 at once)`, async () => {
+      const here = await runAttack(attack, clf, pts.images, pts.labels, { kind: 'untargeted' }, params, new LocalContext(), { batchSize: 4 });
+      for (const parallelism of [1, 3]) {
+        const events: Progress[] = [];
+        const { ctx, counter } = sharded(new LocalContext((p) => events.push(p)), parallelism);
+        const out = await runAttack(attack, clf, pts.images, pts.labels, { kind: 'untargeted' }, params, ctx, { batchSize: 4 });
+        expect(counter.shards).toBe(3);
+        expectSame(here, out);
+        expect(backwardProgress(events)).toEqual([]);
+        expect(events.at(-1)!.step).toBe(events.at(-1)!.total);
+      }
+    });
+  }
+
+  it('a targeted goal resolved once by the base travels with the shards', async () => {
+    const goal = { kind: 'targeted' as const, target: 'random' as const, seed: 5 };
+    const here = await runAttack('pgd', clf, pts.images, pts.labels, goal, PGD, new LocalContext(), { batchSize: 3 });
+    const out = await runAttack('pgd', clf, pts.images, pts.labels, goal, PGD, withInlineShards(new LocalContext(), 2), { batchSize: 3 });
+    expectSame(here, out);
+    expect(out.perExample.every((e) => e.target !== undefined)).toBe(true);
+  });
+
+  it('a classifier without a spec (built in memory) runs in place', async () => {
+    const { counter, ctx } = sharded(new LocalContext(), 2);
+    const plain: Classifier = { inputShape: clf.inputShape, numClasses: clf.numClasses, logits: (x) => clf.logits(x) };
+    await runAttack('fgsm', plain, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 0.1 }, ctx, { batchSize: 4 });
+    expect(counter.shards).toBe(0);
+  });
+
+  it('a cancel during the second batch keeps the first batch (the done prefix) as the partial result', async () => {
+    const here = await runAttack('pgd', clf, pts.images, pts.labels, { kind: 'untargeted' }, PGD, new LocalContext(), { batchSize: 4 });
+    const local = new LocalContext();
+    const inline = new InlineShardExecutor(local, 1);
+    let runs = 0, stepsAfterCancel = 0;
+    // Cancels at the second shard's first step; that shard must stop within a step.
+    const cancelling: ShardExecutor = {
+      parallelism: 1,
+      where: 'pool',
+      run: (shards, onProgress) => {
+        const run = ++runs;
+        return inline.run(shards, (i, p) => {
+          if (local.cancelled) stepsAfterCancel++;
+          if (run === 2) local.cancel();
+          onProgress?.(i, p);
+        });
+      },
+    };
+    const withShards: JobContext = { progress() {}, checkpoint: () => local.checkpoint(), get cancelled() { return local.cancelled; }, log() {}, shards: cancelling };
+    const { value, cancel } = await keepPartial(runAttack('pgd', clf, pts.images, pts.labels, { kind: 'untargeted' }, PGD, withShards, { batchSize: 4 }));
+    expect(cancel).toBeInstanceOf(CancelledError);
+    expect(runs).toBe(2);
+    expect(stepsAfterCancel).toBeLessThanOrEqual(1);
+    expect(value.perExample.length).toBe(4);
+    expect(value.perExample).toEqual(here.perExample.slice(0, 4));
+    expect(Array.from(value.adversarial)).toEqual(Array.from(here.adversarial.slice(0, 4 * 784)));
+  });
+
+  it('leaks no tensors (the shard-side classifier cache aside) and keeps one cached model per spec', async () => {
+    const run = () => runAttack('pgd', clf, pts.images, pts.labels, { kind: 'untargeted' }, PGD, withInlineShards(new LocalContext(), 2), { batchSize: 4 });
+    await run(); // loads the cached copy
+    const before = tf.memory().numTensors;
+    await run();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(cachedClassifiers()).toBe(1);
+  });
+});
