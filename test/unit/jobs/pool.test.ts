@@ -110,7 +110,9 @@ describe('the shard pool through the runner', () => {
     expect(info.shards!.total).toBeLessThan(6);
     const m = await new SessionStore(sessionsRoot).manifest(info.session!);
     expect(m.status).toBe('cancelled');
-    const kept = JSON.parse(await examples(info.session!)) as unknown[];
+    const file = join(sessionsRoot, info.session!, 'artifacts', 'examples.json');
+    expect(existsSync(file), JSON.stringify({ info, summary: m.summary, stopMs })).toBe(true);
+    const kept = JSON.parse(await readFile(file, 'utf8')) as unknown[];
     expect(kept.length).toBeGreaterThanOrEqual(4);
     expect(kept.length % 2).toBe(0);
     expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
