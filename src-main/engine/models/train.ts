@@ -409,7 +409,7 @@ async function trainStep(
       bx = t.x; by = t.y;
     }
     const size = bx.shape[0];
-    const sizes = sharded ? shardSizes(size, sharded.plan.executor.parallelism) : [size];
+    const sizes = sharded ? shardSizes(size) : [size];
     if (sharded && sizes.length > 1) {
       const labels = size === info.labels.length ? info.labels : null;
       const input = hooks.encode ? tf.tidy(() => hooks.encode!(bx)) : bx;

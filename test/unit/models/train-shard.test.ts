@@ -78,22 +78,24 @@ function maxDiff(a: Float32Array[], b: Float32Array[]): number {
 }
 
 describe('sharded (data-parallel) training', () => {
-  it('splits a batch into near-equal contiguous shards, one per worker, none under 8 examples', () => {
-    expect(shardSizes(64, 2)).toEqual([32, 32]);
-    expect(shardSizes(65, 2)).toEqual([33, 32]);
-    expect(shardSizes(10, 4)).toEqual([10]);
-    expect(shardSizes(17, 4)).toEqual([9, 8]);
-    expect(shardSizes(5, 2)).toEqual([5]);
+  it('splits a batch by its size alone into 1, 2 or 4 near-equal contiguous shards of at least 32 examples', () => {
+    expect(shardSizes(63)).toEqual([63]);
+    expect(shardSizes(64)).toEqual([32, 32]);
+    expect(shardSizes(65)).toEqual([33, 32]);
+    expect(shardSizes(100)).toEqual([50, 50]);
+    expect(shardSizes(128)).toEqual([32, 32, 32, 32]);
+    expect(shardSizes(1001)).toEqual([251, 250, 250, 250]);
+    expect(shardSizes(1)).toEqual([1]);
   });
 
   for (const optimizer of ['sgd', 'adam'] as const) {
     it(`one step on 2 shards equals one step on the whole batch within 1e-5 for every weight (${optimizer}, no dropout)`, async () => {
-      const o: TrainOptions = { optimizer, batchSize: 60, limitBatches: 1, learningRate: 0.05 };
+      const o: TrainOptions = { optimizer, batchSize: 64, limitBatches: 1, learningRate: 0.05 };
       const whole = await run('small-cnn', 0, o, new LocalContext());
       const { ctx, exec } = sharded(2);
       const split = await run('small-cnn', 0, o, ctx);
       expect(exec.runs).toHaveLength(1);
-      expect(exec.runs[0].counts).toEqual([30, 30]);
+      expect(exec.runs[0].counts).toEqual([32, 32]);
       expect(maxDiff(whole.weights, split.weights)).toBeLessThan(1e-5);
       // The step moved the weights (the comparison is not between two untouched models).
       const init = buildModel('small-cnn', { inputShape: [8, 8, 1], numClasses: 4, seed: 11, dropout: 0 });
@@ -104,16 +106,19 @@ describe('sharded (data-parallel) training', () => {
     });
   }
 
-  it('with dropout, a few steps follow the unsharded loss curve within float noise: the shards get the whole batch\'s masks', async () => {
-    const o: TrainOptions = { optimizer: 'adam', batchSize: 50, epochs: 2, limitBatches: 3, learningRate: 0.01 };
+  it('with dropout, a few steps follow the unsharded loss curve within float noise (the shards get the whole batch\'s masks); 2 and 3 workers agree bit for bit', async () => {
+    // 240 images in batches of 64: 3 sharded steps and a last batch of 48 trained here, per epoch.
+    const o: TrainOptions = { optimizer: 'adam', batchSize: 64, epochs: 2 };
     const whole = await run('small-cnn', 0.5, o, new LocalContext());
     const two = sharded(2);
     const split2 = await run('small-cnn', 0.5, o, two.ctx);
     const three = sharded(3);
     const split3 = await run('small-cnn', 0.5, o, three.ctx);
     expect(two.exec.runs).toHaveLength(6);
-    expect(three.exec.runs[0].counts).toEqual([17, 17, 16]);
-    expect(whole.losses).toHaveLength(6);
+    expect(three.exec.runs[0].counts).toEqual([32, 32]);
+    expect(whole.losses).toHaveLength(8);
+    expect(split3.losses).toEqual(split2.losses);
+    expect(maxDiff(split2.weights, split3.weights)).toBe(0);
     for (const s of [split2, split3]) {
       s.losses.forEach((l, i) => expect(Math.abs(l - whole.losses[i])).toBeLessThan(1e-5));
       expect(maxDiff(whole.weights, s.weights)).toBeLessThan(1e-5);
@@ -121,11 +126,11 @@ describe('sharded (data-parallel) training', () => {
     }
     // Dropout is live: the same steps without it give another curve.
     const noDrop = await run('small-cnn', 0, o, new LocalContext());
-    expect(Math.abs(noDrop.losses[5] - whole.losses[5])).toBeGreaterThan(1e-3);
+    expect(Math.max(...noDrop.losses.map((l, i) => Math.abs(l - whole.losses[i])))).toBeGreaterThan(1e-4);
   });
 
   it('reports progress, epochs and metrics as the unsharded run does', async () => {
-    const o: TrainOptions = { batchSize: 40, epochs: 2, limitBatches: 2, validationSplit: 0.25 };
+    const o: TrainOptions = { batchSize: 64, epochs: 2, limitBatches: 2, validationSplit: 0.25 };
     const local = new LocalContext();
     const whole = await run('mlp', 0, o, local);
     const { ctx } = sharded(2);
@@ -140,7 +145,7 @@ describe('sharded (data-parallel) training', () => {
   it('distillation (soft targets, temperature) shards and matches the unsharded step', async () => {
     const k = 4, soft = new Float32Array(set.labels.length * k);
     for (let i = 0; i < set.labels.length; i++) { soft.fill(0.1, i * k, (i + 1) * k); soft[i * k + set.labels[i]] = 0.7; }
-    const o: TrainOptions = { batchSize: 60, limitBatches: 2, targets: soft };
+    const o: TrainOptions = { batchSize: 64, limitBatches: 2, targets: soft };
     const hooks: TrainHooks = { loss: distillationLoss(20) };
     const whole = await run('mlp', 0, o, new LocalContext(), hooks);
     const { ctx, exec } = sharded(2);
@@ -157,7 +162,7 @@ describe('sharded (data-parallel) training', () => {
         const hooks: TrainHooks = how === 'encode'
           ? { encode: (x) => thermometerEncode(x, L) }
           : { forward: (x, training) => model.apply(thermometerEncode(x, L), { training }) as tf.Tensor2D };
-        const r = await trainClassifier(model, set, { batchSize: 40, limitBatches: 3, seed: 2, validationSplit: 0.2 }, hooks, ctx);
+        const r = await trainClassifier(model, set, { batchSize: 64, limitBatches: 3, seed: 2, validationSplit: 0.2 }, hooks, ctx);
         return { w: model.getWeights().map((w) => w.dataSync() as Float32Array), val: r.history.epochs[0].val_loss! };
       } finally { model.dispose(); }
     };
@@ -175,7 +180,7 @@ describe('sharded (data-parallel) training', () => {
     const go = async (ctx: JobContext) => {
       const model = buildModel('mlp', { inputShape: [8, 8, 1], numClasses: 4, seed: 2 });
       try {
-        await adversarialTrain(model, set, { batchSize: 40, limitBatches: 2, seed: 1 }, { eps: 0.1, steps: 3, seed: 5 }, {}, ctx);
+        await adversarialTrain(model, set, { batchSize: 64, limitBatches: 2, seed: 1 }, { eps: 0.1, steps: 3, seed: 5 }, {}, ctx);
         return model.getWeights().map((w) => w.dataSync() as Float32Array);
       } finally { model.dispose(); }
     };
@@ -188,7 +193,7 @@ describe('sharded (data-parallel) training', () => {
 
   it('does not leak tensors: flat across steps and runs, nothing left once the worker models are cleared', async () => {
     const before = tf.memory().numTensors;
-    const o: TrainOptions = { batchSize: 40, epochs: 2, limitBatches: 3 };
+    const o: TrainOptions = { batchSize: 64, epochs: 2, limitBatches: 3 };
     await run('small-cnn', 0.5, o, sharded(2).ctx);
     const afterFirst = tf.memory().numTensors;
     await run('small-cnn', 0.5, o, sharded(2).ctx);
@@ -201,7 +206,7 @@ describe('sharded (data-parallel) training', () => {
     let ctxRef: LocalContext | null = null;
     const { ctx, exec } = sharded(2, (shards) => { if (shards[0].id.includes('/step3/')) ctxRef!.cancel(); });
     ctxRef = ctx;
-    const o: TrainOptions = { optimizer: 'adam', batchSize: 40, limitBatches: 5 };
+    const o: TrainOptions = { optimizer: 'adam', batchSize: 64, limitBatches: 3 };
     const model = buildModel('small-cnn', { inputShape: [8, 8, 1], numClasses: 4, seed: 11, dropout: 0 });
     let err: unknown;
     try { await trainClassifier(model, set, { seed: 4, ...o }, {}, ctx); } catch (e) { err = e; }
@@ -218,7 +223,7 @@ describe('sharded (data-parallel) training', () => {
   it('trains in the job\'s worker, saying why, with a forward hook, a loss without a spec or BatchNormalization', async () => {
     const { ctx, exec } = sharded(2);
     const model = buildModel('mlp', { inputShape: [8, 8, 1], numClasses: 4 });
-    const r = await trainClassifier(model, set, { batchSize: 40, limitBatches: 1 }, { forward: (x, training) => model.apply(tf.mul(x, 0.5), { training }) as tf.Tensor2D }, ctx);
+    const r = await trainClassifier(model, set, { batchSize: 64, limitBatches: 1 }, { forward: (x, training) => model.apply(tf.mul(x, 0.5), { training }) as tf.Tensor2D }, ctx);
     expect(r.stepsRun).toBe(1);
     expect(exec.runs).toHaveLength(0);
     expect(ctx.logs.some((l) => /runs in this worker.*forward hook/.test(l))).toBe(true);
