@@ -171,14 +171,16 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
     });
   });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const x = tf.tensor(task.x, [n, ...task.inputShape]);
-  const y = tf.tensor2d(task.y, [n, k]);
-  drops.forEach((d, i) => { d.multiplier = tf.tensor(task.masks[i], [n, ...unitShape(d)]); });
   const lossFn: LossFn = lossFromSpec(task.loss);
   const info: BatchInfo = { phase: 'train', epoch: task.epoch, step: task.step, index: 0, indices: new Int32Array(0), labels: task.labels ?? new Int32Array(0) };
-  let preds: tf.Tensor | null = null;
-  try {
-    const [lossT, correctT, grads] = tf.tidy(() => {
+  // From setting the weights to the gradients everything is synchronous, so shards sharing this cached
+  // model in one thread cannot interleave; only reading the results back waits.
+  const [lossT, correctT, grads] = tf.tidy(() => {
+    const x = tf.tensor(task.x, [n, ...task.inputShape]);
+    const y = tf.tensor2d(task.y, [n, k]);
+    drops.forEach((d, i) => { d.multiplier = tf.tensor(task.masks[i], [n, ...unitShape(d)]); });
+    let preds: tf.Tensor | null = null;
+    try {
       const { value, grads } = tf.variableGrads(() => {
         const logits = model.apply(x, { training: true }) as tf.Tensor2D;
         preds = tf.keep(tf.argMax(logits, -1));
@@ -187,18 +189,17 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
       const truth = task.labels ? tf.tensor1d(task.labels, 'int32') : tf.argMax(y, -1);
       const correct = tf.sum(tf.cast(tf.equal(preds!, truth), 'int32'));
       return [value, correct, vars.map((v) => grads[v.name])] as const;
-    });
-    try {
-      const [lv, cv, ...gv] = await Promise.all([lossT.data(), correctT.data(), ...grads.map((g) => g.data())]);
-      ctx.progress({ step: 1, total: 1 });
-      return { grads: gv.map((g) => owned(g as Float32Array)), loss: lv[0], correct: cv[0], count: n };
     } finally {
-      lossT.dispose(); correctT.dispose(); grads.forEach((g) => g.dispose());
+      drops.forEach((d) => { d.multiplier = null; }); // the tidy disposes them
+      (preds as tf.Tensor | null)?.dispose(); // kept through variableGrads's own tidy
     }
+  });
+  try {
+    const [lv, cv, ...gv] = await Promise.all([lossT.data(), correctT.data(), ...grads.map((g) => g.data())]);
+    ctx.progress({ step: 1, total: 1 });
+    return { grads: gv.map((g) => owned(g as Float32Array)), loss: lv[0], correct: cv[0], count: n };
   } finally {
-    x.dispose(); y.dispose();
-    (preds as tf.Tensor | null)?.dispose();
-    drops.forEach((d) => { d.multiplier?.dispose(); d.multiplier = null; });
+    lossT.dispose(); correctT.dispose(); grads.forEach((g) => g.dispose());
   }
 }
 

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext, type JobContext } from '../../../src-main/engine/context';
 import { CancelledError } from '../../../src-main/engine/errors';
+import { executeShard } from '../../../src-main/engine/shards/handlers';
 import { InlineShardExecutor } from '../../../src-main/engine/shards/inline';
 import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../../../src-main/engine/shards/types';
 import { buildModel, distillationLoss, trainClassifier, type TrainHooks, type TrainOptions, type TrainResult } from '../../../src-main/engine/models';
@@ -189,6 +190,23 @@ describe('sharded (data-parallel) training', () => {
     const split = await go(ctx);
     expect(exec.runs).toHaveLength(2);
     expect(maxDiff(whole, split)).toBeLessThan(1e-5);
+  });
+
+  it('shards running concurrently in one thread (one cached worker model) give the sequential results bit for bit', async () => {
+    const ctx = new LocalContext() as LocalContext & { shards: ShardExecutor };
+    const concurrent: ShardExecutor = {
+      parallelism: 2, where: 'pool',
+      run: <T extends ShardType>(shards: Shard<T>[]) => Promise.all(shards.map((s) => executeShard(s, ctx))),
+    };
+    Object.defineProperty(ctx, 'shards', { value: concurrent });
+    const o: TrainOptions = { batchSize: 128, limitBatches: 2 };
+    const a = await run('small-cnn', 0.5, o, ctx);
+    const tensors = tf.memory().numTensors;
+    await run('small-cnn', 0.5, o, ctx);
+    expect(tf.memory().numTensors).toBe(tensors); // nothing of one shard disposed or kept by the other
+    const b = await run('small-cnn', 0.5, o, sharded(2).ctx);
+    expect(a.losses).toEqual(b.losses);
+    expect(maxDiff(a.weights, b.weights)).toBe(0);
   });
 
   it('does not leak tensors: flat across steps and runs, nothing left once the worker models are cleared', async () => {
