@@ -17,7 +17,7 @@ import type { RecipeFile } from '../engine/defenses/types';
 import type { MetricSeries, SessionDetails, SessionManifest, SessionSummary, TrashEntry } from '../engine/sessions';
 import type { ExportCallResult, ImportCallResult, ReportCallResult } from '../report/api';
 import type { CsvResult } from '../report/csv';
-import { MAX_REPORT_SESSIONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
+import { MAX_POOL_WORKERS, MAX_REPORT_SESSIONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 import type { SessionView } from '../../src-shared/report/model';
 
 const id = z.string().min(1).max(200).regex(/^[A-Za-z0-9._-]+$/, 'ids contain only letters, digits, ".", "_" and "-"');
@@ -80,6 +80,10 @@ export const methodSchemas = {
   'listening.create': listeningCreateSchema,
   'listening.answer': listeningAnswerSchema,
   'listening.finish': listeningFinishSchema,
+  // The app's own settings (saved in the app data folder; Settings view).
+  'settings.get': empty,
+  /** Changes the saved settings; null clears a value (back to its default). Returns the settings after the change. */
+  'settings.set': z.object({ workers: z.number().int().min(1).max(MAX_POOL_WORKERS).nullable().optional() }).strict(),
 } as const;
 
 export type Method = keyof typeof methodSchemas;
@@ -136,6 +140,22 @@ export interface ApiResults {
   'listening.create': ListeningTestView;
   'listening.answer': ListeningAnswerResult;
   'listening.finish': ListeningResult;
+  'settings.get': SettingsReport;
+  'settings.set': SettingsReport;
+}
+
+/** What the user saved in Settings (null: not set, the default applies). */
+export interface AppSettings {
+  /** Threads of the local shard pool. */
+  workers: number | null;
+}
+
+/** The saved settings and what is in effect (a --workers flag or ADVLAB_WORKERS wins over the saved value). */
+export interface SettingsReport {
+  saved: AppSettings;
+  /** Whether settings are kept on disk (false for a host started without an app data folder: they last until it stops). */
+  persistent: boolean;
+  workers: { value: number; from: 'flag' | 'env' | 'settings' | 'default'; default: number; max: number };
 }
 export type ResultOf<M extends Method> = ApiResults[M];
 // The result map names exactly the methods.
@@ -218,6 +238,8 @@ export interface ProgressEvent {
   phase?: string;
   metrics?: Record<string, number>;
   message?: string;
+  /** Where the job's shards run and how many are done, when it sends any (the local pool, a cluster). */
+  shards?: JobShards;
   elapsedSeconds: number;
   etaSeconds: number | null;
 }

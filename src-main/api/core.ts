@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { AdvlabError, serializeError } from '../engine/errors';
 import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type Method, type ParamsArg, type ParsedParamsOf, type ResultOf } from './contract';
 import { checkJobStart } from './job-check';
-import type { JobService } from './job-service';
+import type { JobService, SettingsService } from './job-service';
 
 export interface CoreOptions {
   jobs: JobService;
@@ -14,13 +14,15 @@ export interface CoreOptions {
   sessionsRoot: string;
   transport: AppInfo['transport'];
   version: string;
+  /** The app's settings (host/settings.ts); absent: settings.get/set answer that this host has none. */
+  settings?: SettingsService;
 }
 
 /** A method's handler: its parsed params in, its ResultOf out (the result map cannot drift from the handlers). */
 type Handler<M extends Method> = (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> | ResultOf<M>;
 export type Handlers = { [M in Method]: Handler<M> };
 /** The methods ApiCore answers itself (app and jobs); the rest come from api/handlers.ts. */
-export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list';
+export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list' | 'settings.get' | 'settings.set';
 
 export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
   private readonly handlers: Handlers;
@@ -40,8 +42,15 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
         return { cancelled: true };
       },
       'jobs.list': () => opts.jobs.list(),
+      'settings.get': () => this.settings().get(),
+      'settings.set': (p) => this.settings().set(p),
       ...extra(this),
     };
+  }
+
+  private settings(): SettingsService {
+    if (!this.opts.settings) throw new AdvlabError('NOT_FOUND', 'This host keeps no settings');
+    return this.opts.settings;
   }
 
   async info(): Promise<AppInfo> {

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import type { DatasetEntry, ModelEntry, ArchitectureEntry } from './contract';
 import { mimeOf } from '../engine/core/mime';
 import { AdvlabError } from '../engine/errors';
-import type { Handlers } from './core';
+import type { CoreMethods, Handlers } from './core';
 import { listDatasets, type DatasetListing } from '../engine/data';
 import { listArchitectures } from '../engine/models/architectures';
 import { attackCatalog } from '../engine/attacks/registry';
@@ -71,7 +71,7 @@ export function jobSchemas(): Record<JobKind, ParamsDescription> {
   return Object.fromEntries(Object.entries(jobParamsSchemas).map(([kind, schema]) => [kind, describeSchema(schema)])) as Record<JobKind, ParamsDescription>;
 }
 
-export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list'> {
+export function apiHandlers({ store, dataDirs, emit }: HandlerDeps): Omit<Handlers, CoreMethods> {
   return {
     'datasets.list': () => datasetEntries(dataDirs),
     'models.list': async () => listModels(await store.list(), store),

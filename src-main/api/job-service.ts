@@ -2,7 +2,7 @@
  * What the API needs of the jobs side: start, cancel, list and wait for jobs, and the backend a job
  * would get. jobs/runner.ts (worker threads) implements it; the API does not know how jobs run.
  */
-import type { ApiEvent, BackendReport, JobInfo } from './contract';
+import type { ApiEvent, AppSettings, BackendReport, JobInfo, SettingsReport } from './contract';
 import type { JobKind, JobParamsOf } from './jobs';
 
 export interface JobService {
@@ -22,4 +22,11 @@ export interface JobService {
   backend(): Promise<BackendReport>;
   /** Every job event (job.queued, job.started, .progress, .log, .session, .finished, .failed, .cancelled, sessions.changed). */
   on(event: 'event', listener: (e: ApiEvent) => void): unknown;
+}
+
+/** The app's settings as the API sees them (host/settings.ts keeps them in the app data folder and applies them). */
+export interface SettingsService {
+  get(): SettingsReport;
+  /** Saves the given fields (null clears one) and applies them where no flag or variable overrides them. */
+  set(patch: Partial<AppSettings>): Promise<SettingsReport>;
 }

@@ -31,6 +31,8 @@ export const METHOD_NAMES = [
   'listening.create',
   'listening.answer',
   'listening.finish',
+  'settings.get',
+  'settings.set',
 ] as const;
 
 export type MethodName = (typeof METHOD_NAMES)[number];

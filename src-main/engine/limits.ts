@@ -22,5 +22,8 @@ export const MAX_SURFACE_DIRECTIONS = 2;
 /** Target classes of a goal listed one per image (goal `target`): at most one per image an attack job takes (its `n`). */
 export const MAX_TARGET_CLASSES = 10_000;
 
+/** Threads of the local shard pool (--workers, ADVLAB_WORKERS, settings.set `workers`): each holds its own models and tensors. */
+export const MAX_POOL_WORKERS = 64;
+
 /** The error of a list over its bound: "at most 50 tags". */
 export const atMost = (n: number, what: string) => ({ message: `at most ${n} ${what}` });

@@ -23,8 +23,10 @@ import type { Progress } from '../engine/context';
 import { AdvlabError, CancelledError, isErrorCode } from '../engine/errors';
 import { poolWorkerMessageSchema, type PoolRequest, type RawShard, type ShardWorkerInput } from './protocol';
 
-/** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value): each thread holds its own models and tensors. */
-export const MAX_POOL_WORKERS = 64;
+import { MAX_POOL_WORKERS } from '../engine/limits';
+
+/** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value), from the one table of bounds. */
+export { MAX_POOL_WORKERS };
 /** Runs of a shard in all: a shard whose worker died is retried once on a fresh worker, then fails its job. */
 export const MAX_SHARD_ATTEMPTS = 2;
 
@@ -138,12 +140,24 @@ export class ShardPool {
     });
   }
 
-  /** Fails the queued shards of a job that ended (its running ones stop at their next step if it was cancelled). */
+  /**
+   * A job ended: its queued shards fail, and a thread still running one of its shards (orphaned: a job
+   * waits for its shards, so only a job whose worker died or was terminated leaves one) is stopped and
+   * replaced when needed, so a stuck shard cannot hold a thread after its job is gone.
+   */
   dropJob(jobId: string): void {
     for (let i = this.queue.length - 1; i >= 0; i--) {
       if (this.queue[i].jobId !== jobId) continue;
       const [p] = this.queue.splice(i, 1);
       p.reject(new CancelledError(`Job ${jobId} ended before its shard ${p.shard.id} ran`));
+    }
+    for (const s of this.live()) {
+      if (s.busy?.jobId !== jobId) continue;
+      const p = s.busy;
+      s.retiring = true;
+      s.busy = null;
+      p.reject(new CancelledError(`Job ${jobId} ended while its shard ${p.shard.id} ran`));
+      void s.worker.terminate();
     }
   }
 

@@ -92,7 +92,8 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   private readonly jobs = new Map<string, Active>();
   private readonly history: Tracked[] = [];
   private readonly workerPath: string;
-  private readonly maxJobs: number;
+  /** Set by --max-jobs / ADVLAB_MAX_JOBS; else the pool's size (which Settings may change). */
+  private readonly maxJobsGiven: number | undefined;
   /** The shard pool every pooled job shares; its threads start with the first shard. Null when the pool worker is not built. */
   readonly pool: ShardPool | null;
   private backendInfo: Promise<BackendReport> | null = null;
@@ -105,10 +106,30 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const size = opts.workers ?? defaultPoolSize();
     const shardWorkerPath = opts.shardWorkerPath ?? join(dirname(this.workerPath), 'shard-worker.js');
     this.pool = existsSync(shardWorkerPath) ? new ShardPool({ size, backend: opts.env.backend, workerPath: shardWorkerPath }) : null;
-    this.maxJobs = opts.maxJobs ?? defaultMaxJobs(size);
+    this.maxJobsGiven = opts.maxJobs;
+    this.poolSize = size;
     if (!Number.isInteger(this.maxJobs) || this.maxJobs < 1 || this.maxJobs > MAX_JOBS_LIMIT) {
       throw new Error(`maxJobs must be an integer from 1 to ${MAX_JOBS_LIMIT} (MAX_JOBS_LIMIT), got ${this.maxJobs}`);
     }
+  }
+
+  private poolSize: number;
+
+  /** Jobs at once: --max-jobs, else the pool's size. */
+  get maxJobs(): number {
+    return this.maxJobsGiven ?? defaultMaxJobs(this.poolSize);
+  }
+
+  /** The shard pool's size (threads), which jobs started from now on split their work for. */
+  get workers(): number {
+    return this.poolSize;
+  }
+
+  /** Resizes the shard pool (Settings): more threads start as shards need them, extra ones stop once idle; queued jobs may start. */
+  setWorkers(workers: number): void {
+    this.pool?.resize(workers);
+    this.poolSize = workers;
+    this.drain();
   }
 
   /** The backend a job would get, found once by a probe job (which never waits in the queue). */
@@ -228,7 +249,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
           const fraction = m.p.total > 0 ? Math.min(1, m.p.step / m.p.total) : 0;
           const ev: ProgressEvent = {
             type: 'job.progress', jobId, kind: jobKind, step: m.p.step, total: m.p.total, fraction,
-            phase: m.p.phase, metrics: m.p.metrics, message: m.p.message, elapsedSeconds: elapsed,
+            phase: m.p.phase, metrics: m.p.metrics, message: m.p.message, ...(info.shards ? { shards: { ...info.shards } } : {}), elapsedSeconds: elapsed,
             etaSeconds: fraction > 0 && fraction < 1 ? (elapsed * (1 - fraction)) / fraction : fraction >= 1 ? 0 : null,
           };
           info.last = ev;

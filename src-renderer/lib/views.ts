@@ -7,5 +7,6 @@ export const VIEWS = [
   { id: 'audio', label: 'Audio' },
   { id: 'listening', label: 'Listening test' },
   { id: 'sessions', label: 'Sessions' },
+  { id: 'settings', label: 'Settings' },
 ] as const;
 export type ViewId = (typeof VIEWS)[number]['id'];

@@ -1,4 +1,7 @@
 import { test, expect, openView, startServe, api } from './fixtures';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { VIEWS } from '../../src-renderer/lib/views';
 
 test('every view opens, the status bar shows the engine backend, a screenshot per view', async ({ page, host, consoleErrors }) => {
@@ -108,5 +111,28 @@ test('with --max-jobs 1 a second job waits: the status bar says queued, and Canc
     await expect(page.getByTestId('job-status')).toHaveAttribute('data-state', 'cancelled', { timeout: 30_000 });
   } finally {
     own.proc.kill('SIGTERM');
+  }
+});
+
+test('Settings: the worker pool size is saved in the app data folder and applies at once', async ({ page }) => {
+  const home = mkdtempSync(join(tmpdir(), 'advlab-e2e-home-'));
+  const own = await startServe({ ADVLAB_HOME: home });
+  try {
+    await page.goto(own.url);
+    await openView(page, 'settings');
+    await expect(page.getByTestId('workers-effective')).toContainText('from the default (one per core)');
+    await page.getByTestId('workers-input').fill('1');
+    await page.getByTestId('settings-save').click();
+    await expect(page.getByTestId('settings-saved')).toHaveText('saved');
+    await expect(page.getByTestId('workers-effective')).toContainText('In effect: 1 worker, from this setting');
+    expect(JSON.parse(readFileSync(join(home, 'settings.json'), 'utf8'))).toEqual({ workers: 1 });
+    const report = await api<{ workers: { value: number; from: string } }>(own, 'settings.get');
+    expect(report.workers).toMatchObject({ value: 1, from: 'settings' });
+    await page.getByTestId('workers-input').fill('0');
+    await page.getByTestId('settings-save').click();
+    await expect(page.getByTestId('settings-error')).toContainText('workers');
+  } finally {
+    own.proc.kill('SIGTERM');
+    rmSync(home, { recursive: true, force: true });
   }
 });

@@ -30,6 +30,8 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
   await expect(page.getByTestId('attack-summary')).toContainText('success rate');
   await expect(page.getByTestId('attack-cell')).toHaveCount(20);
+  // The attack's batch ran as a shard on the pool: the status bar says where.
+  await expect(page.getByTestId('job-shards')).toHaveText(/shards 1\/1 on 1 pool worker$/);
   await page.getByTestId('attack-cell').nth(3).click();
   const detail = page.getByTestId('attack-detail');
   await expect(detail).toContainText('Example 103:');

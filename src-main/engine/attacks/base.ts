@@ -4,7 +4,6 @@
  * result to [0, 1] (and to the epsilon ball of fixed-epsilon attacks), then judges success and measures
  * distortion itself, so no attack decides for itself whether it succeeded.
  */
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { silentContext, type JobContext } from '../context';
 import { AdvlabError, badInput, CancelledError, formatIssues } from '../errors';
@@ -14,6 +13,7 @@ import { describeValues, distances } from './distances';
 import { projectBall } from './ops';
 import { ATTACKS, getAttack } from './registry';
 import type { ClassifierSpec, ShardExecutor } from '../shards/types';
+import { shardId } from '../shards/digest';
 import {
   goalSchema,
   type AnyAttack,
@@ -247,6 +247,14 @@ export interface AttackBatchTask {
   batch: number;
 }
 
+// The 'attack-batch' shard type, declared where its task is (so every program that can send one sees
+// it); its handler is engine/shards/attack-batch.ts.
+declare module '../shards/types' {
+  interface ShardTypes {
+    'attack-batch': { task: AttackBatchTask; result: BatchOutput };
+  }
+}
+
 /** Whether `def` is the registry's own definition (a shard names its attack by id). */
 export function isRegistered(def: AnyAttack): boolean {
   return ATTACKS.includes(def);
@@ -365,12 +373,9 @@ async function runBatchesHere<P extends object>(plan: BatchPlan<P>, ctx: JobCont
   return innerTotal;
 }
 
-/** A shard's id: its batch index and a digest of its task, so the same batch of the same attack is the same shard (stored once). */
-function shardId(task: AttackBatchTask): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify([task.classifier, task.attack, task.params, task.batch]));
-  for (const a of [task.images, task.labels, task.targets ?? new Int32Array(0)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-  return `attack-batch/${task.batch}/${h.digest('hex').slice(0, 16)}`;
+/** A batch's shard id: its index and a digest of its task, so the same batch of the same attack is the same shard (stored once). */
+function batchShardId(task: AttackBatchTask): string {
+  return shardId('attack-batch', task.batch, [task.classifier, task.attack, task.params, task.targets === null], [task.images, task.labels, task.targets ?? new Int32Array(0)]);
 }
 
 /**
@@ -414,7 +419,7 @@ async function runBatchesAsShards<P extends object>(plan: BatchPlan<P>, ctx: Job
   let next = 0, failure: unknown = null;
   const one = async (b: number) => {
     const t = task(b);
-    const [out] = await executor.run([{ type: 'attack-batch', id: shardId(t), task: t }], (_, pr) => {
+    const [out] = await executor.run([{ type: 'attack-batch', id: batchShardId(t), task: t }], (_, pr) => {
       if (pr.total > 0) {
         innerTotal = Math.max(innerTotal, pr.total);
         totals[b] = pr.total;

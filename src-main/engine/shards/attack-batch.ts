@@ -11,13 +11,8 @@ import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { classifierFromSpec } from './classifiers';
 
+/** The shard's result (the type is declared with its task in engine/attacks/base.ts, which sends these shards). */
 export type AttackBatchResult = BatchOutput;
-
-declare module './types' {
-  interface ShardTypes {
-    'attack-batch': { task: AttackBatchTask; result: AttackBatchResult };
-  }
-}
 
 export async function runAttackBatch(task: AttackBatchTask, ctx: JobContext): Promise<AttackBatchResult> {
   const def = getAttack(task.attack);

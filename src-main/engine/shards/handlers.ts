@@ -7,6 +7,7 @@ import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
+import { runSurfaceRows } from './surface-rows';
 import { trainGradShard } from '../models/train-shard';
 
 export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobContext) => Promise<ShardResultOf<T>>;
@@ -14,6 +15,7 @@ export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobC
 /** Every shard type's handler (add each new type here: the satisfies clause makes a missing one a type error). */
 export const shardHandlers = {
   'attack-batch': runAttackBatch,
+  'surface-rows': runSurfaceRows,
   'train-grad': trainGradShard,
 } satisfies { [T in ShardType]: ShardHandler<T> };
 

@@ -7,6 +7,8 @@
  * Rules every shard type keeps:
  * - A shard is data in, data out: its task and result are structured-clone (and JSON + typed array)
  *   serialisable; a classifier travels as a ClassifierSpec, never as an object.
+ * - An executor may transfer (detach) the buffers of a task's typed arrays: give a shard copies
+ *   (slice, not subarray) of anything the caller still uses.
  * - A shard is deterministic given its task: any randomness is seeded from the task (the job's seed
  *   and the shard's index), never from the worker that runs it, so a seeded job gives the same
  *   per-example results whatever the number of workers (1, the pool, a cluster).

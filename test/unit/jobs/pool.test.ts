@@ -73,6 +73,22 @@ describe('the shard pool through the runner', () => {
     expect(outs[1]).toEqual(outs[0]);
     expect(JSON.parse(outs[0])).toHaveLength(12);
     reference = outs[0];
+    // And the same as the job run in place, with no executor at all (in this thread).
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers.attack(attack(), new LocalContext(), env)) as { session: string };
+    expect(await examples(inPlace.session)).toEqual(reference);
+  });
+
+  it("a loss-surface job's grid batches run as shards on the pool and give the same loss-surface.json as in place", async () => {
+    const { r } = runner(2);
+    const params = { model, dataset: 'mnist', index: 3, resolution: 11 } as JobParamsOf<'loss-surface'>;
+    const info = await r.start('loss-surface', params).done;
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(info.shards).toMatchObject({ where: 'pool', done: 2, total: 2 });
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['loss-surface'](params, new LocalContext(), env)) as { session: string };
+    const file = (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'loss-surface.json'), 'utf8');
+    expect(await file(info.session!)).toEqual(await file(inPlace.session));
   });
 
   it('reuses its threads across jobs (same thread ids)', async () => {
@@ -87,34 +103,36 @@ describe('the shard pool through the runner', () => {
     expect(await examples(first.session!)).toEqual(reference);
   });
 
-  it('a cancel reaches every running shard within a step; the session ends cancelled with the done batches', async () => {
+  it('a cancel reaches every running shard within a step; the session ends cancelled with the done prefix of batches', async () => {
     const { r, events } = runner(2);
-    // 6 shards of 2 images, 400 steps each: cancelled once two shards are done.
+    // Warm both threads (started, model cached), so the cancelled job's first two shards start together.
+    expect((await r.start('attack', attack({ steps: 2 }, 4, 2)).done).state).toBe('finished');
+    // 6 shards of 2 images, 400 steps each: cancelled once two shards are done, while two more run.
     const { jobId, done } = r.start('attack', attack({ steps: 400, restarts: 1 }, 12, 2));
     let cancelledAt = 0;
-    const onEvent = (e: ApiEvent) => {
+    r.on('event', (e: ApiEvent) => {
       if (cancelledAt || e.type !== 'job.progress' || e.jobId !== jobId) return;
-      const shards = (r.list().find((j) => j.jobId === jobId) as JobInfo | undefined)?.shards;
-      if ((shards?.done ?? 0) < 2) return;
+      if ((e.shards?.done ?? 0) < 2) return;
       cancelledAt = performance.now();
       r.cancel(jobId);
-    };
-    r.on('event', onEvent);
+    });
     const info = await done;
     const stopMs = performance.now() - cancelledAt;
     expect(cancelledAt).toBeGreaterThan(0);
     expect(info.state).toBe('cancelled');
-    // A shard of 400 steps on 2 images takes seconds; stopping within a step is far less.
+    // A shard of 400 steps on 2 images takes seconds; every running one stopped within a step, far less.
     expect(stopMs).toBeLessThan(3000);
     expect(r.poolThreads().every((t) => t.jobId === undefined)).toBe(true);
     expect(info.shards!.total).toBeLessThan(6);
     const m = await new SessionStore(sessionsRoot).manifest(info.session!);
     expect(m.status).toBe('cancelled');
+    // The done prefix (batches 0 and 1 ran first, on the two warm threads), in example order.
     const file = join(sessionsRoot, info.session!, 'artifacts', 'examples.json');
     expect(existsSync(file), JSON.stringify({ info, summary: m.summary, stopMs })).toBe(true);
-    const kept = JSON.parse(await readFile(file, 'utf8')) as unknown[];
+    const kept = JSON.parse(await readFile(file, 'utf8')) as { index: number }[];
     expect(kept.length).toBeGreaterThanOrEqual(4);
     expect(kept.length % 2).toBe(0);
+    expect(kept.map((e) => e.index)).toEqual(kept.map((_, i) => i));
     expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
   });
 

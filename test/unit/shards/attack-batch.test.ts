@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { runAttack } from '../../../src-main/engine/attacks/base';
+import { lossSurface } from '../../../src-main/engine/eval/loss-surface';
 import type { AttackResult } from '../../../src-main/engine/attacks/types';
 import { keepPartial, LocalContext, type JobContext, type Progress } from '../../../src-main/engine/context';
 import { CancelledError } from '../../../src-main/engine/errors';
@@ -143,5 +144,20 @@ describe("runAttack's batches as 'attack-batch' shards", () => {
     await run();
     expect(tf.memory().numTensors).toBe(before);
     expect(cachedClassifiers()).toBe(1);
+  });
+
+  it("loss surfaces: 'surface-rows' shards give the same grids as in place, for both direction pairs; progress monotone", async () => {
+    const x = pts.images.slice(0, 784);
+    for (const directions of ['gradient-random', 'random-random'] as const) {
+      const opts = { directions, resolution: 11, batchSize: 30, objective: 'margin' as const, seed: 4 };
+      const here = await lossSurface(clf, x, pts.labels[0], opts, new LocalContext());
+      const events: Progress[] = [];
+      const { ctx, counter } = sharded(new LocalContext((p) => events.push(p)), 2);
+      const out = await lossSurface(clf, x, pts.labels[0], opts, ctx);
+      expect(counter.shards).toBe(5);
+      expect(out).toEqual(here);
+      expect(backwardProgress(events)).toEqual([]);
+      expect(events.at(-1)).toMatchObject({ step: 5, total: 5 });
+    }
   });
 });
