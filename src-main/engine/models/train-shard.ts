@@ -32,6 +32,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
+import { shardId } from '../shards/digest';
 import type { ShardExecutor } from '../shards/types';
 import { SeededDropout } from './architectures';
 import type { BatchInfo } from './batches';
@@ -262,11 +263,7 @@ export interface ShardedTraining {
   topology: string;
   drops: SeededDropout[];
   loss: LossSpec;
-  /** Names this training within the job, for shard ids. */
-  run: number;
 }
-
-let runs = 0;
 
 /** The sharded trainer for `model`, or null (with the reason logged) when it trains here. */
 export function shardedTraining(model: tf.LayersModel, loss: LossFn, hasForwardHook: boolean, ctx: JobContext): ShardedTraining | null {
@@ -283,7 +280,6 @@ export function shardedTraining(model: tf.LayersModel, loss: LossFn, hasForwardH
     topology: model.toJSON(null, true) as string,
     drops: model.layers.filter((l): l is SeededDropout => l instanceof SeededDropout),
     loss: loss.spec!,
-    run: ++runs,
   };
 }
 
@@ -322,7 +318,9 @@ export async function shardedStep(
       loss: plan.loss, epoch: info.epoch, step: info.step,
     };
     from = to;
-    return { type: 'train-grad' as const, id: `train${plan.run}/step${info.step}/shard${i}`, task };
+    const { x, y, labels: l, masks: m, weights: w, ...json } = task;
+    const id = shardId(`train-grad/step${info.step}`, i, json, [x, y, ...(l ? [l] : []), ...m, ...w]);
+    return { type: 'train-grad' as const, id, task };
   });
   const results = await plan.executor.run(shards);
   let loss = 0, correct = 0;
