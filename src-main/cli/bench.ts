@@ -236,11 +236,13 @@ function load(): string {
  * must be identical (asserted), and the speedup is the attack's own time (clean logits, shards,
  * judging) 1 thread / pool.
  */
-async function parallelSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]; backend: string }> {
+async function parallelSuite(c: CliContext, quick: boolean, part?: string): Promise<{ rows: Row[]; backend: string }> {
   const { createApp, resolveAppOptions } = await import('../host/app');
   const { defaultPoolSize } = await import('../jobs/pool');
-  const model = await thermometerModel(c);
+  if (part !== undefined && part !== 'attacks' && part !== 'training') throw badInput(`Unknown --part "${part}" (attacks, training)`);
   const pool = resolveAppOptions(c.argv).workers ?? defaultPoolSize();
+  if (part === 'training') return parallelTraining(c, quick, pool);
+  const model = await thermometerModel(c);
   const n = quick ? 16 : 64, batchSize = quick ? 4 : 8;
   const base = { model, dataset: 'fashion-mnist', split: 'test' as const, n, seed: 0, saveExamples: 0, batchSize, tags: ['bench'] };
   const attacks: { label: string; attack: string; goal: JobParamsOf<'attack'>['goal']; params: Record<string, unknown> }[] = [
@@ -274,18 +276,25 @@ async function parallelSuite(c: CliContext, quick: boolean): Promise<{ rows: Row
       target: pool >= 2 ? '>= 1.8x on 2 cores' : undefined, met: pool >= 2 ? speedup >= 1.8 : undefined,
     });
   }
-  // SLOT (issue 17, training): one epoch of cw-mnist training on wasm, 1 worker vs the pool (target >= 1.5x
-  // on 2 cores, same weights within 1e-5). The data-parallel training helper adds its row here.
-  return { rows, backend };
+  if (part === 'attacks') return { rows, backend };
+  const training = await parallelTraining(c, quick, pool);
+  return { rows: [...rows, ...training.rows], backend };
+}
+
+/** The suite's training row (issue 17): one epoch of cw-mnist, 1 worker vs the pool (cli/bench-parallel-train.ts). */
+async function parallelTraining(c: CliContext, quick: boolean, pool: number): Promise<{ rows: Row[]; backend: string }> {
+  const { parallelTrainingRow } = await import('./bench-parallel-train');
+  const { row, backend } = await parallelTrainingRow(c, quick, pool, load);
+  return { rows: [row], backend };
 }
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|all] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
   async run(c: CliContext) {
-    const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' } });
+    const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' } });
     const suite = v.suite ?? 'all';
-    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite, parallel: parallelSuite, cluster: clusterSuite };
+    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite, parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite };
     // 'all' leaves out the cluster suite: it needs nats-server installed (--suite cluster asks for it).
     const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster') : [suite];
     for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, parallel, cluster, all)`);

@@ -3,7 +3,7 @@
  * Carlini & Wagner (ICML 2018) broke it with BPDA.
  *
  * 1. The defended model: every pixel thermometer-encoded into L levels (models/preprocessing.ts), the
- *    network trained on the encoding (the encoding runs inside the training loop's `forward` hook,
+ *    network trained on the encoding (the encoding is the training loop's `encode` hook,
  *    so validation sees it too).
  * 2. Plain PGD on the whole pipeline (images in [0, 1] -> encoding -> network): the encoding is a
  *    step function, its gradient is exactly zero, so PGD gets no signal and accuracy stays high. This
@@ -14,7 +14,6 @@
  * attacked with the same PGD, for scale.
  */
 import { z } from 'zod';
-import * as tf from '@tensorflow/tfjs';
 import { evaluateAdversarials, runAttack, type AttackResult } from '../attacks';
 import { ARCHITECTURE_NAMES, buildModel, deriveSeed } from '../models/architectures';
 import { fromLayersModel } from '../models/classifier';
@@ -89,7 +88,7 @@ async function run(raw: Record<string, unknown>, env: RecipeEnv): Promise<Recipe
   const baseline = p.baseline ? buildModel(p.arch, { inputShape: train.shape, numClasses: k, seed: deriveSeed(p.seed, 1) }) : null;
   try {
     const rt = await trainModel(model, train, options, {
-      forward: (x, training) => model.apply(thermometerEncode(x, L), { training }) as tf.Tensor2D,
+      encode: (x) => thermometerEncode(x, L),
     }, phases.phase('train thermometer'), { writer, name: 'thermometer' });
     const rb = baseline ? await trainModel(baseline, train, options, {}, phases.phase('train baseline'), { writer, name: 'baseline' }) : null;
 

@@ -245,9 +245,9 @@ export function deriveSeed(seed: number, index: number): number {
  * as a plain Keras/tfjs "Dropout" without a seed, so saved models load anywhere; at inference it
  * is the identity, like Dropout.
  */
-class SeededDropout extends tf.layers.Layer {
+export class SeededDropout extends tf.layers.Layer {
   static className = 'Dropout';
-  private readonly rate: number;
+  readonly rate: number;
   private readonly seed: number;
   private calls = 0;
   constructor(rate: number, seed: number, name: string) {
@@ -263,6 +263,18 @@ class SeededDropout extends tf.layers.Layer {
   }
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), rate: this.rate };
+  }
+  /**
+   * The multiplier its next training call would draw for an input of `shape` (0 or 1 / (1 - rate) per
+   * element, tf.dropout's own computation with the same seed), advancing to the call after as that
+   * call would. Sharded training draws a whole batch's multiplier here and gives each shard its rows,
+   * so a sharded step drops exactly the units the unsharded step drops.
+   */
+  nextMultiplier(shape: number[]): tf.Tensor {
+    if (this.rate === 0) return tf.ones(shape);
+    const seed = deriveSeed(this.seed, this.calls++);
+    const keep = 1 - this.rate;
+    return tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', seed), keep)), keep));
   }
 }
 

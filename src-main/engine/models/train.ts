@@ -7,8 +7,12 @@
  *    `distillationLoss(T)` is the one defensive distillation uses;
  *  - `transformBatch(x, y, batch)`: replaces a training batch before the step, may be async
  *    (e.g. PGD adversarial examples for adversarial training);
- *  - `forward(x, training)`: how logits are computed from a batch, in training and validation
- *    (e.g. thermometer-encode, then run the network).
+ *  - `encode(x)`: a fixed function of the batch the network reads instead of the images, in training
+ *    and validation (e.g. the thermometer encoding); it trains no weights;
+ *  - `forward(x, training)`: how logits are computed from a batch, in training and validation, when
+ *    it is more than the model on (encoded) images.
+ * With a shard executor of several workers on the job's context, each step's gradient is computed
+ * data-parallel on shards of the batch (models/train-shard.ts: same steps within float noise).
  * Each step runs inside tf.tidy, so tf.memory().numTensors stays flat across batches and epochs.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -20,8 +24,9 @@ import { deriveSeed } from './architectures';
 import { checkInputShape } from './io';
 import { mulberry32 } from '../core/random';
 import { allIndices, checkLabels, checkSet, count, gatherImages, gatherTargets, labelsAt, positiveInt, yieldToEventLoop, type BatchInfo } from './batches';
-import { crossEntropyLoss, type LossFn } from './losses';
+import { crossEntropyLossFn, type LossFn } from './losses';
 import { evaluateIndices } from './predict';
+import { shardSizes, shardedStep, shardedTraining, type ShardedTraining } from './train-shard';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -92,7 +97,14 @@ export interface TrainHooks {
    * If it changes the batch size, accuracy is measured against argmax(y).
    */
   transformBatch?: (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo) => Batch | Promise<Batch>;
-  /** Logits for a batch; default model.apply(x, {training}). Used for training and validation. */
+  /**
+   * The network's input for a batch of images, e.g. their thermometer encoding: called inside tf.tidy
+   * (synchronous), in training (after transformBatch) and validation; trains nothing. The logits are
+   * model.apply(encode(x), {training}). Unlike `forward`, training with it can still be sharded (the
+   * encoding runs here, the network on the shards). Exclusive with `forward`.
+   */
+  encode?: (x: tf.Tensor4D) => tf.Tensor;
+  /** Logits for a batch; default model.apply(x, {training}) (of encode(x) with `encode`). Used for training and validation. */
   forward?: (x: tf.Tensor4D, training: boolean) => tf.Tensor2D;
   onBatch?: (row: BatchRow, batch: BatchInfo) => void | Promise<void>;
   onEpoch?: (row: EpochRow) => void | Promise<void>;
@@ -241,16 +253,21 @@ export async function trainClassifier(
   const n = count(trainSet);
   const k = outputUnits(model) ?? trainSet.classNames.length;
   const o = resolveOptions(options, n, k);
-  if (!hooks.forward && !hooks.transformBatch) checkInputShape(model, trainSet.shape, trainSet.name);
+  if (hooks.forward && hooks.encode) throw badInput('Give the training hooks forward or encode, not both');
+  const fixedInput = !hooks.forward && !hooks.encode;
+  if (fixedInput && !hooks.transformBatch) checkInputShape(model, trainSet.shape, trainSet.name);
   checkLabels(trainSet, k, 'Training set');
   if (options.validationSet) {
     checkSet(options.validationSet, 'Validation set');
     checkLabels(options.validationSet, k, 'Validation set');
-    if (!hooks.forward) checkInputShape(model, options.validationSet.shape, options.validationSet.name);
+    if (fixedInput) checkInputShape(model, options.validationSet.shape, options.validationSet.name);
   }
 
-  const forward = hooks.forward ?? ((x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
-  const lossFn: LossFn = hooks.loss ?? ((logits, y) => crossEntropyLoss(logits, y));
+  const encode = hooks.encode;
+  const forward = hooks.forward ?? (encode
+    ? (x: tf.Tensor4D, training: boolean) => model.apply(encode(x), { training }) as tf.Tensor2D
+    : (x: tf.Tensor4D, training: boolean) => model.apply(x, { training }) as tf.Tensor2D);
+  const lossFn: LossFn = hooks.loss ?? crossEntropyLossFn;
   const targets = options.targets;
 
   let trainIdx: Int32Array, valIdx: Int32Array | null = null, valSet: ImageSet | null = null, valTargets: Float32Array | undefined;
@@ -269,6 +286,8 @@ export async function trainClassifier(
   if (vars.length === 0) throw badInput('The model has no trainable weights');
   const optimizer = makeOptimizer(o);
   const rng = mulberry32(deriveSeed(o.seed, 202));
+  // Data-parallel over the job's shard executor when it has several workers (models/train-shard.ts).
+  const sharded = shardedTraining(model, lossFn, hooks.forward !== undefined, ctx);
 
   const history: TrainResult['history'] = { batches: [], epochs: [] };
   let step = 0, epochsRun = 0, images = 0, trainMs = 0;
@@ -292,7 +311,7 @@ export async function trainClassifier(
         const stepStart = performance.now();
         const idx = order.subarray(b * bs, Math.min((b + 1) * bs, order.length));
         const info: BatchInfo = { phase: 'train', epoch, step: step + 1, index: b, indices: idx, labels: labelsAt(trainSet.labels, idx) };
-        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets);
+        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model });
         step++;
         trainMs += performance.now() - stepStart;
         if (!Number.isFinite(loss)) {
@@ -370,10 +389,15 @@ export async function trainClassifier(
   return result;
 }
 
-/** One optimisation step on one batch; returns the batch loss, correct count and size. */
+/**
+ * One optimisation step on one batch; returns the batch loss, correct count and size. With `sharded`
+ * the gradient is computed by the job's shard executor (a batch too small to split stays here: its
+ * dropout draws are the same either way).
+ */
 async function trainStep(
   vars: tf.Variable[], optimizer: tf.Optimizer, forward: NonNullable<TrainHooks['forward']>, lossFn: LossFn,
-  hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets?: Float32Array,
+  hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets: Float32Array | undefined,
+  sharded: { plan: ShardedTraining; model: tf.LayersModel } | null,
 ): Promise<{ loss: number; correct: number; size: number }> {
   const x = gatherImages(set, info.indices);
   const y = gatherTargets(set.labels, info.indices, k, targets);
@@ -385,6 +409,17 @@ async function trainStep(
       bx = t.x; by = t.y;
     }
     const size = bx.shape[0];
+    const sizes = sharded ? shardSizes(size) : [size];
+    if (sharded && sizes.length > 1) {
+      const labels = size === info.labels.length ? info.labels : null;
+      const input = hooks.encode ? tf.tidy(() => hooks.encode!(bx)) : bx;
+      try {
+        const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, input, by, labels, info, sizes);
+        return { ...r, size };
+      } finally {
+        if (input !== bx) input.dispose();
+      }
+    }
     const [lossT, correctT] = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
         const logits = forward(bx, true);

@@ -8,6 +8,7 @@ import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
 import { runSurfaceRows } from './surface-rows';
+import { trainGradShard } from '../models/train-shard';
 
 export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobContext) => Promise<ShardResultOf<T>>;
 
@@ -15,6 +16,7 @@ export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobC
 export const shardHandlers = {
   'attack-batch': runAttackBatch,
   'surface-rows': runSurfaceRows,
+  'train-grad': trainGradShard,
 } satisfies { [T in ShardType]: ShardHandler<T> };
 
 export function isShardType(type: unknown): type is ShardType {
