@@ -154,7 +154,7 @@ function activation(b: Builder, x: string, act: string, where: string): string {
       return y;
     }
     case 'elu': {
-      const y = b.op1('Elu', [x], { alpha: 1.0 });
+      const y = b.op1('Elu', [x], { alpha: { float: 1 } });
       // tfjs: dy * (y > 0 ? 1 : y + 1).
       b.onBackward((g) => b.op1('Mul', [g, b.op1('Where', [b.op1('Greater', [y, b.scalar('zero', 0)]), b.scalar('one', 1), b.op1('Add', [y, b.scalar('one', 1)])])]));
       return y;

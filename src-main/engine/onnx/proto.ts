@@ -99,16 +99,18 @@ export const DataType = { FLOAT: 1, INT64: 7 } as const;
 /** onnx.proto AttributeProto.AttributeType values used here. */
 const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
 
-export type AttributeValue = number | string | number[] | { floats: number[] };
+/** An integer (INT), a string, integers (INTS), { float } (FLOAT) or { floats } (FLOATS). */
+export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] };
 
-/** AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8, type 20. Integers are written as i/ints. */
+/** AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8, type 20. */
 export function attribute(name: string, value: AttributeValue): Message {
   const m = new Message().string(1, name);
   if (typeof value === 'string') return m.bytes(4, utf8.encode(value)).int(20, AttributeType.STRING);
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) return m.int(3, value).int(20, AttributeType.INT);
-    return m.float(2, value).int(20, AttributeType.FLOAT);
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: ${value} is not an integer (write { float: ${value} })`);
+    return m.int(3, value).int(20, AttributeType.INT);
   }
+  if ('float' in value) return m.float(2, value.float).int(20, AttributeType.FLOAT);
   if (Array.isArray(value)) {
     for (const v of value) m.int(8, v);
     return m.int(20, AttributeType.INTS);
