@@ -20,7 +20,7 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 
-const require = createRequire(import.meta.url);
+const requireCjs = createRequire(import.meta.url);
 
 interface OrtTensor {
   readonly data: Float32Array;
@@ -49,9 +49,9 @@ export function ort(): OrtModules {
   if (modules) return modules;
   if (loadError) throw loadError;
   try {
-    const common = require('onnxruntime-common') as { Tensor: OrtTensorCtor };
-    const b = require('onnxruntime-node/dist/binding') as { binding: OrtModules['binding']; initOrt(): void };
-    const version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    const common = requireCjs('onnxruntime-common') as { Tensor: OrtTensorCtor };
+    const b = requireCjs('onnxruntime-node/dist/binding') as { binding: OrtModules['binding']; initOrt(): void };
+    const version = (requireCjs('onnxruntime-node/package.json') as { version: string }).version;
     modules = { Tensor: common.Tensor, binding: b.binding, initOrt: b.initOrt, version };
     return modules;
   } catch (e) {

@@ -15,12 +15,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import { AdvlabError } from '../errors';
 import type { Classifier, EngineInfo } from '../models/classifier';
+import { setModelPath, type LoadedModel } from '../models/io';
+import type { EngineRequest } from './engines';
 import { onnxClassifier } from './classifier';
 import { unsupportedReason } from './export';
 import { ortStatus } from './runtime';
 
-export const ENGINE_REQUESTS = ['auto', 'onnx', 'tfjs'] as const;
-export type EngineRequest = (typeof ENGINE_REQUESTS)[number];
+export { ENGINE_REQUESTS, type EngineRequest } from './engines';
 
 export interface EngineSource {
   /** The network itself. */
@@ -60,9 +61,27 @@ function withInfo(c: Classifier, engine: EngineInfo): Classifier {
   return Object.assign(Object.create(Object.getPrototypeOf(c)) as object, c, { engine }) as Classifier;
 }
 
+/**
+ * The classifier a job runs on for a loaded model and the classifier classifierFor built on it (plain or
+ * wrapped by the preprocessing its metadata declares).
+ */
+export async function engineFor(loaded: LoadedModel, classifier: Classifier, request: EngineRequest = 'auto', threads?: number): Promise<Classifier> {
+  const levels = loaded.meta.preprocessing?.thermometerLevels;
+  const wrapper = levels === undefined ? undefined : `thermometer encoding, ${levels} levels`;
+  const chosen = await selectEngine({ model: loaded.model, classifier, ...(wrapper ? { wrapper } : {}), ...(threads ? { threads } : {}) }, request);
+  setModelPath(chosen, loaded.modelJson);
+  return chosen;
+}
+
 /** Releases a classifier's native sessions, if it has any. */
 export function releaseClassifier(c: Classifier): void {
   c.dispose?.();
+}
+
+/** The fields a job's session summary and result record: which engine ran and why. */
+export function engineSummary(c: Classifier): { engine: string; engineReason: string } {
+  const info = c.engine ?? { engine: 'tfjs', reason: 'tfjs classifier' };
+  return { engine: info.engine, engineReason: describeEngine(info) };
 }
 
 /** A one-line description for logs and the status bar, e.g. "onnx (4 threads): auto: every layer is exported". */
