@@ -198,6 +198,15 @@ function convKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: 
   return out;
 }
 
+/** [kh, kw, cin, cout] (tfjs) -> [cin, cout, kh, kw] flipped in space: the kernel of the stride-1 input gradient. */
+function flipKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let a = 0; a < kh; a++) for (let bb = 0; bb < kw; bb++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
+    out[((i * cout + o) * kh + (kh - 1 - a)) * kw + (kw - 1 - bb)] = k[((a * kw + bb) * cin + i) * cout + o];
+  }
+  return out;
+}
+
 /** One layer, forward (and its backward registered on the builder). */
 function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: string[]): { x: string; l: Layout } {
   const cls = layer.getClassName();
@@ -260,6 +269,12 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       const pads = [ph.begin, pw.begin, ph.end, pw.end];
       const z = b.op1('Conv', inputs, { kernel_shape: [kh, kw], strides: [sh, sw], pads });
       b.onBackward((g) => {
+        if (sh === 1 && sw === 1) {
+          // Stride 1: dx is the cross-correlation of g with the kernel flipped in space and transposed in
+          // channels, padded by k - 1 - pad on each side (ONNX Runtime's Conv is much faster than its ConvTranspose).
+          const flipped = b.init('Kflip', [c, filters, kh, kw], flipKernel(need(ws, 'kernel', where), kh, kw, c, filters));
+          return b.op1('Conv', [g, flipped], { kernel_shape: [kh, kw], pads: [kh - 1 - ph.begin, kw - 1 - pw.begin, kh - 1 - ph.end, kw - 1 - pw.end] });
+        }
         // (out - 1) s + k - pads: the input size ConvTranspose reaches; output_padding adds the rows the stride dropped.
         const op = [h - ((ph.out - 1) * sh + kh - ph.begin - ph.end), w - ((pw.out - 1) * sw + kw - pw.begin - pw.end)];
         return b.op1('ConvTranspose', [g, W], { kernel_shape: [kh, kw], strides: [sh, sw], pads, output_padding: op });

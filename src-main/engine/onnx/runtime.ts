@@ -13,7 +13,7 @@
  * allowScripts and is not needed.
  *
  * Threads: ONNX Runtime runs each session on its own intra-op pool of `intraOpNumThreads` native
- * threads (default: every core, os.availableParallelism()), inside the job's worker thread. A job on
+ * threads (default: every core, os.availableParallelism(); ADVLAB_ORT_THREADS overrides), inside the job's worker thread. A job on
  * ONNX therefore does not use the wasm worker pool: it would compete with ORT's own threads for the
  * same cores. Sessions are released with `dispose` (the job disposes its classifier when it ends).
  */
@@ -69,9 +69,13 @@ export function ortStatus(): { available: true; version: string } | { available:
   }
 }
 
-/** Default intra-op threads: every core. */
-export function defaultThreads(): number {
-  return availableParallelism();
+/**
+ * Default intra-op threads: every core, or ADVLAB_ORT_THREADS (on a machine shared with other work,
+ * fewer threads than cores can be faster: ORT's threads spin while they wait for each other).
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.ADVLAB_ORT_THREADS);
+  return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
 }
 
 /** One loaded graph on the CPU provider. */

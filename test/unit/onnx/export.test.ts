@@ -83,6 +83,7 @@ function randomizeBatchNorm(layer: tf.layers.Layer, seed: number) {
 
 const LAYER_CASES: { name: string; model: () => tf.LayersModel }[] = [
   { name: 'Conv2D 3x3 stride 1 valid, ReLU', model: () => seq([9, 9, 2], [conv({ activation: 'relu' }), ...head()]) },
+  { name: 'Conv2D 4x2 stride 1 same (uneven padding, flipped-kernel gradient)', model: () => seq([7, 8, 3], [conv({ kernelSize: [4, 2], padding: 'same', activation: 'relu' }), ...head()]) },
   { name: 'Conv2D 3x3 stride 2 same (odd input)', model: () => seq([9, 9, 2], [conv({ strides: 2, padding: 'same', activation: 'relu' }), ...head()]) },
   { name: 'Conv2D 5x4 stride 3 same on 10x11', model: () => seq([10, 11, 3], [conv({ kernelSize: [5, 4], strides: 3, padding: 'same' }), ...head()]) },
   { name: 'Conv2D 4x4 stride 3 valid on 11x12 (stride drops rows)', model: () => seq([11, 12, 1], [conv({ kernelSize: 4, strides: 3 }), ...head()]) },
