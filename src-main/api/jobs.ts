@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
+import { ENGINE_REQUESTS } from '../engine/onnx/engines';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
@@ -60,6 +61,11 @@ const imageSelection = {
   seed: seed.default(0),
   /** How a set with a single file is split into train/test, e.g. "first:8000"; refused for a set with its own train and test files. Default: the model's. */
   splitSpec: z.string().max(40).optional(),
+  /**
+   * What computes the model's logits and input gradients: 'onnx' (ONNX Runtime), 'tfjs' (the reference),
+   * or 'auto': ONNX Runtime when every layer exports and the model is not a defended wrapper, else tfjs.
+   */
+  engine: z.enum(ENGINE_REQUESTS).default('auto'),
 };
 
 export const attackParams = z

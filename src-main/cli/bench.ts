@@ -11,6 +11,13 @@ import { badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
 import type { JobParamsOf } from '../api/jobs';
 import { clusterSuite } from './bench-cluster';
+import { initBackend } from '../engine/backend';
+import { loadDataset } from '../engine/data';
+import { loadModel } from '../engine/models';
+import { benchEngines } from '../engine/onnx/bench';
+import { ortStatus } from '../engine/onnx/runtime';
+import { resolveAppOptions } from '../host/app';
+import { locateModel } from '../jobs/model-ref';
 
 type Row = { suite: string; benchmark: string; metric: string; value: string; target?: string; met?: boolean };
 
@@ -101,6 +108,88 @@ async function attackSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]
   const faster = Number(ddn.seconds) <= Number(cw.seconds) / 10;
   rows.push({ suite: 'attacks', benchmark: `DDN L2 targeted (next), ${quick ? 50 : 300} steps`, metric: 'success / mean L2 / seconds', value: `${pct(ddn.successRate)} / ${f(ddn.meanL2)} / ${f(ddn.seconds, 1)}`, target: 'mean L2 within 10% of C&W in <= 1/10 of its time', met: within && faster });
   return { rows, backend: String(cw.backend) };
+}
+
+interface EngineSuiteOptions {
+  /** A model (session id or model.json) instead of the attacks suite's benchmark model. */
+  model?: string;
+  /** C&W size as "SEARCHxITERATIONS" (default 9x1000; quick 3x100). */
+  cw?: string;
+  /** DDN steps (default 1000; quick 50). */
+  ddn?: string;
+  /** Which engines to run the attacks on, comma-separated (default "tfjs,onnx"). */
+  engines?: string;
+}
+
+/**
+ * `--suite engine` (issue 13): the attacks suite's cw-mnist model (or --model), MNIST's first 100 test
+ * images, tfjs vs ONNX Runtime in one run. Forward and VJP at batch 100 timed in this process; FGSM,
+ * PGD-40, C&W (targeted next) and DDN (targeted next) run as attack jobs with engine 'tfjs' and 'onnx'.
+ * The machine's load average (as `uptime` prints it) is recorded at the start and the end: other jobs
+ * on a shared machine slow both engines.
+ */
+async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions): Promise<{ rows: Row[]; backend: string }> {
+  const loadStart = load();
+  const ort = ortStatus();
+  if (!ort.available) throw badInput(`--suite engine needs ONNX Runtime: ${ort.reason}`);
+  const model = o.model ? { id: o.model, accuracy: null } : await benchModel(c, quick);
+  const n = quick ? 10 : 100;
+  const cwSize = (o.cw ?? (quick ? '3x100' : '9x1000')).split('x').map(Number);
+  if (cwSize.length !== 2 || !cwSize.every((v) => Number.isInteger(v) && v > 0)) throw badInput(`--cw must be SEARCHxITERATIONS, e.g. 9x1000; got "${o.cw}"`);
+  const ddnSteps = Number(o.ddn ?? (quick ? 50 : 1000));
+  if (!Number.isInteger(ddnSteps) || ddnSteps < 1) throw badInput(`--ddn must be a number of steps; got "${o.ddn}"`);
+  const engines = (o.engines ?? 'tfjs,onnx').split(',').map((e) => e.trim());
+  for (const e of engines) if (e !== 'tfjs' && e !== 'onnx') throw badInput(`--engines: unknown engine "${e}" (tfjs, onnx)`);
+  const rows: Row[] = [];
+  const label = `${o.model ? `model ${o.model}` : 'cw-mnist'}, first ${n} MNIST test images`;
+  if (model.accuracy !== null) rows.push({ suite: 'engine', benchmark: 'cw-mnist clean accuracy (held-out MNIST)', metric: 'accuracy', value: pct(model.accuracy) });
+
+  // Forward and VJP at batch n, in this process (tfjs on the jobs' backend).
+  const backend = await initBackend();
+  const loaded = await loadModel((await locateModel(model.id, c.app().store)).path);
+  const set = await loadDataset('mnist', { dataDirs: resolveAppOptions(c.argv).dataDirs, split: 'test', choice: { n, pick: 'first', offset: 0, seed: 0 } });
+  const t = await benchEngines(loaded.model, set.images, n);
+  loaded.model.dispose();
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  rows.push({ suite: 'engine', benchmark: `forward pass, batch ${n}, ${label}`, metric: `tfjs-${backend.name} / onnx (${t.threads} threads) / speed-up`, value: `${ms(t.tfjs.forwardMs)} / ${ms(t.onnx.forwardMs)} / ${(t.tfjs.forwardMs / t.onnx.forwardMs).toFixed(1)}x` });
+  rows.push({ suite: 'engine', benchmark: `logits + input gradient (VJP), batch ${n}, ${label}`, metric: `tfjs-${backend.name} / onnx (${t.threads} threads) / speed-up`, value: `${ms(t.tfjs.vjpMs)} / ${ms(t.onnx.vjpMs)} / ${(t.tfjs.vjpMs / t.onnx.vjpMs).toFixed(1)}x` });
+  rows.push({ suite: 'engine', benchmark: `onnx vs tfjs-cpu (the exact reference), batch ${n}`, metric: 'max abs diff logits / VJP', value: `${t.maxAbsDiffCpu.logits.toExponential(1)} / ${t.maxAbsDiffCpu.vjp.toExponential(1)}`, target: '<= 1e-4', met: t.maxAbsDiffCpu.logits <= 1e-4 && t.maxAbsDiffCpu.vjp <= 1e-4 });
+  if (backend.name !== 'cpu') {
+    rows.push({ suite: 'engine', benchmark: `onnx vs tfjs-${backend.name}, batch ${n} (wasm's max-pool gradient breaks ties between equal maxima elsewhere than cpu and ONNX Runtime)`, metric: 'max abs diff logits / VJP', value: `${t.maxAbsDiff.logits.toExponential(1)} / ${t.maxAbsDiff.vjp.toExponential(1)}` });
+  }
+
+  // The attacks, as jobs, on each engine.
+  const base = { model: model.id, dataset: 'mnist', split: 'test' as const, n, pick: 'first' as const, saveExamples: 0, tags: ['bench', 'bench-engine'] };
+  const attacks: { id: string; goal: JobParamsOf<'attack'>['goal']; params: Record<string, unknown>; name: string; target?: string }[] = [
+    { id: 'fgsm', goal: { kind: 'untargeted' }, params: { eps: 0.3 }, name: 'FGSM Linf eps=0.3 untargeted' },
+    { id: 'pgd', goal: { kind: 'untargeted' }, params: { eps: 0.3, steps: 40, randomStart: true }, name: 'PGD-40 Linf eps=0.3 untargeted, cross-entropy, random start' },
+    { id: 'cw-l2', goal: { kind: 'targeted', target: 'next' }, params: { binarySearchSteps: cwSize[0], maxIterations: cwSize[1], abortEarly: true }, name: `C&W L2 targeted (next), ${cwSize[0]}x${cwSize[1]}, abort early`, target: '>= 5x faster, same success, mean L2 within 0.5%' },
+    { id: 'ddn', goal: { kind: 'targeted', target: 'next' }, params: { steps: ddnSteps }, name: `DDN-${ddnSteps} L2 targeted (next)`, target: '>= 5x faster, same success, mean L2 within 0.5%' },
+  ];
+  for (const a of attacks) {
+    const results: Record<string, Record<string, unknown>> = {};
+    for (const engine of engines) {
+      const r = ok(await c.runJob('attack', { ...base, attack: a.id, goal: a.goal, params: a.params, engine: engine as 'tfjs' | 'onnx', name: `bench: ${a.name} on ${engine}` }));
+      results[engine] = r;
+      rows.push({ suite: 'engine', benchmark: `${a.name}, ${label}, engine ${engine === 'tfjs' ? `tfjs-${String(r.backend)}` : `onnx (${t.threads} threads)`}`, metric: 'success / mean L2 / seconds', value: `${pct(r.successRate)} / ${f(r.meanL2, 4)} / ${f(r.seconds, 1)}` });
+    }
+    const [tj, ox] = [results.tfjs, results.onnx];
+    if (tj && ox) {
+      const speedup = Number(tj.seconds) / Number(ox.seconds);
+      const l2 = [Number(tj.meanL2), Number(ox.meanL2)];
+      const l2Diff = Math.abs(l2[1] - l2[0]) / l2[0];
+      rows.push({
+        suite: 'engine', benchmark: `${a.name}: onnx vs tfjs`, metric: 'speed-up / success difference / mean L2 difference',
+        value: `${speedup.toFixed(1)}x / ${(100 * (Number(ox.successRate) - Number(tj.successRate))).toFixed(1)} points / ${(100 * l2Diff).toFixed(2)}%`,
+        ...(a.target ? { target: a.target, met: speedup >= 5 && ox.successRate === tj.successRate && l2Diff <= 0.005 } : {}),
+      });
+    }
+    if (a.id === 'cw-l2' && ox && cwSize[0] === 9 && cwSize[1] === 1000 && n === 100) {
+      rows.push({ suite: 'engine', benchmark: 'C&W 9x1000 on 100 images, onnx', metric: 'seconds', value: f(ox.seconds, 1), target: '< 300 s', met: Number(ox.seconds) < 300 });
+    }
+  }
+  rows.push({ suite: 'engine', benchmark: 'machine load during the suite (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
+  return { rows, backend: `${backend.name} vs onnxruntime-node ${ort.version}` };
 }
 
 /** A trained speech model: --speech-model, else the last finished bench speech session, else train one. */
@@ -290,14 +379,21 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx]',
   async run(c: CliContext) {
-    const { values: v } = c.parse({ suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' } });
+    const { values: v } = c.parse({
+      suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
+      model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' },
+    });
     const suite = v.suite ?? 'all';
-    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = { train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite, parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite };
-    // 'all' leaves out the cluster suite: it needs nats-server installed (--suite cluster asks for it).
-    const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster') : [suite];
-    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, parallel, cluster, all)`);
+    const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = {
+      train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite,
+      parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,
+      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines }),
+    };
+    // 'all' leaves out the cluster suite (it needs nats-server installed) and the engine suite (it repeats the attacks on both engines): each runs on request.
+    const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster' && s !== 'engine') : [suite];
+    for (const s of chosen) if (!suites[s]) throw badInput(`Unknown suite "${s}" (train, attacks, audio, sessions, parallel, cluster, engine, all)`);
     const file = resolve(v.file ?? 'BENCHMARKS.md');
     const all: Row[] = [];
     for (const s of chosen) {

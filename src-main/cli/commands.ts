@@ -89,7 +89,7 @@ function attackFlagParams(v: Record<string, unknown>): Record<string, unknown> {
 const attackFlagOptions = Object.fromEntries(Object.keys(ATTACK_FLAGS).map((f) => [f, { type: 'string' as const }]));
 const selectionOptions = {
   model: { type: 'string' }, dataset: { type: 'string' }, n: { type: 'string' }, pick: { type: 'string' }, offset: { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
-  'split-spec': { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
+  'split-spec': { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true }, engine: { type: 'string' },
 } as const;
 
 function selection(v: Record<string, unknown>) {
@@ -100,13 +100,15 @@ function selection(v: Record<string, unknown>) {
     n: num(v.n as string | undefined, 'n', { int: true, min: 1, max: 10000 }), seed: num(v.seed as string | undefined, 'seed', { int: true, min: 0 }),
     // pick and offset: checked (and defaulted: first, 0) by the job's schema.
     pick: v.pick as string | undefined, offset: num(v.offset as string | undefined, 'offset', { int: true }),
+    // engine: checked (and defaulted: auto) by the job's schema.
+    engine: v.engine as string | undefined,
     name: v.name as string | undefined, tags: v.tag as string[] | undefined,
   };
 }
 
 const attack: Command = {
   summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
-  usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--batch-size N (images per batch: per shard with --queue)] ${QUEUE_USAGE} [--json]`,
+  usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--batch-size N (images per batch: per shard with --queue)] ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' }, 'batch-size': { type: 'string' } });
     if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
@@ -118,14 +120,14 @@ const attack: Command = {
     const cases = r.targetCases as { images: number; best: { successRate: number | null; meanL2: number | null }; average: { successRate: number | null; meanL2: number | null }; worst: { successRate: number | null; meanL2: number | null } } | undefined;
     const l2 = (x: number | null) => (x == null ? 'n/a' : x.toFixed(3));
     const caseText = cases ? `\nover each image's targets (${cases.images} images): best case ${pct(cases.best.successRate)} / mean L2 ${l2(cases.best.meanL2)}, average ${pct(cases.average.successRate)} / ${l2(cases.average.meanL2)}, worst ${pct(cases.worst.successRate)} / ${l2(cases.worst.meanL2)}` : '';
-    c.out.result(r, `${r.attack} on ${r.n} ${cases ? '(image, target) pairs' : 'images'}: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}); session ${r.session}${caseText}`);
+    c.out.result(r, `${r.attack} on ${r.n} ${cases ? '(image, target) pairs' : 'images'}: success ${pct(r.successRate)}, mean L2 ${r.meanL2 ?? 'n/a'}, mean Linf ${r.meanLinf ?? 'n/a'}, ${Number(r.msPerExample).toFixed(1)} ms/example (${r.backend}; engine ${r.engineReason}); session ${r.session}${caseText}`);
     return r.cancelled ? 130 : 0;
   },
 };
 
 const sweep: Command = {
   summary: 'robust accuracy versus epsilon under a fixed-epsilon attack',
-  usage: `advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--pick first|random] [--offset K] [--param key=value]... ${QUEUE_USAGE} [--json]`,
+  usage: `advlab sweep --model M --dataset D --epsilons 0,0.1,0.2,0.3 [--attack pgd] [--n 100] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--param key=value]... ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, epsilons: { type: 'string' }, param: { type: 'string', multiple: true } });
     if (!v.epsilons) throw badInput('--epsilons is required, e.g. 0,0.05,0.1,0.2,0.3');
@@ -175,7 +177,7 @@ const recipeCmd: Command = {
 
 const gradientCheckCmd: Command = {
   summary: 'gradient-masking checks on any model (iterative vs single-step, white-box vs transfer, unbounded eps, monotonicity, restarts, loss surface, zero gradients)',
-  usage: 'advlab gradient-check --model M --dataset D [--n 100] [--pick first|random] [--offset K] [--eps X] [--steps 20] [--restarts 5] [--surrogate M2] [--surrogate-train-limit 5000] [--surrogate-epochs 2] [--surface-images 2] [--seed N (for --pick random)] [--json]',
+  usage: 'advlab gradient-check --model M --dataset D [--n 100] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--eps X] [--steps 20] [--restarts 5] [--surrogate M2] [--surrogate-train-limit 5000] [--surrogate-epochs 2] [--surface-images 2] [--seed N (for --pick random)] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       ...selectionOptions, eps: { type: 'string' }, steps: { type: 'string' }, restarts: { type: 'string' }, surrogate: { type: 'string' },

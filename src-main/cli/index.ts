@@ -22,7 +22,7 @@ import { ADVLAB_VERSION } from '../paths';
 
 const builtins: Record<string, Command> = {
   doctor: {
-    summary: 'check the engine backend, Electron, data directories and the Conv2D gradient',
+    summary: 'check the engine backend, ONNX Runtime, Electron, data directories and the Conv2D gradient',
     usage: 'advlab doctor [--backend auto|tensorflow|wasm|cpu] [--data DIR] [--json]',
     async run(c) {
       c.parse({});
@@ -46,6 +46,7 @@ const builtins: Record<string, Command> = {
         sessionsRoot: app.core.opts.sessionsRoot,
         conv2dGradientCheck: r.gradientCheck,
         timings: r.timings,
+        onnx: r.onnx,
       };
       const human = [
         `AdvLab ${ADVLAB_VERSION} on Node ${process.version}`,
@@ -55,6 +56,9 @@ const builtins: Record<string, Command> = {
         `data directories: ${app.core.opts.dataDirs.join(', ') || '(none)'}`,
         ...datasets.map((d) => `  ${d.name}: ${d.dir} (${Object.entries(d.splits).map(([k, v]) => `${k} ${v}`).join(', ')})`),
         `sessions: ${app.core.opts.sessionsRoot}`,
+        r.onnx.available
+          ? `ONNX Runtime: onnxruntime-node ${r.onnx.version}, CPU provider, ${r.onnx.threads} threads (attacks use it where the model allows: --engine auto)`
+          : `ONNX Runtime: unavailable (${r.onnx.reason}); attacks run on tfjs`,
         `Conv2D gradient check: ${r.gradientCheck.ok ? 'ok' : 'FAILED'} (max abs diff ${r.gradientCheck.maxAbsDiff.toExponential(2)})`,
         `conv net, batch 16: forward ${r.timings.forwardMs.toFixed(1)} ms, input gradient ${r.timings.inputGradientMs.toFixed(1)} ms, train step ${r.timings.trainStepMs.toFixed(1)} ms`,
       ].join('\n');

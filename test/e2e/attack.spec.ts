@@ -16,6 +16,8 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await page.getByTestId('attack-n').fill('20');
   // The first 20 images after an offset of 100 (the default pick); examples are named by their index in the split.
   await expect(page.getByTestId('attack-pick')).toHaveValue('first');
+  // The engine: auto by default (the job schema's default), ONNX Runtime for this plain network.
+  await expect(page.getByTestId('attack-engine')).toHaveValue('auto');
   await page.getByTestId('attack-offset').fill('100');
   await page.getByTestId('attack-id').selectOption('fgsm');
 
@@ -29,6 +31,8 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await page.getByTestId('attack-start').click();
   await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
   await expect(page.getByTestId('attack-summary')).toContainText('success rate');
+  await expect(page.getByTestId('attack-engine-used')).toContainText(/^onnx \(\d+ threads\): auto: every layer is exported/);
+  await expect(page.getByTestId('job-engine')).toContainText('engine onnx');
   await expect(page.getByTestId('attack-cell')).toHaveCount(20);
   // The attack's batch ran as a shard on the pool: the status bar says where.
   await expect(page.getByTestId('job-shards')).toHaveText(/shards 1\/1 on 1 pool worker$/);

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { ascentObjective } from './losses';
-import { gradWithLogits, l2Norm, oneHot, rowMask, rowWhere } from './ops';
+import { classifierGradient, l2Norm, oneHot, rowMask, rowWhere } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem } from './types';
 
 const paramsSchema = z.strictObject({
@@ -44,7 +44,7 @@ export async function decoupledDirectionNorm(problem: AttackProblem, p: DdnParam
       ctx.checkpoint();
       const alpha = 0.01 + (1 - 0.01) * (1 + Math.cos((Math.PI * i) / p.steps)) / 2;
       const g = tf.tidy(() => {
-        const r = gradWithLogits((xi) => classifier.logits(xi), tf.add(x, delta) as tf.Tensor4D, objective);
+        const r = classifierGradient(classifier, tf.add(x, delta) as tf.Tensor4D, objective);
         r.values.dispose();
         return { grad: r.grad, logits: r.logits, l2: l2Norm(delta), gn: l2Norm(r.grad) };
       });

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ascentObjective } from './losses';
-import { gradWithLogits, oneHot, sign } from './ops';
+import { classifierGradient, oneHot, sign } from './ops';
 import type { AttackDefinition } from './types';
 
 const paramsSchema = z.strictObject({
@@ -43,7 +43,7 @@ export const fgsm: AttackDefinition<FgsmParams> = {
     const onehot = oneHot(problem.targets ?? problem.labels, problem.numClasses);
     try {
       const adversarial = tf.tidy(() => {
-        const r = gradWithLogits((xi) => classifier.logits(xi), x, (z) => ascentObjective('ce', z, onehot, targeted));
+        const r = classifierGradient(classifier, x, (z) => ascentObjective('ce', z, onehot, targeted));
         r.logits.dispose();
         r.values.dispose();
         return tf.clipByValue(tf.add(x, tf.mul(sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;

@@ -4,6 +4,7 @@
  * that also returns the logits it was computed from, and row-wise selection.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { Classifier } from '../models/classifier';
 import type { Norm } from './types';
 
 const TINY = 1e-12;
@@ -102,6 +103,27 @@ export function gradWithLogits(
     return tf.sum(v);
   })(x) as tf.Tensor4D;
   return { grad, logits: kept.logits!, values: kept.values! };
+}
+
+/**
+ * gradWithLogits for a classifier: through its own VJP when it has one (ONNX Runtime: one forward run,
+ * the objective's gradient with respect to the logits by tfjs autodiff on [n, k], then one VJP run),
+ * else tfjs autodiff through the whole network, the reference. The objective must depend on x only
+ * through the logits (true of every ascent objective in losses.ts).
+ */
+export function classifierGradient(classifier: Classifier, x: tf.Tensor4D, objective: (z: tf.Tensor2D) => tf.Tensor1D): GradResult {
+  const native = classifier.vjp?.bind(classifier);
+  if (!native) return gradWithLogits((xi) => classifier.logits(xi), x, objective);
+  const logits = tf.tidy(() => classifier.logits(x));
+  const kept: { values?: tf.Tensor1D } = {};
+  const dz = tf.grad((z: tf.Tensor) => {
+    const v = objective(z as tf.Tensor2D);
+    kept.values = tf.keep(tf.clone(v));
+    return tf.sum(v);
+  })(logits) as tf.Tensor2D;
+  const grad = native(x, dz);
+  dz.dispose();
+  return { grad, logits, values: kept.values! };
 }
 
 /** One-hot float32 [n, k] of class indices. */

@@ -29,7 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { ascentObjective, type AscentLoss } from './losses';
-import { gradWithLogits, normalizeGradient, oneHot, projectBall, randomStart, rowWhere } from './ops';
+import { classifierGradient, normalizeGradient, oneHot, projectBall, randomStart, rowWhere } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 /** The resolved settings of one gradient-descent attack. */
@@ -83,7 +83,7 @@ async function pgdOnce(problem: AttackProblem, rows: Int32Array, s: GradientSett
           const logits = classifier.logits(xAdv);
           return { logits, values: objective(logits) };
         }
-        const g = gradWithLogits((xi) => classifier.logits(xi), xAdv, objective);
+        const g = classifierGradient(classifier, xAdv, objective);
         const moved = tf.add(xAdv, tf.mul(normalizeGradient(g.grad, s.norm), stepSize)) as tf.Tensor4D;
         return { next: tf.clipByValue(projectBall(x0, moved, s.norm, s.eps), 0, 1) as tf.Tensor4D, logits: g.logits, values: g.values };
       });

@@ -23,6 +23,33 @@ export interface Classifier {
    * memory (a detector's guard, a noisy or BPDA wrapper) is a new object without it and runs in place.
    */
   readonly spec?: ClassifierSpec;
+  /**
+   * The vector-Jacobian product d sum(v * logits(x)) / dx, [n, h, w, c], for v [n, numClasses]: the input
+   * gradient of any loss whose gradient with respect to the logits is v. Optional: a classifier with a
+   * native backward pass (ONNX Runtime) provides it; without it `vjp()` below uses tfjs autodiff through
+   * `logits`, the reference.
+   */
+  vjp?(x: tf.Tensor4D, v: tf.Tensor2D): tf.Tensor4D;
+  /** Which engine computes the logits and input gradients, and why. Undefined: tfjs. */
+  readonly engine?: EngineInfo;
+  /** Releases native resources (ONNX Runtime sessions); tfjs classifiers hold none. */
+  dispose?(): void;
+}
+
+export type EngineName = 'tfjs' | 'onnx';
+
+/** The engine a classifier runs on and why it was chosen (recorded in sessions, shown by the status bar). */
+export interface EngineInfo {
+  engine: EngineName;
+  reason: string;
+  /** ONNX Runtime's intra-op threads. */
+  threads?: number;
+}
+
+/** d sum(v * logits(x)) / dx: the classifier's own VJP when it has one, else tfjs autodiff through logits. */
+export function vjp(c: Classifier, x: tf.Tensor4D, v: tf.Tensor2D): tf.Tensor4D {
+  if (c.vjp) return c.vjp(x, v);
+  return tf.tidy(() => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(c.logits(xi as tf.Tensor4D), v)))(x) as tf.Tensor4D);
 }
 
 /** Wraps a tfjs LayersModel whose last layer outputs logits. */

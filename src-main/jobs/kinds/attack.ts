@@ -14,6 +14,7 @@ import { encodePng, perturbationPng } from '../../engine/images';
 import { checkInputShape, softmax } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
 import { resolveModel, splitSpecFor } from '../model-ref';
+import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/select';
 import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
@@ -111,18 +112,20 @@ export const attack = (async (raw, ctx, env) => {
     datasets: [datasetRef(set, p.split)],
     models: [model.ref, ...(target ? [target.ref] : [])],
   });
+  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     let result: AttackResult;
     let cancel: CancelledError | null = null;
     let transfer: { transferRate?: number | null; transferSuccessRate?: number | null; transferModel?: string } = {};
     if (target) {
-      const t = await transferAttack(def, model.classifier, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
+      const t = await transferAttack(def, clf, target.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize });
       result = t.source;
       transfer = { transferRate: t.transferRate, transferSuccessRate: t.target.summary.successRate, transferModel: p.transferTo };
       await writer.writeArtifact('transfer.json', JSON.stringify({ summary: t.target.summary, perExample: t.target.perExample.map((e) => ({ index: splitIndex(set, e.index), advPred: e.advPred, success: e.success })) }), 'json', `the same adversarials judged on ${target.label}`);
     } else {
       // A cancel keeps the examples attacked so far (the batches done): saved below, session cancelled.
-      ({ value: result, cancel } = await keepPartial(runAttack(def, model.classifier, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize })));
+      ({ value: result, cancel } = await keepPartial(runAttack(def, clf, set.images, set.labels, p.goal, p.params, ctx, { batchSize: p.batchSize })));
     }
     await writer.writeArtifact('examples.json', JSON.stringify(rows(result, set)), 'table', 'per-example results');
     await writer.writeArtifact('logits.json', JSON.stringify(result.perExample.map((e) => ({ index: splitIndex(set, e.index), clean: e.cleanLogits.map((v) => round(v, 4)), adv: e.advLogits.map((v) => round(v, 4)) }))), 'json', 'clean and adversarial logits per example');
@@ -133,17 +136,17 @@ export const attack = (async (raw, ctx, env) => {
       model: undefined, modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: s.n,
       cleanAccuracy: s.cleanAccuracy, successRate: s.successRate, robustAccuracy: s.robustAccuracy,
       meanL0: s.meanL0, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf,
-      seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...transfer, ...caseFields(result),
+      seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...engineSummary(clf), ...transfer, ...caseFields(result),
     };
     if (result.targetCases) await writer.writeArtifact('target-cases.json', JSON.stringify(result.targetCases), 'json', 'best, average and worst case over each image\'s targets (Carlini & Wagner 2017, Table IV)');
     delete (summary as Record<string, unknown>).model; // 'model' marks sessions that hold a model
     const outcome = {
       summary: { ...summary, params: JSON.stringify(result.params), ...(cancel ? { requested: set.labels.length } : {}) },
-      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer, ...(result.targetCases ? { targetCases: result.targetCases } : {}) },
+      result: { attack: def.id, n: s.n, successRate: s.successRate, meanL2: s.meanL2, medianL2: s.medianL2, meanLinf: s.meanLinf, seconds: s.ms / 1000, msPerExample: s.msPerExample, backend: env.backend.name, ...engineSummary(clf), cleanAccuracy: s.cleanAccuracy, robustAccuracy: s.robustAccuracy, ...transfer, ...(result.targetCases ? { targetCases: result.targetCases } : {}) },
     };
     if (cancel) throw cancelledWith(outcome, cancel);
     return outcome;
-  });
+  }).finally(() => releaseClassifier(clf));
 }) satisfies JobHandler<'attack'>;
 
 export const sweep = (async (raw, ctx, env) => {
@@ -158,23 +161,25 @@ export const sweep = (async (raw, ctx, env) => {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
     datasets: [datasetRef(set, p.split)], models: [model.ref],
   });
+  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();
     // A cancel keeps the points of the epsilons done so far: saved below, session cancelled.
-    const { value: curve, cancel } = await keepPartial(robustAccuracyCurve(model.classifier, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx));
+    const { value: curve, cancel } = await keepPartial(robustAccuracyCurve(clf, fixedEpsilon(def, p.params), set.images, set.labels, p.epsilons, def.norm, ctx));
     for (const point of curve) await writer.appendMetric('curve', { ...point });
     await writer.writeArtifact('curve.json', JSON.stringify({ attack: def.id, norm: def.norm, points: curve }), 'json', 'robust accuracy versus epsilon');
     const summary = {
       attack: def.id, norm: def.norm, modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: set.labels.length,
       cleanAccuracy: curve.find((c) => c.eps === 0)?.robustAccuracy ?? null,
       ...Object.fromEntries(curve.map((c) => [`robustAcc@${c.eps}`, c.robustAccuracy])),
-      seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+      seconds: (performance.now() - t0) / 1000, backend: env.backend.name, ...engineSummary(clf),
       ...(cancel ? { requestedEpsilons: p.epsilons.length } : {}),
     };
     const outcome = { summary, result: { curve, ...summary } };
     if (cancel) throw cancelledWith(outcome, cancel);
     return outcome;
-  });
+  }).finally(() => releaseClassifier(clf));
 }) satisfies JobHandler<'sweep'>;
 
 export const lossSurfaceJob = (async (raw, ctx, env) => {

@@ -14,6 +14,7 @@ import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
 import { childContext, type JobContext } from '../../engine/context';
 import { resolveModel, splitSpecFor } from '../model-ref';
+import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/select';
 import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
@@ -50,6 +51,8 @@ export const gradientCheck = (async (raw, ctx, env) => {
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
     models: [model.ref, ...(given ? [given.ref] : [])],
   });
+  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();
     let surrogate: Classifier;
@@ -66,7 +69,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
       surrogateNote = `small-cnn trained for ${p.surrogateEpochs} epoch(s) on ${train.labels.length} ${set.name} training images`;
     }
     try {
-      const report = await gradientMaskingChecks(model.classifier, set.images, set.labels,
+      const report = await gradientMaskingChecks(clf, set.images, set.labels,
         { eps, steps: p.steps, restarts: p.restarts, surrogate, surfaceImages: p.surfaceImages, seed: p.seed }, part(ctx, given ? 0 : 0.2, 1, 'checks'));
       const { surfaces, ...rest } = report;
       await writer.writeArtifact('checks.json', JSON.stringify({ model: model.label, dataset: set.name, surrogate: surrogateNote, ...rest }, null, 1), 'json', 'gradient-masking checks: status, numbers and explanation of each');
@@ -76,7 +79,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
         checksPassed: report.checksPassed, checksWarned: report.checksWarned, warned: report.warned.join(',') || 'none',
         ...Object.fromEntries(report.checks.map((c) => [`check:${c.id}`, c.status])),
         modelId: model.ref.id ?? model.loaded.modelJson, dataset: set.name, n: report.n, eps, cleanAccuracy: report.cleanAccuracy,
-        surrogate: surrogateNote, seconds: (performance.now() - t0) / 1000, backend: env.backend.name,
+        surrogate: surrogateNote, seconds: (performance.now() - t0) / 1000, backend: env.backend.name, ...engineSummary(clf),
       };
       return {
         summary,
@@ -88,5 +91,5 @@ export const gradientCheck = (async (raw, ctx, env) => {
     } finally {
       owned?.dispose();
     }
-  });
+  }).finally(() => releaseClassifier(clf));
 }) satisfies JobHandler<'gradient-check'>;

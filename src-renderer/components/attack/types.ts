@@ -9,4 +9,6 @@ export interface AttackInputs {
   pick?: JobParamsOf<'attack'>['pick'];
   offset?: number;
   seed: number;
+  /** What computes logits and gradients (auto: ONNX Runtime where the model allows): undefined until jobs.schemas gives the default. */
+  engine?: JobParamsOf<'attack'>['engine'];
 }

@@ -1,0 +1,419 @@
+/**
+ * Exports a tfjs LayersModel (a chain of layers from an NHWC image to logits) as two ONNX graphs:
+ *
+ * - forward: x [N, H, W, C] -> logits [N, K];
+ * - vjp:     x [N, H, W, C], v [N, K] -> logits [N, K], grad [N, H, W, C], grad = d sum(v * logits) / dx,
+ *   with the backward pass written out as ordinary ONNX ops (no training extensions), layer by layer
+ *   in reverse:
+ *   Dense y = x W + b          ->  gx = g W^T                 (Gemm with transB)
+ *   Conv2D y = conv(x, W) + b  ->  gx = conv_transpose(g, W)  (the convolution of g with the flipped
+ *                                   kernel, as our wasm kernel computes it; same strides and pads,
+ *                                   output_padding restores the input size the stride floored away)
+ *   ReLU                       ->  gx = g * [x > 0]           (tfjs's step: 0 at x = 0)
+ *   MaxPool (non-overlapping)  ->  g routed to the argmax of each window (MaxPool's Indices + MaxUnpool)
+ *   AvgPool (valid)            ->  g / (ph pw) spread over each window (a depthwise ConvTranspose of ones)
+ *   BatchNorm (inference)      ->  gx = g * gamma / sqrt(var + eps)
+ *   Flatten, Dropout           ->  reshape / identity.
+ *
+ * ONNX convolutions are NCHW and tfjs's NHWC: the graph transposes the input once before the first
+ * convolution and back before Flatten (which flattens in NHWC order, as tfjs does).
+ *
+ * A layer the exporter does not know makes `exportModel` throw an UnsupportedLayerError whose message
+ * is the reason recorded when a job falls back to tfjs.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import { graph, model as modelProto, node, tensor, valueInfo, type AttributeValue, type Message } from './proto';
+
+export const OPSET = 17;
+
+export class UnsupportedLayerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedLayerError';
+  }
+}
+
+/** The two graphs of one model, and what identifies them. */
+export interface ExportedModel {
+  forward: Uint8Array;
+  vjp: Uint8Array;
+  /** sha256 of the model's topology and weights: the cache key. */
+  sha256: string;
+  inputShape: [number, number, number];
+  numClasses: number;
+  /** One line per exported layer, e.g. "conv2d conv1 3x3 stride 1 valid, relu". */
+  layers: string[];
+}
+
+type Layout =
+  | { kind: 'nhwc'; h: number; w: number; c: number }
+  | { kind: 'nchw'; h: number; w: number; c: number }
+  | { kind: 'flat'; d: number };
+
+interface LayerLike {
+  name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  getWeights(): tf.Tensor[];
+  weights: { originalName?: string; name: string }[];
+}
+
+/** Emits one graph: forward nodes now, backward nodes (in reverse) when `finish` is called with grad. */
+class Builder {
+  constructor(readonly withGrad: boolean) {}
+  readonly nodes: Message[] = [];
+  readonly inits: Message[] = [];
+  private count = 0;
+  private readonly backward: ((g: string) => string)[] = [];
+
+  fresh(prefix: string): string {
+    return `${prefix}_${this.count++}`;
+  }
+
+  op(type: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputs = 1): string[] {
+    const outs = Array.from({ length: outputs }, () => this.fresh(type.toLowerCase()));
+    this.nodes.push(node(type, inputs, outs, this.fresh(`n_${type}`), attrs));
+    return outs;
+  }
+
+  op1(type: string, inputs: string[], attrs: Record<string, AttributeValue> = {}): string {
+    return this.op(type, inputs, attrs)[0];
+  }
+
+  init(prefix: string, dims: number[], data: Float32Array | BigInt64Array): string {
+    const name = this.fresh(prefix);
+    this.inits.push(tensor(name, dims, data));
+    return name;
+  }
+
+  ints(prefix: string, values: number[]): string {
+    return this.init(prefix, [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  }
+
+  scalar(prefix: string, v: number): string {
+    return this.init(prefix, [], Float32Array.of(v));
+  }
+
+  /** Registers the backward step of the op just emitted: upstream gradient name -> downstream name. */
+  onBackward(f: (g: string) => string): void {
+    this.backward.push(f);
+  }
+
+  runBackward(g: string): string {
+    for (let i = this.backward.length - 1; i >= 0; i--) g = this.backward[i](g);
+    return g;
+  }
+}
+
+function asPair(v: unknown, what: string): [number, number] {
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2 && v.every((d) => typeof d === 'number')) return [v[0], v[1]];
+  throw new UnsupportedLayerError(`${what}: expected a number or a pair, got ${JSON.stringify(v)}`);
+}
+
+/** Explicit [top, bottom] padding of one spatial axis, as tfjs/TensorFlow compute 'same' and 'valid'. */
+function padAxis(size: number, k: number, s: number, padding: string): { out: number; begin: number; end: number } {
+  if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, begin: 0, end: 0 };
+  const out = Math.ceil(size / s);
+  const total = Math.max(0, (out - 1) * s + k - size);
+  return { out, begin: Math.floor(total / 2), end: total - Math.floor(total / 2) };
+}
+
+/** The activations the exporter writes, forward and backward (tfjs's registered gradients). */
+function activation(b: Builder, x: string, act: string, where: string): string {
+  switch (act) {
+    case 'linear':
+      return x;
+    case 'relu': {
+      const y = b.op1('Relu', [x]);
+      b.onBackward((g) => b.op1('Mul', [g, b.op1('Cast', [b.op1('Greater', [x, b.scalar('zero', 0)])], { to: 1 })]));
+      return y;
+    }
+    case 'relu6': {
+      const y = b.op1('Clip', [x, b.scalar('lo', 0), b.scalar('hi', 6)]);
+      b.onBackward((g) => {
+        const inside = b.op1('And', [b.op1('Greater', [x, b.scalar('zero', 0)]), b.op1('LessOrEqual', [x, b.scalar('six', 6)])]);
+        return b.op1('Mul', [g, b.op1('Cast', [inside], { to: 1 })]);
+      });
+      return y;
+    }
+    case 'tanh': {
+      const y = b.op1('Tanh', [x]);
+      b.onBackward((g) => b.op1('Mul', [g, b.op1('Sub', [b.scalar('one', 1), b.op1('Mul', [y, y])])]));
+      return y;
+    }
+    case 'sigmoid': {
+      const y = b.op1('Sigmoid', [x]);
+      b.onBackward((g) => b.op1('Mul', [g, b.op1('Mul', [y, b.op1('Sub', [b.scalar('one', 1), y])])]));
+      return y;
+    }
+    case 'softplus': {
+      const y = b.op1('Softplus', [x]);
+      b.onBackward((g) => b.op1('Mul', [g, b.op1('Sigmoid', [x])]));
+      return y;
+    }
+    case 'elu': {
+      const y = b.op1('Elu', [x], { alpha: { float: 1 } });
+      // tfjs: dy * (y > 0 ? 1 : y + 1).
+      b.onBackward((g) => b.op1('Mul', [g, b.op1('Where', [b.op1('Greater', [y, b.scalar('zero', 0)]), b.scalar('one', 1), b.op1('Add', [y, b.scalar('one', 1)])])]));
+      return y;
+    }
+    default:
+      throw new UnsupportedLayerError(`${where}: activation "${act}" is not exported (supported: linear, relu, relu6, tanh, sigmoid, softplus, elu)`);
+  }
+}
+
+/** Brings the running value to NCHW (convolutions, pools, channel-wise batch norm). */
+function toNchw(b: Builder, x: string, l: Layout, where: string): { x: string; l: Layout & { kind: 'nchw' } } {
+  if (l.kind === 'nchw') return { x, l };
+  if (l.kind === 'flat') throw new UnsupportedLayerError(`${where} after a flattening layer: expected an image-shaped input`);
+  const y = b.op1('Transpose', [x], { perm: [0, 3, 1, 2] });
+  b.onBackward((g) => b.op1('Transpose', [g], { perm: [0, 2, 3, 1] }));
+  return { x: y, l: { kind: 'nchw', h: l.h, w: l.w, c: l.c } };
+}
+
+function weightsOf(layer: LayerLike): Map<string, Float32Array> {
+  const values = layer.getWeights();
+  const out = new Map<string, Float32Array>();
+  layer.weights.forEach((w, i) => {
+    const short = (w.originalName ?? w.name).split('/').pop() as string;
+    out.set(short, values[i].dataSync() as Float32Array);
+  });
+  return out;
+}
+
+function need(ws: Map<string, Float32Array>, name: string, where: string): Float32Array {
+  const v = ws.get(name);
+  if (!v) throw new UnsupportedLayerError(`${where}: weight "${name}" not found`);
+  return v;
+}
+
+/** [kh, kw, cin, cout] (tfjs) -> [cout, cin, kh, kw] (ONNX). */
+function convKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let a = 0; a < kh; a++) for (let bb = 0; bb < kw; bb++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
+    out[((o * cin + i) * kh + a) * kw + bb] = k[((a * kw + bb) * cin + i) * cout + o];
+  }
+  return out;
+}
+
+/** [kh, kw, cin, cout] (tfjs) -> [cin, cout, kh, kw] flipped in space: the kernel of the stride-1 input gradient. */
+function flipKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let a = 0; a < kh; a++) for (let bb = 0; bb < kw; bb++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
+    out[((i * cout + o) * kh + (kh - 1 - a)) * kw + (kw - 1 - bb)] = k[((a * kw + bb) * cin + i) * cout + o];
+  }
+  return out;
+}
+
+/** One layer, forward (and its backward registered on the builder). */
+function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: string[]): { x: string; l: Layout } {
+  const cls = layer.getClassName();
+  const cfg = layer.getConfig();
+  const where = `layer "${layer.name}" (${cls})`;
+  switch (cls) {
+    case 'InputLayer':
+    case 'Dropout':
+      if (cls === 'Dropout') desc.push(`dropout ${layer.name} (identity at inference)`);
+      return { x, l };
+    case 'Activation':
+    case 'ReLU': {
+      const act = cls === 'ReLU' ? 'relu' : String(cfg.activation);
+      if (cls === 'ReLU' && (cfg.maxValue != null)) throw new UnsupportedLayerError(`${where}: maxValue is not exported`);
+      desc.push(`activation ${layer.name} ${act}`);
+      return { x: activation(b, x, act, where), l };
+    }
+    case 'Flatten': {
+      if (l.kind === 'flat') return { x, l };
+      let nhwc = x;
+      const { h, w, c } = l;
+      if (l.kind === 'nchw') {
+        nhwc = b.op1('Transpose', [x], { perm: [0, 2, 3, 1] });
+        b.onBackward((g) => b.op1('Transpose', [g], { perm: [0, 3, 1, 2] }));
+      }
+      const y = b.op1('Reshape', [nhwc, b.ints('shape', [0, -1])]);
+      b.onBackward((g) => b.op1('Reshape', [g, b.ints('shape', [-1, h, w, c])]));
+      desc.push(`flatten -> ${h * w * c}`);
+      return { x: y, l: { kind: 'flat', d: h * w * c } };
+    }
+    case 'Dense': {
+      if (l.kind !== 'flat') throw new UnsupportedLayerError(`${where}: Dense on an image-shaped input is not exported (flatten first)`);
+      const units = Number(cfg.units);
+      const ws = weightsOf(layer);
+      const W = b.init('W', [l.d, units], need(ws, 'kernel', where));
+      const inputs = [x, W];
+      if (cfg.useBias !== false) inputs.push(b.init('b', [units], need(ws, 'bias', where)));
+      const z = b.op1('Gemm', inputs);
+      b.onBackward((g) => b.op1('Gemm', [g, W], { transB: 1 }));
+      const act = String(cfg.activation ?? 'linear');
+      desc.push(`dense ${layer.name} ${units}, ${act}`);
+      return { x: activation(b, z, act, where), l: { kind: 'flat', d: units } };
+    }
+    case 'Conv2D': {
+      if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${where}: dataFormat ${String(cfg.dataFormat)} is not exported`);
+      const [dh, dw] = asPair(cfg.dilationRate ?? 1, `${where} dilationRate`);
+      if (dh !== 1 || dw !== 1) throw new UnsupportedLayerError(`${where}: dilated convolutions are not exported`);
+      const [kh, kw] = asPair(cfg.kernelSize, `${where} kernelSize`);
+      const [sh, sw] = asPair(cfg.strides ?? 1, `${where} strides`);
+      const padding = String(cfg.padding ?? 'valid');
+      if (padding !== 'valid' && padding !== 'same') throw new UnsupportedLayerError(`${where}: padding "${padding}" is not exported`);
+      const n = toNchw(b, x, l, where);
+      const { h, w, c } = n.l;
+      const ph = padAxis(h, kh, sh, padding), pw = padAxis(w, kw, sw, padding);
+      const filters = Number(cfg.filters);
+      const ws = weightsOf(layer);
+      const W = b.init('K', [filters, c, kh, kw], convKernel(need(ws, 'kernel', where), kh, kw, c, filters));
+      const inputs = [n.x, W];
+      if (cfg.useBias !== false) inputs.push(b.init('b', [filters], need(ws, 'bias', where)));
+      const pads = [ph.begin, pw.begin, ph.end, pw.end];
+      const z = b.op1('Conv', inputs, { kernel_shape: [kh, kw], strides: [sh, sw], pads });
+      b.onBackward((g) => {
+        if (sh === 1 && sw === 1) {
+          // Stride 1: dx is the cross-correlation of g with the kernel flipped in space and transposed in
+          // channels, padded by k - 1 - pad on each side (ONNX Runtime's Conv is much faster than its ConvTranspose).
+          const flipped = b.init('Kflip', [c, filters, kh, kw], flipKernel(need(ws, 'kernel', where), kh, kw, c, filters));
+          return b.op1('Conv', [g, flipped], { kernel_shape: [kh, kw], pads: [kh - 1 - ph.begin, kw - 1 - pw.begin, kh - 1 - ph.end, kw - 1 - pw.end] });
+        }
+        // (out - 1) s + k - pads: the input size ConvTranspose reaches; output_padding adds the rows the stride dropped.
+        const op = [h - ((ph.out - 1) * sh + kh - ph.begin - ph.end), w - ((pw.out - 1) * sw + kw - pw.begin - pw.end)];
+        return b.op1('ConvTranspose', [g, W], { kernel_shape: [kh, kw], strides: [sh, sw], pads, output_padding: op });
+      });
+      const act = String(cfg.activation ?? 'linear');
+      desc.push(`conv2d ${layer.name} ${filters} ${kh}x${kw} stride ${sh}x${sw} ${padding}, ${act}`);
+      return { x: activation(b, z, act, where), l: { kind: 'nchw', h: ph.out, w: pw.out, c: filters } };
+    }
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${where}: dataFormat ${String(cfg.dataFormat)} is not exported`);
+      const [kh, kw] = asPair(cfg.poolSize ?? 2, `${where} poolSize`);
+      const [sh, sw] = asPair(cfg.strides ?? cfg.poolSize ?? 2, `${where} strides`);
+      const padding = String(cfg.padding ?? 'valid');
+      if (padding !== 'valid') throw new UnsupportedLayerError(`${where}: padding "${padding}" is not exported (valid only)`);
+      if (cls === 'MaxPooling2D' && (sh < kh || sw < kw)) throw new UnsupportedLayerError(`${where}: overlapping max pooling (stride < pool size) is not exported`);
+      const n = toNchw(b, x, l, where);
+      const { h, w, c } = n.l;
+      const ph = padAxis(h, kh, sh, 'valid'), pw = padAxis(w, kw, sw, 'valid');
+      const attrs = { kernel_shape: [kh, kw], strides: [sh, sw] };
+      let y: string;
+      if (cls === 'MaxPooling2D') {
+        if (b.withGrad) {
+          const [out, idx] = b.op('MaxPool', [n.x], attrs, 2);
+          y = out;
+          b.onBackward((g) => b.op1('MaxUnpool', [g, idx, b.op1('Shape', [n.x])], attrs));
+        } else {
+          y = b.op1('MaxPool', [n.x], attrs);
+        }
+      } else {
+        y = b.op1('AveragePool', [n.x], attrs);
+        b.onBackward((g) => {
+          const ones = b.init('avg', [c, 1, kh, kw], new Float32Array(c * kh * kw).fill(1 / (kh * kw)));
+          const op = [h - ((ph.out - 1) * sh + kh), w - ((pw.out - 1) * sw + kw)];
+          return b.op1('ConvTranspose', [g, ones], { ...attrs, group: c, output_padding: op });
+        });
+      }
+      desc.push(`${cls === 'MaxPooling2D' ? 'maxpool' : 'avgpool'} ${layer.name} ${kh}x${kw} stride ${sh}x${sw}`);
+      return { x: y, l: { kind: 'nchw', h: ph.out, w: pw.out, c } };
+    }
+    case 'BatchNormalization': {
+      const axis = Number(cfg.axis ?? -1);
+      const rank = l.kind === 'flat' ? 2 : 4;
+      if (axis !== -1 && axis !== rank - 1) throw new UnsupportedLayerError(`${where}: batch norm over axis ${axis} is not exported (channels only)`);
+      const ws = weightsOf(layer);
+      const mean = need(ws, 'moving_mean', where), variance = need(ws, 'moving_variance', where);
+      const ch = mean.length;
+      const gamma = cfg.scale === false ? new Float32Array(ch).fill(1) : need(ws, 'gamma', where);
+      const beta = cfg.center === false ? new Float32Array(ch) : need(ws, 'beta', where);
+      const eps = Number(cfg.epsilon ?? 1e-3);
+      const scale = Float32Array.from(gamma, (g, i) => g / Math.sqrt(variance[i] + eps));
+      const shift = Float32Array.from(beta, (bt, i) => bt - mean[i] * scale[i]);
+      let input = x, lay = l;
+      if (l.kind !== 'flat') ({ x: input, l: lay } = toNchw(b, x, l, where));
+      const dims = lay.kind === 'flat' ? [ch] : [ch, 1, 1];
+      const S = b.init('bn_scale', dims, scale);
+      const y = b.op1('Add', [b.op1('Mul', [input, S]), b.init('bn_shift', dims, shift)]);
+      b.onBackward((g) => b.op1('Mul', [g, S]));
+      desc.push(`batchnorm ${layer.name} (inference)`);
+      return { x: y, l: lay };
+    }
+    default:
+      throw new UnsupportedLayerError(`${where} is not exported (supported: Conv2D, Dense, MaxPooling2D, AveragePooling2D, Flatten, Dropout, BatchNormalization, Activation, ReLU)`);
+  }
+}
+
+/** The layers of a model as one chain, or an UnsupportedLayerError naming why not. */
+function chainOf(m: tf.LayersModel): LayerLike[] {
+  const layers = m.layers as unknown as (LayerLike & { inboundNodes: { inboundLayers: unknown[] }[] })[];
+  if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new UnsupportedLayerError('models with several inputs or outputs are not exported');
+  if (m.getClassName() !== 'Sequential') {
+    layers.forEach((layer, i) => {
+      if (i === 0) return;
+      const inbound = layer.inboundNodes;
+      if (inbound.length !== 1 || inbound[0].inboundLayers.length !== 1 || inbound[0].inboundLayers[0] !== layers[i - 1]) {
+        throw new UnsupportedLayerError(`layer "${layer.name}" is not fed by the layer before it (only chains of layers are exported)`);
+      }
+    });
+  }
+  return layers;
+}
+
+function build(m: tf.LayersModel, withGrad: boolean): { bytes: Uint8Array; desc: string[]; inputShape: [number, number, number]; k: number } {
+  const shape = m.inputs[0].shape;
+  if (shape.length !== 4 || shape.slice(1).some((d) => d == null)) throw new UnsupportedLayerError(`input must be [batch, h, w, c]; got [${shape.join(', ')}]`);
+  const [h, w, c] = shape.slice(1) as [number, number, number];
+  const b = new Builder(withGrad);
+  const desc: string[] = [];
+  let cur = { x: 'x', l: { kind: 'nhwc', h, w, c } as Layout };
+  for (const layer of chainOf(m)) cur = emitLayer(b, layer, cur.x, cur.l, desc);
+  if (cur.l.kind !== 'flat') throw new UnsupportedLayerError('the model does not end in a [batch, classes] output');
+  const k = cur.l.d;
+  b.nodes.push(node('Identity', [cur.x], ['logits'], 'n_logits'));
+  const inputs = [valueInfo('x', ['N', h, w, c])];
+  const outputs = [valueInfo('logits', ['N', k])];
+  if (withGrad) {
+    inputs.push(valueInfo('v', ['N', k]));
+    const g = b.runBackward('v');
+    b.nodes.push(node('Identity', [g], ['grad'], 'n_grad'));
+    outputs.push(valueInfo('grad', ['N', h, w, c]));
+  }
+  const bytes = modelProto(graph(withGrad ? 'advlab_vjp' : 'advlab_forward', b.nodes, b.inits, inputs, outputs), OPSET, 'advlab');
+  return { bytes, desc, inputShape: [h, w, c], k };
+}
+
+/** sha256 of a model's topology and weights (what the exported graphs depend on). */
+export function modelHash(m: tf.LayersModel): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(m.toJSON(null, false)));
+  for (const t of m.getWeights()) {
+    const d = t.dataSync() as Float32Array;
+    hash.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return hash.digest('hex');
+}
+
+const cache = new Map<string, ExportedModel>();
+const CACHE_MAX = 8;
+
+/** Both graphs of a model, cached per model sha256 (a few models per worker at most). */
+export function exportModel(m: tf.LayersModel): ExportedModel {
+  const sha256 = modelHash(m);
+  const hit = cache.get(sha256);
+  if (hit) return hit;
+  const f = build(m, false);
+  const v = build(m, true);
+  const out: ExportedModel = { forward: f.bytes, vjp: v.bytes, sha256, inputShape: f.inputShape, numClasses: f.k, layers: f.desc };
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
+  cache.set(sha256, out);
+  return out;
+}
+
+/** Why a model cannot be exported, or null when it can (without building the graphs). */
+export function unsupportedReason(m: tf.LayersModel): string | null {
+  try {
+    exportModel(m);
+    return null;
+  } catch (e) {
+    if (e instanceof UnsupportedLayerError) return e.message;
+    throw e;
+  }
+}

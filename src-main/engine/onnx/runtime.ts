@@ -1,0 +1,123 @@
+/**
+ * ONNX Runtime sessions for the exported graphs, run synchronously.
+ *
+ * onnxruntime-node's public `InferenceSession.run` is the native binding's synchronous `run` deferred
+ * by a setImmediate and wrapped in a Promise: the computation blocks the calling thread either way.
+ * We call the binding directly, so a Classifier's `logits` and `vjp` stay synchronous like tfjs's (and
+ * work inside tf.tidy and tf.customGrad). Only model loading is asynchronous. The package is pinned
+ * (package.json) because `onnxruntime-node/dist/binding` is not its documented entry point; the unit
+ * tests load it, so an upgrade that moves it fails there, not in a job.
+ *
+ * Only the CPU execution provider is used. It ships inside the npm package (bin/napi-v6/<platform>/
+ * <arch>); the package's postinstall, which downloads CUDA binaries, is not approved in package.json's
+ * allowScripts and is not needed.
+ *
+ * Threads: ONNX Runtime runs each session on its own intra-op pool of `intraOpNumThreads` native
+ * threads (default: every core, os.availableParallelism(); ADVLAB_ORT_THREADS overrides), inside the job's worker thread. A job on
+ * ONNX therefore does not use the wasm worker pool: it would compete with ORT's own threads for the
+ * same cores. Sessions are released with `dispose` (the job disposes its classifier when it ends).
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+
+const requireCjs = createRequire(import.meta.url);
+
+interface OrtTensor {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+interface OrtTensorCtor {
+  new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+}
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: Record<string, unknown>): Promise<void> | void;
+  run(feeds: Record<string, OrtTensor>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, OrtTensor>;
+  dispose(): void;
+}
+interface OrtModules {
+  Tensor: OrtTensorCtor;
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt(): void;
+  version: string;
+}
+
+let modules: OrtModules | null = null;
+let loadError: Error | null = null;
+
+/** The onnxruntime-node modules, loaded once; throws (with the cause) when the native library cannot load. */
+export function ort(): OrtModules {
+  if (modules) return modules;
+  if (loadError) throw loadError;
+  try {
+    const common = requireCjs('onnxruntime-common') as { Tensor: OrtTensorCtor };
+    const b = requireCjs('onnxruntime-node/dist/binding') as { binding: OrtModules['binding']; initOrt(): void };
+    const version = (requireCjs('onnxruntime-node/package.json') as { version: string }).version;
+    modules = { Tensor: common.Tensor, binding: b.binding, initOrt: b.initOrt, version };
+    return modules;
+  } catch (e) {
+    loadError = new Error(`onnxruntime-node could not be loaded: ${(e as Error).message}`);
+    throw loadError;
+  }
+}
+
+/** Whether ONNX Runtime loads here, and its version or the reason it does not. */
+export function ortStatus(): { available: true; version: string } | { available: false; reason: string } {
+  try {
+    return { available: true, version: ort().version };
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+}
+
+/**
+ * Default intra-op threads: every core, or ADVLAB_ORT_THREADS (on a machine shared with other work,
+ * fewer threads than cores can be faster: ORT's threads spin while they wait for each other).
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.ADVLAB_ORT_THREADS);
+  return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
+}
+
+/** One loaded graph on the CPU provider. */
+export class OrtSession {
+  private native: NativeSession | null;
+
+  private constructor(native: NativeSession, readonly threads: number) {
+    this.native = native;
+  }
+
+  static async create(bytes: Uint8Array, threads = defaultThreads()): Promise<OrtSession> {
+    const m = ort();
+    m.initOrt();
+    const native = new m.binding.InferenceSession();
+    // The binding reads the bytes in place: give it a buffer of its own.
+    const copy = bytes.slice();
+    await native.loadModel(copy.buffer, copy.byteOffset, copy.byteLength, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    return new OrtSession(native, threads);
+  }
+
+  /** Runs the graph on float32 inputs; returns the requested outputs' data. */
+  run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[]): Record<string, Float32Array> {
+    if (!this.native) throw new Error('ONNX Runtime session used after dispose');
+    const { Tensor } = ort();
+    const f: Record<string, OrtTensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = new Tensor('float32', v.data, v.dims);
+    const fetches: Record<string, null> = {};
+    for (const o of outputs) fetches[o] = null;
+    const r = this.native.run(f, fetches, {});
+    const out: Record<string, Float32Array> = {};
+    for (const o of outputs) out[o] = r[o].data;
+    return out;
+  }
+
+  dispose(): void {
+    this.native?.dispose();
+    this.native = null;
+  }
+}
