@@ -8,9 +8,10 @@ import { cwL2 } from './cw';
 import { ddn } from './ddn';
 import { fgsm } from './fgsm';
 import { bim, pgd, pgdL2, pgdMargin } from './pgd';
+import { apgd, apgdL2, apgdT, apgdTL2 } from './apgd';
 import type { AnyAttack, Norm, Paper } from './types';
 
-export const ATTACKS: readonly AnyAttack[] = [fgsm, bim, pgd, pgdL2, pgdMargin, cwL2, ddn];
+export const ATTACKS: readonly AnyAttack[] = [fgsm, bim, pgd, pgdL2, pgdMargin, cwL2, ddn, apgd, apgdL2, apgdT, apgdTL2];
 
 export const ATTACK_IDS = ATTACKS.map((a) => a.id);
 
