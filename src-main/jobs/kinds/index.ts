@@ -10,6 +10,7 @@ import { recipe } from './recipe';
 import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { importModel } from './import-model';
+import { evaluate } from './evaluate';
 
 export const jobHandlers = {
   diagnostics,
@@ -23,6 +24,7 @@ export const jobHandlers = {
   'audio-attack': audioAttackJob,
   'audio-transcribe': audioTranscribe,
   'import-model': importModel,
+  evaluate,
 } satisfies { [K in JobKind]: JobHandler<K> };
 
 /** What a finished job of each kind reports (job.finished's result), inferred from its handler. */
