@@ -199,6 +199,11 @@ const evaluateCmd: Command = {
       norm: v.norm, eps: num(v.eps, 'eps', { min: 0 }), version: v.version, attackSeed: num(v['attack-seed'], 'attack-seed', { int: true, min: 0 }),
       chunkSize: num(v['chunk-size'], 'chunk-size', { int: true, min: 1 }), checkpointSeconds: num(v['checkpoint-seconds'], 'checkpoint-seconds', { min: 0 }),
     };
+    if (v.resume) {
+      const flags = v as Record<string, unknown>;
+      const extra = ['model', 'dataset', 'n', 'pick', 'offset', 'seed', 'split', 'split-spec', 'norm', 'eps', 'version', 'attack-seed', 'chunk-size', 'checkpoint-seconds'].filter((f) => flags[f] !== undefined);
+      if (extra.length) throw badInput(`--resume reuses the interrupted evaluation's settings: give only resume (and name, tags), not ${extra.map((f) => `--${f}`).join(', ')}`);
+    }
     const params = v.resume ? { resume: v.resume, name: v.name, tags: v.tag } : { ...selection(v), ...settings };
     const r = finished(await c.runJob('evaluate', JSON.parse(JSON.stringify(params))));
     const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');

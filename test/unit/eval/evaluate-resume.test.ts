@@ -76,6 +76,6 @@ describe('advlab evaluate --resume', () => {
     expect(again.stderr).toMatch(/finished: there is nothing to resume/);
     const mixed = advlab(['evaluate', '--resume', killedId, '--eps', '0.2', '--sessions', sessions, '--json']);
     expect(mixed.status).not.toBe(0);
-    expect(mixed.stderr).toMatch(/give only resume .*not eps/);
+    expect(mixed.stderr).toMatch(/give only resume .*not --eps/);
   }, 600_000);
 });
