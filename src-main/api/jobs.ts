@@ -166,6 +166,22 @@ export const evaluateParams = z
   })
   .strict();
 
+/** Minimum-norm attacks compared at equal cost (engine/eval/minnorm.ts, AttackBench's optimality). */
+export const minnormParams = z
+  .object({
+    model: modelRef,
+    ...imageSelection,
+    norm: z.enum(['l2', 'linf']).default('l2'),
+    /** l2: cw-l2, ddn, fmn, apgd; linf: fmn-linf, apgd. Default: all of the norm's. */
+    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd'])).min(1).max(5).optional(),
+    /** Forward+backward passes per example per attack. */
+    budget: z.number().int().min(5).max(100_000).default(1000),
+    goal: goalSchema.default({ kind: 'untargeted' }),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
+  })
+  .strict();
+
 export const importModelParams = z
   .object({
     /** A tfjs LayersModel: model.json or the folder holding it (weight shards beside it). */
@@ -240,6 +256,7 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
   z.object({ kind: z.literal('evaluate'), params: evaluateParams }).strict(),
+  z.object({ kind: z.literal('minnorm'), params: minnormParams }).strict(),
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
@@ -272,6 +289,7 @@ export type LossSurfaceParams = z.output<typeof lossSurfaceParams>;
 export type RecipeParams = z.output<typeof recipeParams>;
 export type GradientCheckParams = z.output<typeof gradientCheckParams>;
 export type EvaluateParams = z.output<typeof evaluateParams>;
+export type MinnormParams = z.output<typeof minnormParams>;
 export type AudioTrainParams = z.output<typeof audioTrainParams>;
 export type AudioAttackParams = z.output<typeof audioAttackParams>;
 export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;

@@ -217,6 +217,24 @@ const evaluateCmd: Command = {
   },
 };
 
+const minnormCmd: Command = {
+  summary: 'minimum-norm attacks compared at equal cost: per-example best distance, AttackBench optimality, distance-versus-budget curves',
+  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd] [--budget 1000] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ ...selectionOptions, norm: { type: 'string' }, attacks: { type: 'string' }, budget: { type: 'string' }, targeted: { type: 'string' } });
+    const t = v.targeted as string | undefined;
+    const params = {
+      ...selection(v), norm: v.norm, attacks: v.attacks ? v.attacks.split(',').map((a) => a.trim()) : undefined,
+      budget: num(v.budget, 'budget', { int: true, min: 1 }),
+      goal: t === undefined ? undefined : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t },
+    };
+    const r = finished(await c.runJob('minnorm', JSON.parse(JSON.stringify(params))));
+    const rows = (r.attacks as { attack: string; optimality: number; meanDistance: number | null; successRate: number }[]) ?? [];
+    c.out.result(r, [...rows.map((a) => `${a.attack.padEnd(9)} optimality ${a.optimality.toFixed(3)}  mean ${r.norm} ${a.meanDistance == null ? 'n/a' : a.meanDistance.toFixed(4)}  success ${(100 * a.successRate).toFixed(1)}%`), `session ${r.session}`].join('\n'));
+    return r.cancelled ? 130 : 0;
+  },
+};
+
 const importModelCmd: Command = {
   summary: 'import a tfjs LayersModel (model.json + weights) so it can be attacked; checks its input shape against a dataset',
   usage: 'advlab import-model --path DIR|model.json [--dataset D] [--test-limit N] [--name TEXT] [--json]',
@@ -425,6 +443,7 @@ export const commands: Record<string, Command> = {
   recipe: recipeCmd,
   'gradient-check': gradientCheckCmd,
   evaluate: evaluateCmd,
+  minnorm: minnormCmd,
   'import-model': importModelCmd,
   audio: audioCmd,
 };

@@ -11,6 +11,7 @@ import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { importModel } from './import-model';
 import { evaluate } from './evaluate';
+import { minnorm } from './minnorm';
 
 export const jobHandlers = {
   diagnostics,
@@ -25,6 +26,7 @@ export const jobHandlers = {
   'audio-transcribe': audioTranscribe,
   'import-model': importModel,
   evaluate,
+  minnorm,
 } satisfies { [K in JobKind]: JobHandler<K> };
 
 /** What a finished job of each kind reports (job.finished's result), inferred from its handler. */
