@@ -23,5 +23,18 @@ test('evaluate a trained model from the Evaluate view: waterfall, checks, per-ex
   await page.getByTestId('evaluate-filter').selectOption('broken');
   await expect(page.getByTestId('evaluate-examples').locator('tbody tr').first()).toContainText(/apgd-ce|apgd-t|square/);
   await page.screenshot({ path: 'test-results/views/evaluate-result.png', fullPage: true });
+
+  // Minimum-norm comparison on the same model: two attacks at a small equal budget.
+  await page.getByTestId('tab-minnorm').click();
+  await page.getByTestId('minnorm-form').getByTestId('param-budget').fill('20');
+  await page.getByTestId('minnorm-form').getByTestId('param-n').fill('10');
+  await page.getByTestId('minnorm-attack-ddn').check();
+  await page.getByTestId('minnorm-attack-fmn').check();
+  await page.getByTestId('minnorm-start').click();
+  await expect(page.getByTestId('minnorm-job')).toHaveAttribute('data-state', 'finished', { timeout: 240_000 });
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr')).toHaveCount(2);
+  await expect(page.getByTestId('minnorm-curves')).toHaveAttribute('data-points', /^[2-6]$/); // a budget where most inputs fail has no median
+  await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fmn/);
+  await page.screenshot({ path: 'test-results/views/minnorm-result.png', fullPage: true });
   void consoleErrors;
 });

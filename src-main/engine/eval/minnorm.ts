@@ -13,8 +13,9 @@
  *           is that of its adversarial at the smallest radius that broke it. This is how AttackBench
  *           places fixed-budget attacks on the same scale, and its coarse grid is part of their cost.
  * Distance-versus-budget curves: each attack is also run at B/10 and B/3 (fresh runs with the smaller
- * budget, not snapshots), and the mean distance over the examples every attack broke at B is plotted
- * (over all counted examples when no example was broken by every attack).
+ * budget, not snapshots), and the median distance over the examples every attack broke at B is
+ * plotted, failures counting as infinitely far (over all counted examples when no example was broken
+ * by every attack).
  */
 import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
@@ -48,8 +49,12 @@ export interface MinNormAttackResult {
   meanDistanceCommon: number | null;
   /** AttackBench optimality: mean over examples of best / distance (0 where it failed). */
   optimality: number;
-  /** Mean distance (over the examples every attack broke at the full budget) at each budget. */
-  curve: { budget: number; meanDistance: number | null; successRate: number }[];
+  /**
+   * Median distance at each budget over the examples every attack broke at the full budget, a failure
+   * counting as infinitely far (null when more than half failed): a mean over the successes alone would
+   * fall as the budget shrinks, since only the easy examples succeed.
+   */
+  curve: { budget: number; medianDistance: number | null; successRate: number }[];
   seconds: number;
 }
 
@@ -77,6 +82,7 @@ export function budgetParams(attack: string, b: number, eps?: number): { id: str
 }
 
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : null; };
+const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
 
 export async function minNormComparison(
@@ -156,7 +162,7 @@ export async function minNormComparison(
       optimality: ratios.length ? ratios.reduce((s, v) => s + v, 0) / ratios.length : 0,
       curve: fractions.map((f, k) => ({
         budget: Math.round(budget * f),
-        meanDistance: mean((common.length ? common : idx).map((i) => r.d[k][i]).filter((v): v is number => v !== null)),
+        medianDistance: finite(median((common.length ? common : idx).map((i) => r.d[k][i] ?? Infinity))),
         successRate: idx.length ? idx.filter((i) => r.d[k][i] !== null).length / idx.length : 0,
       })),
       seconds: r.seconds,

@@ -39,8 +39,8 @@ describe('minimum-norm comparison (AttackBench optimality)', () => {
     expect(byId.ddn.optimality).toBeGreaterThan(0.85);
     // A fixed-epsilon attack on a 5-point radius grid lands further from the boundary.
     expect(byId.apgd.optimality).toBeLessThan(byId.fmn.optimality);
-    // More budget, closer: FMN's mean distance at 100 passes is below its mean at 10.
-    expect(byId.fmn.curve[2].meanDistance!).toBeLessThan(byId.fmn.curve[0].meanDistance! + 1e-9);
+    // More budget, closer: FMN's and DDN's median distances (failures infinitely far) do not grow from 10 to 100 passes.
+    for (const a of [byId.fmn, byId.ddn]) expect(a.curve[2].medianDistance!).toBeLessThanOrEqual(a.curve[0].medianDistance ?? Infinity);
     for (let i = 1; i < ctx.events.length; i++) expect(ctx.events[i].step / ctx.events[i].total).toBeGreaterThanOrEqual(ctx.events[i - 1].step / ctx.events[i - 1].total - 1e-12);
   });
 
