@@ -176,6 +176,8 @@ export const minnormParams = z
     attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd'])).min(1).max(5).optional(),
     /** Forward+backward passes per example per attack. */
     budget: z.number().int().min(5).max(100_000).default(1000),
+    /** Also run every attack at a tenth and a third of the budget for the distance-versus-budget curves. */
+    curves: z.boolean().default(true),
     goal: goalSchema.default({ kind: 'untargeted' }),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),

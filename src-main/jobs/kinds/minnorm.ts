@@ -29,7 +29,7 @@ export const minnorm = (async (raw, ctx, env) => {
   const index = (k: number) => (set.source.indices ? set.source.indices[k] : k);
   return runInSession(writer, async () => {
     const t0 = performance.now();
-    const r = await minNormComparison(model.classifier, set.images, set.labels, { norm: p.norm, attacks, budget: p.budget, goal: p.goal }, ctx);
+    const r = await minNormComparison(model.classifier, set.images, set.labels, { norm: p.norm, attacks, budget: p.budget, goal: p.goal, curveFractions: p.curves ? undefined : [] }, ctx);
     const best = r.best.map((b) => ({ ...b, index: index(b.index) }));
     await writer.writeArtifact('minnorm.json', JSON.stringify({ ...r, best, attacks: r.attacks.map((a) => ({ ...a, distances: undefined })) }), 'json', 'optimality, mean distances and distance-versus-budget curves per attack; best distance per example');
     await writer.writeArtifact('examples.json', JSON.stringify(best.map((b, k) => ({ ...b, ...Object.fromEntries(r.attacks.map((a) => [a.attack, a.distances[r.best[k].index]])) }))), 'table', 'per example: each attack\'s distance and the best');
