@@ -148,6 +148,50 @@ export const gradientCheckParams = z
   })
   .strict();
 
+/**
+ * The standard robustness evaluation (engine/eval/ensemble.ts: APGD-CE, APGD-T, Square on the inputs
+ * still robust, then AutoAttack's and RobustBench's checks). `resume`: the id of an interrupted evaluate
+ * session, whose model, images and settings are reused (give nothing else but name and tags).
+ */
+export const evaluateParams = z
+  .object({
+    resume: z.string().min(1).max(200).optional(),
+    model: modelRef.optional(),
+    ...imageSelection,
+    dataset: imageSelection.dataset.optional(),
+    norm: z.enum(['linf', 'l2']).default('linf'),
+    /** Budget; default by dataset: Linf 0.3 mnist, 0.1 fashion-mnist, 8/255 cifar10; L2 2 mnist/fashion-mnist, 0.5 cifar10. */
+    eps: z.number().positive().max(100).optional(),
+    version: z.enum(['standard', 'quick']).default('standard'),
+    /** Seed of the attacks' random starts and searches. */
+    attackSeed: seed.default(0),
+    /** Inputs per attack call: the unit of progress that a resumed run does not repeat. */
+    chunkSize: z.number().int().min(1).max(1000).default(100),
+    /** Seconds between saves of the resumable state. */
+    checkpointSeconds: z.number().min(0).max(3600).default(60),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
+  })
+  .strict();
+
+/** Minimum-norm attacks compared at equal cost (engine/eval/minnorm.ts, AttackBench's optimality). */
+export const minnormParams = z
+  .object({
+    model: modelRef,
+    ...imageSelection,
+    norm: z.enum(['l2', 'linf']).default('l2'),
+    /** l2: cw-l2, ddn, fmn, apgd; linf: fmn-linf, apgd. Default: all of the norm's. */
+    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd'])).min(1).max(5).optional(),
+    /** Forward+backward passes per example per attack. */
+    budget: z.number().int().min(5).max(100_000).default(1000),
+    /** Also run every attack at a tenth and a third of the budget for the distance-versus-budget curves. */
+    curves: z.boolean().default(true),
+    goal: goalSchema.default({ kind: 'untargeted' }),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
+  })
+  .strict();
+
 export const importModelParams = z
   .object({
     /** A tfjs LayersModel: model.json or the folder holding it (weight shards beside it). */
@@ -239,6 +283,8 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
   z.object({ kind: z.literal('data-get'), params: dataGetParams }).strict(),
+  z.object({ kind: z.literal('evaluate'), params: evaluateParams }).strict(),
+  z.object({ kind: z.literal('minnorm'), params: minnormParams }).strict(),
 ]);
 
 export type JobStart = z.output<typeof jobStartSchema>;
@@ -270,6 +316,8 @@ export type SweepParams = z.output<typeof sweepParams>;
 export type LossSurfaceParams = z.output<typeof lossSurfaceParams>;
 export type RecipeParams = z.output<typeof recipeParams>;
 export type GradientCheckParams = z.output<typeof gradientCheckParams>;
+export type EvaluateParams = z.output<typeof evaluateParams>;
+export type MinnormParams = z.output<typeof minnormParams>;
 export type AudioTrainParams = z.output<typeof audioTrainParams>;
 export type AudioAttackParams = z.output<typeof audioAttackParams>;
 export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;

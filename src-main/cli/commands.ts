@@ -195,6 +195,54 @@ const gradientCheckCmd: Command = {
   },
 };
 
+const evaluateCmd: Command = {
+  summary: 'the standard robustness evaluation: APGD-CE, APGD-T, Square on the inputs still robust (waterfall, per-example provenance) and the AutoAttack/RobustBench checks; resumable',
+  usage: 'advlab evaluate --model M --dataset D [--norm linf|l2] [--eps X] [--n 100] [--version standard|quick] [--pick first|random] [--offset K] [--attack-seed N] [--chunk-size 100] [--checkpoint-seconds 60] [--json]   |   advlab evaluate --resume SESSION [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({
+      ...selectionOptions, norm: { type: 'string' }, eps: { type: 'string' }, version: { type: 'string' }, 'attack-seed': { type: 'string' },
+      'chunk-size': { type: 'string' }, 'checkpoint-seconds': { type: 'string' }, resume: { type: 'string' },
+    });
+    const settings = {
+      norm: v.norm, eps: num(v.eps, 'eps', { min: 0 }), version: v.version, attackSeed: num(v['attack-seed'], 'attack-seed', { int: true, min: 0 }),
+      chunkSize: num(v['chunk-size'], 'chunk-size', { int: true, min: 1 }), checkpointSeconds: num(v['checkpoint-seconds'], 'checkpoint-seconds', { min: 0 }),
+    };
+    if (v.resume) {
+      const flags = v as Record<string, unknown>;
+      const extra = ['model', 'dataset', 'n', 'pick', 'offset', 'seed', 'split', 'split-spec', 'norm', 'eps', 'version', 'attack-seed', 'chunk-size', 'checkpoint-seconds'].filter((f) => flags[f] !== undefined);
+      if (extra.length) throw badInput(`--resume reuses the interrupted evaluation's settings: give only resume (and name, tags), not ${extra.map((f) => `--${f}`).join(', ')}`);
+    }
+    const params = v.resume ? { resume: v.resume, name: v.name, tags: v.tag } : { ...selection(v), ...settings };
+    const r = finished(await c.runJob('evaluate', JSON.parse(JSON.stringify(params))));
+    const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
+    const waterfall = (r.waterfall as { attack: string; robustAccuracy: number; broken: number }[] | undefined) ?? [];
+    const checks = (r.checks as { name: string; status: string }[] | undefined) ?? [];
+    c.out.result(r, r.cancelled
+      ? `cancelled; resume with: advlab evaluate --resume ${r.session}`
+      : [...waterfall.map((w) => `${w.attack.padEnd(8)} robust accuracy ${pct(w.robustAccuracy)}${w.attack === 'clean' ? '' : ` (${w.broken} broken)`}`),
+        ...checks.map((k) => `${k.status === 'pass' ? 'pass' : 'WARN'}  ${k.name}`), `session ${r.session}`].join('\n'));
+    return r.cancelled ? 130 : 0;
+  },
+};
+
+const minnormCmd: Command = {
+  summary: 'minimum-norm attacks compared at equal cost: per-example best distance, AttackBench optimality, distance-versus-budget curves',
+  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd] [--budget 1000] [--no-curves] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--json]',
+  async run(c: CliContext) {
+    const { values: v } = c.parse({ ...selectionOptions, norm: { type: 'string' }, attacks: { type: 'string' }, budget: { type: 'string' }, targeted: { type: 'string' }, 'no-curves': { type: 'boolean' } });
+    const t = v.targeted as string | undefined;
+    const params = {
+      ...selection(v), norm: v.norm, attacks: v.attacks ? v.attacks.split(',').map((a) => a.trim()) : undefined,
+      budget: num(v.budget, 'budget', { int: true, min: 1 }), curves: v['no-curves'] ? false : undefined,
+      goal: t === undefined ? undefined : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t },
+    };
+    const r = finished(await c.runJob('minnorm', JSON.parse(JSON.stringify(params))));
+    const rows = (r.attacks as { attack: string; optimality: number; meanDistance: number | null; successRate: number }[]) ?? [];
+    c.out.result(r, [...rows.map((a) => `${a.attack.padEnd(9)} optimality ${a.optimality.toFixed(3)}  mean ${r.norm} ${a.meanDistance == null ? 'n/a' : a.meanDistance.toFixed(4)}  success ${(100 * a.successRate).toFixed(1)}%`), `session ${r.session}`].join('\n'));
+    return r.cancelled ? 130 : 0;
+  },
+};
+
 const importModelCmd: Command = {
   summary: 'import a tfjs LayersModel (model.json + weights) so it can be attacked; checks its input shape against a dataset',
   usage: 'advlab import-model --path DIR|model.json [--dataset D] [--test-limit N] [--name TEXT] [--json]',
@@ -402,6 +450,8 @@ export const commands: Record<string, Command> = {
   bench,
   recipe: recipeCmd,
   'gradient-check': gradientCheckCmd,
+  evaluate: evaluateCmd,
+  minnorm: minnormCmd,
   'import-model': importModelCmd,
   audio: audioCmd,
   data: dataCmd,

@@ -40,7 +40,18 @@ export const audioAttackForm = {
   testids: { iterations: 'audio-iterations', c: 'audio-c', learningRate: 'audio-lr', tau0: 'audio-tau0', seed: 'audio-seed' },
 } as const satisfies JobForm;
 
-export const JOB_FORMS: readonly JobForm[] = [trainForm, audioAttackForm];
+/** The Evaluate view's settings (model and dataset have their own selects). */
+export const evaluateForm = {
+  kind: 'evaluate',
+  rows: [['norm', 'eps', 'n', 'version'], ['pick', 'offset', 'attackSeed', 'chunkSize', 'checkpointSeconds', 'name']],
+  labels: {
+    norm: 'norm', eps: 'ε (empty = the dataset\'s usual)', n: 'images', version: 'version',
+    pick: 'which images', offset: 'offset', attackSeed: 'attack seed', chunkSize: 'chunk size', checkpointSeconds: 'save state every (s)', name: 'name',
+  },
+  testids: { norm: 'evaluate-norm', eps: 'evaluate-eps', n: 'evaluate-n', version: 'evaluate-version' },
+} as const satisfies JobForm;
+
+export const JOB_FORMS: readonly JobForm[] = [trainForm, audioAttackForm, evaluateForm];
 
 export const formFields = (form: JobForm): string[] => form.rows.flat();
 

@@ -3,6 +3,7 @@ export const VIEWS = [
   { id: 'datasets', label: 'Datasets & Models' },
   { id: 'train', label: 'Train' },
   { id: 'attack', label: 'Attack' },
+  { id: 'evaluate', label: 'Evaluate' },
   { id: 'cases', label: 'Case studies' },
   { id: 'audio', label: 'Audio' },
   { id: 'listening', label: 'Listening test' },

@@ -11,6 +11,8 @@ import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { importModel } from './import-model';
 import { dataGet } from './data';
+import { evaluate } from './evaluate';
+import { minnorm } from './minnorm';
 
 export const jobHandlers = {
   diagnostics,
@@ -25,6 +27,8 @@ export const jobHandlers = {
   'audio-transcribe': audioTranscribe,
   'import-model': importModel,
   'data-get': dataGet,
+  evaluate,
+  minnorm,
 } satisfies { [K in JobKind]: JobHandler<K> };
 
 /** What a finished job of each kind reports (job.finished's result), inferred from its handler. */

@@ -45,10 +45,10 @@ describe('gradient-masking checks', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(r.checks.map((c) => c.id).sort()).toEqual([
       'deterministic', 'iterative-beats-single-step', 'loss-surface-smooth', 'monotone-in-eps', 'monotone-in-iterations',
-      'outputs-are-logits', 'restarts-stable', 'unbounded-reaches-zero', 'whitebox-beats-transfer', 'zero-gradients',
+      'outputs-are-logits', 'restarts-stable', 'robustbench-rules', 'square-beats-gradient', 'unbounded-reaches-zero', 'whitebox-beats-transfer', 'zero-gradients',
     ]);
     expect(r.warned).toEqual([]);
-    expect(r.checksPassed).toBe(10);
+    expect(r.checksPassed).toBe(12);
     expect(byId(r, 'unbounded-reaches-zero').numbers.robustAccuracy).toBeLessThanOrEqual(0.02);
     // Checks run in the table's order, and share PGD runs: PGD at (eps, 10 steps), made for the eps curve,
     // is not run again for the iterations curve (no progress of its own there), while 20 steps is.
@@ -59,7 +59,7 @@ describe('gradient-masking checks', () => {
     expect(phases).toContain('pgd 10 steps');
     expect(phases.some((p) => p.startsWith('pgd 20 steps: '))).toBe(true);
     expect(backwardProgress(ctx.events)).toEqual([]);
-    expect(ctx.events.at(-1)).toMatchObject({ step: 16, total: 16 });
+    expect(ctx.events.at(-1)).toMatchObject({ step: 19, total: 19 });
   });
 
   it('a model whose logits go through round() (zero gradients) warns', async () => {
@@ -106,11 +106,11 @@ describe('gradient-masking checks', () => {
     const m = await new SessionStore(join(root, 'sessions')).manifest(ids[0]);
     expect(m.kind).toBe('gradient-check');
     expect(m.status).toBe('finished');
-    expect(Number(m.summary.checksPassed) + Number(m.summary.checksWarned)).toBe(10);
+    expect(Number(m.summary.checksPassed) + Number(m.summary.checksWarned)).toBe(12);
     // The same undefended model on 12 images (eps 0.1, 3 PGD steps, 2 restarts) passes every check: with n = 12 the
     // accuracy tolerance is 2/12, and all the runs are seeded (training, the data subset, PGD starts, surfaces), so
     // the outcome does not vary from run to run.
-    expect(m.summary).toMatchObject({ checksPassed: 10, checksWarned: 0, warned: 'none' });
+    expect(m.summary).toMatchObject({ checksPassed: 12, checksWarned: 0, warned: 'none' });
     const checks = JSON.parse(readFileSync(join(root, 'sessions', ids[0], 'artifacts', 'checks.json'), 'utf8')).checks;
     expect(checks.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual(MASKING_CHECKS.map((c) => [c.id, 'pass']));
     await expect(gradientCheck({ model: saved.modelJson, dataset: 'fashion-mnist', n: 12, eps: 2 }, new LocalContext(),

@@ -29,7 +29,7 @@ const described = jobSchemas();
 
 describe('job forms built from the job schemas', () => {
   it('every form names only fields of its job schema, and starts from that schema defaults', () => {
-    expect(JOB_FORMS.map((f) => f.kind).sort()).toEqual(['audio-attack', 'train']);
+    expect(JOB_FORMS.map((f) => f.kind).sort()).toEqual(['audio-attack', 'evaluate', 'train']);
     for (const form of JOB_FORMS) {
       const fields = formFields(form);
       const values = initialValues(described[form.kind], fields);

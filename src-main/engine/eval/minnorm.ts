@@ -1,0 +1,173 @@
+/**
+ * Minimum-norm attacks compared as AttackBench does (Cinà, Rony, Pintor, Demetrio, Demontis, Biggio,
+ * Ayed & Roli, "AttackBench: Evaluating Gradient-based Attacks for Adversarial Examples", 2024): every
+ * attack gets the same budget of forward+backward passes per example; for each example the smallest
+ * adversarial any attack found is the reference d*_i, and an attack's optimality is the mean over the
+ * examples of d*_i / d_i (1: it found the best point everywhere; 0 where it found nothing).
+ *
+ * Budget B (gradient steps per example) per attack:
+ *   cw-l2:  binarySearchSteps 5 x maxIterations B/5 (abort-early may stop sooner);
+ *   ddn, fmn, fmn-linf: B steps;
+ *   apgd:   a fixed-epsilon attack, run (APGD-CE, L2 or Linf) at G = 5 radii spread around the other
+ *           attacks' median best distance (x 0.5, 0.75, 1, 1.5, 2), B/G steps each; an example's distance
+ *           is that of its adversarial at the smallest radius that broke it. This is how AttackBench
+ *           places fixed-budget attacks on the same scale, and its coarse grid is part of their cost.
+ * Distance-versus-budget curves: each attack is also run at B/10 and B/3 (fresh runs with the smaller
+ * budget, not snapshots), and the median distance over the examples every attack broke at B is
+ * plotted, failures counting as infinitely far (over all counted examples when no example was broken
+ * by every attack).
+ */
+import { childContext, silentContext, type JobContext } from '../context';
+import { badInput } from '../errors';
+import type { Classifier } from '../models/classifier';
+import { runAttack, toImageData, toLabels } from '../attacks/base';
+import type { Goal } from '../attacks/types';
+
+export const MINNORM_ATTACKS = { l2: ['cw-l2', 'ddn', 'fmn', 'apgd'], linf: ['fmn-linf', 'apgd'] } as const;
+const GRID = [0.5, 0.75, 1, 1.5, 2];
+
+export interface MinNormOptions {
+  norm: 'l2' | 'linf';
+  attacks: string[];
+  /** Forward+backward passes per example per attack. Default 1000. */
+  budget?: number;
+  /** Also run at these fractions of the budget for the curves. Default [0.1, 1/3]. */
+  curveFractions?: number[];
+  goal?: Goal;
+  batchSize?: number;
+}
+
+export interface MinNormAttackResult {
+  attack: string;
+  /** Distance of each example's adversarial in the norm; null where the attack found none. */
+  distances: (number | null)[];
+  successRate: number;
+  /** Mean and median over the examples this attack broke. */
+  meanDistance: number | null;
+  medianDistance: number | null;
+  /** Mean over the examples every attack broke (comparable between attacks). */
+  meanDistanceCommon: number | null;
+  /** AttackBench optimality: mean over examples of best / distance (0 where it failed). */
+  optimality: number;
+  /**
+   * Median distance at each budget over the examples every attack broke at the full budget, a failure
+   * counting as infinitely far (null when more than half failed): a mean over the successes alone would
+   * fall as the budget shrinks, since only the easy examples succeed.
+   */
+  curve: { budget: number; medianDistance: number | null; successRate: number }[];
+  seconds: number;
+}
+
+export interface MinNormResult {
+  norm: 'l2' | 'linf';
+  budget: number;
+  n: number;
+  /** Clean-correct examples the comparison is over. */
+  counted: number;
+  attacks: MinNormAttackResult[];
+  /** Per counted example: the smallest distance any attack found and which attack found it. */
+  best: { index: number; distance: number | null; attack: string | null }[];
+}
+
+/** The parameters that give `attack` a budget of `b` gradient steps (apgd: at radius eps). */
+export function budgetParams(attack: string, b: number, eps?: number): { id: string; params: Record<string, unknown> } {
+  const steps = Math.max(1, Math.round(b));
+  switch (attack) {
+    case 'cw-l2': return { id: 'cw-l2', params: { binarySearchSteps: 5, maxIterations: Math.max(1, Math.round(b / 5)) } };
+    case 'ddn': return { id: 'ddn', params: { steps } };
+    case 'fmn': return { id: 'fmn', params: { steps } };
+    case 'fmn-linf': return { id: 'fmn-linf', params: { steps } };
+    default: throw badInput(`${attack} is not one of the minimum-norm comparison's attacks`);
+  }
+}
+
+const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : null; };
+const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
+const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
+
+export async function minNormComparison(
+  classifier: Classifier, images: Float32Array, labels: ArrayLike<number>, opts: MinNormOptions, ctx: JobContext = silentContext,
+): Promise<MinNormResult> {
+  const { data, n } = toImageData(images, classifier);
+  const y = toLabels(labels, n, classifier.numClasses);
+  const budget = opts.budget ?? 1000;
+  const allowed: readonly string[] = MINNORM_ATTACKS[opts.norm];
+  for (const a of opts.attacks) if (!allowed.includes(a)) throw badInput(`Attack "${a}" cannot be compared in ${opts.norm}; choose from ${allowed.join(', ')}`);
+  if (!opts.attacks.length) throw badInput('Give at least one attack');
+  const fractions = [...(opts.curveFractions ?? [0.1, 1 / 3]), 1];
+  const goal = opts.goal ?? { kind: 'untargeted' };
+  const order = [...opts.attacks.filter((a) => a !== 'apgd'), ...opts.attacks.filter((a) => a === 'apgd')];
+  const runs = order.length * fractions.length;
+  let done = 0;
+  const part = (label: string) => childContext(ctx, { from: done, span: 1, total: runs, label });
+  const key = opts.norm === 'l2' ? 'l2' : 'linf';
+  // distances[attack][fraction index][example]
+  const found = new Map<string, { d: (number | null)[][]; seconds: number; success: number[] }>();
+  let counted: boolean[] | null = null;
+
+  for (const a of order) {
+    const d: (number | null)[][] = [];
+    const success: number[] = [];
+    const t0 = performance.now();
+    for (const f of fractions) {
+      const b = budget * f;
+      let dist: (number | null)[];
+      if (a === 'apgd') {
+        const others = [...found.values()].flatMap((r) => r.d[r.d.length - 1].filter((v): v is number => v !== null));
+        const centre = median(others) ?? (opts.norm === 'l2' ? 1 : 0.1);
+        dist = new Array(n).fill(null);
+        const id = opts.norm === 'l2' ? 'apgd-l2' : 'apgd';
+        for (const [gi, g] of GRID.entries()) {
+          const eps = opts.norm === 'linf' ? Math.min(1, centre * g) : centre * g;
+          const r = await runAttack(id, classifier, data, y, goal, { eps, steps: Math.max(1, Math.round(b / GRID.length)), loss: 'ce' },
+            childContext(part(`apgd at ${Number(eps.toFixed(4))} (${Math.round(b)} passes)`), { from: gi, span: 1, total: GRID.length }), { batchSize: opts.batchSize ?? 100 });
+          r.perExample.forEach((e, i) => { if (e.counted && e.success && dist[i] === null) dist[i] = e[key]; });
+        }
+      } else {
+        const { id, params } = budgetParams(a, b);
+        const r = await runAttack(id, classifier, data, y, goal, params, part(`${a} (${Math.round(b)} passes)`), { batchSize: opts.batchSize ?? 100 });
+        dist = r.perExample.map((e) => (e.counted && e.success ? e[key] : null));
+        counted ??= r.perExample.map((e) => e.counted);
+      }
+      d.push(dist);
+      success.push(dist.filter((v) => v !== null).length);
+      done++;
+    }
+    found.set(a, { d, seconds: (performance.now() - t0) / 1000, success });
+  }
+  if (!counted) {
+    // Only apgd: counted = clean-correct (and target != label), read off a cheap run.
+    const r = await runAttack('fgsm', classifier, data, y, goal, { eps: 1e-6 });
+    counted = r.perExample.map((e) => e.counted);
+  }
+  const idx = counted.flatMap((c, i) => (c ? [i] : []));
+  const full = (a: string) => found.get(a)!.d[fractions.length - 1];
+  const best = idx.map((i) => {
+    let bd: number | null = null, who: string | null = null;
+    for (const a of order) { const v = full(a)[i]; if (v !== null && (bd === null || v < bd)) { bd = v; who = a; } }
+    return { index: i, distance: bd, attack: who };
+  });
+  const common = idx.filter((i) => order.every((a) => full(a)[i] !== null));
+  const attacks: MinNormAttackResult[] = order.map((a) => {
+    const r = found.get(a)!;
+    const dist = full(a);
+    const ratios = best.map((b) => (b.distance === null ? null : dist[b.index] === null ? 0 : b.distance === 0 ? 1 : b.distance / dist[b.index]!)).filter((v): v is number => v !== null);
+    return {
+      attack: a,
+      distances: dist,
+      successRate: idx.length ? idx.filter((i) => dist[i] !== null).length / idx.length : 0,
+      meanDistance: mean(idx.flatMap((i) => (dist[i] === null ? [] : [dist[i]!]))),
+      medianDistance: median(idx.flatMap((i) => (dist[i] === null ? [] : [dist[i]!]))),
+      meanDistanceCommon: mean(common.map((i) => dist[i]!)),
+      optimality: ratios.length ? ratios.reduce((s, v) => s + v, 0) / ratios.length : 0,
+      curve: fractions.map((f, k) => ({
+        budget: Math.round(budget * f),
+        medianDistance: finite(median((common.length ? common : idx).map((i) => r.d[k][i] ?? Infinity))),
+        successRate: idx.length ? idx.filter((i) => r.d[k][i] !== null).length / idx.length : 0,
+      })),
+      seconds: r.seconds,
+    };
+  });
+  ctx.progress({ step: runs, total: runs, phase: 'done' });
+  return { norm: opts.norm, budget, n, counted: idx.length, attacks, best };
+}

@@ -1,0 +1,40 @@
+import { test, expect, openView } from './fixtures';
+
+test('evaluate a trained model from the Evaluate view: waterfall, checks, per-example table', async ({ page, host, trainedModel, consoleErrors }) => {
+  test.setTimeout(300_000);
+  await page.goto(host.url);
+  await openView(page, 'evaluate');
+  const option = page.getByTestId('evaluate-model').locator('option', { hasText: trainedModel.name });
+  await expect(option).toHaveCount(1);
+  await page.getByTestId('evaluate-model').selectOption((await option.getAttribute('value'))!);
+  await page.getByTestId('evaluate-dataset').selectOption('mnist');
+  // The form starts from the job schema's defaults.
+  await expect(page.getByTestId('evaluate-version')).toHaveValue('standard');
+  await page.getByTestId('evaluate-version').selectOption('quick');
+  await page.getByTestId('evaluate-n').fill('20');
+  await page.getByTestId('evaluate-eps').fill('0.1');
+  await page.getByTestId('evaluate-start').click();
+  await expect(page.getByTestId('evaluate-job')).toHaveAttribute('data-state', 'finished', { timeout: 240_000 });
+  await expect(page.getByTestId('evaluate-result')).toContainText('robust accuracy');
+  await expect(page.getByTestId('evaluate-waterfall')).toHaveAttribute('data-steps', /^clean:[\d.]+,apgd-ce:[\d.]+,apgd-t:[\d.]+,square:[\d.]+$/);
+  await expect(page.getByTestId('evaluate-checks').locator('li')).toHaveCount(5);
+  await expect(page.getByTestId('evaluate-checks').locator('li[data-check="square-beats-gradient"]')).toHaveAttribute('data-status', /pass|warn/);
+  await expect(page.getByTestId('evaluate-examples').locator('tbody tr')).toHaveCount(20);
+  await page.getByTestId('evaluate-filter').selectOption('broken');
+  await expect(page.getByTestId('evaluate-examples').locator('tbody tr').first()).toContainText(/apgd-ce|apgd-t|square/);
+  await page.screenshot({ path: 'test-results/views/evaluate-result.png', fullPage: true });
+
+  // Minimum-norm comparison on the same model: two attacks at a small equal budget.
+  await page.getByTestId('tab-minnorm').click();
+  await page.getByTestId('minnorm-form').getByTestId('param-budget').fill('20');
+  await page.getByTestId('minnorm-form').getByTestId('param-n').fill('10');
+  await page.getByTestId('minnorm-attack-ddn').check();
+  await page.getByTestId('minnorm-attack-fmn').check();
+  await page.getByTestId('minnorm-start').click();
+  await expect(page.getByTestId('minnorm-job')).toHaveAttribute('data-state', 'finished', { timeout: 240_000 });
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr')).toHaveCount(2);
+  await expect(page.getByTestId('minnorm-curves')).toHaveAttribute('data-points', /^[2-6]$/); // a budget where most inputs fail has no median
+  await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fmn/);
+  await page.screenshot({ path: 'test-results/views/minnorm-result.png', fullPage: true });
+  void consoleErrors;
+});

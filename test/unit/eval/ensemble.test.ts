@@ -1,0 +1,92 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../src-main/engine/backend';
+import { LocalContext } from '../../../src-main/engine/context';
+import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
+import type { Classifier } from '../../../src-main/engine/models/classifier';
+import { fromBase64, runEnsemble, type EnsembleState } from '../../../src-main/engine/eval';
+import { mnist, trainDense, type Subset } from '../attacks/helpers';
+
+let clf: Classifier;
+let pts: Subset;
+const opts = { norm: 'linf' as const, eps: 0.08, version: 'quick' as const, seed: 3, chunkSize: 8 };
+
+function predict(c: Classifier, images: Float32Array): number[] {
+  return tf.tidy(() => Array.from(tf.argMax(c.logits(tf.tensor4d(images, [images.length / 784, 28, 28, 1])), 1).dataSync()));
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  clf = (await trainDense(mnist(0, 1000), 64, 8, 1)).classifier;
+  pts = mnist(5200, 32);
+});
+
+describe('the standard ensemble', () => {
+  let snapshots: EnsembleState[] = [];
+  let full: Awaited<ReturnType<typeof runEnsemble>>;
+
+  it('runs APGD-CE, APGD-T, Square in turn, each on the inputs still robust; records who broke what', async () => {
+    snapshots = [];
+    const before = tf.memory().numTensors;
+    const ctx = new LocalContext();
+    full = await runEnsemble(clf, pts.images, pts.labels, { ...opts, checkpointSeconds: 0 }, ctx, { save: async (s) => { snapshots.push(JSON.parse(JSON.stringify(s))); } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(full.waterfall.map((s) => s.attack)).toEqual(['clean', 'apgd-ce', 'apgd-t', 'square']);
+    for (let i = 1; i < full.waterfall.length; i++) {
+      expect(full.waterfall[i].robust).toBe(full.waterfall[i - 1].robust - full.waterfall[i].broken);
+    }
+    expect(full.waterfall[1].broken).toBeGreaterThan(0);
+    expect(full.robustAccuracy).toBeLessThan(full.cleanAccuracy);
+    // Every broken input: its attack, a distance within eps, and an adversarial the model gets wrong.
+    const broken = full.perExample.filter((e) => e.brokenBy);
+    expect(broken.length).toBe(full.waterfall.slice(1).reduce((s, w) => s + w.broken, 0));
+    const advs = new Float32Array(broken.length * 784);
+    broken.forEach((e, j) => advs.set(fromBase64(full.state.adversarial[e.index]!), j * 784));
+    const preds = predict(clf, advs);
+    broken.forEach((e, j) => {
+      expect(e.cleanCorrect).toBe(true);
+      expect(e.robust).toBe(false);
+      expect(e.distance!).toBeLessThanOrEqual(0.08 + 1e-5);
+      expect(e.iterations!).toBeGreaterThanOrEqual(e.brokenBy === 'square' ? 1 : 0);
+      expect(preds[j]).toBe(e.advPred);
+      expect(preds[j]).not.toBe(e.label);
+    });
+    for (const e of full.perExample) expect(e.robust).toBe(e.cleanCorrect && !e.brokenBy);
+    // APGD-T only saw what APGD-CE left: its rows are the inputs robust after APGD-CE.
+    const t = snapshots.find((s) => s.current?.attack === 'apgd-t')!;
+    const afterCe = full.perExample.filter((e) => e.cleanCorrect && e.brokenBy !== 'apgd-ce').map((e) => e.index);
+    expect(t.current!.rows).toEqual(afterCe);
+    for (let i = 1; i < ctx.events.length; i++) expect(ctx.events[i].step / ctx.events[i].total).toBeGreaterThanOrEqual(ctx.events[i - 1].step / ctx.events[i - 1].total - 1e-12);
+  });
+
+  it('resumed from any saved state, it ends exactly as the uninterrupted run', async () => {
+    const mids = [snapshots.find((s) => s.current?.attack === 'apgd-ce' && s.current.chunksDone === 1)!, snapshots.find((s) => s.current?.attack === 'apgd-t')!, snapshots.find((s) => s.current?.attack === 'square')!].filter(Boolean);
+    expect(mids.length).toBeGreaterThanOrEqual(2);
+    for (const mid of mids) {
+      const r = await runEnsemble(clf, pts.images, pts.labels, opts, undefined, { state: JSON.parse(JSON.stringify(mid)) });
+      expect(r.robustAccuracy).toBe(full.robustAccuracy);
+      expect(r.perExample.map((e) => e.brokenBy)).toEqual(full.perExample.map((e) => e.brokenBy));
+      expect(r.perExample.map((e) => e.iterations)).toEqual(full.perExample.map((e) => e.iterations));
+      expect(r.state.resumed).toBe(mid.resumed + 1);
+    }
+  });
+
+  it('refuses a saved state from other inputs or settings; a cancel carries the state', async () => {
+    const s = JSON.parse(JSON.stringify(snapshots[0]));
+    await expect(runEnsemble(clf, pts.images, pts.labels, { ...opts, eps: 0.1 }, undefined, { state: s })).rejects.toSatisfy((e: unknown) => e instanceof AdvlabError && /eps differ/.test(e.message));
+    const other = mnist(6000, 32);
+    await expect(runEnsemble(clf, other.images, other.labels, opts, undefined, { state: JSON.parse(JSON.stringify(snapshots[0])) })).rejects.toThrow(/fingerprint differ/);
+    let events = 0;
+    const ctx = new LocalContext(() => { if (++events === 3) ctx.cancel(); });
+    const err = await runEnsemble(clf, pts.images, pts.labels, opts, ctx).catch((e) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as CancelledError).partial).toMatchObject({ format: 1, config: { eps: 0.08 } });
+  });
+
+  it('on a model with zero gradients (logits through round), Square breaks what APGD could not', async () => {
+    const stepped: Classifier = { ...clf, logits: (x) => tf.tidy(() => tf.round(tf.mul(clf.logits(x), 4)) as tf.Tensor2D) };
+    const r = await runEnsemble(stepped, pts.images, pts.labels, { norm: 'linf', eps: 0.2, version: 'quick', chunkSize: 32 });
+    expect(r.outcome.brokenOnlyBySquare).toBeGreaterThan(5);
+    expect(r.outcome.robustAccuracyAfterSquare).toBeLessThan(r.outcome.robustAccuracyAfterGradientAttacks - 0.15);
+  });
+});
