@@ -197,10 +197,10 @@ const gradientCheckCmd: Command = {
 
 const evaluateCmd: Command = {
   summary: 'the standard robustness evaluation: APGD-CE, APGD-T, Square on the inputs still robust (waterfall, per-example provenance) and the AutoAttack/RobustBench checks; resumable',
-  usage: 'advlab evaluate --model M --dataset D [--norm linf|l2] [--eps X] [--n 100] [--version standard|quick] [--pick first|random] [--offset K] [--attack-seed N] [--chunk-size 100] [--checkpoint-seconds 60] [--json]   |   advlab evaluate --resume SESSION [--json]',
+  usage: `advlab evaluate --model M --dataset D [--norm linf|l2] [--eps X] [--n 100] [--version standard|quick] [--pick first|random] [--offset K] [--attack-seed N] [--chunk-size 100] [--checkpoint-seconds 60] ${QUEUE_USAGE} [--json]   |   advlab evaluate --resume SESSION [--json]`,
   async run(c: CliContext) {
     const { values: v } = c.parse({
-      ...selectionOptions, norm: { type: 'string' }, eps: { type: 'string' }, version: { type: 'string' }, 'attack-seed': { type: 'string' },
+      ...selectionOptions, ...QUEUE_OPTIONS, norm: { type: 'string' }, eps: { type: 'string' }, version: { type: 'string' }, 'attack-seed': { type: 'string' },
       'chunk-size': { type: 'string' }, 'checkpoint-seconds': { type: 'string' }, resume: { type: 'string' },
     });
     const settings = {

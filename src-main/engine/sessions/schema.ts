@@ -29,6 +29,9 @@ export const SESSION_KINDS = [
   'gradient-check',
   'import',
   'diagnostics',
+  'evaluate',
+  'minnorm',
+  'study',
 ] as const;
 export type KnownSessionKind = (typeof SESSION_KINDS)[number];
 /** A known kind, or any other short name: the list is open. */
