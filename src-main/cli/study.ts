@@ -17,6 +17,7 @@ import { checkJobStart } from '../api/job-check';
 import { jobStartSchema, type JobParamsOf } from '../api/jobs';
 import type { ApiEvent, JobInfo } from '../api/contract';
 import { AdvlabError, badInput, formatIssues, isErrorCode } from '../engine/errors';
+import { ENGINE_REQUESTS } from '../engine/onnx/engines';
 import { collectEnvironment } from '../engine/sessions';
 import { ADVLAB_VERSION } from '../paths';
 import type { CliContext, Command } from './context';
@@ -37,6 +38,8 @@ export const studySchema = z.strictObject({
   splitSpec: z.string().max(40).optional(),
   batchSize: z.number().int().min(1).max(4096).optional(),
   saveExamples: z.number().int().min(0).max(200).optional(),
+  /** The engine every cell's attack runs on (auto|onnx|tfjs, as --engine); with --queue, auto means tfjs. */
+  engine: z.enum(ENGINE_REQUESTS).optional(),
   /** Model references: session ids of trained models or model.json paths (relative to the study file). */
   models: z.array(z.string().min(1)).min(1).max(64),
   attacks: z.array(z.strictObject({
@@ -85,7 +88,7 @@ export function studyCells(study: Study, baseDir: string): StudyCell[] {
         const pointText = keys.map((k) => `${k}=${point[k]}`).join(' ');
         const params = JSON.parse(JSON.stringify({
           model, dataset: study.dataset, split: study.split, n: study.n, pick: study.pick, offset: study.offset, seed: study.seed,
-          splitSpec: study.splitSpec, batchSize: study.batchSize, saveExamples: study.saveExamples,
+          splitSpec: study.splitSpec, batchSize: study.batchSize, saveExamples: study.saveExamples, engine: study.engine,
           attack: a.attack, goal: a.goal, params: { ...a.params, ...point },
           name: `${name} [${index + 1}/${total}]: ${label}${pointText ? ` ${pointText}` : ''} on ${model0}`.slice(0, 200),
           tags: [...study.tags, 'study-cell'],

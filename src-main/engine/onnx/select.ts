@@ -32,6 +32,8 @@ export interface EngineSource {
   wrapper?: string;
   /** ONNX Runtime intra-op threads (default: every core). */
   threads?: number;
+  /** Where the job's shards go (ctx.shards.where), if anywhere: with 'cluster', auto picks tfjs. */
+  shardsTo?: 'pool' | 'cluster';
 }
 
 /** Why ONNX Runtime cannot run this classifier, or null when it can. */
@@ -47,6 +49,9 @@ export function onnxBlocker(src: EngineSource): string | null {
 /** The classifier to run on, with its EngineInfo set. */
 export async function selectEngine(src: EngineSource, request: EngineRequest = 'auto'): Promise<Classifier> {
   if (request === 'tfjs') return withInfo(src.classifier, { engine: 'tfjs', reason: 'requested (--engine tfjs)' });
+  // A job whose shards go to a cluster: its workers rebuild the classifier from its spec on tfjs, so auto stays on
+  // tfjs (an ONNX Runtime classifier has no spec and would keep every shard here, leaving the cluster idle).
+  if (request === 'auto' && src.shardsTo === 'cluster') return withInfo(src.classifier, { engine: 'tfjs', reason: "auto: the job's shards go to a cluster, whose workers run tfjs" });
   const blocker = onnxBlocker(src);
   if (blocker !== null) {
     if (request === 'onnx') throw new AdvlabError('UNSUPPORTED', `--engine onnx: ${blocker}`, { engine: 'onnx' });
@@ -65,10 +70,11 @@ function withInfo(c: Classifier, engine: EngineInfo): Classifier {
  * The classifier a job runs on for a loaded model and the classifier classifierFor built on it (plain or
  * wrapped by the preprocessing its metadata declares).
  */
-export async function engineFor(loaded: LoadedModel, classifier: Classifier, request: EngineRequest = 'auto', threads?: number): Promise<Classifier> {
+export async function engineFor(loaded: LoadedModel, classifier: Classifier, request: EngineRequest = 'auto', where: { threads?: number; shardsTo?: 'pool' | 'cluster' } = {}): Promise<Classifier> {
   const levels = loaded.meta.preprocessing?.thermometerLevels;
   const wrapper = levels === undefined ? undefined : `thermometer encoding, ${levels} levels`;
-  const chosen = await selectEngine({ model: loaded.model, classifier, ...(wrapper ? { wrapper } : {}), ...(threads ? { threads } : {}) }, request);
+  const { threads, shardsTo } = where;
+  const chosen = await selectEngine({ model: loaded.model, classifier, ...(wrapper ? { wrapper } : {}), ...(threads ? { threads } : {}), ...(shardsTo ? { shardsTo } : {}) }, request);
   setModelPath(chosen, loaded.modelJson);
   return chosen;
 }

@@ -112,7 +112,7 @@ export const attack = (async (raw, ctx, env) => {
     datasets: [datasetRef(set, p.split)],
     models: [model.ref, ...(target ? [target.ref] : [])],
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
   ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     let result: AttackResult;
@@ -161,7 +161,7 @@ export const sweep = (async (raw, ctx, env) => {
     kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
     datasets: [datasetRef(set, p.split)], models: [model.ref],
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
   ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();

@@ -51,7 +51,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
     datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
     models: [model.ref, ...(given ? [given.ref] : [])],
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine);
+  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
   ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();

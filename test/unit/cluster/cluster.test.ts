@@ -95,7 +95,8 @@ function advlab(args: string[], opts: { onChild?: (child: ChildProcess) => void;
 }
 
 const queue = () => ['--queue', server.url, '--token', server.token];
-const attackArgs = (n: number, steps: number, extra: string[] = []) => ['attack', '--model', modelJson, '--dataset', 'mnist', '--attack', 'pgd', '--n', String(n), '--steps', String(steps), '--batch-size', '8', '--save-examples', '2', ...extra];
+// --engine tfjs: the local runs compared with the cluster's must run the engine the workers run (auto would put a local run on ONNX Runtime).
+const attackArgs = (n: number, steps: number, extra: string[] = []) => ['attack', '--model', modelJson, '--dataset', 'mnist', '--attack', 'pgd', '--engine', 'tfjs', '--n', String(n), '--steps', String(steps), '--batch-size', '8', '--save-examples', '2', ...extra];
 const artifact = (session: string, rel: string) => readFileSync(join(sessions, session, 'artifacts', rel), 'utf8');
 
 /** What must be equal between a cluster run and a local one: per-example results and logits, and the summary without timings. */
@@ -165,7 +166,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
   it('a small study through the cluster: every cell equals the local study\'s, and the summary session has its table and charts', async () => {
     const file = join(tmp, 'study.json');
     writeFileSync(file, JSON.stringify({
-      name: 'mini', dataset: 'mnist', n: 16, batchSize: 8, saveExamples: 1, models: [modelJson],
+      name: 'mini', dataset: 'mnist', n: 16, batchSize: 8, saveExamples: 1, engine: 'tfjs', models: [modelJson],
       attacks: [{ attack: 'pgd', params: { steps: 3 } }], grid: { eps: [0.1, 0.3] },
     }));
     const remote = await advlab(['study', file, ...queue()]);

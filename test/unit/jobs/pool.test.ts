@@ -33,7 +33,8 @@ function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
 }
 
 const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, batchSize = 3): JobParamsOf<'attack'> => ({
-  model, dataset: 'mnist', n, batchSize, attack: 'pgd', saveExamples: 0, goal: { kind: 'untargeted' }, tags: [],
+  // engine tfjs: the pool runs the wasm engine's shards (auto would put this plain model on ONNX Runtime, which runs in place).
+  model, dataset: 'mnist', n, batchSize, attack: 'pgd', engine: 'tfjs', saveExamples: 0, goal: { kind: 'untargeted' }, tags: [],
   params: { eps: 0.1, steps: 10, randomStart: true, restarts: 2, seed: 7, ...over },
 } as unknown as JobParamsOf<'attack'>);
 
@@ -107,8 +108,10 @@ describe('the shard pool through the runner', () => {
     const { r, events } = runner(2);
     // Warm both threads (started, model cached), so the cancelled job's first two shards start together.
     expect((await r.start('attack', attack({ steps: 2 }, 4, 2)).done).state).toBe('finished');
-    // 6 shards of 2 images, 400 steps each: cancelled once two shards are done, while two more run.
-    const { jobId, done } = r.start('attack', attack({ steps: 400, restarts: 1 }, 12, 2));
+    // 6 shards of 2 images, 1,000 steps each at an eps too small to succeed (so no shard stops early: seconds per shard
+    // even on an idle machine, and the cancel comes while the next two run, before the last two are sent):
+    // cancelled once two shards are done.
+    const { jobId, done } = r.start('attack', attack({ eps: 0.001, steps: 1000, restarts: 1 }, 12, 2));
     let cancelledAt = 0;
     r.on('event', (e: ApiEvent) => {
       if (cancelledAt || e.type !== 'job.progress' || e.jobId !== jobId) return;
@@ -120,7 +123,7 @@ describe('the shard pool through the runner', () => {
     const stopMs = performance.now() - cancelledAt;
     expect(cancelledAt).toBeGreaterThan(0);
     expect(info.state).toBe('cancelled');
-    // A shard of 400 steps on 2 images takes seconds; every running one stopped within a step, far less.
+    // A shard of 1,000 steps on 2 images takes seconds; every running one stopped within a step, far less.
     expect(stopMs).toBeLessThan(3000);
     expect(r.poolThreads().every((t) => t.jobId === undefined)).toBe(true);
     expect(info.shards!.total).toBeLessThan(6);

@@ -191,6 +191,15 @@ describe('unsupported models fall back to tfjs with the reason', () => {
     expect(onnxBlocker({ model: m, classifier: { ...wrapped, rejectClass: 10 } })).toMatch(/detector/);
     expect((await selectEngine({ model: m, classifier: wrapped, wrapper: 'thermometer encoding' })).engine?.engine).toBe('tfjs');
     expect((await selectEngine({ model: m, classifier: wrapped }, 'tfjs')).engine).toMatchObject({ engine: 'tfjs', reason: expect.stringMatching(/requested/) });
+    // Shards going to a cluster keep auto on tfjs (the workers rebuild the classifier from its spec); the local pool does not.
+    const spec = { kind: 'saved' as const, modelJson: '/m/model.json', sha256: 'x', gradient: 'real' as const };
+    const forCluster = await selectEngine({ model: m, classifier: { ...wrapped, spec }, shardsTo: 'cluster' });
+    expect(forCluster.engine).toMatchObject({ engine: 'tfjs', reason: expect.stringMatching(/cluster/) });
+    expect(forCluster.spec).toEqual(spec);
+    await expect(selectEngine({ model: m, classifier: wrapped, shardsTo: 'cluster' }, 'onnx')).resolves.toMatchObject({ engine: { engine: 'onnx' } });
+    const forPool = await selectEngine({ model: m, classifier: wrapped, shardsTo: 'pool', threads: 1 });
+    expect(forPool.engine?.engine).toBe('onnx');
+    forPool.dispose?.();
 
     const onnx = await selectEngine({ model: m, classifier: wrapped, threads: 1 });
     expect(onnx.engine).toMatchObject({ engine: 'onnx', threads: 1, reason: expect.stringMatching(/auto/) });
