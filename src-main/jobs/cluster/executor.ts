@@ -132,6 +132,27 @@ export class NatsShardExecutor implements ShardExecutor {
     await this.cluster.close();
   }
 
+  /**
+   * An idempotent request to the server, tried again every 500 ms while it fails (a server restarting, a
+   * reconnect in progress) until it succeeds, the job is cancelled, or ADVLAB_CLUSTER_OFFLINE_MS has passed:
+   * then the run fails saying what it was doing and why.
+   */
+  private async untilOnline<R>(what: string, ctx: { readonly cancelled: boolean }, op: () => Promise<R>): Promise<R> {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        return await op();
+      } catch (e) {
+        if (ctx.cancelled) throw new CancelledError();
+        if (e instanceof AdvlabError) throw e;
+        if (Date.now() - t0 > this.offlineMs) {
+          throw new AdvlabError('INTERNAL', `Lost the cluster at ${this.opts.auth.url} while ${what}: ${(e as Error).message} (tried for ${Math.round((Date.now() - t0) / 1000)} s, ADVLAB_CLUSTER_OFFLINE_MS ${this.offlineMs})`);
+        }
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
+  }
+
   async run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {
     const { ctx } = this.opts;
     if (ctx.cancelled) throw new CancelledError();
@@ -251,10 +272,11 @@ export class NatsShardExecutor implements ShardExecutor {
         const taskBytes = encodePayload(task);
         if (taskBytes.byteLength > INLINE_PAYLOAD_BYTES) {
           const name = taskObjectName(run, index);
-          await os.putBlob({ name }, taskBytes);
+          await this.untilOnline(`storing the task of shard ${shard.id}`, ctx, () => os.putBlob({ name }, taskBytes));
           Object.assign(envelope, { taskObject: name, taskSha256: sha256Hex(taskBytes) });
         } else envelope.task = task;
-        const ack = await this.js.publish(NAMES.shardSubject(run), encodePayload(envelope), { msgID: `${run}:${shard.id}`, timeout: 10_000 });
+        // Idempotent (msgID): a publish lost to a server restart is sent again until the server is back or the offline bound passes.
+        const ack = await this.untilOnline(`sending shard ${shard.id}`, ctx, () => this.js.publish(NAMES.shardSubject(run), encodePayload(envelope), { msgID: `${run}:${shard.id}`, timeout: 10_000 }));
         seqToIndex.set(ack.seq, index);
         this.sent++;
         this.report();
