@@ -133,7 +133,9 @@ describe('the shard pool through the runner', () => {
     const file = join(sessionsRoot, info.session!, 'artifacts', 'examples.json');
     expect(existsSync(file), JSON.stringify({ info, summary: m.summary, stopMs })).toBe(true);
     const kept = JSON.parse(await readFile(file, 'utf8')) as { index: number }[];
-    expect(kept.length).toBeGreaterThanOrEqual(4);
+    // The done prefix: whole batches from the first, no more than the shards that finished (a thread slowed by other
+    // load can finish batch 2 before batch 1, so the prefix may be shorter than the count of finished shards).
+    expect(kept.length / 2).toBeLessThanOrEqual(info.shards!.done);
     expect(kept.length % 2).toBe(0);
     expect(kept.map((e) => e.index)).toEqual(kept.map((_, i) => i));
     expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
