@@ -53,7 +53,9 @@ test('the Audio view shows original, adversarial and perturbation with spectrogr
     // The spectrogram canvas is drawn under the waveform.
     await expect(page.getByTestId(w).locator('.spec canvas').first()).toBeAttached();
   }
-  // Aligned: the three clips have the same duration (0.5 s and more) and the same width.
+  // Aligned: the three clips have the same duration (0.5 s and more) and the same width. Wait until the selected
+  // session's clips are the ones shown (the view may still show the clip it opened with, 'ready' too).
+  await expect.poll(() => num(page.getByTestId('wave-original'), 'data-duration')).toBeGreaterThan(0.2);
   const durations = await Promise.all(['wave-original', 'wave-adversarial', 'wave-perturbation'].map((w) => num(page.getByTestId(w), 'data-duration')));
   expect(durations[0]).toBeGreaterThan(0.2);
   expect(new Set(durations).size).toBe(1);
