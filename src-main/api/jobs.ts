@@ -8,6 +8,8 @@ import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
 import { ENGINE_REQUESTS } from '../engine/onnx/engines';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
+import { EOT_DEFAULTS } from '../engine/audio/eot';
+import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
@@ -244,6 +246,60 @@ export const audioAttackParams = z
   })
   .strict();
 
+/**
+ * Robust mode (engine/audio/eot.ts): the audio attack with expectation over transformations (room
+ * impulse responses by the image-source method, background noise, time shifts, 8k <-> 16k resampling),
+ * then (compare) the plain attack with the same settings, both evaluated on held-out transformations.
+ */
+export const audioRobustParams = audioAttackParams
+  .extend({
+    /** Transformations drawn per step. */
+    samples: z.number().int().min(1).max(32).default(EOT_DEFAULTS.samples),
+    /** Rooms in the attack's pool (held-out rooms are never among them). */
+    rooms: z.number().int().min(1).max(1024).default(EOT_DEFAULTS.rooms),
+    reverbProbability: z.number().min(0).max(1).default(EOT_DEFAULTS.reverbProbability),
+    /** Background noise, dB SNR; null: none. */
+    snrDb: z.number().min(-20).max(120).nullable().default(EOT_DEFAULTS.snrDb),
+    maxShiftMs: z.number().min(0).max(500).default(EOT_DEFAULTS.maxShiftMs),
+    resampleProbability: z.number().min(0).max(1).default(EOT_DEFAULTS.resampleProbability),
+    /** Longest room response, seconds. */
+    rirMaxSeconds: z.number().positive().max(2).default(EOT_DEFAULTS.rirMaxSeconds),
+    /** A success during the attack needs the target under acceptFraction of this many fixed draws. */
+    checkTransforms: z.number().int().min(1).max(256).default(EOT_DEFAULTS.checkTransforms),
+    acceptFraction: z.number().min(0).max(1).default(EOT_DEFAULTS.acceptFraction),
+    /** Held-out transformations the results are evaluated on. */
+    heldOut: z.number().int().min(1).max(1000).default(EOT_DEFAULTS.heldOut),
+    /** Also run the plain attack and evaluate it on the same held-out transformations. */
+    compare: z.boolean().default(true),
+  })
+  .strict();
+
+/**
+ * A universal perturbation for speech-to-text (engine/audio/universal.ts): one delta, trained on a set of
+ * FSDD clips, that makes clips transcribe as one phrase; evaluated on held-out clips, for each Linf bound.
+ */
+export const audioUniversalParams = z
+  .object({
+    model: modelRef,
+    target: z.string().min(1).max(200),
+    /** Clips to train on and held-out clips to evaluate on (disjoint seeded picks from FSDD's recordings). */
+    trainClips: z.number().int().min(1).max(2000).default(UNIVERSAL_DEFAULTS.trainClips),
+    testClips: z.number().int().min(1).max(2000).default(UNIVERSAL_DEFAULTS.testClips),
+    /** Linf bounds (fractions of full scale), one delta each: the curve's points. */
+    eps: z.array(z.number().positive().max(1)).min(1).max(12).default([...UNIVERSAL_DEFAULTS.eps]),
+    /** Adam steps per bound. */
+    iterations: z.number().int().min(1).max(100000).default(UNIVERSAL_DEFAULTS.iterations),
+    batchSize: z.number().int().min(1).max(256).default(UNIVERSAL_DEFAULTS.batchSize),
+    /** Adam step as a fraction of the bound. */
+    learningRate: z.number().positive().max(1).default(UNIVERSAL_DEFAULTS.learningRate),
+    /** Length of the perturbation (and of the window every clip is cut or padded to), seconds. */
+    seconds: z.number().min(0.1).max(10).default(UNIVERSAL_DEFAULTS.seconds),
+    seed: seed.default(UNIVERSAL_DEFAULTS.seed),
+    name: z.string().max(200).optional(),
+    tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
+  })
+  .strict();
+
 /** Transcribe a WAV file with a speech model (no session). */
 export const audioTranscribeParams = z
   .object({
@@ -281,6 +337,8 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio-train'), params: audioTrainParams }).strict(),
   z.object({ kind: z.literal('audio-attack'), params: audioAttackParams }).strict(),
   z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
+  z.object({ kind: z.literal('audio-robust'), params: audioRobustParams }).strict(),
+  z.object({ kind: z.literal('audio-universal'), params: audioUniversalParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
   z.object({ kind: z.literal('data-get'), params: dataGetParams }).strict(),
   z.object({ kind: z.literal('evaluate'), params: evaluateParams }).strict(),
@@ -321,4 +379,6 @@ export type MinnormParams = z.output<typeof minnormParams>;
 export type AudioTrainParams = z.output<typeof audioTrainParams>;
 export type AudioAttackParams = z.output<typeof audioAttackParams>;
 export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;
+export type AudioRobustParams = z.output<typeof audioRobustParams>;
+export type AudioUniversalParams = z.output<typeof audioUniversalParams>;
 export type DataGetParams = z.output<typeof dataGetParams>;

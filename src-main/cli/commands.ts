@@ -414,9 +414,11 @@ const audioCmd: Command = {
         const out = {
           session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
+          survived: r.survived ?? null, secondCopyTranscript: r.secondCopyTranscript ?? null,
         };
         const what = out.target === null ? 'untargeted' : `target "${out.target}"`;
-        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}", dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
+        const survivedText = out.survived === null ? '' : out.survived ? ' (survived the re-check from disk)' : ` (did NOT survive the re-check: the saved file with a freshly loaded model says "${out.secondCopyTranscript}")`;
+        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}"${survivedText}, dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
       case 'transcribe': {

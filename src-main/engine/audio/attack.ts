@@ -217,6 +217,13 @@ function maxAbs(v: ArrayLike<number>): number {
 export interface AudioAttackHooks {
   /** Called with every metrics row (every `checkEvery` iterations), e.g. to append it to a session. */
   onRow?: (row: AudioAttackRow) => void | Promise<void>;
+  /**
+   * Robust mode (eot.ts): maps the noisy model-rate input [1, n] to a batch [B, n] of transformed
+   * copies; the CTC term becomes their mean. Called once per iteration inside the step's tidy.
+   */
+  transform?: (input: tf.Tensor2D, iteration: number) => tf.Tensor2D;
+  /** Robust mode: a stored candidate that reached the goal counts as a success only if this agrees. */
+  accept?: (adversarial: Float32Array) => Promise<boolean>;
 }
 
 /**
@@ -318,6 +325,12 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       const cost = optimizer.minimize(() => tf.tidy(() => {
         let input = tf.add(x, delta) as tf.Tensor2D;
         if (noiseStd > 0) input = tf.add(input, tf.randomNormal([1, n], 0, noiseStd, 'float32', seed));
+        if (hooks.transform) {
+          const batch = hooks.transform(input, it);
+          const B = batch.shape[0];
+          const sum = ctcLoss(model.logits(batch), Array(B).fill(labels[0]), { inputLengths: Array(B).fill(T[0]), reduction: 'sum' });
+          return tf.add(tf.sum(tf.square(delta)), tf.mul((sign * o.c) / B, sum)) as tf.Scalar;
+        }
         const ctc = ctcLoss(model.logits(input), labels, { inputLengths: T, reduction: 'sum' });
         return tf.add(tf.sum(tf.square(delta)), tf.mul(sign * o.c, ctc)) as tf.Scalar;
       }), true, [delta])!;
@@ -336,7 +349,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       const pert = adv.map((v, i) => v - x0[i]);
       const dbxNow = dB(pert) - dB(x0);
       last = { adv, text };
-      if (reached(text)) {
+      if (reached(text) && (!hooks.accept || (await hooks.accept(adv)))) {
         successes++;
         if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it };
         tau = o.tauDecay * Math.min(tau, maxAbs(deltaM));

@@ -75,3 +75,14 @@ export { audioAttack, validateTarget, normalizeTarget, resolveAudioAttackOptions
 export type { AudioAttackOptions, ResolvedAudioAttackOptions, AudioAttackRow, AudioAttackResult, AudioAttackHooks } from './attack';
 export { audioBenchmark, PHRASE_TARGETS, UNSEEN_LETTER_PHRASES } from './bench';
 export type { AudioBenchmarkOptions, AudioBenchmarkRow, AudioBenchmarkResult } from './bench';
+export { recheckSaved } from './survival';
+export type { SurvivalCheck } from './survival';
+export { imageSourceRir, randomRir, randomRoom, sabineT60, directDistance, convolveSame, SPEED_OF_SOUND, DEFAULT_ROOMS } from './rir';
+export type { ShoeboxRoom, RirOptions, RoomDistribution, Vec3 } from './rir';
+export {
+  EOT_DEFAULTS, resolveEotOptions, transformSets, drawTransform, applyTransform, transformBatch, transcribeUnder, linearKernel, applyKernel,
+  roundTripKernel, resampleRoundTrip, otherRate, robustAudioAttack,
+} from './eot';
+export type { EotOptions, AudioTransform, HeldOutReport, RobustAudioAttackResult } from './eot';
+export { universalPerturbation, fitWindow, UNIVERSAL_DEFAULTS } from './universal';
+export type { UniversalOptions, UniversalPoint, UniversalResult, UniversalHooks } from './universal';

@@ -24,6 +24,8 @@ export const SESSION_KINDS = [
   'loss-surface',
   'audio-train',
   'audio-attack',
+  'audio-robust',
+  'audio-universal',
   'listening',
   'recipe',
   'gradient-check',

@@ -13,7 +13,8 @@
  *    perturbation.wav (adversarial - original, scaled to a 0.9 full-scale peak; the gain is
  *    summary.perturbationGain); metrics attack.jsonl {iteration, loss, ctc, dbx, tau}; summary
  *    {success, target, transcriptBefore, transcriptAfter, dbx, iterations, seconds, tau, sampleRate,
- *    perturbationGain, ...} and no 'model' key (that key marks sessions holding a model).
+ *    perturbationGain, survived, secondCopyTranscript, ...} and no 'model' key (that key marks sessions
+ *    holding a model); survival.json: the saved adversarial.wav re-checked (audio-survival.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
 import { resolveSpeechModel } from '../model-ref';
 import { cancelledWith, openSession, runInSession } from '../session-env';
+import { recheckArtifacts } from './audio-survival';
 import type { JobHandler } from '../types';
 
 /** The FSDD recordings folder in the first data folder that has one. */
@@ -41,7 +43,7 @@ export function findFsdd(dataDirs: readonly string[]): string {
 }
 
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
-async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
+export async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -175,7 +177,10 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         { path: 'adversarial.wav', data: write16(r.adversarial, r.sampleRate), kind: 'audio', description: `adversarial clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptAfter}"` },
         { path: 'perturbation.wav', data: write16(audible.samples, r.sampleRate), kind: 'audio', description: `adversarial - original, amplified x${audible.gain.toFixed(2)} to a 0.9 full-scale peak` },
       ]);
+      // The saved clip re-checked as a second user would have it: read back, model loaded afresh.
+      const survival = await recheckArtifacts(writer, resolved.ref.path ?? model.modelJson!, [{ path: 'adversarial.wav', inMemory: r.transcriptAfter }], ctx);
       const summary = {
+        ...survival,
         success: r.success,
         mode: r.mode,
         target: r.target,
