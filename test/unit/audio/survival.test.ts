@@ -4,35 +4,20 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { SpeechModel, audioAttack, ctcLoss, quantize16, readWavFile, recheckSaved, stackSignals, write16 } from '../../../src-main/engine/audio';
-import { DATA } from '../helpers';
+import { SpeechModel, audioAttack, ctcLoss, quantize16, recheckSaved, write16 } from '../../../src-main/engine/audio';
+import { TINY_WORDS as WORDS, tinySpeechModel } from './tiny-speech';
 
-const FSDD = join(DATA, 'fsdd', 'recordings');
-const WORDS = ['one', 'two', 'three'];
 const LSB = 1 / 32768;
 let model: SpeechModel;
 let clips: Float32Array[];
 let dir: string;
 let modelJson: string;
 
-/** The tiny over-fitted model of speech-attack.test.ts (three recordings of one speaker), saved to a file. */
+/** The tiny over-fitted model (tiny-speech.ts), saved to a file. */
 beforeAll(async () => {
   await initBackend('wasm');
   dir = mkdtempSync(join(tmpdir(), 'advlab-survival-'));
-  clips = await Promise.all(['1_george_0', '2_george_0', '3_george_0'].map(async (f) => (await readWavFile(join(FSDD, `${f}.wav`))).samples));
-  model = SpeechModel.create('speech-small', { seed: 3 });
-  const { batch, lengths } = stackSignals(clips, 200);
-  const feats = model.frontend.features(batch, lengths);
-  const frames = lengths.map((n) => model.frameCount(n));
-  const labels = WORDS.map((w) => model.alphabet.encode(w));
-  const vars = model.network.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = tf.train.adam(3e-3);
-  for (let step = 1; step <= 120; step++) {
-    tf.dispose(opt.minimize(() => ctcLoss(model.logitsFromFeatures(feats, frames, true), labels, { inputLengths: model.outputLengths(lengths), reduction: 'mean' }) as tf.Scalar, true, vars) ?? []);
-    if (step % 10 === 0 && (await model.transcribeBatch(clips)).every((t, i) => t === WORDS[i])) break;
-  }
-  tf.dispose([batch, feats]);
-  opt.dispose();
+  ({ model, clips } = await tinySpeechModel());
   expect(await model.transcribeBatch(clips)).toEqual(WORDS);
   modelJson = (await model.save(join(dir, 'model'))).modelJson;
 }, 120_000);
