@@ -129,7 +129,9 @@ export async function universalPerturbation(model: SpeechModel, train: readonly 
     for (let k = 0; k < bounds.length; k++) {
       const eps = bounds[k];
       const sub = childContext(ctx, { from: k, span: 1, total: bounds.length, label: `eps ${eps}` });
-      const delta = tf.variable(tf.zeros([1, n]), true, `universal-delta-${Math.random().toString(36).slice(2)}`);
+      const zeros = tf.zeros([1, n]);
+      const delta = tf.variable(zeros, true, `universal-delta-${Math.random().toString(36).slice(2)}`);
+      zeros.dispose();
       const opt = tf.train.adam(options.learningRate * eps);
       const rng = mulberry32(options.seed * 8_191 + k);
       let kept: { delta: Float32Array; hits: number; at: number } = { delta: new Float32Array(n), hits: -1, at: 0 };
