@@ -363,7 +363,11 @@ const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
-  '   (M: an audio-train session id or a speech model.json / its folder)',
+  '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
+  '          (expectation over transformations: image-source rooms, noise at an SNR, time shifts, 8k<->16k; evaluated on held-out transformations against the plain attack)',
+  '       advlab audio universal --model M --target "TEXT" [--eps X,Y,...] [--train-clips N] [--test-clips N] [--iterations N] [--batch-size N] [--lr X] [--seconds S] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '          (one perturbation for many FSDD clips; held-out success for each Linf bound)',
+  '   (M: an audio-train session id or a speech model.json / its folder; every saved adversarial WAV is re-checked from disk with the model loaded afresh)',
 ].join('\n');
 
 /** A model reference: a session id stays as is, an existing path becomes absolute. */
@@ -373,7 +377,7 @@ function modelArg(m: string | undefined): string {
 }
 
 const audioCmd: Command = {
-  summary: 'speech-to-text on FSDD and targeted audio adversarial examples: audio train | attack | transcribe',
+  summary: 'speech-to-text on FSDD and targeted audio adversarial examples: audio train | attack | robust | universal | transcribe',
   usage: AUDIO_USAGE,
   async run(c: CliContext) {
     const { values: v, positionals } = c.parse({
@@ -381,6 +385,10 @@ const audioCmd: Command = {
       lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
       model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
       c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' },
+      samples: { type: 'string' }, rooms: { type: 'string' }, reverb: { type: 'string' }, snr: { type: 'string' }, 'no-noise': { type: 'boolean' },
+      'shift-ms': { type: 'string' }, resample: { type: 'string' }, 'rir-seconds': { type: 'string' }, check: { type: 'string' }, accept: { type: 'string' },
+      'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
+      seconds: { type: 'string' },
     }, true);
     const [sub, ...extra] = positionals;
     if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
@@ -421,6 +429,54 @@ const audioCmd: Command = {
         c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}"${survivedText}, dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
+      case 'robust': {
+        if (!v.wav) throw badInput('--wav is required: the WAV file to attack');
+        if (v.target === undefined && !v.untargeted) throw badInput('--target "TEXT" is required (or --untargeted)');
+        if (v.target !== undefined && v.untargeted) throw badInput('give either --target or --untargeted, not both');
+        if (v.snr !== undefined && v['no-noise']) throw badInput('give either --snr or --no-noise, not both');
+        const params = {
+          model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
+          iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+          samples: num(v.samples, 'samples', { int: true, min: 1 }), rooms: num(v.rooms, 'rooms', { int: true, min: 1 }), reverbProbability: num(v.reverb, 'reverb', { min: 0, max: 1 }),
+          snrDb: v['no-noise'] ? null : num(v.snr, 'snr'), maxShiftMs: num(v['shift-ms'], 'shift-ms', { min: 0 }), resampleProbability: num(v.resample, 'resample', { min: 0, max: 1 }),
+          rirMaxSeconds: num(v['rir-seconds'], 'rir-seconds', { min: 0 }), checkTransforms: num(v.check, 'check', { int: true, min: 1 }), acceptFraction: num(v.accept, 'accept', { min: 0, max: 1 }),
+          heldOut: num(v['held-out'], 'held-out', { int: true, min: 1 }), compare: v['no-compare'] ? false : undefined,
+        };
+        const r = finished(await c.runJob('audio-robust', JSON.parse(JSON.stringify(params))));
+        const out = {
+          session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter, dbx: r.dbx ?? null,
+          heldOutSuccess: r.heldOutSuccess ?? null, heldOutTrials: r.heldOutTrials ?? null, plainSuccess: r.plainSuccess ?? null, plainDbx: r.plainDbx ?? null,
+          plainHeldOutSuccess: r.plainHeldOutSuccess ?? null, dbxCost: r.dbxCost ?? null, survived: r.survived ?? null, secondCopyTranscript: r.secondCopyTranscript ?? null,
+          seconds: r.seconds, plainSeconds: r.plainSeconds ?? null, totalSeconds: r.totalSeconds ?? null, cancelled: r.cancelled ?? false,
+        };
+        const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : 'n/a');
+        const p100 = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(0)}%` : 'n/a');
+        c.out.result(out, [
+          `robust (EOT): ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}", dB_x ${f(out.dbx)} dB, target under ${p100(out.heldOutSuccess)} of ${out.heldOutTrials} held-out transformations`,
+          ...(out.plainHeldOutSuccess !== null ? [`plain:        ${out.plainSuccess ? 'SUCCESS' : 'failed'}, dB_x ${f(out.plainDbx)} dB, target under ${p100(out.plainHeldOutSuccess)} of them; robustness costs ${f(out.dbxCost)} dB`] : []),
+          `survival re-check: ${out.survived ? 'survived' : `did NOT survive ("${out.secondCopyTranscript}")`}; session ${out.session}`,
+        ].join('\n'));
+        return out.cancelled ? 130 : 0;
+      }
+      case 'universal': {
+        if (v.target === undefined) throw badInput('--target "TEXT" is required: the phrase every clip should transcribe as');
+        const eps = v.eps === undefined ? undefined : v.eps.split(',').map((x, i) => num(x.trim(), `eps (item ${i + 1})`, { min: 0, max: 1 })!);
+        const params = {
+          model: modelArg(v.model), target: v.target, eps, trainClips: num(v['train-clips'], 'train-clips', { int: true, min: 1 }), testClips: num(v['test-clips'], 'test-clips', { int: true, min: 1 }),
+          iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), batchSize: num(v['batch-size'], 'batch-size', { int: true, min: 1 }), learningRate: num(v.lr, 'lr', { min: 0 }),
+          seconds: num(v.seconds, 'seconds', { min: 0 }), seed, name: v.name, tags: v.tag,
+        };
+        const r = finished(await c.runJob('audio-universal', JSON.parse(JSON.stringify(params))));
+        const curve = (r.curve ?? []) as { eps: number; deltaDbfs: number; meanDbx: number; trainSuccess: number; heldOutSuccess: number; heldOutHits: number; heldOutTrials: number }[];
+        const out = { session: r.session, target: r.target, trainClips: r.trainClips, testClips: r.testClips, curve, bestHeldOutSuccess: r.bestHeldOutSuccess ?? null, survived: r.survived ?? null, seconds: r.seconds, cancelled: r.cancelled ?? false };
+        c.out.result(out, [
+          `universal perturbation "${out.target}" (${out.trainClips} training clips, ${out.testClips} held out):`,
+          ...curve.map((p) => `  eps ${p.eps}: ${p.deltaDbfs.toFixed(1)} dBFS, mean dB_x ${p.meanDbx.toFixed(1)} dB, held-out ${p.heldOutHits}/${p.heldOutTrials} (${(100 * p.heldOutSuccess).toFixed(0)}%), train ${(100 * p.trainSuccess).toFixed(0)}%`),
+          `survival re-check of the saved examples: ${out.survived ? 'survived' : 'did NOT survive'}; ${Number(out.seconds).toFixed(0)} s; session ${out.session}`,
+        ].join('\n'));
+        return out.cancelled ? 130 : 0;
+      }
       case 'transcribe': {
         if (!v.wav) throw badInput('--wav is required: the WAV file to transcribe');
         const r = finished(await c.runJob('audio-transcribe', { model: modelArg(v.model), wav: resolve(v.wav), method: v.beam ? 'beam' : 'greedy' }));
@@ -428,7 +484,7 @@ const audioCmd: Command = {
         return 0;
       }
       default:
-        throw badInput(`${sub === undefined ? 'advlab audio needs a subcommand' : `Unknown audio subcommand "${sub}"`}: train, attack or transcribe\nusage: ${AUDIO_USAGE}`);
+        throw badInput(`${sub === undefined ? 'advlab audio needs a subcommand' : `Unknown audio subcommand "${sub}"`}: train, attack or transcribe; robust or universal\nusage: ${AUDIO_USAGE}`);
     }
   },
 };
