@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
+import { LocalContext } from '../../../src-main/engine/context';
+import { CancelledError } from '../../../src-main/engine/errors';
 import {
   SPEED_OF_SOUND, SpeechModel, applyKernel, applyTransform, directDistance, imageSourceRir, linearKernel, randomRir, resampleRoundTrip,
   robustAudioAttack, roundTripKernel, sabineT60, transformBatch, transformSets, resolveEotOptions, type ShoeboxRoom,
@@ -140,4 +142,21 @@ describe('robust mode (EOT) vs the plain attack on held-out transformations', ()
     expect(held.plain!.transcripts).toHaveLength(12);
     expect(Number.isFinite(r.robust.dbx!) && Number.isFinite(r.plain!.dbx!)).toBe(true);
   }, 300_000);
+
+  it('a cancel during the EOT attack ends within a step and keeps its best so far', async () => {
+    const ctx = new LocalContext();
+    let rows = 0;
+    const before = tf.memory().numTensors;
+    const e = await robustAudioAttack(model, { samples: clips[1], sampleRate: 8000 }, { target: 'three', iterations: 1000, seed: 2 }, { samples: 2, rooms: 2, heldOut: 2, checkTransforms: 2 }, true, ctx, {
+      onRow: () => void (++rows === 1 && ctx.cancel()),
+    }).then(() => null, (err: unknown) => err);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(e).toBeInstanceOf(CancelledError);
+    const partial = (e as CancelledError).partial as { robust: { iterations: number }; plain: unknown; heldOut: unknown };
+    expect(partial.robust.iterations).toBeLessThanOrEqual(11);
+    expect(partial.plain).toBeNull();
+    expect(partial.heldOut).toBeNull();
+    const steps = ctx.events.map((p) => p.step / p.total);
+    for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThanOrEqual(steps[i - 1]);
+  });
 });
