@@ -10,7 +10,8 @@
  *    heldout/*.wav (the first three held-out renderings of the robust clip), survival.json; metrics
  *    attack.jsonl (the EOT attack, as audio-attack's) and plain.jsonl; summary {success, target,
  *    transcriptBefore, transcriptAfter, dbx, heldOutSuccess, plainSuccess, plainDbx, plainHeldOutSuccess,
- *    dbxCost, survived, ...}.
+ *    dbxCost, survived, ...}. Cancelled before the held-out evaluation: original.wav and the EOT attack's
+ *    adversarial.wav so far, the attack's summary with heldOutSuccess null, marked cancelled.
  *  - audio-universal: artifacts universal-<k>.wav (the kept delta of the k-th bound, at its true level),
  *    curve.json (one row per bound, with the clips and the held-out transcripts), examples/<k>-<clip>.wav (three held-out clips with the largest bound's delta), survival.json;
  *    metrics train.jsonl {step, eps, loss}, checks.jsonl {step, eps, trainSuccess}, curve.jsonl (one row
@@ -25,7 +26,8 @@ import {
 import { AdvlabError } from '../../engine/errors';
 import { SessionStore } from '../../engine/sessions';
 import { resolveSpeechModel } from '../model-ref';
-import { openSession, runInSession } from '../session-env';
+import { cancelledWith, openSession, runInSession } from '../session-env';
+import { keepPartial } from '../../engine/context';
 import type { JobHandler } from '../types';
 import { findFsdd, readClip } from './audio';
 import { recheckArtifacts } from './audio-survival';
@@ -57,9 +59,18 @@ export const audioRobust = (async (raw, ctx, env) => {
         resampleProbability: p.resampleProbability, rirMaxSeconds: p.rirMaxSeconds, checkTransforms: p.checkTransforms,
         acceptFraction: p.acceptFraction, heldOut: p.heldOut,
       };
-      const r = await robustAudioAttack(model, clip, { target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed }, eot, p.compare, ctx, {
+      const { value: r, cancel } = await keepPartial(robustAudioAttack(model, clip, { target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed }, eot, p.compare, ctx, {
         onRow: (which, row) => writer.appendMetric(which === 'robust' ? 'attack' : 'plain', { ...row }),
-      });
+      }));
+      if (cancel) {
+        // Cancelled before the held-out evaluation: keep the EOT attack's clip so far, marked cancelled.
+        const rob = r.robust;
+        await writer.writeArtifacts([
+          { path: 'original.wav', data: write16(rob.original, rob.sampleRate), kind: 'audio', description: `the clip (16-bit, ${rob.sampleRate} Hz): "${rob.transcriptBefore}"` },
+          { path: 'adversarial.wav', data: write16(rob.adversarial, rob.sampleRate), kind: 'audio', description: `robust (EOT) adversarial clip so far (cancelled): "${rob.transcriptAfter}"` },
+        ]);
+        throw cancelledWith({ summary: { ...attackSummary(rob), heldOutSuccess: null, modelId: resolved.ref.id ?? resolved.ref.path ?? null, arch: model.arch, wav: p.wav, backend: env.backend.name } }, cancel);
+      }
       const rob = r.robust;
       const plain = r.plain;
       const held = r.heldOut!;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioRobustParams, audioUniversalParams } from '../../../src-main/api/jobs';
 import { initBackend, type BackendInfo } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
+import { CancelledError } from '../../../src-main/engine/errors';
 import { EOT_DEFAULTS, UNIVERSAL_DEFAULTS, readWav, write16, type SpeechModel } from '../../../src-main/engine/audio';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { audioAttackJob } from '../../../src-main/jobs/kinds/audio';
@@ -81,6 +82,24 @@ describe('attacks that survive: jobs', () => {
     const metrics = await readdir(join(store.dir(r.session as string), 'metrics'));
     expect(metrics.sort()).toEqual(['attack.jsonl', 'plain.jsonl']);
   }, 300_000);
+
+  it('a cancelled audio-robust keeps the EOT clip so far in a session marked cancelled', async () => {
+    const store = new SessionStore(env.sessionsRoot);
+    const ctx = new LocalContext();
+    const progress = ctx.progress.bind(ctx);
+    ctx.progress = (p) => {
+      progress(p);
+      ctx.cancel();
+    };
+    const ids: string[] = [];
+    const e = await audioRobust({ model: modelDir, wav, target: 'three', iterations: 500, samples: 2, rooms: 2, heldOut: 2, checkTransforms: 2 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(ids[0]);
+    expect(m.status).toBe('cancelled');
+    expect(m.summary).toMatchObject({ heldOutSuccess: null, target: 'three' });
+    expect(m.summary.iterations as number).toBeLessThanOrEqual(20);
+    expect(existsSync(join(artifacts(store, ids[0]), 'adversarial.wav'))).toBe(true);
+  }, 120_000);
 
   it('audio-universal trains one delta per bound and reports held-out success against the norm', async () => {
     const store = new SessionStore(env.sessionsRoot);
