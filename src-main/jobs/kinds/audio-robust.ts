@@ -15,7 +15,8 @@
  *  - audio-universal: artifacts universal-<k>.wav (the kept delta of the k-th bound, at its true level),
  *    curve.json (one row per bound, with the clips and the held-out transcripts), examples/<k>-<clip>.wav (three held-out clips with the largest bound's delta), survival.json;
  *    metrics train.jsonl {step, eps, loss}, checks.jsonl {step, eps, trainSuccess}, curve.jsonl (one row
- *    per bound); summary {target, bestHeldOutSuccess, bestEps, ... per-bound heldOutSuccess@eps}.
+ *    per bound); summary {target, bestHeldOutSuccess, bestEps, ... per-bound heldOutSuccess@eps}. A cancel keeps
+ *    the bounds finished so far, marked cancelled.
  */
 import { basename } from 'node:path';
 import { audioRobustParams, audioUniversalParams } from '../../api/jobs';
@@ -153,12 +154,14 @@ export const audioUniversal = (async (raw, ctx, env) => {
       models: [resolved.ref],
     });
     return await runInSession(writer, async () => {
-      const r = await universalPerturbation(model, train, heldOut, {
+      // A cancel keeps the bounds finished so far (their deltas, curve rows and examples), marked cancelled.
+      const { value: r, cancel } = await keepPartial(universalPerturbation(model, train, heldOut, {
         target: p.target, eps: p.eps, iterations: p.iterations, batchSize: p.batchSize, learningRate: p.learningRate, seconds: p.seconds, seed: p.seed,
       }, ctx, {
         onStep: (row) => (row.iteration % 5 === 0 ? writer.appendMetric('train', { step: row.iteration, eps: row.eps, loss: row.loss }) : undefined),
         onCheck: (row) => writer.appendMetric('checks', { step: row.iteration, eps: row.eps, trainSuccess: row.trainSuccess }),
-      });
+      }));
+      if (cancel && r.points.length === 0) throw cancelledWith({ summary: { target: r.target, bounds: 0, trainClips: train.length, testClips: heldOut.length } }, cancel);
       const rate = r.sampleRate;
       const rows = r.points.map((pt, k) => ({ k, eps: pt.eps, deltaDbfs: pt.deltaDbfs, meanDbx: pt.meanDbx, trainSuccess: pt.trainSuccess, heldOutSuccess: pt.heldOutSuccess, heldOutHits: pt.heldOutHits, heldOutTrials: pt.heldOutTrials, keptAt: pt.keptAt }));
       for (const row of rows) await writer.appendMetric('curve', row);
@@ -198,7 +201,9 @@ export const audioUniversal = (async (raw, ctx, env) => {
         summary[`heldOutSuccess@${pt.eps}`] = pt.heldOutSuccess;
         summary[`trainSuccess@${pt.eps}`] = pt.trainSuccess;
       }
-      return { summary, result: { ...summary, curve: rows } };
+      const outcome = { summary, result: { ...summary, curve: rows } };
+      if (cancel) throw cancelledWith(outcome, cancel);
+      return outcome;
     });
   } finally {
     model.dispose();

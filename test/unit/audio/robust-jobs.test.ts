@@ -119,4 +119,22 @@ describe('attacks that survive: jobs', () => {
     }
     expect(curve.points[0].heldOutTranscripts).toHaveLength(4);
   }, 300_000);
+
+  it('a cancelled audio-universal keeps the bounds it finished', async () => {
+    const store = new SessionStore(env.sessionsRoot);
+    const ctx = new LocalContext();
+    const progress = ctx.progress.bind(ctx);
+    ctx.progress = (p) => {
+      progress(p);
+      if (p.step / p.total >= 0.5) ctx.cancel(); // the second bound's first check
+    };
+    const ids: string[] = [];
+    const e = await audioUniversal({ model: modelDir, target: 'three', trainClips: 3, testClips: 2, eps: [0.02, 0.3], iterations: 4, batchSize: 3, seconds: 0.6, seed: 1 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(ids[0]);
+    expect(m.status).toBe('cancelled');
+    expect(m.summary).toMatchObject({ bounds: 1, target: 'three', survivalChecked: 2 });
+    const curve = JSON.parse(await readFile(join(artifacts(store, ids[0]), 'curve.json'), 'utf8'));
+    expect(curve.points.map((p: { eps: number }) => p.eps)).toEqual([0.02]);
+  }, 120_000);
 });
