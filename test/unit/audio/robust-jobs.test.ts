@@ -65,6 +65,23 @@ describe('attacks that survive: jobs', () => {
     expect(rows[0]).not.toHaveProperty('file'); // no absolute paths in the session
   });
 
+  it('a cancelled audio-attack keeps its clip and re-checks it too', async () => {
+    const store = new SessionStore(env.sessionsRoot);
+    const ctx = new LocalContext();
+    const progress = ctx.progress.bind(ctx);
+    ctx.progress = (p) => {
+      progress(p);
+      ctx.cancel();
+    };
+    const ids: string[] = [];
+    const e = await audioAttackJob({ model: modelDir, wav, target: 'three', iterations: 500, seed: 1 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(ids[0]);
+    expect(m.status).toBe('cancelled');
+    expect(m.summary).toMatchObject({ survivalChecked: 1 });
+    expect(m.summary.secondCopyTranscript).toBe(m.summary.transcriptAfter);
+  }, 120_000);
+
   it('audio-robust writes both clips, held-out rows, the survival check and the comparison', async () => {
     const store = new SessionStore(env.sessionsRoot);
     const r = (await audioRobust({ model: modelDir, wav, target: 'three', iterations: 30, seed: 2, samples: 2, rooms: 4, heldOut: 6, checkTransforms: 3, rirMaxSeconds: 0.05 }, new LocalContext(), env)) as Record<string, unknown>;
