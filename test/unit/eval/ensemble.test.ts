@@ -4,7 +4,7 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
 import type { Classifier } from '../../../src-main/engine/models/classifier';
-import { fromBase64, runEnsemble, type EnsembleState } from '../../../src-main/engine/eval';
+import { ensembleAttacks, fromBase64, runEnsemble, type EnsembleState } from '../../../src-main/engine/eval';
 import { mnist, trainDense, type Subset } from '../attacks/helpers';
 
 let clf: Classifier;
@@ -81,6 +81,29 @@ describe('the standard ensemble', () => {
     const err = await runEnsemble(clf, pts.images, pts.labels, opts, ctx).catch((e) => e);
     expect(err).toBeInstanceOf(CancelledError);
     expect((err as CancelledError).partial).toMatchObject({ format: 1, config: { eps: 0.08 } });
+  });
+
+  it('the standard version runs FAB-T (AutoAttack\'s parameters) between APGD-T and Square, on what APGD-T left; quick leaves it out', async () => {
+    expect(ensembleAttacks('linf', 0.3, 'standard', 1).map((a) => a.attack)).toEqual(['apgd', 'apgd-t', 'fab-t', 'square']);
+    expect(ensembleAttacks('l2', 2, 'standard', 1).map((a) => a.attack)).toEqual(['apgd-l2', 'apgd-t-l2', 'fab-t-l2', 'square-l2']);
+    expect(ensembleAttacks('linf', 0.3, 'quick', 1).map((a) => a.name)).toEqual(['apgd-ce', 'apgd-t', 'square']);
+    expect(ensembleAttacks('linf', 0.3, 'standard', 1)[2]).toEqual({ name: 'fab-t', attack: 'fab-t', params: { eps: 0.3, steps: 100, targetClasses: 9, restarts: 1, seed: 1 }, gradient: true });
+    const sub = mnist(5300, 12);
+    const saved: EnsembleState[] = [];
+    const before = tf.memory().numTensors;
+    const r = await runEnsemble(clf, sub.images, sub.labels, { norm: 'linf', eps: 0.05, version: 'standard', chunkSize: 12, checkpointSeconds: 0 }, undefined,
+      { save: async (s) => { saved.push(JSON.parse(JSON.stringify(s))); } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.waterfall.map((s) => s.attack)).toEqual(['clean', 'apgd-ce', 'apgd-t', 'fab-t', 'square']);
+    for (let i = 1; i < r.waterfall.length; i++) expect(r.waterfall[i].robust).toBe(r.waterfall[i - 1].robust - r.waterfall[i].broken);
+    // FAB-T saw exactly the inputs APGD-CE and APGD-T left.
+    const fab = saved.find((s) => s.current?.attack === 'fab-t')!;
+    expect(fab.current!.rows).toEqual(r.perExample.filter((e) => e.cleanCorrect && e.brokenBy !== 'apgd-ce' && e.brokenBy !== 'apgd-t').map((e) => e.index));
+    expect(r.outcome.robustAccuracyAfterGradientAttacks).toBe(r.waterfall[3].robustAccuracy);
+    for (const e of r.perExample.filter((x) => x.brokenBy === 'fab-t')) {
+      expect(e.distance!).toBeLessThanOrEqual(0.05 + 1e-5);
+      expect(e.iterations!).toBeGreaterThanOrEqual(1);
+    }
   });
 
   it('on a model with zero gradients (logits through round), Square breaks what APGD could not', async () => {
