@@ -28,9 +28,11 @@
  * when unbroken), summed over restarts and targets.
  *
  * Deviations from the reference code, each small:
- * - Random start: ops.randomStart's uniform point of the ball (as PGD's), where the code takes
- *   x + eps * t / ||t|| (t uniform or Gaussian), a point on the sphere's scale; the first step, 2 eps
- *   long, reaches the boundary either way.
+ * - Random start: a uniform point of the ball (as PGD's), where the code takes x + eps * t / ||t||
+ *   (t uniform or Gaussian), a point on the sphere's scale; the first step, 2 eps long, reaches the
+ *   boundary either way. It is drawn per image (seeded by seed + restart and the image's pixels,
+ *   per-example.ts), where the code draws one tensor per batch: an image's result does not depend on
+ *   the batch it is in, so evaluate can split its chunks into pool-sized shards.
  * - The oscillation count at the first checkpoint compares step 0 with the starting loss; the code
  *   compares it with a zero-filled slot (Python index -1), which counts a rise whenever the loss is > 0.
  * - The whole batch stops once every example meets the goal (the code runs all N_iter steps).
@@ -41,7 +43,8 @@ import { z } from 'zod';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { crossEntropy } from './losses';
-import { gradWithLogits, normalizeGradient, oneHot, projectBall, randomStart, rowMask, rowWhere } from './ops';
+import { gradWithLogits, normalizeGradient, oneHot, projectBall, rowMask, rowWhere } from './ops';
+import { ballStartPerExample } from './per-example';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 export const CROCE_HEIN_2020: Paper = {
@@ -165,7 +168,8 @@ async function apgdOnce(
   const history: Float32Array[] = []; // losses of the iterates since the last checkpoint (first: the loss before the window)
   const halvedLast = new Uint8Array(m);
   let bestAtCheck = new Float32Array(m);
-  let xAdv = randomStart(x0, s.norm, s.eps, s.seed);
+  const x0Data = x0.dataSync() as Float32Array;
+  let xAdv = tf.tensor4d(ballStartPerExample(x0Data, x0Data.length / m, s.norm, s.eps, s.seed), x0.shape);
   let xPrev = tf.clone(xAdv);
   let grad: tf.Tensor4D | null = null;
   let xBest = tf.clone(xAdv); // highest-loss point

@@ -18,8 +18,9 @@
  * waterfall. The state (EnsembleState) is plain JSON, saved through a callback at most `checkpointSeconds`
  * apart (at chunk boundaries) and at the end; a run given a saved state continues it: attacks already
  * done are skipped and the current attack resumes at its next chunk. Chunks are fixed (the rows robust
- * when the attack started, in order, `chunkSize` at a time) and every attack is seeded per chunk or per
- * image, so a resumed run ends with exactly the robust accuracy of an uninterrupted one.
+ * when the attack started, in order, `chunkSize` at a time) and every attack draws its randomness per
+ * image, so a resumed run ends with exactly the robust accuracy of an uninterrupted one. On a shard
+ * executor a chunk goes out as pool-sized shards (shardSize).
  */
 import { childContext, silentContext, type JobContext } from '../context';
 import { badInput, CancelledError } from '../errors';
@@ -162,6 +163,17 @@ function initialState(classifier: Classifier, data: Float32Array, y: Int32Array,
 }
 
 /**
+ * Inputs per runAttack batch: the whole chunk in this thread; with a shard executor (the pool, a
+ * cluster), the chunk split evenly over its parallelism, so every worker gets a shard. Every attack of
+ * the ensemble draws its randomness per image (attacks/per-example.ts), so the split changes nothing
+ * in the per-example results (tested), and a resumed run may use another pool size.
+ */
+export function shardSize(rows: number, ctx: JobContext): number {
+  const width = ctx.shards ? Math.max(1, Math.floor(ctx.shards.parallelism)) : 1;
+  return Math.max(1, Math.ceil(rows / width));
+}
+
+/**
  * Runs the ensemble on n images (flat NHWC in [0, 1]) and labels, or continues `hooks.state`. Progress:
  * one unit per attack, split over its chunks. A cancel ends with CancelledError whose `partial` is the
  * state (consistent as of the last finished chunk), so the caller can save it and resume later.
@@ -208,7 +220,7 @@ export async function runEnsemble(
         const xs = new Float32Array(rows.length * per);
         rows.forEach((r, j) => xs.set(data.subarray(r * per, (r + 1) * per), j * per));
         const part = childContext(ctx, { from: ai + ci / chunks, span: 1 / chunks, total, label: `${a.name} (${cur.rows.length} robust)` });
-        const res = await runAttack(a.attack, classifier, xs, Int32Array.from(rows, (r) => y[r]), { kind: 'untargeted' }, a.params, part, { batchSize: rows.length });
+        const res = await runAttack(a.attack, classifier, xs, Int32Array.from(rows, (r) => y[r]), { kind: 'untargeted' }, a.params, part, { batchSize: shardSize(rows.length, ctx) });
         res.perExample.forEach((e, j) => {
           if (!e.success) return;
           const r = rows[j];
