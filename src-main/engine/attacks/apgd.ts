@@ -405,10 +405,9 @@ const l2Eps = z.number().positive().default(2).describe('L2 budget of the whole 
 const lossField = z.enum(['ce', 'dlr']).default('ce').describe("'ce': cross-entropy (APGD-CE); 'dlr': Difference of Logits Ratio, invariant to the logits' scale (APGD-DLR).");
 const targetsField = z.number().int().min(1).max(1000).default(9).describe('Untargeted goal: how many of the top-ranked other classes to target in turn (AutoAttack: 9).');
 
-const apgdSchema = z.strictObject({ eps: linfEps, steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
-const apgdL2Schema = z.strictObject({ eps: l2Eps, steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
-const apgdTSchema = z.strictObject({ eps: linfEps, steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
-const apgdTL2Schema = z.strictObject({ eps: l2Eps, steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
+const epsFor = { linf: linfEps, l2: l2Eps } as const;
+const apgdSchemaFor = (norm: 'l2' | 'linf') => z.strictObject({ eps: epsFor[norm], steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
+const apgdTSchemaFor = (norm: 'l2' | 'linf') => z.strictObject({ eps: epsFor[norm], steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
 
 const needClasses = (min: number, why: string) => (_p: unknown, classifier: { numClasses: number }) => {
   if (classifier.numClasses < min) throw badInput(`${why} needs at least ${min} classes; the classifier has ${classifier.numClasses}`);
@@ -419,40 +418,40 @@ const APGD_DESCRIPTION =
   'when the loss stops rising, restarting from the best point; cross-entropy or the scale-invariant DLR loss. ' +
   'Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks", ICML 2020.';
 
-export const apgd: AttackDefinition<z.output<typeof apgdSchema>> = {
-  id: 'apgd', name: 'APGD (Linf)', norm: 'linf', description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdSchema, defaults: apgdSchema.parse({}),
-  checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
-  epsilonBall: (p) => ({ norm: 'linf', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgd(problem, 'linf', p, ctx),
-};
-
-export const apgdL2: AttackDefinition<z.output<typeof apgdL2Schema>> = {
-  id: 'apgd-l2', name: 'APGD (L2)', norm: 'l2', description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdL2Schema, defaults: apgdL2Schema.parse({}),
-  checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
-  epsilonBall: (p) => ({ norm: 'l2', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgd(problem, 'l2', p, ctx),
-};
-
 const APGD_T_DESCRIPTION =
   'APGD-T: Auto-PGD on the targeted DLR loss -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2), run towards each of the ' +
   '9 classes ranked highest after the label in turn, on the points still unbroken; success is any wrong class. ' +
   'The second attack of AutoAttack (Croce & Hein, ICML 2020).';
 
-export const apgdT: AttackDefinition<z.output<typeof apgdTSchema>> = {
-  id: 'apgd-t', name: 'APGD-T (Linf, targeted DLR)', norm: 'linf', description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdTSchema, defaults: apgdTSchema.parse({}),
-  checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
-  epsilonBall: (p) => ({ norm: 'linf', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgdTargeted(problem, 'linf', p, ctx),
-};
+const NORM_NAME = { linf: 'Linf', l2: 'L2' } as const;
 
-export const apgdTL2: AttackDefinition<z.output<typeof apgdTL2Schema>> = {
-  id: 'apgd-t-l2', name: 'APGD-T (L2, targeted DLR)', norm: 'l2', description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdTL2Schema, defaults: apgdTL2Schema.parse({}),
-  checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
-  epsilonBall: (p) => ({ norm: 'l2', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgdTargeted(problem, 'l2', p, ctx),
-};
+/** APGD in one norm ('apgd', 'apgd-l2'): the Linf and L2 entries differ only in the norm and the eps default. */
+function apgdDefinition(norm: 'l2' | 'linf') {
+  const schema = apgdSchemaFor(norm);
+  const def: AttackDefinition<z.output<typeof schema>> = {
+    id: norm === 'linf' ? 'apgd' : 'apgd-l2', name: `APGD (${NORM_NAME[norm]})`, norm, description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
+    paramsSchema: schema, defaults: schema.parse({}),
+    checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
+    epsilonBall: (p) => ({ norm, eps: p.eps }),
+    run: (problem, p, ctx) => autoPgd(problem, norm, p, ctx),
+  };
+  return def;
+}
 
+/** APGD-T in one norm ('apgd-t', 'apgd-t-l2'). */
+function apgdTDefinition(norm: 'l2' | 'linf') {
+  const schema = apgdTSchemaFor(norm);
+  const def: AttackDefinition<z.output<typeof schema>> = {
+    id: norm === 'linf' ? 'apgd-t' : 'apgd-t-l2', name: `APGD-T (${NORM_NAME[norm]}, targeted DLR)`, norm, description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
+    paramsSchema: schema, defaults: schema.parse({}),
+    checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
+    epsilonBall: (p) => ({ norm, eps: p.eps }),
+    run: (problem, p, ctx) => autoPgdTargeted(problem, norm, p, ctx),
+  };
+  return def;
+}
+
+export const apgd = apgdDefinition('linf');
+export const apgdL2 = apgdDefinition('l2');
+export const apgdT = apgdTDefinition('linf');
+export const apgdTL2 = apgdTDefinition('l2');
