@@ -33,6 +33,10 @@
  *   pixels), so a point's result does not depend on the batch; the code draws one tensor per batch.
  * - Runs on the points still unbroken within eps after each target, as AutoAttack's perturb does, but
  *   keeps, per point, the smallest adversarial of all its runs (AutoAttack keeps the last run's).
+ * - A named target (targeted goal) linearises f = z_t - max_{i!=t} z_i, the target against its strongest
+ *   rival, where AutoAttack's FAB-T (whose goal is any wrong class) uses z_t - z_y: crossing z_t = z_y
+ *   does not make t the prediction when a third class is higher. On the MNIST MLP of the tests, 'next'
+ *   targets were reached for 57% (Linf) and 64% (L2) of 14 inputs with z_t - z_y, 93% with the rival.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
