@@ -151,7 +151,7 @@ export const gradientCheckParams = z
   .strict();
 
 /**
- * The standard robustness evaluation (engine/eval/ensemble.ts: APGD-CE, APGD-T, Square on the inputs
+ * The standard robustness evaluation (engine/eval/ensemble.ts: APGD-CE, APGD-T, FAB-T (standard), Square on the inputs
  * still robust, then AutoAttack's and RobustBench's checks). `resume`: the id of an interrupted evaluate
  * session, whose model, images and settings are reused (give nothing else but name and tags).
  */

@@ -196,7 +196,7 @@ const gradientCheckCmd: Command = {
 };
 
 const evaluateCmd: Command = {
-  summary: 'the standard robustness evaluation: APGD-CE, APGD-T, Square on the inputs still robust (waterfall, per-example provenance) and the AutoAttack/RobustBench checks; resumable',
+  summary: 'the standard robustness evaluation: APGD-CE, APGD-T, FAB-T (standard), Square on the inputs still robust (waterfall, per-example provenance) and the AutoAttack/RobustBench checks; resumable',
   usage: `advlab evaluate --model M --dataset D [--norm linf|l2] [--eps X] [--n 100] [--version standard|quick] [--pick first|random] [--offset K] [--attack-seed N] [--chunk-size 100] [--checkpoint-seconds 60] ${QUEUE_USAGE} [--json]   |   advlab evaluate --resume SESSION [--json]`,
   async run(c: CliContext) {
     const { values: v } = c.parse({

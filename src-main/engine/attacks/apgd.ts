@@ -28,9 +28,11 @@
  * when unbroken), summed over restarts and targets.
  *
  * Deviations from the reference code, each small:
- * - Random start: ops.randomStart's uniform point of the ball (as PGD's), where the code takes
- *   x + eps * t / ||t|| (t uniform or Gaussian), a point on the sphere's scale; the first step, 2 eps
- *   long, reaches the boundary either way.
+ * - Random start: a uniform point of the ball (as PGD's), where the code takes x + eps * t / ||t||
+ *   (t uniform or Gaussian), a point on the sphere's scale; the first step, 2 eps long, reaches the
+ *   boundary either way. It is drawn per image (seeded by seed + restart and the image's pixels,
+ *   per-example.ts), where the code draws one tensor per batch: an image's result does not depend on
+ *   the batch it is in, so evaluate can split its chunks into pool-sized shards.
  * - The oscillation count at the first checkpoint compares step 0 with the starting loss; the code
  *   compares it with a zero-filled slot (Python index -1), which counts a rise whenever the loss is > 0.
  * - The whole batch stops once every example meets the goal (the code runs all N_iter steps).
@@ -41,7 +43,8 @@ import { z } from 'zod';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { crossEntropy } from './losses';
-import { gradWithLogits, normalizeGradient, oneHot, projectBall, randomStart, rowMask, rowWhere } from './ops';
+import { gradWithLogits, normalizeGradient, oneHot, projectBall, rowMask, rowWhere } from './ops';
+import { ballStartPerExample } from './per-example';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 export const CROCE_HEIN_2020: Paper = {
@@ -165,7 +168,8 @@ async function apgdOnce(
   const history: Float32Array[] = []; // losses of the iterates since the last checkpoint (first: the loss before the window)
   const halvedLast = new Uint8Array(m);
   let bestAtCheck = new Float32Array(m);
-  let xAdv = randomStart(x0, s.norm, s.eps, s.seed);
+  const x0Data = x0.dataSync() as Float32Array;
+  let xAdv = tf.tensor4d(ballStartPerExample(x0Data, x0Data.length / m, s.norm, s.eps, s.seed), x0.shape);
   let xPrev = tf.clone(xAdv);
   let grad: tf.Tensor4D | null = null;
   let xBest = tf.clone(xAdv); // highest-loss point
@@ -401,10 +405,9 @@ const l2Eps = z.number().positive().default(2).describe('L2 budget of the whole 
 const lossField = z.enum(['ce', 'dlr']).default('ce').describe("'ce': cross-entropy (APGD-CE); 'dlr': Difference of Logits Ratio, invariant to the logits' scale (APGD-DLR).");
 const targetsField = z.number().int().min(1).max(1000).default(9).describe('Untargeted goal: how many of the top-ranked other classes to target in turn (AutoAttack: 9).');
 
-const apgdSchema = z.strictObject({ eps: linfEps, steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
-const apgdL2Schema = z.strictObject({ eps: l2Eps, steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
-const apgdTSchema = z.strictObject({ eps: linfEps, steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
-const apgdTL2Schema = z.strictObject({ eps: l2Eps, steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
+const epsFor = { linf: linfEps, l2: l2Eps } as const;
+const apgdSchemaFor = (norm: 'l2' | 'linf') => z.strictObject({ eps: epsFor[norm], steps: stepsField, restarts: restartsField, loss: lossField, rho: rhoField, seed: seedField });
+const apgdTSchemaFor = (norm: 'l2' | 'linf') => z.strictObject({ eps: epsFor[norm], steps: stepsField, restarts: restartsField, targetClasses: targetsField, rho: rhoField, seed: seedField });
 
 const needClasses = (min: number, why: string) => (_p: unknown, classifier: { numClasses: number }) => {
   if (classifier.numClasses < min) throw badInput(`${why} needs at least ${min} classes; the classifier has ${classifier.numClasses}`);
@@ -415,40 +418,40 @@ const APGD_DESCRIPTION =
   'when the loss stops rising, restarting from the best point; cross-entropy or the scale-invariant DLR loss. ' +
   'Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks", ICML 2020.';
 
-export const apgd: AttackDefinition<z.output<typeof apgdSchema>> = {
-  id: 'apgd', name: 'APGD (Linf)', norm: 'linf', description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdSchema, defaults: apgdSchema.parse({}),
-  checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
-  epsilonBall: (p) => ({ norm: 'linf', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgd(problem, 'linf', p, ctx),
-};
-
-export const apgdL2: AttackDefinition<z.output<typeof apgdL2Schema>> = {
-  id: 'apgd-l2', name: 'APGD (L2)', norm: 'l2', description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdL2Schema, defaults: apgdL2Schema.parse({}),
-  checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
-  epsilonBall: (p) => ({ norm: 'l2', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgd(problem, 'l2', p, ctx),
-};
-
 const APGD_T_DESCRIPTION =
   'APGD-T: Auto-PGD on the targeted DLR loss -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2), run towards each of the ' +
   '9 classes ranked highest after the label in turn, on the points still unbroken; success is any wrong class. ' +
   'The second attack of AutoAttack (Croce & Hein, ICML 2020).';
 
-export const apgdT: AttackDefinition<z.output<typeof apgdTSchema>> = {
-  id: 'apgd-t', name: 'APGD-T (Linf, targeted DLR)', norm: 'linf', description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdTSchema, defaults: apgdTSchema.parse({}),
-  checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
-  epsilonBall: (p) => ({ norm: 'linf', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgdTargeted(problem, 'linf', p, ctx),
-};
+const NORM_NAME = { linf: 'Linf', l2: 'L2' } as const;
 
-export const apgdTL2: AttackDefinition<z.output<typeof apgdTL2Schema>> = {
-  id: 'apgd-t-l2', name: 'APGD-T (L2, targeted DLR)', norm: 'l2', description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
-  paramsSchema: apgdTL2Schema, defaults: apgdTL2Schema.parse({}),
-  checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
-  epsilonBall: (p) => ({ norm: 'l2', eps: p.eps }),
-  run: (problem, p, ctx) => autoPgdTargeted(problem, 'l2', p, ctx),
-};
+/** APGD in one norm ('apgd', 'apgd-l2'): the Linf and L2 entries differ only in the norm and the eps default. */
+function apgdDefinition(norm: 'l2' | 'linf') {
+  const schema = apgdSchemaFor(norm);
+  const def: AttackDefinition<z.output<typeof schema>> = {
+    id: norm === 'linf' ? 'apgd' : 'apgd-l2', name: `APGD (${NORM_NAME[norm]})`, norm, description: APGD_DESCRIPTION, paper: CROCE_HEIN_2020,
+    paramsSchema: schema, defaults: schema.parse({}),
+    checkParams: (p, c) => { if (p.loss === 'dlr') needClasses(4, 'The DLR loss')(p, c); },
+    epsilonBall: (p) => ({ norm, eps: p.eps }),
+    run: (problem, p, ctx) => autoPgd(problem, norm, p, ctx),
+  };
+  return def;
+}
 
+/** APGD-T in one norm ('apgd-t', 'apgd-t-l2'). */
+function apgdTDefinition(norm: 'l2' | 'linf') {
+  const schema = apgdTSchemaFor(norm);
+  const def: AttackDefinition<z.output<typeof schema>> = {
+    id: norm === 'linf' ? 'apgd-t' : 'apgd-t-l2', name: `APGD-T (${NORM_NAME[norm]}, targeted DLR)`, norm, description: APGD_T_DESCRIPTION, paper: CROCE_HEIN_2020,
+    paramsSchema: schema, defaults: schema.parse({}),
+    checkParams: needClasses(4, 'APGD-T (targeted DLR)'),
+    epsilonBall: (p) => ({ norm, eps: p.eps }),
+    run: (problem, p, ctx) => autoPgdTargeted(problem, norm, p, ctx),
+  };
+  return def;
+}
+
+export const apgd = apgdDefinition('linf');
+export const apgdL2 = apgdDefinition('l2');
+export const apgdT = apgdTDefinition('linf');
+export const apgdTL2 = apgdTDefinition('l2');

@@ -11,9 +11,10 @@ import { bim, pgd, pgdL2, pgdMargin } from './pgd';
 import { apgd, apgdL2, apgdT, apgdTL2 } from './apgd';
 import { square, squareL2 } from './square';
 import { fmnL2, fmnLinf } from './fmn';
+import { fabT, fabTL2 } from './fab';
 import type { AnyAttack, Norm, Paper } from './types';
 
-export const ATTACKS: readonly AnyAttack[] = [fgsm, bim, pgd, pgdL2, pgdMargin, cwL2, ddn, apgd, apgdL2, apgdT, apgdTL2, square, squareL2, fmnL2, fmnLinf];
+export const ATTACKS: readonly AnyAttack[] = [fgsm, bim, pgd, pgdL2, pgdMargin, cwL2, ddn, apgd, apgdL2, apgdT, apgdTL2, fabT, fabTL2, square, squareL2, fmnL2, fmnLinf];
 
 export const ATTACK_IDS = ATTACKS.map((a) => a.id);
 

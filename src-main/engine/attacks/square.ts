@@ -31,6 +31,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { mulberry32 } from '../core/random';
+import { imageSeed } from './per-example';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 const PAPER: Paper = {
@@ -100,14 +101,6 @@ function margins(zs: Float32Array, rows: Int32Array, k: number, cls: Int32Array,
     out[a] = targeted ? -m : m;
   }
   return out;
-}
-
-/** A generator seed from the attack's seed and the image's own pixels (FNV-1a over their bits): the same for the same image in any batch. */
-function rowSeed(seed: number, x: Float32Array, o: number, per: number): number {
-  const bits = new Uint32Array(x.buffer, x.byteOffset + o * 4, per);
-  let hsh = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < per; i++) hsh = Math.imul(hsh ^ bits[i], 0x01000193) >>> 0;
-  return hsh;
 }
 
 const randInt = (rng: () => number, hi: number) => Math.min(hi - 1, Math.floor(rng() * hi));
@@ -219,7 +212,7 @@ export async function squareAttack(problem: AttackProblem, s: SquareSettings, ct
   const x = problem.x.dataSync() as Float32Array;
   const targeted = problem.targets !== null;
   const cls = problem.targets ?? problem.labels;
-  const rngs = Array.from({ length: n }, (_, i) => mulberry32(rowSeed(s.seed, x, i * g.per, g.per)));
+  const rngs = Array.from({ length: n }, (_, i) => mulberry32(imageSeed(s.seed, x, i * g.per, g.per)));
   const best = new Float32Array(n * g.per);
   for (let i = 0; i < n; i++) (s.norm === 'linf' ? linfStart : l2Start)(x, g, s.eps, rngs[i], best, i * g.per);
   const queries = new Int32Array(n).fill(1);

@@ -54,7 +54,7 @@ beforeAll(async () => {
 describe('attack registry', () => {
   it('lists every attack with a working default and a JSON schema for its parameters', () => {
     const cat = attackCatalog();
-    expect(cat.map((a) => a.id).sort()).toEqual(['apgd', 'apgd-l2', 'apgd-t', 'apgd-t-l2', 'bim', 'cw-l2', 'ddn', 'fgsm', 'fmn', 'fmn-linf', 'pgd', 'pgd-l2', 'pgd-margin', 'square', 'square-l2']);
+    expect(cat.map((a) => a.id).sort()).toEqual(['apgd', 'apgd-l2', 'apgd-t', 'apgd-t-l2', 'bim', 'cw-l2', 'ddn', 'fab-t', 'fab-t-l2', 'fgsm', 'fmn', 'fmn-linf', 'pgd', 'pgd-l2', 'pgd-margin', 'square', 'square-l2']);
     for (const a of cat) {
       expect(a.description.length).toBeGreaterThan(40);
       expect(a.paper.year).toBeGreaterThan(2013);

@@ -1,11 +1,19 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
 import type { Classifier } from '../../../src-main/engine/models/classifier';
-import { fromBase64, runEnsemble, type EnsembleState } from '../../../src-main/engine/eval';
+import { ensembleAttacks, fromBase64, runEnsemble, type EnsembleState } from '../../../src-main/engine/eval';
 import { mnist, trainDense, type Subset } from '../attacks/helpers';
+import { loadModel, saveModel } from '../../../src-main/engine/models/io';
+import { classifierFor } from '../../../src-main/engine/models/defended';
+import { InlineShardExecutor } from '../../../src-main/engine/shards/inline';
+import { clearClassifierCache } from '../../../src-main/engine/shards/classifiers';
+import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../../../src-main/engine/shards/types';
 
 let clf: Classifier;
 let pts: Subset;
@@ -83,10 +91,77 @@ describe('the standard ensemble', () => {
     expect((err as CancelledError).partial).toMatchObject({ format: 1, config: { eps: 0.08 } });
   });
 
+  it('the standard version runs FAB-T (AutoAttack\'s parameters) between APGD-T and Square, on what APGD-T left; quick leaves it out', async () => {
+    expect(ensembleAttacks('linf', 0.3, 'standard', 1).map((a) => a.attack)).toEqual(['apgd', 'apgd-t', 'fab-t', 'square']);
+    expect(ensembleAttacks('l2', 2, 'standard', 1).map((a) => a.attack)).toEqual(['apgd-l2', 'apgd-t-l2', 'fab-t-l2', 'square-l2']);
+    expect(ensembleAttacks('linf', 0.3, 'quick', 1).map((a) => a.name)).toEqual(['apgd-ce', 'apgd-t', 'square']);
+    expect(ensembleAttacks('linf', 0.3, 'standard', 1)[2]).toEqual({ name: 'fab-t', attack: 'fab-t', params: { eps: 0.3, steps: 100, targetClasses: 9, restarts: 1, seed: 1 }, gradient: true });
+    const sub = mnist(5300, 12);
+    const saved: EnsembleState[] = [];
+    const before = tf.memory().numTensors;
+    const r = await runEnsemble(clf, sub.images, sub.labels, { norm: 'linf', eps: 0.05, version: 'standard', chunkSize: 12, checkpointSeconds: 0 }, undefined,
+      { save: async (s) => { saved.push(JSON.parse(JSON.stringify(s))); } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.waterfall.map((s) => s.attack)).toEqual(['clean', 'apgd-ce', 'apgd-t', 'fab-t', 'square']);
+    for (let i = 1; i < r.waterfall.length; i++) expect(r.waterfall[i].robust).toBe(r.waterfall[i - 1].robust - r.waterfall[i].broken);
+    // FAB-T saw exactly the inputs APGD-CE and APGD-T left.
+    const fab = saved.find((s) => s.current?.attack === 'fab-t')!;
+    expect(fab.current!.rows).toEqual(r.perExample.filter((e) => e.cleanCorrect && e.brokenBy !== 'apgd-ce' && e.brokenBy !== 'apgd-t').map((e) => e.index));
+    expect(r.outcome.robustAccuracyAfterGradientAttacks).toBe(r.waterfall[3].robustAccuracy);
+    for (const e of r.perExample.filter((x) => x.brokenBy === 'fab-t')) {
+      expect(e.distance!).toBeLessThanOrEqual(0.05 + 1e-5);
+      expect(e.iterations!).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('on a model with zero gradients (logits through round), Square breaks what APGD could not', async () => {
     const stepped: Classifier = { ...clf, logits: (x) => tf.tidy(() => tf.round(tf.mul(clf.logits(x), 4)) as tf.Tensor2D) };
     const r = await runEnsemble(stepped, pts.images, pts.labels, { norm: 'linf', eps: 0.2, version: 'quick', chunkSize: 32 });
     expect(r.outcome.brokenOnlyBySquare).toBeGreaterThan(5);
     expect(r.outcome.robustAccuracyAfterSquare).toBeLessThan(r.outcome.robustAccuracyAfterGradientAttacks - 0.15);
+  });
+});
+
+/** Records the shards an executor was given. */
+class CountingExecutor implements ShardExecutor {
+  sizes: number[] = [];
+  readonly where = 'pool' as const;
+  constructor(private readonly inner: ShardExecutor) {}
+  get parallelism() { return this.inner.parallelism; }
+  run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {
+    for (const s of shards) this.sizes.push((s.task as { labels: Int32Array }).labels.length);
+    return this.inner.run(shards, onProgress);
+  }
+}
+
+describe('the ensemble on a shard executor', () => {
+  let dir: string;
+  let saved: Classifier;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'advlab-ensemble-'));
+    const { model } = await trainDense(mnist(0, 500), 32, 3, 3);
+    await saveModel(model, dir, { arch: 'test-dense' });
+    model.dispose();
+    saved = classifierFor(await loadModel(dir));
+  });
+  afterAll(async () => {
+    await clearClassifierCache();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('splits each chunk into pool-sized shards and ends exactly as the run in one thread', async () => {
+    const sub = mnist(5200, 24);
+    const o = { norm: 'linf' as const, eps: 0.06, version: 'quick' as const, seed: 2, chunkSize: 12 };
+    const here = await runEnsemble(saved, sub.images, sub.labels, o);
+    const base = new LocalContext();
+    const counter = new CountingExecutor(new InlineShardExecutor(base, 3));
+    const ctx = { progress: base.progress.bind(base), checkpoint: () => base.checkpoint(), get cancelled() { return base.cancelled; }, log: (m: string) => base.log(m), shards: counter };
+    const pooled = await runEnsemble(saved, sub.images, sub.labels, o, ctx);
+    // Chunks of 12 robust inputs, split over 3: shards of at most 4 (the last of a chunk may be smaller).
+    expect(counter.sizes.length).toBeGreaterThan(3);
+    expect(Math.max(...counter.sizes)).toBeLessThanOrEqual(4);
+    expect(pooled.perExample).toEqual(here.perExample);
+    expect(pooled.waterfall.map((w) => [w.attack, w.robust, w.broken])).toEqual(here.waterfall.map((w) => [w.attack, w.robust, w.broken]));
+    expect(pooled.state.adversarial).toEqual(here.state.adversarial);
   });
 });
