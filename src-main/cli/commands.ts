@@ -361,7 +361,7 @@ const sessions: Command = {
 
 const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
-  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
   '   (M: an audio-train session id or a speech model.json / its folder)',
 ].join('\n');
@@ -370,6 +370,17 @@ const AUDIO_USAGE = [
 function modelArg(m: string | undefined): string {
   if (!m) throw badInput('--model is required: an audio-train session id (advlab sessions list --kind audio-train) or a speech model.json path');
   return existsSync(m) ? resolve(m) : m;
+}
+
+/** The attack's stage-2 options: --stage2 turns it on, its tuning flags need it. */
+function stage2Arg(v: Record<string, unknown>): { iterations?: number; alpha?: number; learningRate?: number } | undefined {
+  const tuning = { iterations: num(v['stage2-iterations'] as string | undefined, 'stage2-iterations', { int: true, min: 1 }), alpha: num(v.alpha as string | undefined, 'alpha', { min: 0 }), learningRate: num(v['stage2-lr'] as string | undefined, 'stage2-lr', { min: 0 }) };
+  const given = Object.values(tuning).some((x) => x !== undefined);
+  if (!v.stage2) {
+    if (given) throw badInput('--stage2-iterations, --alpha and --stage2-lr tune the imperceptible second stage: add --stage2');
+    return undefined;
+  }
+  return tuning;
 }
 
 const audioCmd: Command = {
@@ -381,6 +392,7 @@ const audioCmd: Command = {
       lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
       model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
       c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' },
+      stage2: { type: 'boolean' }, 'stage2-iterations': { type: 'string' }, alpha: { type: 'string' }, 'stage2-lr': { type: 'string' },
     }, true);
     const [sub, ...extra] = positionals;
     if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
@@ -408,15 +420,22 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag, stage2: stage2Arg(v),
         };
         const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
         const out = {
           session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
+          ...(r.stage2 ? {
+            stage2: {
+              transcript: r.transcriptStage2, dbx: r.dbxStage2 ?? null, violationBefore: r.violationStage1, violationAfter: r.violationStage2,
+              violationDbBefore: r.violationDbStage1, violationDbAfter: r.violationDbStage2, improved: r.stage2Improved, iterations: r.stage2Iterations, alpha: r.stage2Alpha, seconds: r.stage2Seconds,
+            },
+          } : {}),
         };
         const what = out.target === null ? 'untargeted' : `target "${out.target}"`;
-        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}", dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
+        const s2 = out.stage2 ? `; stage 2: "${out.stage2.transcript}", dB_x ${typeof out.stage2.dbx === 'number' ? out.stage2.dbx.toFixed(1) : 'n/a'} dB, masking violation ${Number(out.stage2.violationDbBefore).toFixed(2)} -> ${Number(out.stage2.violationDbAfter).toFixed(2)} dB above the threshold on average` : '';
+        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}", dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s${s2}; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
       case 'transcribe': {

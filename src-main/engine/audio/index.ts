@@ -75,3 +75,10 @@ export { audioAttack, validateTarget, normalizeTarget, resolveAudioAttackOptions
 export type { AudioAttackOptions, ResolvedAudioAttackOptions, AudioAttackRow, AudioAttackResult, AudioAttackHooks } from './attack';
 export { audioBenchmark, PHRASE_TARGETS, UNSEEN_LETTER_PHRASES } from './bench';
 export type { AudioBenchmarkOptions, AudioBenchmarkRow, AudioBenchmarkResult } from './bench';
+export {
+  PSYCHO_REFERENCE, PSD_REFERENCE_DB, psychoConfig, bark, absoluteThresholdOfHearing, binFrequencies, binScales, powerSpectralDensity,
+  findMaskers, frameThreshold, maskingThreshold, perturbationPsd, maskingViolation, maskingFrames, MaskingLoss,
+} from './psycho';
+export type { PsychoConfig, BinScales, MaskingThreshold, MaskingViolation, MaskingFrame } from './psycho';
+export { imperceptibleStage, resolveImperceptibleOptions, nextAlpha, ALPHA_SCHEDULE, IMPERCEPTIBLE_DEFAULTS } from './imperceptible';
+export type { ImperceptibleOptions, ResolvedImperceptibleOptions, ImperceptibleRow, ImperceptibleResult, ImperceptibleInput } from './imperceptible';
