@@ -216,7 +216,8 @@ export function frameThreshold(psd: ArrayLike<number>, scales: BinScales): Float
       const spread = dz <= 0 ? 27 * dz : (-27 + 0.37 * Math.max(levels[j] - 40, 0)) * dz;
       power += 10 ** ((levels[j] - 6.025 - 0.275 * zj + spread) / 10);
     }
-    out[i] = 10 * Math.log10(power);
+    // The sum includes the ATH's power, so this is >= ATH; max() only removes the rounding of log(10^x).
+    out[i] = Math.max(10 * Math.log10(power), scales.ath[i]);
   }
   return out;
 }
@@ -308,7 +309,7 @@ export interface MaskingFrame {
 export function maskingFrames(delta: Float32Array, mt: MaskingThreshold): MaskingFrame[] {
   const pd = perturbationPsd(delta, mt);
   const freqs = Array.from(binFrequencies(mt.config), (v) => Number(v.toFixed(2)));
-  const r = (v: number) => (Number.isFinite(v) ? Number(v.toFixed(2)) : null);
+  const r = (v: number) => (Number.isFinite(v) ? Number(v.toFixed(2)) || 0 : null);
   const K = mt.bins;
   return Array.from({ length: mt.frames }, (_, f) => ({
     frame: f,
