@@ -41,6 +41,11 @@
  *   minimise |delta|_2^2 - c * CTC(f(x + delta), transcriptBefore),
  * under the same bound; success is any transcript different from the original one, and the same
  * tau reduction finds the quietest change.
+ *
+ * With `stage2`, a targeted success is followed by the imperceptible second stage of Qin et al. (2019)
+ * (imperceptible.ts): starting from the quietest success, hide delta under the clip's masking
+ * threshold while keeping the target transcript. The result's stage-1 fields are unchanged; stage 2's
+ * are in `stage2`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
