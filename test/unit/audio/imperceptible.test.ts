@@ -8,7 +8,7 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import {
   ALPHA_SCHEDULE, SpeechModel, audioAttack, ctcLoss, maskingThreshold, maskingViolation, nextAlpha, psychoConfig, readWav, readWavFile,
-  resolveImperceptibleOptions, stackSignals, write16, type AudioAttackResult, type ImperceptibleRow,
+  resample, resolveImperceptibleOptions, stackSignals, write16, type AudioAttackResult, type ImperceptibleRow,
 } from '../../../src-main/engine/audio';
 import { audioAttackParams } from '../../../src-main/api/jobs';
 import { CancelledError } from '../../../src-main/engine/errors';
@@ -100,6 +100,19 @@ describe('stage 2 (Qin et al. 2019)', () => {
     for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThanOrEqual(steps[i - 1]);
     expect(ctx.events.at(-1)).toMatchObject({ step: 160, total: 160 });
     expect(ctx.events.at(-1)!.phase).toMatch(/stage 2/);
+  });
+
+  it('on a clip at another rate, optimises at the model rate and measures the stored clip at its own rate', async () => {
+    const x16 = resample(clips[0], 8000, 16000);
+    const r = await audioAttack(model, { samples: x16, sampleRate: 16000 }, { target: 'three', iterations: 60, stopAtFirstSuccess: true, stage2: { iterations: 20, learningRate: 1e-3 } });
+    const s = r.stage2!;
+    expect(s.adversarial.length).toBe(x16.length);
+    expect(s.threshold.config).toEqual({ sampleRate: 16000, windowSize: 2048, hop: 512 });
+    expect(s.transcript).toBe('three');
+    expect((await model.transcribe(s.adversarial, 16000)).text).toBe('three');
+    const mt = maskingThreshold(r.original, psychoConfig(16000));
+    expect(maskingViolation(s.perturbation, mt).loss).toBeCloseTo(s.violationAfter.loss, 6);
+    expect(s.violationAfter.loss).toBeLessThanOrEqual(s.violationBefore.loss);
   });
 
   it('refuses stage 2 for the untargeted attack, and skips it when stage 1 fails', async () => {
