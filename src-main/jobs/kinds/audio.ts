@@ -232,7 +232,7 @@ async function writeStage2(writer: SessionWriter, s: ImperceptibleResult, stage1
     { path: 'adversarial-stage2.wav', data: write16(s.adversarial, rate), kind: 'audio', description: `stage 2 (imperceptible) clip (16-bit, ${rate} Hz): "${s.transcript}"` },
     { path: 'perturbation-stage2.wav', data: write16(audible.samples, rate), kind: 'audio', description: `stage 2 perturbation, amplified x${audible.gain.toFixed(2)} to a 0.9 full-scale peak` },
   ]);
-  await writer.writeArtifact('masking.json', JSON.stringify(masking), 'table', 'per frame: the clip\'s masking threshold and PSD, stage 1 and stage 2 perturbation PSDs (dB, 96 dB per-frame scale; null threshold: no hearing there)');
+  await writer.writeArtifact('masking.json', JSON.stringify(masking), 'json', 'per frame: the clip\'s masking threshold and PSD, stage 1 and stage 2 perturbation PSDs (dB, 96 dB per-frame scale; null threshold: no hearing there)');
   return {
     stage2: true,
     dbxStage2: s.dbx,

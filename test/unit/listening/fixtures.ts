@@ -137,7 +137,7 @@ async function writeStage2Fixture(writer: SessionWriter, x: Float32Array, delta1
   await writer.writeArtifact('masking.json', JSON.stringify({
     sampleRate: rate, windowSize: mt.config.windowSize, hop: mt.config.hop, freqs: one[0].freqs,
     frames: one.map((f, i) => ({ frame: f.frame, start: f.start, threshold: f.threshold, clip: f.clip, stage1: f.perturbation, stage2: two[i].perturbation })),
-  }), 'table', 'masking analysis (fixture)');
+  }), 'json', 'masking analysis (fixture)');
   for (let i = 20; i <= 40; i += 20) await writer.appendMetric('stage2', { iteration: i, loss: 1, ctc: 1, violation: v2.loss, violationDb: v2.meanExcessDb, alpha: 0.05 * 1.2 ** (i / 20), dbx: dbxOf(delta2, x), success: 1 });
   return {
     stage2: true, dbxStage2: dbxOf(delta2, x), transcriptStage2: transcript, violationStage1: v1.loss, violationStage2: v2.loss,
