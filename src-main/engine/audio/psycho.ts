@@ -37,8 +37,8 @@
  *
  * Window and hop at our rate (a deviation from the paper, with numbers). The paper analyses 16 kHz
  * audio with N = 2048 samples (128 ms, bins 7.8 Hz apart) and a hop of 512 (32 ms). Our speech models
- * run at 8 kHz; 2048 samples there would be 256 ms, longer than most FSDD words (0.3-0.8 s) can give
- * more than a frame or two of. We keep the paper's durations instead: N = 2048 * rate / 16000
+ * run at 8 kHz, where 2048 samples would be 256 ms (hop 64 ms): a 0.4 s FSDD word would give 4 frames
+ * and twice the paper's time smearing. We keep the paper's durations instead: N = 2048 * rate / 16000
  * rounded to a power of two = 1024 samples at 8 kHz (128 ms; bins 8000/1024 = 7.8 Hz apart, the
  * same resolution in Hz and so in Bark) and a hop of N / 4 = 256 (32 ms). The 513 bins cover 0-4 kHz,
  * Bark 0 to 17.3 (the paper's 1025 bins reach 8 kHz, Bark 21.3). Unlike the paper's STFT (which
