@@ -10,6 +10,7 @@ import { ENGINE_REQUESTS } from '../engine/onnx/engines';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { EOT_DEFAULTS } from '../engine/audio/eot';
 import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
+import { IMPERCEPTIBLE_DEFAULTS } from '../engine/audio/imperceptible';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
@@ -241,6 +242,21 @@ export const audioAttackParams = z
     /** Initial Linf bound as a fraction of full scale. */
     tau0: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.tau0),
     seed: seed.default(AUDIO_ATTACK_DEFAULTS.seed),
+    /**
+     * Qin et al.'s (2019) imperceptible second stage after a targeted success (null: off; {} : on with
+     * the defaults): hide the perturbation under the clip's frequency-masking threshold.
+     */
+    stage2: z
+      .object({
+        iterations: z.number().int().min(1).max(100000).default(IMPERCEPTIBLE_DEFAULTS.iterations),
+        /** Initial weight of the masking loss (adapted x1.2 / x0.8 during the stage). */
+        alpha: z.number().positive().max(1e6).default(IMPERCEPTIBLE_DEFAULTS.alpha),
+        /** Adam step in full-scale units. */
+        learningRate: z.number().positive().max(1).default(IMPERCEPTIBLE_DEFAULTS.learningRate),
+      })
+      .strict()
+      .nullable()
+      .default(null),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
@@ -252,6 +268,8 @@ export const audioAttackParams = z
  * then (compare) the plain attack with the same settings, both evaluated on held-out transformations.
  */
 export const audioRobustParams = audioAttackParams
+  // Robust mode runs stage 1 under transformations only: it refuses stage2 (unknown key) instead of ignoring it.
+  .omit({ stage2: true })
   .extend({
     /** Transformations drawn per step. */
     samples: z.number().int().min(1).max(32).default(EOT_DEFAULTS.samples),

@@ -361,7 +361,7 @@ const sessions: Command = {
 
 const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
-  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
   '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
   '          (expectation over transformations: image-source rooms, noise at an SNR, time shifts, 8k<->16k; evaluated on held-out transformations against the plain attack)',
@@ -374,6 +374,17 @@ const AUDIO_USAGE = [
 function modelArg(m: string | undefined): string {
   if (!m) throw badInput('--model is required: an audio-train session id (advlab sessions list --kind audio-train) or a speech model.json path');
   return existsSync(m) ? resolve(m) : m;
+}
+
+/** The attack's stage-2 options: --stage2 turns it on, its tuning flags need it. */
+function stage2Arg(v: Record<string, unknown>): { iterations?: number; alpha?: number; learningRate?: number } | undefined {
+  const tuning = { iterations: num(v['stage2-iterations'] as string | undefined, 'stage2-iterations', { int: true, min: 1 }), alpha: num(v.alpha as string | undefined, 'alpha', { min: 0 }), learningRate: num(v['stage2-lr'] as string | undefined, 'stage2-lr', { min: 0 }) };
+  const given = Object.values(tuning).some((x) => x !== undefined);
+  if (!v.stage2) {
+    if (given) throw badInput('--stage2-iterations, --alpha and --stage2-lr tune the imperceptible second stage: add --stage2');
+    return undefined;
+  }
+  return tuning;
 }
 
 const audioCmd: Command = {
@@ -389,6 +400,7 @@ const audioCmd: Command = {
       'shift-ms': { type: 'string' }, resample: { type: 'string' }, 'rir-seconds': { type: 'string' }, check: { type: 'string' }, accept: { type: 'string' },
       'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
       seconds: { type: 'string' },
+      stage2: { type: 'boolean' }, 'stage2-iterations': { type: 'string' }, alpha: { type: 'string' }, 'stage2-lr': { type: 'string' },
     }, true);
     const [sub, ...extra] = positionals;
     if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
@@ -416,17 +428,24 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag, stage2: stage2Arg(v),
         };
         const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
         const out = {
           session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
           survived: r.survived ?? null, secondCopyTranscript: r.secondCopyTranscript ?? null,
+          ...(r.stage2 ? {
+            stage2: {
+              transcript: r.transcriptStage2, dbx: r.dbxStage2 ?? null, violationBefore: r.violationStage1, violationAfter: r.violationStage2,
+              violationDbBefore: r.violationDbStage1, violationDbAfter: r.violationDbStage2, improved: r.stage2Improved, iterations: r.stage2Iterations, alpha: r.stage2Alpha, seconds: r.stage2Seconds,
+            },
+          } : {}),
         };
         const what = out.target === null ? 'untargeted' : `target "${out.target}"`;
         const survivedText = out.survived === null ? '' : out.survived ? ' (survived the re-check from disk)' : ` (did NOT survive the re-check: the saved file with a freshly loaded model says "${out.secondCopyTranscript}")`;
-        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}"${survivedText}, dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s; session ${out.session}`);
+        const s2 = out.stage2 ? `; stage 2: "${out.stage2.transcript}", dB_x ${typeof out.stage2.dbx === 'number' ? out.stage2.dbx.toFixed(1) : 'n/a'} dB, masking violation ${Number(out.stage2.violationDbBefore).toFixed(2)} -> ${Number(out.stage2.violationDbAfter).toFixed(2)} dB above the threshold on average` : '';
+        c.out.result(out, `${what}: ${out.success ? 'SUCCESS' : 'failed'} — "${out.transcriptBefore}" -> "${out.transcriptAfter}"${survivedText}, dB_x ${typeof out.dbx === 'number' ? out.dbx.toFixed(1) : 'n/a'} dB, ${out.iterations} iterations in ${Number(out.seconds).toFixed(1)} s${s2}; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
       case 'robust': {

@@ -29,12 +29,20 @@ export const audioClipsSchema = z
 export const LISTENING_MODES = ['ab', 'abx'] as const;
 export type ListeningMode = (typeof LISTENING_MODES)[number];
 
+/**
+ * What a pair compares: an attack's original and adversarial clips, or (ABX only) the two stages of an
+ * attack run with the imperceptible second stage: adversarial.wav (C&W) and adversarial-stage2.wav.
+ */
+export const LISTENING_COMPARE = ['attack', 'stages'] as const;
+export type ListeningCompare = (typeof LISTENING_COMPARE)[number];
+
 export const listeningCreateSchema = z
   .object({
-    /** audio-attack sessions whose original and adversarial clips are compared (one pair each). */
+    /** audio-attack sessions whose clips are compared (one pair each; see `compare`). */
     sessions: z.array(sessionId).min(1).max(MAX_LISTENING_SESSIONS, atMost(MAX_LISTENING_SESSIONS, 'sessions in one listening test')),
     /** 'ab': one clip, "original or adversarial?"; 'abx': A, B and X, "is X A or B?". */
     mode: z.enum(LISTENING_MODES).default('ab'),
+    compare: z.enum(LISTENING_COMPARE).default('attack'),
     /** Trials per pair; the test has repeats x pairs trials. */
     repeats: z.number().int().min(1).max(100).default(5),
     /** Seed of the trial order and of every random choice; random (and recorded) when omitted. */
@@ -45,6 +53,7 @@ export const listeningCreateSchema = z
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
   .strict()
+  .refine((p) => p.compare !== 'stages' || p.mode === 'abx', { message: 'the two stages of an attack are compared by ABX ("is X A or B?"): an A/B trial asks "original or adversarial?", and both stages are adversarial', path: ['mode'] })
   .refine((p) => p.sessions.length * p.repeats <= 500, { message: 'at most 500 trials (pairs x repeats)', path: ['repeats'] })
   .refine((p) => new Set(p.sessions).size === p.sessions.length, { message: 'a session is listed twice', path: ['sessions'] });
 
@@ -80,6 +89,7 @@ export interface ListeningTrialView {
 export interface ListeningTestView {
   session: string;
   mode: ListeningMode;
+  compare: ListeningCompare;
   pairs: number;
   trials: ListeningTrialView[];
   /** The common RMS level the clips were matched to, dBFS. */
@@ -94,6 +104,7 @@ export interface ListeningAnswerResult {
 export interface ListeningResult {
   session: string;
   mode: ListeningMode;
+  compare: ListeningCompare;
   /** The seed of the trial plan (also in the session's params from now on). */
   seed: number;
   /** Trials answered. */

@@ -1,6 +1,9 @@
 /**
  * Listening tests: blind "original or adversarial?" trials built from audio-attack sessions, run
- * one answer at a time from the UI, saved as a session of kind 'listening'.
+ * one answer at a time from the UI, saved as a session of kind 'listening'. With compare 'stages'
+ * (ABX only) a pair is instead an attack's stage-1 (C&W, adversarial.wav) and stage-2 (imperceptible,
+ * adversarial-stage2.wav) clips: can a listener tell the two perturbations apart? The plan's two
+ * identities then stand for stage1 and stage2, and key.json, the answer rows and results say so.
  *
  * Session layout:
  *   params                       { sessions, mode, repeats, targetDbfs }, and `seed` once the test ends
@@ -38,6 +41,7 @@ import {
   listeningCreateSchema,
   type ListeningAnswerParams,
   type ListeningAnswerResult,
+  type ListeningCompare,
   type ListeningCreateParams,
   type ListeningMode,
   type ListeningResult,
@@ -65,7 +69,8 @@ interface ClipEntry {
   /** Artifact path, e.g. clips/c03.wav. */
   path: string;
   pair: number;
-  identity: Identity;
+  /** 'original' | 'adversarial', or 'stage1' | 'stage2' when the stages are compared. */
+  identity: string;
   source: string;
   gainDb: number;
   /** RMS level of the stored (quantised) clip, dBFS. */
@@ -75,6 +80,7 @@ interface ClipEntry {
 interface OpenTest {
   writer: SessionWriter;
   mode: ListeningMode;
+  compare: ListeningCompare;
   seed: number;
   /** The answer rows with their truth, written to metrics/answers.jsonl when the test ends. */
   rows: Record<string, unknown>[];
@@ -110,7 +116,8 @@ export class ListeningService {
     const p = listeningCreateSchema.parse(raw);
     const seed = p.seed ?? randomInt(0, 2 ** 31 - 1);
     const pairs: SourcePair[] = [];
-    for (const id of p.sessions) pairs.push(await this.loadPair(id));
+    for (const id of p.sessions) pairs.push(await this.loadPair(id, p.compare));
+    const name = identityName(p.compare);
 
     const matched = matchLoudness(pairs.flatMap((q) => [q.original, q.adversarial]), p.targetDbfs);
     // Neutral names: a seeded permutation of c01..cNN over (pair, identity).
@@ -128,27 +135,28 @@ export class ListeningService {
       const path = `clips/c${String(numbers[i]).padStart(width, '0')}.wav`;
       const bytes = write16(matched.clips[i], pairs[s.pair].sampleRate);
       const stored = readWav(bytes, path).samples; // measure what will be heard
-      clips.push({ path, pair: s.pair, identity: s.identity, source: pairs[s.pair].session, gainDb: matched.gainsDb[i], levelDbfs: rmsDbfs(stored) });
+      clips.push({ path, pair: s.pair, identity: name(s.identity), source: pairs[s.pair].session, gainDb: matched.gainsDb[i], levelDbfs: rmsDbfs(stored) });
       files.push({ path, data: bytes, kind: 'audio' });
     });
     // Written (so listed in the manifest, and timestamped) in the order of the neutral names, not of
     // (pair, identity): the listing must not tell which clip is which.
     files.sort((x, y) => (x.path < y.path ? -1 : 1));
-    const clipOf = (pair: number, identity: Identity) => clips.find((c) => c.pair === pair && c.identity === identity)!.path;
+    const clipOf = (pair: number, identity: Identity) => clips.find((c) => c.pair === pair && c.identity === name(identity))!.path;
 
     const plan = planTrials({ pairs: pairs.length, repeats: p.repeats, mode: p.mode, seed });
     const environment = await (this.options.environment?.() ?? collectEnvironment({ backend: 'none', tfjsVersion: 'none', advlabVersion: ADVLAB_VERSION }));
     const writer = await this.store.create({
       kind: 'listening',
-      name: p.name ?? `${p.mode === 'ab' ? 'A/B' : 'ABX'} listening test, ${pairs.length} clip${pairs.length > 1 ? 's' : ''} x ${p.repeats}`,
+      name: p.name ?? `${p.mode === 'ab' ? 'A/B' : 'ABX'} listening test${p.compare === 'stages' ? ' (stage 1 vs stage 2)' : ''}, ${pairs.length} clip${pairs.length > 1 ? 's' : ''} x ${p.repeats}`,
       // No seed while the test is open: the seed gives the whole plan. It is added when the test ends.
-      params: { sessions: p.sessions, mode: p.mode, repeats: p.repeats, targetDbfs: p.targetDbfs },
+      params: { sessions: p.sessions, mode: p.mode, ...(p.compare !== 'attack' ? { compare: p.compare } : {}), repeats: p.repeats, targetDbfs: p.targetDbfs },
       tags: p.tags,
       environment,
     });
     try {
       const key = {
         mode: p.mode,
+        compare: p.compare,
         seed,
         chance: 0.5,
         requestedDbfs: p.targetDbfs,
@@ -164,9 +172,10 @@ export class ListeningService {
           transcriptAfter: q.summary.transcriptAfter ?? null,
           dbx: q.summary.dbx ?? null,
           success: q.summary.success ?? null,
+          ...(p.compare === 'stages' ? { dbxStage2: q.summary.dbxStage2 ?? null, violationDbStage1: q.summary.violationDbStage1 ?? null, violationDbStage2: q.summary.violationDbStage2 ?? null } : {}),
         })),
         clips,
-        trials: plan.map((t) => ({ ...t, clips: trialClips(p.mode, t, clipOf) })),
+        trials: plan.map((t) => ({ ...t, x: name(t.x), ...(t.a ? { a: name(t.a), b: name(t.b!) } : {}), clips: trialClips(p.mode, t, clipOf) })),
       };
       await this.store.seal(writer.id, 'key.json');
       await writer.writeArtifacts([
@@ -182,6 +191,7 @@ export class ListeningService {
     this.open.set(writer.id, {
       writer,
       mode: p.mode,
+      compare: p.compare,
       seed,
       rows: [],
       pending: Promise.resolve(),
@@ -196,6 +206,7 @@ export class ListeningService {
     return {
       session: writer.id,
       mode: p.mode,
+      compare: p.compare,
       pairs: pairs.length,
       levelDbfs: matched.targetDbfs,
       trials: plan.map((t) => ({ trial: t.trial, clips: trialClips(p.mode, t, clipOf) })),
@@ -237,8 +248,8 @@ export class ListeningService {
       truth: planned.correct,
       pair: planned.pair,
       source: t.sources[planned.pair],
-      x: planned.x,
-      ...(planned.a ? { a: planned.a, b: planned.b } : {}),
+      x: identityName(t.compare)(planned.x),
+      ...(planned.a ? { a: identityName(t.compare)(planned.a), b: identityName(t.compare)(planned.b!) } : {}),
       clipX: clips.x,
       ...(clips.a ? { clipA: clips.a, clipB: clips.b } : {}),
       ...recorded,
@@ -266,7 +277,7 @@ export class ListeningService {
     const pValue = binomialTest(t.correct, trials, 0.5);
     const accuracy = trials > 0 ? t.correct / trials : null;
     const status = trials === t.plan.length ? 'finished' : 'cancelled';
-    const summary = { mode: t.mode, pairs: t.sources.length, plannedTrials: t.plan.length, trials, correct: t.correct, accuracy, pValue, chance: 0.5 };
+    const summary = { mode: t.mode, ...(t.compare !== 'attack' ? { compare: t.compare } : {}), pairs: t.sources.length, plannedTrials: t.plan.length, trials, correct: t.correct, accuracy, pValue, chance: 0.5 };
     const perPair = t.perPair.map((r, i) => ({
       pair: i,
       session: t.sources[i],
@@ -279,7 +290,7 @@ export class ListeningService {
     if (status === 'finished') await t.writer.finish(summary);
     else await t.writer.cancel(summary);
     this.options.onChange?.(session);
-    return { session, mode: t.mode, seed: t.seed, trials, plannedTrials: t.plan.length, correct: t.correct, accuracy, pValue, status };
+    return { session, mode: t.mode, compare: t.compare, seed: t.seed, trials, plannedTrials: t.plan.length, correct: t.correct, accuracy, pValue, status };
   }
 
   private get(session: string): OpenTest {
@@ -290,21 +301,29 @@ export class ListeningService {
     return t;
   }
 
-  private async loadPair(id: string): Promise<SourcePair> {
+  /** The pair's two clips: original and adversarial, or (compare 'stages') stage 1 and stage 2 in those slots. */
+  private async loadPair(id: string, compare: ListeningCompare = 'attack'): Promise<SourcePair> {
     const m = await this.store.manifest(id);
     if (m.kind !== 'audio-attack') throw badInput(`Session ${id} is a "${m.kind}" session; a listening test compares the clips of audio-attack sessions`);
     if (m.status !== 'finished') throw badInput(`Session ${id} is ${m.status}; a listening test needs a finished audio attack`);
+    if (compare === 'stages' && m.summary.stage2 !== true) throw badInput(`Session ${id} ran no imperceptible second stage (no adversarial-stage2.wav); compare its stages only after an attack with stage 2`);
     const read = async (name: string) => readWav(await this.store.readArtifact(id, name), `${id}/artifacts/${name}`);
-    const original = await read('original.wav');
-    const adversarial = await read('adversarial.wav');
+    const [first, second] = compare === 'stages' ? ['adversarial.wav', 'adversarial-stage2.wav'] : ['original.wav', 'adversarial.wav'];
+    const original = await read(first);
+    const adversarial = await read(second);
     if (original.sampleRate !== adversarial.sampleRate) {
-      throw badFile(`${id}/artifacts/adversarial.wav`, `sample rate ${adversarial.sampleRate} Hz differs from original.wav's ${original.sampleRate} Hz`);
+      throw badFile(`${id}/artifacts/${second}`, `sample rate ${adversarial.sampleRate} Hz differs from ${first}'s ${original.sampleRate} Hz`);
     }
     if (original.samples.length !== adversarial.samples.length) {
-      throw badFile(`${id}/artifacts/adversarial.wav`, `${adversarial.samples.length} samples, original.wav has ${original.samples.length}: the clips must be the same length`);
+      throw badFile(`${id}/artifacts/${second}`, `${adversarial.samples.length} samples, ${first} has ${original.samples.length}: the clips must be the same length`);
     }
     return { session: id, name: m.name, sampleRate: original.sampleRate, original: original.samples, adversarial: adversarial.samples, summary: m.summary };
   }
+}
+
+/** How the plan's two identities are written down: as they are, or as the attack's stages. */
+function identityName(compare: ListeningCompare): (i: Identity) => string {
+  return compare === 'stages' ? (i) => (i === 'original' ? 'stage1' : 'stage2') : (i) => i;
 }
 
 function trialClips(mode: ListeningMode, t: PlannedTrial, clipOf: (pair: number, identity: Identity) => string): { x: string; a?: string; b?: string } {

@@ -41,6 +41,11 @@
  *   minimise |delta|_2^2 - c * CTC(f(x + delta), transcriptBefore),
  * under the same bound; success is any transcript different from the original one, and the same
  * tau reduction finds the quietest change.
+ *
+ * With `stage2`, a targeted success is followed by the imperceptible second stage of Qin et al. (2019)
+ * (imperceptible.ts): starting from the quietest success, hide delta under the clip's masking
+ * threshold while keeping the target transcript. The result's stage-1 fields are unchanged; stage 2's
+ * are in `stage2`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
@@ -48,6 +53,7 @@ import { silentContext } from '../context';
 import { CancelledError, badInput } from '../errors';
 import { ctcLoss, ctcMinFrames } from './ctc';
 import { dB } from './dbx';
+import { imperceptibleStage, resolveImperceptibleOptions, type ImperceptibleOptions, type ImperceptibleResult, type ImperceptibleRow, type ResolvedImperceptibleOptions } from './imperceptible';
 import type { SpeechModel } from './model';
 import { resample } from './resample';
 import { quantize16 } from './wav';
@@ -94,6 +100,8 @@ export interface AudioAttackOptions {
   seed?: number;
   /** Stop at the first success instead of continuing to lower tau. Default false. */
   stopAtFirstSuccess?: boolean;
+  /** After a targeted success, Qin et al.'s (2019) imperceptible second stage (imperceptible.ts); absent or null: off. */
+  stage2?: ImperceptibleOptions | null;
 }
 
 export interface ResolvedAudioAttackOptions {
@@ -107,6 +115,7 @@ export interface ResolvedAudioAttackOptions {
   noiseLsb: number;
   seed: number;
   stopAtFirstSuccess: boolean;
+  stage2: ResolvedImperceptibleOptions | null;
 }
 
 export interface AudioAttackRow {
@@ -156,6 +165,8 @@ export interface AudioAttackResult {
   seconds: number;
   history: AudioAttackRow[];
   options: ResolvedAudioAttackOptions;
+  /** The imperceptible second stage (null when off or when stage 1 found no success); the fields above stay stage 1's. */
+  stage2: ImperceptibleResult | null;
 }
 
 /** Lower-cases, trims and collapses runs of whitespace to single spaces. */
@@ -196,7 +207,9 @@ export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioA
     noiseLsb: o.noiseLsb ?? AUDIO_ATTACK_DEFAULTS.noiseLsb,
     seed: o.seed ?? AUDIO_ATTACK_DEFAULTS.seed,
     stopAtFirstSuccess: o.stopAtFirstSuccess ?? AUDIO_ATTACK_DEFAULTS.stopAtFirstSuccess,
+    stage2: o.stage2 ? resolveImperceptibleOptions(o.stage2) : null,
   };
+  if (r.stage2 && r.target === null) throw badInput('audio attack: the imperceptible second stage needs a target phrase (it keeps the target transcript)');
   if (!Number.isInteger(r.iterations) || r.iterations < 1) throw badInput(`audio attack: iterations must be a positive integer, got ${r.iterations}`);
   if (!(r.c > 0 && Number.isFinite(r.c))) throw badInput(`audio attack: c must be a positive number, got ${r.c}`);
   if (!(r.learningRate > 0 && r.learningRate <= 1)) throw badInput(`audio attack: learningRate must be in (0, 1], got ${r.learningRate}`);
@@ -224,6 +237,8 @@ export interface AudioAttackHooks {
   transform?: (input: tf.Tensor2D, iteration: number) => tf.Tensor2D;
   /** Robust mode: a stored candidate that reached the goal counts as a success only if this agrees. */
   accept?: (adversarial: Float32Array) => Promise<boolean>;
+  /** Called with every stage-2 metrics row. */
+  onStage2Row?: (row: ImperceptibleRow) => void | Promise<void>;
 }
 
 /**
@@ -298,7 +313,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   const optimizer = tf.train.adam(o.learningRate);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   let tau = o.tau0;
-  let best: { adv: Float32Array; dbx: number; text: string; iteration: number } | null = null;
+  let best: { adv: Float32Array; dbx: number; text: string; iteration: number; deltaM: Float32Array; bound: number } | null = null;
   let last: { adv: Float32Array; text: string } | null = null;
   let successes = 0;
   let iterations = 0;
@@ -351,7 +366,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       last = { adv, text };
       if (reached(text) && (!hooks.accept || (await hooks.accept(adv)))) {
         successes++;
-        if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it };
+        if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it, deltaM, bound: tau };
         tau = o.tauDecay * Math.min(tau, maxAbs(deltaM));
         project();
       }
@@ -359,7 +374,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       history.push(row);
       await hooks.onRow?.(row);
       ctx.progress({
-        step: it, total: o.iterations, phase: mode === 'targeted' ? `target "${goal.text}"` : 'untargeted',
+        step: it, total: o.iterations + (o.stage2?.iterations ?? 0), phase: mode === 'targeted' ? `target "${goal.text}"` : 'untargeted',
         metrics: { loss, ctc, dbx: Number.isFinite(dbxNow) ? dbxNow : -200, tau, ...(best ? { bestDbx: best.dbx } : {}) },
         message: `iteration ${it}: "${text}"${best ? `, best dB_x ${best.dbx.toFixed(1)}` : ''}`,
       });
@@ -376,6 +391,15 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   if (best) final = best;
   else if (last) final = last;
   else final = { adv: x0.slice(), text: transcriptBefore };
+  let stage2: ImperceptibleResult | null = null;
+  if (o.stage2 && best && !cancelled && goal.text !== null) {
+    const s2 = await imperceptibleStage({
+      model, original: x0, sampleRate: rate, originalAtModelRate: xm, delta: best.deltaM, bound: best.bound, adversarial: best.adv,
+      target: goal.text, labels: goal.labels, render, judge, stepOffset: o.iterations, totalSteps: o.iterations + o.stage2.iterations,
+    }, o.stage2, ctx, hooks.onStage2Row);
+    stage2 = s2.result;
+    cancelled = s2.cancelled;
+  }
   const perturbation = final.adv.map((v, i) => v - x0[i]);
   const linf = maxAbs(perturbation);
   const result: AudioAttackResult = {
@@ -398,6 +422,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
     seconds: (performance.now() - t0) / 1000,
     history,
     options: o,
+    stage2,
   };
   if (cancelled) throw new CancelledError(`Audio attack cancelled after ${iterations} iteration(s)`, result);
   return result;

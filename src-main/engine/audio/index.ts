@@ -86,3 +86,10 @@ export {
 export type { EotOptions, AudioTransform, HeldOutReport, RobustAudioAttackResult } from './eot';
 export { universalPerturbation, fitWindow, UNIVERSAL_DEFAULTS } from './universal';
 export type { UniversalOptions, UniversalPoint, UniversalResult, UniversalHooks } from './universal';
+export {
+  PSYCHO_REFERENCE, PSD_REFERENCE_DB, psychoConfig, bark, absoluteThresholdOfHearing, binFrequencies, binScales, powerSpectralDensity,
+  findMaskers, frameThreshold, maskingThreshold, perturbationPsd, maskingViolation, maskingFrames, MaskingLoss,
+} from './psycho';
+export type { PsychoConfig, BinScales, MaskingThreshold, MaskingViolation, MaskingFrame } from './psycho';
+export { imperceptibleStage, resolveImperceptibleOptions, nextAlpha, ALPHA_SCHEDULE, IMPERCEPTIBLE_DEFAULTS } from './imperceptible';
+export type { ImperceptibleOptions, ResolvedImperceptibleOptions, ImperceptibleRow, ImperceptibleResult, ImperceptibleInput } from './imperceptible';

@@ -14,7 +14,15 @@
  *    summary.perturbationGain); metrics attack.jsonl {iteration, loss, ctc, dbx, tau}; summary
  *    {success, target, transcriptBefore, transcriptAfter, dbx, iterations, seconds, tau, sampleRate,
  *    perturbationGain, survived, secondCopyTranscript, ...} and no 'model' key (that key marks sessions
- *    holding a model); survival.json: the saved adversarial.wav re-checked (audio-survival.ts).
+ *    holding a model); survival.json: the saved adversarial.wav (and adversarial-stage2.wav) re-checked
+ *    (audio-survival.ts).
+ *    With the imperceptible second stage (params.stage2): also adversarial-stage2.wav,
+ *    perturbation-stage2.wav (amplified as above, gain summary.perturbationGainStage2), masking.json
+ *    (per analysis frame: the clip's masking threshold and PSD, both perturbations' PSDs, in dB),
+ *    metrics stage2.jsonl {iteration, loss, ctc, violation, violationDb, alpha, dbx, success}; summary
+ *    {stage2: true, dbxStage2, transcriptStage2, violationStage1, violationStage2, violationDbStage1,
+ *    violationDbStage2, aboveFractionStage1, aboveFractionStage2, stage2Improved, stage2Iterations,
+ *    stage2Alpha, stage2Seconds}.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -22,11 +30,11 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
-  DIGIT_WORDS, audioAttack, audiblePerturbation, readWav, trainSpeechModel, validateTarget, write16, resample,
-  type SpeechEvalResult, type Utterance,
+  DIGIT_WORDS, audioAttack, audiblePerturbation, maskingFrames, readWav, trainSpeechModel, validateTarget, write16, resample,
+  type ImperceptibleResult, type SpeechEvalResult, type Utterance,
 } from '../../engine/audio';
 import { keepPartial } from '../../engine/context';
-import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
+import { AdvlabError, CancelledError, badFile, badInput } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
 import { resolveSpeechModel } from '../model-ref';
 import { cancelledWith, openSession, runInSession } from '../session-env';
@@ -154,6 +162,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   const { model } = resolved;
   try {
     // Bad targets fail before a session exists.
+    if (p.stage2 && p.target === null) throw badInput('The imperceptible second stage needs a target phrase (it keeps the target transcript); it does not apply to the untargeted attack');
     if (p.target !== null) {
       const n = clip.sampleRate === model.sampleRate ? clip.samples.length : Math.ceil((clip.samples.length * model.sampleRate) / clip.sampleRate);
       validateTarget(model, p.target, n);
@@ -169,16 +178,20 @@ export const audioAttackJob = (async (raw, ctx, env) => {
     return await runInSession(writer, async () => {
       // A cancelled attack keeps its best (or last) candidate so far, saved and marked cancelled.
       const { value: r, cancel } = await keepPartial(audioAttack(model, clip, {
-        target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed,
-      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }) }));
+        target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed, stage2: p.stage2,
+      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }), onStage2Row: (row) => writer.appendMetric('stage2', { ...row }) }));
       const audible = audiblePerturbation(r.perturbation, 0.9);
       await writer.writeArtifacts([
         { path: 'original.wav', data: write16(r.original, r.sampleRate), kind: 'audio', description: `the clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptBefore}"` },
         { path: 'adversarial.wav', data: write16(r.adversarial, r.sampleRate), kind: 'audio', description: `adversarial clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptAfter}"` },
         { path: 'perturbation.wav', data: write16(audible.samples, r.sampleRate), kind: 'audio', description: `adversarial - original, amplified x${audible.gain.toFixed(2)} to a 0.9 full-scale peak` },
       ]);
-      // The saved clip re-checked as a second user would have it: read back, model loaded afresh.
-      const survival = await recheckArtifacts(writer, resolved.ref.path ?? model.modelJson!, [{ path: 'adversarial.wav', inMemory: r.transcriptAfter }], ctx);
+      const s2 = r.stage2 ? await writeStage2(writer, r.stage2, r.perturbation, r.sampleRate) : {};
+      // The saved clips re-checked as a second user would have them: read back, model loaded afresh.
+      const survival = await recheckArtifacts(writer, resolved.ref.path ?? model.modelJson!, [
+        { path: 'adversarial.wav', inMemory: r.transcriptAfter },
+        ...(r.stage2 ? [{ path: 'adversarial-stage2.wav', inMemory: r.stage2.transcript }] : []),
+      ], ctx);
       const summary = {
         ...survival,
         success: r.success,
@@ -203,6 +216,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         learningRate: p.learningRate,
         tau0: p.tau0,
         backend: env.backend.name,
+        ...s2,
       };
       const outcome = { summary, result: summary };
       if (cancel) throw cancelledWith(outcome, cancel);
@@ -212,6 +226,41 @@ export const audioAttackJob = (async (raw, ctx, env) => {
     model.dispose();
   }
 }) satisfies JobHandler<'audio-attack'>;
+
+/** Stage 2's artifacts (clip, amplified perturbation, per-frame masking analysis) and its summary keys. */
+async function writeStage2(writer: SessionWriter, s: ImperceptibleResult, stage1Perturbation: Float32Array, rate: number) {
+  const audible = audiblePerturbation(s.perturbation, 0.9);
+  const one = maskingFrames(stage1Perturbation, s.threshold);
+  const two = maskingFrames(s.perturbation, s.threshold);
+  const masking = {
+    sampleRate: s.threshold.config.sampleRate, windowSize: s.threshold.config.windowSize, hop: s.threshold.config.hop,
+    freqs: one[0]?.freqs ?? [],
+    frames: one.map((f, i) => ({ frame: f.frame, start: f.start, threshold: f.threshold, clip: f.clip, stage1: f.perturbation, stage2: two[i].perturbation })),
+  };
+  await writer.writeArtifacts([
+    { path: 'adversarial-stage2.wav', data: write16(s.adversarial, rate), kind: 'audio', description: `stage 2 (imperceptible) clip (16-bit, ${rate} Hz): "${s.transcript}"` },
+    { path: 'perturbation-stage2.wav', data: write16(audible.samples, rate), kind: 'audio', description: `stage 2 perturbation, amplified x${audible.gain.toFixed(2)} to a 0.9 full-scale peak` },
+  ]);
+  await writer.writeArtifact('masking.json', JSON.stringify(masking), 'json', 'per frame: the clip\'s masking threshold and PSD, stage 1 and stage 2 perturbation PSDs (dB, 96 dB per-frame scale; null threshold: no hearing there)');
+  return {
+    stage2: true,
+    dbxStage2: s.dbx,
+    linfStage2: s.linf,
+    transcriptStage2: s.transcript,
+    violationStage1: s.violationBefore.loss,
+    violationStage2: s.violationAfter.loss,
+    violationDbStage1: s.violationBefore.meanExcessDb,
+    violationDbStage2: s.violationAfter.meanExcessDb,
+    aboveFractionStage1: s.violationBefore.aboveFraction,
+    aboveFractionStage2: s.violationAfter.aboveFraction,
+    stage2Improved: s.improved,
+    stage2Iterations: s.iterations,
+    stage2BestIteration: s.bestIteration,
+    stage2Alpha: s.alpha,
+    stage2Seconds: s.seconds,
+    perturbationGainStage2: audible.gain,
+  };
+}
 
 export const audioTranscribe = (async (raw, ctx, env) => {
   const p = audioTranscribeParams.parse(raw);

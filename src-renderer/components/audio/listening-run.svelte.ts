@@ -22,7 +22,7 @@ class ListeningRun {
     return this.test && !this.result ? (this.test.trials[this.current] ?? null) : null;
   }
 
-  async start(params: { sessions: string[]; mode: 'ab' | 'abx'; repeats: number; seed?: number; targetDbfs: number }): Promise<void> {
+  async start(params: { sessions: string[]; mode: 'ab' | 'abx'; compare?: 'attack' | 'stages'; repeats: number; seed?: number; targetDbfs: number }): Promise<void> {
     this.error = null;
     this.busy = true;
     try {

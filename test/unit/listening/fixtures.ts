@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { readWavFile, quantize16, write16 } from '../../../src-main/engine/audio/wav';
 import { dbx as dbxOf } from '../../../src-main/engine/audio/dbx';
 import { mulberry32 } from '../../../src-main/engine/audio/fsdd';
-import type { SessionEnvironment, SessionStore } from '../../../src-main/engine/sessions';
+import type { SessionEnvironment, SessionStore, SessionWriter } from '../../../src-main/engine/sessions';
+import { maskingFrames, maskingThreshold, maskingViolation, psychoConfig } from '../../../src-main/engine/audio/psycho';
 
 export const DATA = process.env.ADVLAB_DATA ?? join(import.meta.dirname, '../../../../shared/data');
 export const FSDD = join(DATA, 'fsdd', 'recordings');
@@ -38,6 +39,12 @@ export interface FixtureOptions {
   transcriptAfter?: string;
   iterations?: number;
   name?: string;
+  /**
+   * Also write what the imperceptible second stage writes (adversarial-stage2.wav, perturbation-stage2.wav,
+   * masking.json from the real masking threshold, the stage-2 summary keys): a second perturbation this
+   * many dB below the first (default off).
+   */
+  stage2DbBelow?: number;
 }
 
 export interface Fixture {
@@ -90,6 +97,7 @@ export async function makeAudioAttackSession(store: SessionStore, o: FixtureOpti
     { path: 'adversarial.wav', data: write16(adv, wav.sampleRate), kind: 'audio', description: 'original + perturbation, 16-bit' },
     { path: 'perturbation.wav', data: write16(Float32Array.from(delta, (v) => v * perturbationGain), wav.sampleRate), kind: 'audio', description: 'the perturbation, scaled to a 0.9 peak' },
   ]);
+  const stage2 = o.stage2DbBelow === undefined ? {} : await writeStage2Fixture(writer, x, delta, raw, peakR, want * 10 ** (-o.stage2DbBelow / 20), wav.sampleRate, target ?? 'eight');
   for (let i = 1; i <= iterations; i++) {
     const tau = 0.05 * 0.8 ** Math.floor(i / 10);
     await writer.appendMetric('attack', { iteration: i, loss: 50 / i + 0.1, ctc: 40 / i, dbx: measured + 10 / i, tau });
@@ -105,6 +113,35 @@ export async function makeAudioAttackSession(store: SessionStore, o: FixtureOpti
     tau: 0.05 * 0.8 ** 3,
     sampleRate: wav.sampleRate,
     perturbationGain,
+    ...stage2,
   });
   return { id: writer.id, original: x, adversarial: adv, sampleRate: wav.sampleRate, dbx: measured };
+}
+
+/** The stage-2 artifacts and summary keys for a fixture: a time-reversed copy of its noise, quieter. */
+async function writeStage2Fixture(writer: SessionWriter, x: Float32Array, delta1: Float32Array, raw: Float32Array, peakR: number, peak: number, rate: number, transcript: string) {
+  const n = x.length;
+  const adv2 = quantize16(Float32Array.from(x, (v, i) => v + (raw[n - 1 - i] * peak) / peakR));
+  const delta2 = Float32Array.from(adv2, (v, i) => v - x[i]);
+  let peakD = 0;
+  for (const v of delta2) peakD = Math.max(peakD, Math.abs(v));
+  const mt = maskingThreshold(x, psychoConfig(rate));
+  const v1 = maskingViolation(delta1, mt);
+  const v2 = maskingViolation(delta2, mt);
+  const one = maskingFrames(delta1, mt);
+  const two = maskingFrames(delta2, mt);
+  await writer.writeArtifacts([
+    { path: 'adversarial-stage2.wav', data: write16(adv2, rate), kind: 'audio', description: 'original + a quieter perturbation, 16-bit' },
+    { path: 'perturbation-stage2.wav', data: write16(Float32Array.from(delta2, (v) => (v * 0.9) / peakD), rate), kind: 'audio', description: 'the stage-2 perturbation, scaled to a 0.9 peak' },
+  ]);
+  await writer.writeArtifact('masking.json', JSON.stringify({
+    sampleRate: rate, windowSize: mt.config.windowSize, hop: mt.config.hop, freqs: one[0].freqs,
+    frames: one.map((f, i) => ({ frame: f.frame, start: f.start, threshold: f.threshold, clip: f.clip, stage1: f.perturbation, stage2: two[i].perturbation })),
+  }), 'json', 'masking analysis (fixture)');
+  for (let i = 20; i <= 40; i += 20) await writer.appendMetric('stage2', { iteration: i, loss: 1, ctc: 1, violation: v2.loss, violationDb: v2.meanExcessDb, alpha: 0.05 * 1.2 ** (i / 20), dbx: dbxOf(delta2, x), success: 1 });
+  return {
+    stage2: true, dbxStage2: dbxOf(delta2, x), transcriptStage2: transcript, violationStage1: v1.loss, violationStage2: v2.loss,
+    violationDbStage1: v1.meanExcessDb, violationDbStage2: v2.meanExcessDb, aboveFractionStage1: v1.aboveFraction, aboveFractionStage2: v2.aboveFraction,
+    stage2Improved: true, stage2Iterations: 40, stage2Alpha: 0.072, stage2Seconds: 1, perturbationGainStage2: 0.9 / peakD,
+  };
 }
