@@ -17,7 +17,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier, EngineInfo, Linearized } from '../models/classifier';
-import { exportModel, type ExportedModel } from './export';
+import { exportModel, type ExportedGraphs, type ExportedModel } from './export';
+import { exportSequenceModel, type ExportedSequenceModel } from './export-seq';
 import { defaultThreads, OrtSession, type OrtData, type OrtType } from './runtime';
 
 export interface OnnxClassifierOptions {
@@ -45,55 +46,74 @@ function taping(): boolean {
   return ((tf.engine().state as unknown as { gradientDepth?: number }).gradientDepth ?? 0) > 0;
 }
 
-/** Exports the model (cached per sha256) and opens its sessions. Throws UnsupportedLayerError. */
-export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassifierOptions = {}): Promise<OnnxClassifier> {
-  const exported = exportModel(model);
-  const threads = options.threads ?? defaultThreads();
+/** A network on ONNX Runtime, any input rank: what onnxClassifier and onnxSequenceNetwork are built on. */
+export interface OnnxNetwork {
+  /** Differentiable (tf.customGrad; see the module comment). */
+  apply(x: tf.Tensor): tf.Tensor;
+  vjp(x: tf.Tensor, v: tf.Tensor): tf.Tensor;
+  linearize(x: tf.Tensor): { logits: tf.Tensor; vjp(v: tf.Tensor): tf.Tensor };
+  dispose(): void;
+}
+
+/** Opens a network's four sessions. */
+export async function openNetwork(graphs: ExportedGraphs, threads: number): Promise<OnnxNetwork> {
   const sessions: OrtSession[] = [];
   try {
-    for (const bytes of [exported.forward, exported.vjp, exported.forwardSaved, exported.backward]) sessions.push(await OrtSession.create(bytes, threads));
+    for (const bytes of [graphs.forward, graphs.vjp, graphs.forwardSaved, graphs.backward]) sessions.push(await OrtSession.create(bytes, threads));
   } catch (e) {
     for (const s of sessions) s.dispose();
     throw e;
   }
   const [forward, full, forwardSaved, backward] = sessions;
-  const [h, w, c] = exported.inputShape;
-  const k = exported.numClasses;
-  const savedOut = exported.saved.filter((s) => s.name !== 'x').map((s) => s.name);
+  const savedOut = graphs.saved.filter((s) => s.name !== 'x').map((s) => s.name);
 
-  const vjpRaw = (x: tf.Tensor, v: tf.Tensor): tf.Tensor4D => {
-    const n = x.shape[0];
-    const r = full.run({ x: { data: data(x), dims: [n, h, w, c] }, v: { data: data(v), dims: [n, k] } }, ['grad']);
-    return tf.tensor4d(r.grad, [n, h, w, c]);
+  const vjpRaw = (x: tf.Tensor, v: tf.Tensor): tf.Tensor => {
+    const r = full.run({ x: { data: data(x), dims: x.shape }, v: { data: data(v), dims: v.shape } }, ['grad']);
+    return tf.tensor(r.grad, x.shape);
   };
 
-  const linearizeRaw = (x: tf.Tensor): Linearized => {
-    const n = x.shape[0];
+  const linearizeRaw = (x: tf.Tensor) => {
     const xd = data(x);
-    const r = forwardSaved.runTyped({ x: { type: 'float32', data: xd, dims: [n, h, w, c] } }, ['logits', ...savedOut]);
+    const r = forwardSaved.runTyped({ x: { type: 'float32', data: xd, dims: x.shape } }, ['logits', ...savedOut]);
     const feeds: Record<string, { type: OrtType; data: OrtData; dims: readonly number[] }> = {};
-    for (const s of exported.saved) feeds[s.name] = s.name === 'x' ? { type: 'float32', data: xd, dims: [n, h, w, c] } : { type: s.type, ...r[s.name] };
+    for (const s of graphs.saved) feeds[s.name] = s.name === 'x' ? { type: 'float32', data: xd, dims: x.shape } : { type: s.type, ...r[s.name] };
     return {
-      logits: tf.tensor2d(r.logits.data as Float32Array, [n, k]),
-      vjp: (v) => {
-        const g = backward.runTyped({ ...feeds, v: { type: 'float32', data: data(v), dims: [n, k] } }, ['grad']);
-        return tf.tensor4d(g.grad.data as Float32Array, [n, h, w, c]);
+      logits: tf.tensor(r.logits.data as Float32Array, [...r.logits.dims]),
+      vjp: (v: tf.Tensor) => {
+        const g = backward.runTyped({ ...feeds, v: { type: 'float32', data: data(v), dims: v.shape } }, ['grad']);
+        return tf.tensor(g.grad.data as Float32Array, x.shape);
       },
     };
   };
 
-  const logits = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const apply = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
-    const n = x.shape[0];
     if (taping()) {
       const lin = linearizeRaw(x);
-      return { value: lin.logits, gradFunc: (dy: tf.Tensor | tf.Tensor[]) => lin.vjp(dy as tf.Tensor2D) };
+      return { value: lin.logits, gradFunc: (dy: tf.Tensor | tf.Tensor[]) => lin.vjp(dy as tf.Tensor) };
     }
     save([x]);
-    const r = forward.run({ x: { data: data(x), dims: [n, h, w, c] } }, ['logits']);
-    return { value: tf.tensor2d(r.logits, [n, k]), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => vjpRaw(saved[0], dy as tf.Tensor) };
-  }) as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor4D) => tf.Tensor2D;
+    const r = forward.runTyped({ x: { type: 'float32', data: data(x), dims: x.shape } }, ['logits']);
+    return { value: tf.tensor(r.logits.data as Float32Array, [...r.logits.dims]), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => vjpRaw(saved[0], dy as tf.Tensor) };
+  }) as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
 
+  return {
+    apply,
+    vjp: vjpRaw,
+    linearize: linearizeRaw,
+    dispose: () => {
+      for (const s of sessions) s.dispose();
+    },
+  };
+}
+
+/** Exports the model (cached per sha256) and opens its sessions. Throws UnsupportedLayerError. */
+export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassifierOptions = {}): Promise<OnnxClassifier> {
+  const exported = exportModel(model);
+  const threads = options.threads ?? defaultThreads();
+  const [h, w, c] = exported.inputShape;
+  const k = exported.numClasses;
+  const net = await openNetwork(exported, threads);
   return {
     inputShape: [h, w, c],
     numClasses: k,
@@ -101,18 +121,40 @@ export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassif
     exported,
     logits: (x) => {
       if (x.shape[0] === 0) return tf.zeros([0, k]) as tf.Tensor2D;
-      return logits(x);
+      return net.apply(x) as tf.Tensor2D;
     },
     vjp: (x, v) => {
       if (x.shape[0] === 0) return tf.zeros([0, h, w, c]) as tf.Tensor4D;
-      return vjpRaw(x, v);
+      return net.vjp(x, v) as tf.Tensor4D;
     },
     linearize: (x) => {
       if (x.shape[0] === 0) return { logits: tf.zeros([0, k]) as tf.Tensor2D, vjp: () => tf.zeros([0, h, w, c]) as tf.Tensor4D };
-      return linearizeRaw(x);
+      return net.linearize(x) as Linearized;
     },
-    dispose: () => {
-      for (const s of sessions) s.dispose();
+    dispose: () => net.dispose(),
+  };
+}
+
+/** A sequence network (features [N, T, D] -> logits [N, T / stride, C]) on ONNX Runtime: see export-seq.ts. */
+export interface OnnxSequenceNetwork {
+  readonly exported: ExportedSequenceModel;
+  readonly engine: EngineInfo;
+  /** Logits of features whose frame count is a multiple of `exported.stride`; differentiable. */
+  apply(x: tf.Tensor3D): tf.Tensor3D;
+  dispose(): void;
+}
+
+export async function onnxSequenceNetwork(model: tf.LayersModel, options: OnnxClassifierOptions = {}): Promise<OnnxSequenceNetwork> {
+  const exported = exportSequenceModel(model);
+  const threads = options.threads ?? defaultThreads();
+  const net = await openNetwork(exported, threads);
+  return {
+    exported,
+    engine: { engine: 'onnx', reason: options.reason ?? 'requested', threads },
+    apply: (x) => {
+      if (x.shape[1] % exported.stride !== 0) throw new Error(`ONNX sequence network: ${x.shape[1]} frames is not a multiple of its stride ${exported.stride}`);
+      return net.apply(x) as tf.Tensor3D;
     },
+    dispose: () => net.dispose(),
   };
 }

@@ -44,8 +44,8 @@ export interface SavedTensor {
   type: 'float32' | 'bool' | 'int64' | 'uint8';
 }
 
-/** The graphs of one model, and what identifies them. */
-export interface ExportedModel {
+/** The four graphs of one network (an image classifier or a sequence model). */
+export interface ExportedGraphs {
   forward: Uint8Array;
   vjp: Uint8Array;
   /**
@@ -56,6 +56,10 @@ export interface ExportedModel {
   forwardSaved: Uint8Array;
   backward: Uint8Array;
   saved: SavedTensor[];
+}
+
+/** The graphs of one image classifier, and what identifies them. */
+export interface ExportedModel extends ExportedGraphs {
   /** sha256 of the model's topology and weights: the cache key. */
   sha256: string;
   inputShape: [number, number, number];
@@ -69,7 +73,7 @@ type Layout =
   | { kind: 'nchw'; h: number; w: number; c: number }
   | { kind: 'flat'; d: number };
 
-interface LayerLike {
+export interface LayerLike {
   name: string;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
@@ -78,7 +82,7 @@ interface LayerLike {
 }
 
 /** Emits one graph: forward nodes now, backward nodes (in reverse) when `finish` is called with grad. */
-class Builder {
+export class Builder {
   constructor(readonly withGrad: boolean) {}
   readonly nodes: { msg: Message; inputs: string[]; outputs: string[] }[] = [];
   readonly inits: { msg: Message; name: string }[] = [];
@@ -155,7 +159,7 @@ function padAxis(size: number, k: number, s: number, padding: string): { out: nu
 }
 
 /** The activations the exporter writes, forward and backward (tfjs's registered gradients). */
-function activation(b: Builder, x: string, act: string, where: string, dims: (number | string)[]): string {
+export function activation(b: Builder, x: string, act: string, where: string, dims: (number | string)[]): string {
   switch (act) {
     case 'linear':
       return x;
@@ -215,7 +219,7 @@ function toNchw(b: Builder, x: string, l: Layout, where: string): { x: string; l
   return { x: y, l: { kind: 'nchw', h: l.h, w: l.w, c: l.c } };
 }
 
-function weightsOf(layer: LayerLike): Map<string, Float32Array> {
+export function weightsOf(layer: LayerLike): Map<string, Float32Array> {
   const values = layer.getWeights();
   const out = new Map<string, Float32Array>();
   layer.weights.forEach((w, i) => {
@@ -225,7 +229,7 @@ function weightsOf(layer: LayerLike): Map<string, Float32Array> {
   return out;
 }
 
-function need(ws: Map<string, Float32Array>, name: string, where: string): Float32Array {
+export function need(ws: Map<string, Float32Array>, name: string, where: string): Float32Array {
   const v = ws.get(name);
   if (!v) throw new UnsupportedLayerError(`${where}: weight "${name}" not found`);
   return v;
@@ -437,7 +441,7 @@ function chainOf(m: tf.LayersModel): LayerLike[] {
   return layers;
 }
 
-interface Built {
+export interface Built {
   bytes: Uint8Array;
   desc: string[];
   inputShape: [number, number, number];
@@ -458,18 +462,26 @@ function build(m: tf.LayersModel, withGrad: boolean): Built {
   for (const layer of chainOf(m)) cur = emitLayer(b, layer, cur.x, cur.l, desc);
   if (cur.l.kind !== 'flat') throw new UnsupportedLayerError('the model does not end in a [batch, classes] output');
   const k = cur.l.d;
-  b.emit('Identity', [cur.x], ['logits']);
-  const xInfo = valueInfo('x', ['N', h, w, c]);
-  const logitsInfo = valueInfo('logits', ['N', k]);
-  const vInfo = valueInfo('v', ['N', k]);
-  const gradInfo = valueInfo('grad', ['N', h, w, c]);
+  return { ...assemble(b, cur.x, ['N', h, w, c], ['N', k]), desc, inputShape: [h, w, c], k };
+}
+
+/**
+ * The graphs of a built forward pass whose output is `out`: forward alone (withGrad false), or the vjp
+ * graph and its split (see ExportedModel).
+ */
+export function assemble(b: Builder, out: string, xDims: (number | string)[], outDims: (number | string)[]): { bytes: Uint8Array; split?: NonNullable<Built['split']> } {
+  b.emit('Identity', [out], ['logits']);
+  const xInfo = valueInfo('x', xDims);
+  const logitsInfo = valueInfo('logits', outDims);
+  const vInfo = valueInfo('v', outDims);
+  const gradInfo = valueInfo('grad', xDims);
   const inits = (nodes: Builder['nodes']) => {
     const used = new Set(nodes.flatMap((n) => n.inputs));
     return b.inits.filter((i) => used.has(i.name)).map((i) => i.msg);
   };
   const proto = (name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]) =>
     modelProto(graph(name, nodes.map((n) => n.msg), inits(nodes), inputs, outputs), OPSET, 'advlab');
-  if (!withGrad) return { bytes: proto('advlab_forward', b.nodes, [xInfo], [logitsInfo]), desc, inputShape: [h, w, c], k };
+  if (!b.withGrad) return { bytes: proto('advlab_forward', b.nodes, [xInfo], [logitsInfo]) };
 
   const g = b.runBackward('v');
   b.emit('Identity', [g], ['grad']);
@@ -487,7 +499,7 @@ function build(m: tf.LayersModel, withGrad: boolean): Built {
   const savedInfos = savedNames.map((n) => valueInfo(n, infoOf(n).dims, infoOf(n).type));
   const forwardSaved = proto('advlab_forward_saved', fwd, [xInfo], [logitsInfo, ...savedInfos.filter((_, i) => savedNames[i] !== 'x')]);
   const backward = proto('advlab_backward', bwd, [vInfo, ...savedInfos], [gradInfo]);
-  return { bytes, desc, inputShape: [h, w, c], k, split: { forwardSaved, backward, saved } };
+  return { bytes, split: { forwardSaved, backward, saved } };
 }
 
 /** sha256 of a model's topology and weights (what the exported graphs depend on). */
