@@ -10,6 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../../../src-main/engine/models';
 import { openNetwork, onnxSequenceNetwork } from '../../../src-main/engine/onnx/classifier';
 import { exportSequenceModel } from '../../../src-main/engine/onnx/export-seq';
+import { useSequenceEngine } from '../../../src-main/engine/onnx/select';
+import { SpeechModel } from '../../../src-main/engine/audio/model';
+import { ctcLoss } from '../../../src-main/engine/audio/ctc';
 
 const TOL = 1e-4;
 
@@ -109,6 +112,47 @@ describe('the starter speech-base on ONNX Runtime', () => {
       }
     } finally {
       loaded.model.dispose();
+    }
+  });
+});
+
+describe('SpeechModel on ONNX Runtime (useSequenceEngine)', () => {
+  it('gives the tfjs logits and the same CTC gradient w.r.t. the samples (through the tfjs front end); padded batches stay on tfjs', async () => {
+    const model = await SpeechModel.load(join(import.meta.dirname, '../../../resources/starter/models/speech-base'));
+    try {
+      const n = 8000;
+      const signal = tf.tidy(() => tf.mul(tf.randomNormal([1, n], 0, 1, 'float32', 11), 0.1)) as tf.Tensor2D;
+      const labels = [model.alphabet.encode('one two')];
+      const T = model.outputLengths([n]);
+      const run = () => tf.tidy(() => {
+        const z = model.logits(signal);
+        const g = tf.grad((s: tf.Tensor) => ctcLoss(model.logits(s as tf.Tensor2D), labels, { inputLengths: T, reduction: 'sum' }))(signal);
+        return { z: tf.keep(z), g: tf.keep(g) };
+      });
+      const ref = run();
+      const info = await useSequenceEngine(model, 'auto', 1);
+      expect(info).toMatchObject({ engine: 'onnx', reason: 'auto: every layer is exported' });
+      expect(model.native).not.toBeNull();
+      const onnx = run();
+      expect(compare(ref.z, onnx.z).maxAbs).toBeLessThanOrEqual(TOL);
+      const scale = tf.max(tf.abs(ref.g)).dataSync()[0];
+      expect(scale).toBeGreaterThan(0);
+      const g = compare(ref.g, onnx.g);
+      expect(g.maxAbs / scale).toBeLessThanOrEqual(TOL);
+      expect(g.signAgreement).toBeGreaterThanOrEqual(0.999);
+      // The ONNX network is really what ran: poisoned, it changes the logits of a single clip...
+      const native = model.native!;
+      model.native = { apply: (x) => tf.mul(native.apply(x), 0) as tf.Tensor3D, dispose: () => native.dispose() };
+      expect(tf.tidy(() => tf.max(tf.abs(model.logits(signal))).dataSync()[0])).toBe(0);
+      // ...but not of a padded batch, whose masked frames need the tfjs layers.
+      const two = tf.concat([signal, tf.tidy(() => tf.concat([tf.slice(signal, [0, 0], [1, 6000]), tf.zeros([1, 2000])], 1))]) as tf.Tensor2D;
+      expect(tf.tidy(() => tf.max(tf.abs(model.logits(two, [n, 6000]))).dataSync()[0])).toBeGreaterThan(0);
+      model.native = native;
+      expect(await useSequenceEngine(model, 'tfjs')).toMatchObject({ engine: 'tfjs' });
+      expect(model.native).toBeNull();
+      tf.dispose([signal, two, ref.z, ref.g, onnx.z, onnx.g]);
+    } finally {
+      model.dispose();
     }
   });
 });
