@@ -126,6 +126,11 @@ interface EngineSuiteOptions {
   ddn?: string;
   /** Which engines to run the attacks on, comma-separated (default "tfjs,onnx"). */
   engines?: string;
+  /** The speech model of the audio rows (default the starter speech-base); "none" skips them. */
+  speechModel?: string;
+  /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
+  audioClips?: string;
+  audioIterations?: string;
 }
 
 /**
@@ -198,8 +203,44 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
       rows.push({ suite: 'engine', benchmark: 'C&W 9x1000 on 100 images, onnx', metric: 'seconds', value: f(ox.seconds, 1), target: '< 300 s', met: Number(ox.seconds) < 300 });
     }
   }
+  rows.push(...await engineAudioRows(c, quick, o, engines));
   rows.push({ suite: 'engine', benchmark: 'machine load during the suite (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
   return { rows, backend: `${backend.name} vs onnxruntime-node ${ort.version}` };
+}
+
+/**
+ * The engine suite's audio rows: the targeted audio attack (issue 6: a digit phrase and a non-digit phrase
+ * per clip) on the first clips of the audio benchmark, on each engine, in this process. On 'onnx' the speech
+ * network runs on ONNX Runtime (useSequenceEngine) and the log-mel front end in tfjs.
+ */
+async function engineAudioRows(c: CliContext, quick: boolean, o: EngineSuiteOptions, engines: string[]): Promise<Row[]> {
+  if (o.speechModel === 'none') return [];
+  const path = o.speechModel ? resolve(o.speechModel) : starterModels().find((m) => m.name === 'speech-base')?.modelJson;
+  if (!path) return [];
+  const clips = Number(o.audioClips ?? (quick ? 1 : 5)), iterations = Number(o.audioIterations ?? (quick ? 20 : 1000));
+  if (!Number.isInteger(clips) || clips < 1 || !Number.isInteger(iterations) || iterations < 1) throw badInput(`--audio-clips and --audio-iterations must be positive integers; got "${o.audioClips}", "${o.audioIterations}"`);
+  const { audioBenchmark } = await import('../engine/audio/bench');
+  const { SpeechModel } = await import('../engine/audio/model');
+  const { useSequenceEngine } = await import('../engine/onnx/select');
+  const name = o.speechModel ? `speech model ${o.speechModel}` : 'starter:speech-base';
+  const rows: Row[] = [];
+  const results: Record<string, { seconds: number; success: number; dbx: number | null }> = {};
+  const model = await SpeechModel.load(path);
+  try {
+    for (const engine of engines) {
+      const info = await useSequenceEngine(model, engine as 'tfjs' | 'onnx');
+      c.out.info(`audio attack on ${info.engine}${info.threads ? ` (${info.threads} threads)` : ''}: ${info.reason}`);
+      const r = await audioBenchmark({ model, clips, iterations });
+      const seconds = r.secondsPerClip * r.clips;
+      results[engine] = { seconds, success: r.successRate, dbx: r.meanDbx };
+      rows.push({ suite: 'engine', benchmark: `targeted audio attack, ${name}, ${r.clips} clip(s) x (digit phrase, non-digit phrase), ${iterations} iterations, engine ${engine === 'tfjs' ? 'tfjs' : `onnx (${info.threads} threads; front end in tfjs)`}`, metric: 'success / mean dB_x / seconds', value: `${pct(r.successRate)} / ${f(r.meanDbx, 1)} / ${f(seconds, 1)}` });
+    }
+  } finally {
+    model.dispose();
+  }
+  const [tj, ox] = [results.tfjs, results.onnx];
+  if (tj && ox) rows.push({ suite: 'engine', benchmark: `targeted audio attack (${clips} clips): onnx vs tfjs`, metric: 'speed-up / success difference', value: `${(tj.seconds / ox.seconds).toFixed(1)}x / ${(100 * (ox.success - tj.success)).toFixed(1)} points` });
+  return rows;
 }
 
 /** A trained speech model: --speech-model, else the last finished bench speech session, else train one. */
@@ -389,17 +430,18 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
       model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' },
+      'audio-clips': { type: 'string' }, 'audio-iterations': { type: 'string' },
     });
     const suite = v.suite ?? 'all';
     const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = {
       train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite,
       parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,
-      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines }),
+      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
     };
     // 'all' leaves out the cluster suite (it needs nats-server installed) and the engine suite (it repeats the attacks on both engines): each runs on request.
     const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster' && s !== 'engine') : [suite];
