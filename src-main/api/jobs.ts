@@ -239,6 +239,11 @@ export const audioAttackParams = z
     /** Initial Linf bound as a fraction of full scale. */
     tau0: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.tau0),
     seed: seed.default(AUDIO_ATTACK_DEFAULTS.seed),
+    /**
+     * What computes the speech network's logits and gradients: 'onnx' (ONNX Runtime; the log-mel front end and
+     * CTC stay in tfjs), 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer exports.
+     */
+    engine: z.enum(ENGINE_REQUESTS).default('auto'),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })

@@ -361,7 +361,7 @@ const sessions: Command = {
 
 const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
-  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--engine auto|onnx|tfjs] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
   '   (M: an audio-train session id or a speech model.json / its folder)',
 ].join('\n');
@@ -380,7 +380,7 @@ const audioCmd: Command = {
       quick: { type: 'boolean' }, epochs: { type: 'string' }, utterances: { type: 'string' }, arch: { type: 'string' }, 'batch-size': { type: 'string' },
       lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
       model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
-      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' },
+      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' }, engine: { type: 'string' },
     }, true);
     const [sub, ...extra] = positionals;
     if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
@@ -408,7 +408,7 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, engine: v.engine, name: v.name, tags: v.tag,
         };
         const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
         const out = {

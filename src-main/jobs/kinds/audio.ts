@@ -28,6 +28,7 @@ import { keepPartial } from '../../engine/context';
 import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
 import { resolveSpeechModel } from '../model-ref';
+import { describeEngine, useSequenceEngine } from '../../engine/onnx/select';
 import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 
@@ -151,6 +152,8 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   const resolved = await resolveSpeechModel(p.model, store, ctx);
   const { model } = resolved;
   try {
+    const engine = await useSequenceEngine(model, p.engine);
+    ctx.log(`engine: ${describeEngine(engine)}`);
     // Bad targets fail before a session exists.
     if (p.target !== null) {
       const n = clip.sampleRate === model.sampleRate ? clip.samples.length : Math.ceil((clip.samples.length * model.sampleRate) / clip.sampleRate);
@@ -198,6 +201,8 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         learningRate: p.learningRate,
         tau0: p.tau0,
         backend: env.backend.name,
+        engine: engine.engine,
+        engineReason: describeEngine(engine),
       };
       const outcome = { summary, result: summary };
       if (cancel) throw cancelledWith(outcome, cancel);
