@@ -11,7 +11,9 @@ import { ARCHITECTURE_NAMES, buildModel } from '../../../src-main/engine/models/
 import { fromLayersModel, vjp, type Classifier } from '../../../src-main/engine/models/classifier';
 import { onnxClassifier } from '../../../src-main/engine/onnx/classifier';
 import { exportModel, unsupportedReason } from '../../../src-main/engine/onnx/export';
-import { ortStatus } from '../../../src-main/engine/onnx/runtime';
+import { OrtSession, ortStatus } from '../../../src-main/engine/onnx/runtime';
+import { classifierGradient } from '../../../src-main/engine/attacks/ops';
+import { vi } from 'vitest';
 import { onnxBlocker, selectEngine } from '../../../src-main/engine/onnx/select';
 
 const TOL = 1e-4;
@@ -194,6 +196,33 @@ describe('ONNX exporter vs tfjs autodiff, shipped architectures', () => {
       expectClose(r);
     });
   }
+});
+
+describe('one forward pass per gradient step', () => {
+  it('a tape through the ONNX logits (C&W) and classifierGradient (FGSM, PGD, DDN) run 2 graphs: forward with saved tensors, then backward', async () => {
+    const model = buildModel('cw-mnist', { seed: 3 });
+    const onnx = await onnxClassifier(model, { threads: 1 });
+    const runs = vi.spyOn(OrtSession.prototype, 'runTyped');
+    try {
+      const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+      tf.tidy(() => tf.valueAndGrad((xi: tf.Tensor) => tf.sum(tf.square(onnx.logits(tf.tanh(xi) as tf.Tensor4D))))(x).grad.dataSync());
+      expect(runs).toHaveBeenCalledTimes(2);
+      expect(runs.mock.calls[0][1]).toEqual(['logits', ...onnx.exported.saved.map((t) => t.name)]);
+      expect(Object.keys(runs.mock.calls[1][0]).sort()).toEqual(['v', ...onnx.exported.saved.map((t) => t.name)].sort());
+      runs.mockClear();
+      const r = classifierGradient(onnx, x, (z) => tf.logSumExp(z, 1) as tf.Tensor1D);
+      expect(runs).toHaveBeenCalledTimes(2);
+      tf.dispose([r.grad, r.logits, r.values, x]);
+      // Outside a tape the logits come from the plain forward graph (no saved tensors).
+      runs.mockClear();
+      tf.tidy(() => onnx.logits(tf.zeros([1, 28, 28, 1]) as tf.Tensor4D).dataSync());
+      expect(runs).toHaveBeenCalledTimes(1);
+      expect(runs.mock.calls[0][1]).toEqual(['logits']);
+    } finally {
+      runs.mockRestore();
+      onnx.dispose();
+    }
+  });
 });
 
 describe('unsupported models fall back to tfjs with the reason', () => {
