@@ -222,6 +222,9 @@ async function engineAudioRows(c: CliContext, quick: boolean, o: EngineSuiteOpti
   const { audioBenchmark } = await import('../engine/audio/bench');
   const { SpeechModel } = await import('../engine/audio/model');
   const { useSequenceEngine } = await import('../engine/onnx/select');
+  // FSDD from the data folders (--data, ADVLAB_DATA); without it the rows say so instead of failing the suite.
+  const fsdd = resolveAppOptions(c.argv).dataDirs.map((d) => join(d, 'fsdd', 'recordings')).find((d) => existsSync(d));
+  if (!fsdd) return [{ suite: 'engine', benchmark: 'targeted audio attack on each engine', metric: 'skipped', value: 'no fsdd/recordings in the data folders (--data, ADVLAB_DATA)' }];
   const name = o.speechModel ? `speech model ${o.speechModel}` : 'starter:speech-base';
   const rows: Row[] = [];
   const results: Record<string, { seconds: number; success: number; dbx: number | null }> = {};
@@ -230,7 +233,7 @@ async function engineAudioRows(c: CliContext, quick: boolean, o: EngineSuiteOpti
     for (const engine of engines) {
       const info = await useSequenceEngine(model, engine as 'tfjs' | 'onnx');
       c.out.info(`audio attack on ${info.engine}${info.threads ? ` (${info.threads} threads)` : ''}: ${info.reason}`);
-      const r = await audioBenchmark({ model, clips, iterations });
+      const r = await audioBenchmark({ model, clips, iterations, fsddDir: fsdd });
       const seconds = r.secondsPerClip * r.clips;
       results[engine] = { seconds, success: r.successRate, dbx: r.meanDbx };
       rows.push({ suite: 'engine', benchmark: `targeted audio attack, ${name}, ${r.clips} clip(s) x (digit phrase, non-digit phrase), ${iterations} iterations, engine ${engine === 'tfjs' ? 'tfjs' : `onnx (${info.threads} threads; front end in tfjs)`}`, metric: 'success / mean dB_x / seconds', value: `${pct(r.successRate)} / ${f(r.meanDbx, 1)} / ${f(seconds, 1)}` });
