@@ -243,6 +243,11 @@ export const audioAttackParams = z
     tau0: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.tau0),
     seed: seed.default(AUDIO_ATTACK_DEFAULTS.seed),
     /**
+     * What computes the speech network's logits and gradients: 'onnx' (ONNX Runtime; the log-mel front end and
+     * CTC stay in tfjs), 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer exports.
+     */
+    engine: z.enum(ENGINE_REQUESTS).default('auto'),
+    /**
      * Qin et al.'s (2019) imperceptible second stage after a targeted success (null: off; {} : on with
      * the defaults): hide the perturbation under the clip's frequency-masking threshold.
      */
@@ -268,8 +273,9 @@ export const audioAttackParams = z
  * then (compare) the plain attack with the same settings, both evaluated on held-out transformations.
  */
 export const audioRobustParams = audioAttackParams
-  // Robust mode runs stage 1 under transformations only: it refuses stage2 (unknown key) instead of ignoring it.
-  .omit({ stage2: true })
+  // Robust mode runs stage 1 under transformations only, on tfjs (its transformed batches go through the tfjs
+  // network): it refuses stage2 and engine (unknown keys) instead of ignoring them.
+  .omit({ stage2: true, engine: true })
   .extend({
     /** Transformations drawn per step. */
     samples: z.number().int().min(1).max(32).default(EOT_DEFAULTS.samples),

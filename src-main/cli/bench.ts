@@ -12,7 +12,7 @@ import type { JobInfo } from '../api/contract';
 import type { JobParamsOf } from '../api/jobs';
 import { clusterSuite } from './bench-cluster';
 import { initBackend } from '../engine/backend';
-import { loadDataset } from '../engine/data';
+import { loadDataset, starterModels } from '../engine/data';
 import { loadModel } from '../engine/models';
 import { benchEngines } from '../engine/onnx/bench';
 import { ortStatus } from '../engine/onnx/runtime';
@@ -66,7 +66,8 @@ async function trainSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[];
   return { rows, backend };
 }
 
-async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; accuracy: number }> {
+/** The attacks suite's cw-mnist, if this store has one trained on MNIST's own training file. */
+async function existingBenchModel(c: CliContext, quick: boolean): Promise<{ id: string; accuracy: number } | null> {
   const store = c.app().store;
   const tag = quick ? 'bench-model-quick' : 'bench-model';
   // Reuse a benchmark model only if it was trained on MNIST's own training file (the standard
@@ -76,10 +77,16 @@ async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; 
     const onTrainFile = m.datasets.some((d) => d.split === 'train' && /its own train files/.test(String(d.description ?? '')));
     if (onTrainFile && typeof existing.summary.testAccuracy === 'number') return { id: existing.id, accuracy: existing.summary.testAccuracy };
   }
+  return null;
+}
+
+async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; accuracy: number }> {
+  const existing = await existingBenchModel(c, quick);
+  if (existing) return existing;
   c.out.info(`training the benchmark model (cw-mnist on MNIST's training file; evaluated on its test images)...`);
   const r = ok(await c.runJob('train', {
     dataset: 'mnist', arch: 'cw-mnist', epochs: quick ? 1 : 10, batchSize: 100, learningRate: 0.001, validationSplit: 0.1,
-    earlyStopPatience: quick ? 0 : 3, ...(quick ? { limit: 1000, testLimit: 500 } : {}), name: 'bench: cw-mnist on MNIST', tags: ['bench', tag],
+    earlyStopPatience: quick ? 0 : 3, ...(quick ? { limit: 1000, testLimit: 500 } : {}), name: 'bench: cw-mnist on MNIST', tags: ['bench', quick ? 'bench-model-quick' : 'bench-model'],
   }));
   return { id: String(r.session), accuracy: Number(r.testAccuracy) };
 }
@@ -111,7 +118,7 @@ async function attackSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[]
 }
 
 interface EngineSuiteOptions {
-  /** A model (session id or model.json) instead of the attacks suite's benchmark model. */
+  /** A model (session id, model.json or starter:NAME) instead of the default (see engineSuite). */
   model?: string;
   /** C&W size as "SEARCHxITERATIONS" (default 9x1000; quick 3x100). */
   cw?: string;
@@ -119,11 +126,16 @@ interface EngineSuiteOptions {
   ddn?: string;
   /** Which engines to run the attacks on, comma-separated (default "tfjs,onnx"). */
   engines?: string;
+  /** The speech model of the audio rows (default the starter speech-base); "none" skips them. */
+  speechModel?: string;
+  /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
+  audioClips?: string;
+  audioIterations?: string;
 }
 
 /**
- * `--suite engine` (issue 13): the attacks suite's cw-mnist model (or --model), MNIST's first 100 test
- * images, tfjs vs ONNX Runtime in one run. Forward and VJP at batch 100 timed in this process; FGSM,
+ * `--suite engine` (issue 13): cw-mnist (--model, else the attacks suite's benchmark model when this store
+ * has one, else the starter pack's cw-mnist: the suite never trains), MNIST's first 100 test images, tfjs vs ONNX Runtime in one run. Forward and VJP at batch 100 timed in this process; FGSM,
  * PGD-40, C&W (targeted next) and DDN (targeted next) run as attack jobs with engine 'tfjs' and 'onnx'.
  * The machine's load average (as `uptime` prints it) is recorded at the start and the end: other jobs
  * on a shared machine slow both engines.
@@ -132,7 +144,9 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   const loadStart = load();
   const ort = ortStatus();
   if (!ort.available) throw badInput(`--suite engine needs ONNX Runtime: ${ort.reason}`);
-  const model = o.model ? { id: o.model, accuracy: null } : await benchModel(c, quick);
+  const starter = starterModels().find((m) => m.name === 'cw-mnist');
+  const model: { id: string; accuracy: number | null } = o.model ? { id: o.model, accuracy: null }
+    : (await existingBenchModel(c, quick)) ?? { id: 'starter:cw-mnist', accuracy: starter?.testAccuracy ?? null };
   const n = quick ? 10 : 100;
   const cwSize = (o.cw ?? (quick ? '3x100' : '9x1000')).split('x').map(Number);
   if (cwSize.length !== 2 || !cwSize.every((v) => Number.isInteger(v) && v > 0)) throw badInput(`--cw must be SEARCHxITERATIONS, e.g. 9x1000; got "${o.cw}"`);
@@ -141,8 +155,8 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   const engines = (o.engines ?? 'tfjs,onnx').split(',').map((e) => e.trim());
   for (const e of engines) if (e !== 'tfjs' && e !== 'onnx') throw badInput(`--engines: unknown engine "${e}" (tfjs, onnx)`);
   const rows: Row[] = [];
-  const label = `${o.model ? `model ${o.model}` : 'cw-mnist'}, first ${n} MNIST test images`;
-  if (model.accuracy !== null) rows.push({ suite: 'engine', benchmark: 'cw-mnist clean accuracy (held-out MNIST)', metric: 'accuracy', value: pct(model.accuracy) });
+  const label = `${model.id.startsWith('starter:') ? model.id : `model ${model.id}`}, first ${n} MNIST test images`;
+  if (model.accuracy !== null) rows.push({ suite: 'engine', benchmark: `${model.id.startsWith('starter:') ? `${model.id} clean accuracy (MNIST's 10,000 test images, its model card)` : 'cw-mnist clean accuracy (held-out MNIST)'}`, metric: 'accuracy', value: pct(model.accuracy) });
 
   // Forward and VJP at batch n, in this process (tfjs on the jobs' backend).
   const backend = await initBackend();
@@ -153,6 +167,7 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   rows.push({ suite: 'engine', benchmark: `forward pass, batch ${n}, ${label}`, metric: `tfjs-${backend.name} / onnx (${t.threads} threads) / speed-up`, value: `${ms(t.tfjs.forwardMs)} / ${ms(t.onnx.forwardMs)} / ${(t.tfjs.forwardMs / t.onnx.forwardMs).toFixed(1)}x` });
   rows.push({ suite: 'engine', benchmark: `logits + input gradient (VJP), batch ${n}, ${label}`, metric: `tfjs-${backend.name} / onnx (${t.threads} threads) / speed-up`, value: `${ms(t.tfjs.vjpMs)} / ${ms(t.onnx.vjpMs)} / ${(t.tfjs.vjpMs / t.onnx.vjpMs).toFixed(1)}x` });
+  rows.push({ suite: 'engine', benchmark: `an attack step: logits, then the input gradient (onnx: linearize, the forward run keeping the backward's tensors, then the backward run), batch ${n}, ${label}`, metric: `tfjs-${backend.name} / onnx (${t.threads} threads) / speed-up`, value: `${ms(t.tfjs.vjpMs)} / ${ms(t.onnx.stepMs)} / ${(t.tfjs.vjpMs / t.onnx.stepMs).toFixed(1)}x` });
   rows.push({ suite: 'engine', benchmark: `onnx vs tfjs-cpu (the exact reference), batch ${n}`, metric: 'max abs diff logits / VJP', value: `${t.maxAbsDiffCpu.logits.toExponential(1)} / ${t.maxAbsDiffCpu.vjp.toExponential(1)}`, target: '<= 1e-4', met: t.maxAbsDiffCpu.logits <= 1e-4 && t.maxAbsDiffCpu.vjp <= 1e-4 });
   if (backend.name !== 'cpu') {
     rows.push({ suite: 'engine', benchmark: `onnx vs tfjs-${backend.name}, batch ${n} (wasm's max-pool gradient breaks ties between equal maxima elsewhere than cpu and ONNX Runtime)`, metric: 'max abs diff logits / VJP', value: `${t.maxAbsDiff.logits.toExponential(1)} / ${t.maxAbsDiff.vjp.toExponential(1)}` });
@@ -188,8 +203,47 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
       rows.push({ suite: 'engine', benchmark: 'C&W 9x1000 on 100 images, onnx', metric: 'seconds', value: f(ox.seconds, 1), target: '< 300 s', met: Number(ox.seconds) < 300 });
     }
   }
+  rows.push(...await engineAudioRows(c, quick, o, engines));
   rows.push({ suite: 'engine', benchmark: 'machine load during the suite (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
   return { rows, backend: `${backend.name} vs onnxruntime-node ${ort.version}` };
+}
+
+/**
+ * The engine suite's audio rows: the targeted audio attack (issue 6: a digit phrase and a non-digit phrase
+ * per clip) on the first clips of the audio benchmark, on each engine, in this process. On 'onnx' the speech
+ * network runs on ONNX Runtime (useSequenceEngine) and the log-mel front end in tfjs.
+ */
+async function engineAudioRows(c: CliContext, quick: boolean, o: EngineSuiteOptions, engines: string[]): Promise<Row[]> {
+  if (o.speechModel === 'none') return [];
+  const path = o.speechModel ? resolve(o.speechModel) : starterModels().find((m) => m.name === 'speech-base')?.modelJson;
+  if (!path) return [];
+  const clips = Number(o.audioClips ?? (quick ? 1 : 5)), iterations = Number(o.audioIterations ?? (quick ? 20 : 1000));
+  if (!Number.isInteger(clips) || clips < 1 || !Number.isInteger(iterations) || iterations < 1) throw badInput(`--audio-clips and --audio-iterations must be positive integers; got "${o.audioClips}", "${o.audioIterations}"`);
+  const { audioBenchmark } = await import('../engine/audio/bench');
+  const { SpeechModel } = await import('../engine/audio/model');
+  const { useSequenceEngine } = await import('../engine/onnx/select');
+  // FSDD from the data folders (--data, ADVLAB_DATA); without it the rows say so instead of failing the suite.
+  const fsdd = resolveAppOptions(c.argv).dataDirs.map((d) => join(d, 'fsdd', 'recordings')).find((d) => existsSync(d));
+  if (!fsdd) return [{ suite: 'engine', benchmark: 'targeted audio attack on each engine', metric: 'skipped', value: 'no fsdd/recordings in the data folders (--data, ADVLAB_DATA)' }];
+  const name = o.speechModel ? `speech model ${o.speechModel}` : 'starter:speech-base';
+  const rows: Row[] = [];
+  const results: Record<string, { seconds: number; success: number; dbx: number | null }> = {};
+  const model = await SpeechModel.load(path);
+  try {
+    for (const engine of engines) {
+      const info = await useSequenceEngine(model, engine as 'tfjs' | 'onnx');
+      c.out.info(`audio attack on ${info.engine}${info.threads ? ` (${info.threads} threads)` : ''}: ${info.reason}`);
+      const r = await audioBenchmark({ model, clips, iterations, fsddDir: fsdd });
+      const seconds = r.secondsPerClip * r.clips;
+      results[engine] = { seconds, success: r.successRate, dbx: r.meanDbx };
+      rows.push({ suite: 'engine', benchmark: `targeted audio attack, ${name}, ${r.clips} clip(s) x (digit phrase, non-digit phrase), ${iterations} iterations, engine ${engine === 'tfjs' ? 'tfjs' : `onnx (${info.threads} threads; front end in tfjs)`}`, metric: 'success / mean dB_x / seconds', value: `${pct(r.successRate)} / ${f(r.meanDbx, 1)} / ${f(seconds, 1)}` });
+    }
+  } finally {
+    model.dispose();
+  }
+  const [tj, ox] = [results.tfjs, results.onnx];
+  if (tj && ox) rows.push({ suite: 'engine', benchmark: `targeted audio attack (${clips} clips): onnx vs tfjs`, metric: 'speed-up / success difference', value: `${(tj.seconds / ox.seconds).toFixed(1)}x / ${(100 * (ox.success - tj.success)).toFixed(1)} points` });
+  return rows;
 }
 
 /** A trained speech model: --speech-model, else the last finished bench speech session, else train one. */
@@ -379,17 +433,18 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
       model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' },
+      'audio-clips': { type: 'string' }, 'audio-iterations': { type: 'string' },
     });
     const suite = v.suite ?? 'all';
     const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = {
       train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite,
       parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,
-      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines }),
+      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
     };
     // 'all' leaves out the cluster suite (it needs nats-server installed) and the engine suite (it repeats the attacks on both engines): each runs on request.
     const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster' && s !== 'engine') : [suite];

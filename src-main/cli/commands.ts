@@ -361,7 +361,7 @@ const sessions: Command = {
 
 const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
-  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
   '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
   '          (expectation over transformations: image-source rooms, noise at an SNR, time shifts, 8k<->16k; evaluated on held-out transformations against the plain attack)',
@@ -395,7 +395,7 @@ const audioCmd: Command = {
       quick: { type: 'boolean' }, epochs: { type: 'string' }, utterances: { type: 'string' }, arch: { type: 'string' }, 'batch-size': { type: 'string' },
       lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
       model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
-      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' },
+      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' }, engine: { type: 'string' },
       samples: { type: 'string' }, rooms: { type: 'string' }, reverb: { type: 'string' }, snr: { type: 'string' }, 'no-noise': { type: 'boolean' },
       'shift-ms': { type: 'string' }, resample: { type: 'string' }, 'rir-seconds': { type: 'string' }, check: { type: 'string' }, accept: { type: 'string' },
       'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
@@ -428,7 +428,7 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag, stage2: stage2Arg(v),
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, engine: v.engine, name: v.name, tags: v.tag, stage2: stage2Arg(v),
         };
         const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
         const out = {

@@ -106,22 +106,23 @@ export function gradWithLogits(
 }
 
 /**
- * gradWithLogits for a classifier: through its own VJP when it has one (ONNX Runtime: one forward run,
- * the objective's gradient with respect to the logits by tfjs autodiff on [n, k], then one VJP run),
+ * gradWithLogits for a classifier: through its own backward pass when it has one (ONNX Runtime: one forward
+ * run that keeps what the backward pass needs (`linearize`), the objective's gradient with respect to the
+ * logits by tfjs autodiff on [n, k], then one backward run; with only `vjp`, a forward run and a VJP run),
  * else tfjs autodiff through the whole network, the reference. The objective must depend on x only
  * through the logits (true of every ascent objective in losses.ts).
  */
 export function classifierGradient(classifier: Classifier, x: tf.Tensor4D, objective: (z: tf.Tensor2D) => tf.Tensor1D): GradResult {
-  const native = classifier.vjp?.bind(classifier);
-  if (!native) return gradWithLogits((xi) => classifier.logits(xi), x, objective);
-  const logits = tf.tidy(() => classifier.logits(x));
+  if (!classifier.linearize && !classifier.vjp) return gradWithLogits((xi) => classifier.logits(xi), x, objective);
+  const lin = classifier.linearize?.(x);
+  const logits = lin ? lin.logits : tf.tidy(() => classifier.logits(x));
   const kept: { values?: tf.Tensor1D } = {};
   const dz = tf.grad((z: tf.Tensor) => {
     const v = objective(z as tf.Tensor2D);
     kept.values = tf.keep(tf.clone(v));
     return tf.sum(v);
   })(logits) as tf.Tensor2D;
-  const grad = native(x, dz);
+  const grad = lin ? lin.vjp(dz) : (classifier.vjp as NonNullable<Classifier['vjp']>)(x, dz);
   dz.dispose();
   return { grad, logits, values: kept.values! };
 }

@@ -162,6 +162,12 @@ export class SpeechModel {
   /** Everything else recorded in the model's metadata (trainedBy, dataset, ...). */
   extraMeta: Record<string, unknown> = {};
   private readonly layers: tf.layers.Layer[];
+  /**
+   * The network on another engine (ONNX Runtime, engine/onnx `useSequenceEngine`), differentiable w.r.t. its
+   * input: used by logitsFromFeatures at inference when no frame of the batch is masked (a single clip,
+   * equal lengths), else the tfjs layers run. Disposed with the model.
+   */
+  native: { apply(x: tf.Tensor3D): tf.Tensor3D; dispose(): void } | null = null;
 
   constructor(network: tf.LayersModel, frontend: Partial<FrontendConfig>, alphabet: Alphabet, arch: string) {
     this.network = network;
@@ -265,6 +271,7 @@ export class SpeechModel {
       const s = this.timeStride;
       const Fp = Math.ceil(F / s) * s;
       let h: tf.Tensor3D = Fp > F ? tf.concat([features, tf.zeros([B, Fp - F, D])], 1) : features;
+      if (this.native && !training && !this.masks(Fp, lengths)) return this.native.apply(h);
       let stride = 1;
       for (const layer of this.layers) {
         h = layer.apply(h, { training }) as tf.Tensor3D;
@@ -280,6 +287,19 @@ export class SpeechModel {
       }
       return h;
     });
+  }
+
+  /** Whether logitsFromFeatures zeroes frames after some layer for these lengths (padded to Fp frames). */
+  private masks(Fp: number, lengths: readonly number[]): boolean {
+    let T = Fp, stride = 1;
+    for (const layer of this.layers) {
+      const strides = (layer.getConfig() as { strides?: number | number[] }).strides;
+      const s = strides === undefined ? 1 : Array.isArray(strides) ? strides[0] : strides;
+      stride *= s;
+      T = Math.ceil(T / s);
+      if (lengths.some((n) => Math.min(T, Math.ceil(n / stride)) < T)) return true;
+    }
+    return false;
   }
 
   /**
@@ -337,6 +357,8 @@ export class SpeechModel {
   }
 
   dispose(): void {
+    this.native?.dispose();
+    this.native = null;
     this.network.dispose();
     this.frontend.dispose();
   }

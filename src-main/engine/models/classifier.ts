@@ -30,10 +30,23 @@ export interface Classifier {
    * `logits`, the reference.
    */
   vjp?(x: tf.Tensor4D, v: tf.Tensor2D): tf.Tensor4D;
+  /**
+   * One forward pass that keeps what the backward pass needs: the logits at x now, and `vjp(v)` =
+   * d sum(v * logits(x)) / dx later without running the forward pass again. For a loss whose gradient with
+   * respect to the logits depends on the logits (every attack's): forward, that gradient, then the VJP.
+   * Optional, like `vjp`: a native engine provides it (the caller disposes the logits and each gradient).
+   */
+  linearize?(x: tf.Tensor4D): Linearized;
   /** Which engine computes the logits and input gradients, and why. Undefined: tfjs. */
   readonly engine?: EngineInfo;
   /** Releases native resources (ONNX Runtime sessions); tfjs classifiers hold none. */
   dispose?(): void;
+}
+
+/** What `Classifier.linearize` returns: the logits at one input and the VJP at that input. */
+export interface Linearized {
+  logits: tf.Tensor2D;
+  vjp(v: tf.Tensor2D): tf.Tensor4D;
 }
 
 export type EngineName = 'tfjs' | 'onnx';

@@ -1,7 +1,10 @@
 /**
  * The engine micro-benchmark of `advlab bench --suite engine`: one model's forward pass and VJP
  * (d sum(v * logits) / dx) at one batch, timed on tfjs (the current backend) and on ONNX Runtime,
- * median of `repeats` after one warm-up each, and how far the two engines' outputs are apart.
+ * median of `repeats` after one warm-up each, and how far the two engines' outputs are apart. ONNX
+ * Runtime's VJP is timed twice: with v known beforehand (one run of the vjp graph) and as an attack's
+ * step uses it (`linearize`: the forward run that keeps the saved tensors, then the backward run); tfjs
+ * autodiff computes the same step as one forward and one backward pass either way.
  */
 import * as tf from '@tensorflow/tfjs';
 import { fromLayersModel, vjp } from '../models/classifier';
@@ -11,7 +14,7 @@ export interface EngineTimings {
   batch: number;
   threads: number;
   tfjs: { forwardMs: number; vjpMs: number };
-  onnx: { forwardMs: number; vjpMs: number };
+  onnx: { forwardMs: number; vjpMs: number; stepMs: number };
   /** ONNX vs tfjs on the current backend (wasm: its max-pool gradient breaks ties elsewhere, see test/unit/onnx). */
   maxAbsDiff: { logits: number; vjp: number };
   /** ONNX vs tfjs on the cpu backend, the exact reference. */
@@ -53,6 +56,11 @@ export async function benchEngines(model: tf.LayersModel, images: Float32Array, 
     const ort = {
       forwardMs: time(() => read(tf.tidy(() => onnx.logits(x))), repeats),
       vjpMs: time(() => read(onnx.vjp(x, v)), repeats),
+      stepMs: time(() => {
+        const lin = onnx.linearize(x);
+        read(lin.logits);
+        read(lin.vjp(v));
+      }, repeats),
     };
     const diffs = () => tf.tidy(() => ({
       logits: tf.max(tf.abs(tf.sub(ref.logits(x), onnx.logits(x)))).dataSync()[0],

@@ -1,5 +1,5 @@
 /**
- * Exports a tfjs LayersModel (a chain of layers from an NHWC image to logits) as two ONNX graphs:
+ * Exports a tfjs LayersModel (a chain of layers from an NHWC image to logits) as ONNX graphs:
  *
  * - forward: x [N, H, W, C] -> logits [N, K];
  * - vjp:     x [N, H, W, C], v [N, K] -> logits [N, K], grad [N, H, W, C], grad = d sum(v * logits) / dx,
@@ -9,11 +9,15 @@
  *   Conv2D y = conv(x, W) + b  ->  gx = conv_transpose(g, W)  (the convolution of g with the flipped
  *                                   kernel, as our wasm kernel computes it; same strides and pads,
  *                                   output_padding restores the input size the stride floored away)
- *   ReLU                       ->  gx = g * [x > 0]           (tfjs's step: 0 at x = 0)
- *   MaxPool (non-overlapping)  ->  g routed to the argmax of each window (MaxPool's Indices + MaxUnpool)
+ *   ReLU                       ->  gx = g * [y > 0]           (tfjs's step: 0 at x = 0; the mask is taken
+ *                                   in the forward pass)
+ *   MaxPool                    ->  g routed to the first maximum of each window (tfjs's tie-break): square
+ *                                   non-overlapping pools through SpaceToDepth + ArgMax, others through
+ *                                   MaxPool's Indices + MaxUnpool
  *   AvgPool (valid)            ->  g / (ph pw) spread over each window (a depthwise ConvTranspose of ones)
  *   BatchNorm (inference)      ->  gx = g * gamma / sqrt(var + eps)
- *   Flatten, Dropout           ->  reshape / identity.
+ *   Flatten, Dropout           ->  reshape / identity;
+ * - forwardSaved + backward: the vjp graph cut where the backward pass starts (see ExportedModel).
  *
  * ONNX convolutions are NCHW and tfjs's NHWC: the graph transposes the input once before the first
  * convolution and back before Flatten (which flattens in NHWC order, as tfjs does).
@@ -23,7 +27,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { graph, model as modelProto, node, tensor, valueInfo, type AttributeValue, type Message } from './proto';
+import { DataType, graph, model as modelProto, node, tensor, valueInfo, type AttributeValue, type Message } from './proto';
 
 export const OPSET = 17;
 
@@ -34,10 +38,28 @@ export class UnsupportedLayerError extends Error {
   }
 }
 
-/** The two graphs of one model, and what identifies them. */
-export interface ExportedModel {
+/** A tensor the backward graph reads from the forward pass (a ReLU mask, max-pool indices, an activation). */
+export interface SavedTensor {
+  name: string;
+  type: 'float32' | 'bool' | 'int64' | 'uint8';
+}
+
+/** The four graphs of one network (an image classifier or a sequence model). */
+export interface ExportedGraphs {
   forward: Uint8Array;
   vjp: Uint8Array;
+  /**
+   * The vjp graph cut in two at the end of the forward pass, for callers that need the logits before they
+   * know v (an attack's loss gradient with respect to the logits): `forwardSaved` maps x to the logits and
+   * the `saved` tensors; `backward` maps v and the saved tensors to grad, without running the forward again.
+   */
+  forwardSaved: Uint8Array;
+  backward: Uint8Array;
+  saved: SavedTensor[];
+}
+
+/** The graphs of one image classifier, and what identifies them. */
+export interface ExportedModel extends ExportedGraphs {
   /** sha256 of the model's topology and weights: the cache key. */
   sha256: string;
   inputShape: [number, number, number];
@@ -51,7 +73,7 @@ type Layout =
   | { kind: 'nchw'; h: number; w: number; c: number }
   | { kind: 'flat'; d: number };
 
-interface LayerLike {
+export interface LayerLike {
   name: string;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
@@ -60,10 +82,14 @@ interface LayerLike {
 }
 
 /** Emits one graph: forward nodes now, backward nodes (in reverse) when `finish` is called with grad. */
-class Builder {
+export class Builder {
   constructor(readonly withGrad: boolean) {}
-  readonly nodes: Message[] = [];
-  readonly inits: Message[] = [];
+  readonly nodes: { msg: Message; inputs: string[]; outputs: string[] }[] = [];
+  readonly inits: { msg: Message; name: string }[] = [];
+  /** Element type and dims of forward tensors the backward pass reads (what a split graph passes between its halves). */
+  readonly info = new Map<string, { type: number; dims: (number | string)[] }>();
+  /** Index of the first backward node (set by runBackward). */
+  forwardEnd = -1;
   private count = 0;
   private readonly backward: ((g: string) => string)[] = [];
 
@@ -73,17 +99,28 @@ class Builder {
 
   op(type: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputs = 1): string[] {
     const outs = Array.from({ length: outputs }, () => this.fresh(type.toLowerCase()));
-    this.nodes.push(node(type, inputs, outs, this.fresh(`n_${type}`), attrs));
+    this.emit(type, inputs, outs, attrs);
     return outs;
+  }
+
+  /** A node with the given output names. */
+  emit(type: string, inputs: string[], outputs: string[], attrs: Record<string, AttributeValue> = {}): void {
+    this.nodes.push({ msg: node(type, inputs, outputs, this.fresh(`n_${type}`), attrs), inputs, outputs });
+  }
+
+  /** Records the type and dims of a forward tensor the backward pass reads; returns its name. */
+  describe(name: string, dims: (number | string)[], type: number = DataType.FLOAT): string {
+    this.info.set(name, { type, dims });
+    return name;
   }
 
   op1(type: string, inputs: string[], attrs: Record<string, AttributeValue> = {}): string {
     return this.op(type, inputs, attrs)[0];
   }
 
-  init(prefix: string, dims: number[], data: Float32Array | BigInt64Array): string {
+  init(prefix: string, dims: number[], data: Float32Array | BigInt64Array | Uint8Array): string {
     const name = this.fresh(prefix);
-    this.inits.push(tensor(name, dims, data));
+    this.inits.push({ msg: tensor(name, dims, data), name });
     return name;
   }
 
@@ -101,6 +138,7 @@ class Builder {
   }
 
   runBackward(g: string): string {
+    this.forwardEnd = this.nodes.length;
     for (let i = this.backward.length - 1; i >= 0; i--) g = this.backward[i](g);
     return g;
   }
@@ -121,17 +159,24 @@ function padAxis(size: number, k: number, s: number, padding: string): { out: nu
 }
 
 /** The activations the exporter writes, forward and backward (tfjs's registered gradients). */
-function activation(b: Builder, x: string, act: string, where: string): string {
+export function activation(b: Builder, x: string, act: string, where: string, dims: (number | string)[]): string {
   switch (act) {
     case 'linear':
       return x;
     case 'relu': {
+      // The mask [x > 0] = [y > 0] is taken in the forward pass from y, so the pre-activation is not kept
+      // (ONNX Runtime fuses Conv + Relu) and a split graph passes one byte per element.
       const y = b.op1('Relu', [x]);
-      b.onBackward((g) => b.op1('Mul', [g, b.op1('Cast', [b.op1('Greater', [x, b.scalar('zero', 0)])], { to: 1 })]));
+      if (b.withGrad) {
+        const mask = b.describe(b.op1('Greater', [y, b.scalar('zero', 0)]), dims, DataType.BOOL);
+        // (Cast + Mul: ONNX Runtime's Where with a broadcast scalar is several times slower.)
+        b.onBackward((g) => b.op1('Mul', [g, b.op1('Cast', [mask], { to: DataType.FLOAT })]));
+      }
       return y;
     }
     case 'relu6': {
       const y = b.op1('Clip', [x, b.scalar('lo', 0), b.scalar('hi', 6)]);
+      b.describe(x, dims);
       b.onBackward((g) => {
         const inside = b.op1('And', [b.op1('Greater', [x, b.scalar('zero', 0)]), b.op1('LessOrEqual', [x, b.scalar('six', 6)])]);
         return b.op1('Mul', [g, b.op1('Cast', [inside], { to: 1 })]);
@@ -139,22 +184,23 @@ function activation(b: Builder, x: string, act: string, where: string): string {
       return y;
     }
     case 'tanh': {
-      const y = b.op1('Tanh', [x]);
+      const y = b.describe(b.op1('Tanh', [x]), dims);
       b.onBackward((g) => b.op1('Mul', [g, b.op1('Sub', [b.scalar('one', 1), b.op1('Mul', [y, y])])]));
       return y;
     }
     case 'sigmoid': {
-      const y = b.op1('Sigmoid', [x]);
+      const y = b.describe(b.op1('Sigmoid', [x]), dims);
       b.onBackward((g) => b.op1('Mul', [g, b.op1('Mul', [y, b.op1('Sub', [b.scalar('one', 1), y])])]));
       return y;
     }
     case 'softplus': {
       const y = b.op1('Softplus', [x]);
+      b.describe(x, dims);
       b.onBackward((g) => b.op1('Mul', [g, b.op1('Sigmoid', [x])]));
       return y;
     }
     case 'elu': {
-      const y = b.op1('Elu', [x], { alpha: { float: 1 } });
+      const y = b.describe(b.op1('Elu', [x], { alpha: { float: 1 } }), dims);
       // tfjs: dy * (y > 0 ? 1 : y + 1).
       b.onBackward((g) => b.op1('Mul', [g, b.op1('Where', [b.op1('Greater', [y, b.scalar('zero', 0)]), b.scalar('one', 1), b.op1('Add', [y, b.scalar('one', 1)])])]));
       return y;
@@ -173,7 +219,7 @@ function toNchw(b: Builder, x: string, l: Layout, where: string): { x: string; l
   return { x: y, l: { kind: 'nchw', h: l.h, w: l.w, c: l.c } };
 }
 
-function weightsOf(layer: LayerLike): Map<string, Float32Array> {
+export function weightsOf(layer: LayerLike): Map<string, Float32Array> {
   const values = layer.getWeights();
   const out = new Map<string, Float32Array>();
   layer.weights.forEach((w, i) => {
@@ -183,7 +229,7 @@ function weightsOf(layer: LayerLike): Map<string, Float32Array> {
   return out;
 }
 
-function need(ws: Map<string, Float32Array>, name: string, where: string): Float32Array {
+export function need(ws: Map<string, Float32Array>, name: string, where: string): Float32Array {
   const v = ws.get(name);
   if (!v) throw new UnsupportedLayerError(`${where}: weight "${name}" not found`);
   return v;
@@ -207,6 +253,36 @@ function flipKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: 
   return out;
 }
 
+/**
+ * Square non-overlapping max pooling (pool B x B, stride B), forward half of its gradient: which element of
+ * each window is its first maximum in row-major order (tfjs's tie-break), as a uint8 [N, 1, C, oh, ow]:
+ * the windows become channels (SpaceToDepth: channel (i B + j) C + c holds window element (i, j) of channel c)
+ * and ArgMax takes the first maximum over them. ONNX Runtime's MaxPool with its Indices output is several
+ * times slower than its plain MaxPool, which computes the pooled values.
+ */
+function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+  const xc = oh * B === h && ow * B === w ? x : b.op1('Slice', [x, b.ints('start', [0, 0]), b.ints('end', [oh * B, ow * B]), b.ints('axes', [2, 3])]);
+  const windows = b.op1('Reshape', [b.op1('SpaceToDepth', [xc], { blocksize: B }), b.ints('shape', [0, B * B, c, oh, ow])]);
+  const first = b.op1('ArgMax', [windows], { axis: 1, keepdims: 1 });
+  return b.describe(b.op1('Cast', [first], { to: DataType.UINT8 }), ['N', 1, c, oh, ow], DataType.UINT8);
+}
+
+/** Backward half: g [N, C, oh, ow] to the first maximum of each window, zeros elsewhere (and in the rows the pool dropped). */
+function maxPoolRoute(b: Builder, g: string, argmax: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+  const slots = b.init('slots', [1, B * B, 1, 1, 1], Uint8Array.from({ length: B * B }, (_, i) => i));
+  const onehot = b.op1('Cast', [b.op1('Equal', [argmax, slots])], { to: DataType.FLOAT });
+  const spread = b.op1('Mul', [b.op1('Reshape', [g, b.ints('shape', [0, 1, c, oh, ow])]), onehot]);
+  const full = b.op1('DepthToSpace', [b.op1('Reshape', [spread, b.ints('shape', [0, B * B * c, oh, ow])])], { blocksize: B, mode: 'DCR' });
+  if (oh * B === h && ow * B === w) return full;
+  return b.op1('Pad', [full, b.ints('pads', [0, 0, 0, 0, 0, 0, h - oh * B, w - ow * B])]);
+}
+
+/** The ONNX dims of a value in a layout (batch symbolic). */
+function dimsOf(l: Layout): (number | string)[] {
+  if (l.kind === 'flat') return ['N', l.d];
+  return l.kind === 'nhwc' ? ['N', l.h, l.w, l.c] : ['N', l.c, l.h, l.w];
+}
+
 /** One layer, forward (and its backward registered on the builder). */
 function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: string[]): { x: string; l: Layout } {
   const cls = layer.getClassName();
@@ -222,7 +298,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       const act = cls === 'ReLU' ? 'relu' : String(cfg.activation);
       if (cls === 'ReLU' && (cfg.maxValue != null)) throw new UnsupportedLayerError(`${where}: maxValue is not exported`);
       desc.push(`activation ${layer.name} ${act}`);
-      return { x: activation(b, x, act, where), l };
+      return { x: activation(b, x, act, where, dimsOf(l)), l };
     }
     case 'Flatten': {
       if (l.kind === 'flat') return { x, l };
@@ -248,7 +324,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       b.onBackward((g) => b.op1('Gemm', [g, W], { transB: 1 }));
       const act = String(cfg.activation ?? 'linear');
       desc.push(`dense ${layer.name} ${units}, ${act}`);
-      return { x: activation(b, z, act, where), l: { kind: 'flat', d: units } };
+      return { x: activation(b, z, act, where, ['N', units]), l: { kind: 'flat', d: units } };
     }
     case 'Conv2D': {
       if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${where}: dataFormat ${String(cfg.dataFormat)} is not exported`);
@@ -269,9 +345,11 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       const pads = [ph.begin, pw.begin, ph.end, pw.end];
       const z = b.op1('Conv', inputs, { kernel_shape: [kh, kw], strides: [sh, sw], pads });
       b.onBackward((g) => {
-        if (sh === 1 && sw === 1) {
+        if (sh === 1 && sw === 1 && c >= 8) {
           // Stride 1: dx is the cross-correlation of g with the kernel flipped in space and transposed in
-          // channels, padded by k - 1 - pad on each side (ONNX Runtime's Conv is much faster than its ConvTranspose).
+          // channels, padded by k - 1 - pad on each side (ONNX Runtime's Conv is faster than its ConvTranspose,
+          // except when the input has few channels: on cw-mnist's first layer (1 channel) the Conv took 7x the time
+          // of the ConvTranspose below, which is therefore used for c < 8).
           const flipped = b.init('Kflip', [c, filters, kh, kw], flipKernel(need(ws, 'kernel', where), kh, kw, c, filters));
           return b.op1('Conv', [g, flipped], { kernel_shape: [kh, kw], pads: [kh - 1 - ph.begin, kw - 1 - pw.begin, kh - 1 - ph.end, kw - 1 - pw.end] });
         }
@@ -281,7 +359,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       });
       const act = String(cfg.activation ?? 'linear');
       desc.push(`conv2d ${layer.name} ${filters} ${kh}x${kw} stride ${sh}x${sw} ${padding}, ${act}`);
-      return { x: activation(b, z, act, where), l: { kind: 'nchw', h: ph.out, w: pw.out, c: filters } };
+      return { x: activation(b, z, act, where, ['N', filters, ph.out, pw.out]), l: { kind: 'nchw', h: ph.out, w: pw.out, c: filters } };
     }
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
@@ -297,10 +375,16 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       const attrs = { kernel_shape: [kh, kw], strides: [sh, sw] };
       let y: string;
       if (cls === 'MaxPooling2D') {
-        if (b.withGrad) {
+        if (b.withGrad && kh === kw && sh === kh && sw === kw && kh * kw <= 255) {
+          y = b.op1('MaxPool', [n.x], attrs);
+          const mask = maxPoolArgmax(b, n.x, kh, c, h, w, ph.out, pw.out);
+          b.onBackward((g) => maxPoolRoute(b, g, mask, kh, c, h, w, ph.out, pw.out));
+        } else if (b.withGrad) {
           const [out, idx] = b.op('MaxPool', [n.x], attrs, 2);
           y = out;
-          b.onBackward((g) => b.op1('MaxUnpool', [g, idx, b.op1('Shape', [n.x])], attrs));
+          b.describe(idx, ['N', c, ph.out, pw.out], DataType.INT64);
+          const shape = b.describe(b.op1('Shape', [n.x]), [4], DataType.INT64);
+          b.onBackward((g) => b.op1('MaxUnpool', [g, idx, shape], attrs));
         } else {
           y = b.op1('MaxPool', [n.x], attrs);
         }
@@ -357,27 +441,65 @@ function chainOf(m: tf.LayersModel): LayerLike[] {
   return layers;
 }
 
-function build(m: tf.LayersModel, withGrad: boolean): { bytes: Uint8Array; desc: string[]; inputShape: [number, number, number]; k: number } {
+export interface Built {
+  bytes: Uint8Array;
+  desc: string[];
+  inputShape: [number, number, number];
+  k: number;
+  split?: { forwardSaved: Uint8Array; backward: Uint8Array; saved: SavedTensor[] };
+}
+
+const TYPE_NAMES: Record<number, SavedTensor['type']> = { [DataType.FLOAT]: 'float32', [DataType.BOOL]: 'bool', [DataType.INT64]: 'int64', [DataType.UINT8]: 'uint8' };
+
+function build(m: tf.LayersModel, withGrad: boolean): Built {
   const shape = m.inputs[0].shape;
   if (shape.length !== 4 || shape.slice(1).some((d) => d == null)) throw new UnsupportedLayerError(`input must be [batch, h, w, c]; got [${shape.join(', ')}]`);
   const [h, w, c] = shape.slice(1) as [number, number, number];
   const b = new Builder(withGrad);
+  b.describe('x', ['N', h, w, c]);
   const desc: string[] = [];
   let cur = { x: 'x', l: { kind: 'nhwc', h, w, c } as Layout };
   for (const layer of chainOf(m)) cur = emitLayer(b, layer, cur.x, cur.l, desc);
   if (cur.l.kind !== 'flat') throw new UnsupportedLayerError('the model does not end in a [batch, classes] output');
   const k = cur.l.d;
-  b.nodes.push(node('Identity', [cur.x], ['logits'], 'n_logits'));
-  const inputs = [valueInfo('x', ['N', h, w, c])];
-  const outputs = [valueInfo('logits', ['N', k])];
-  if (withGrad) {
-    inputs.push(valueInfo('v', ['N', k]));
-    const g = b.runBackward('v');
-    b.nodes.push(node('Identity', [g], ['grad'], 'n_grad'));
-    outputs.push(valueInfo('grad', ['N', h, w, c]));
-  }
-  const bytes = modelProto(graph(withGrad ? 'advlab_vjp' : 'advlab_forward', b.nodes, b.inits, inputs, outputs), OPSET, 'advlab');
-  return { bytes, desc, inputShape: [h, w, c], k };
+  return { ...assemble(b, cur.x, ['N', h, w, c], ['N', k]), desc, inputShape: [h, w, c], k };
+}
+
+/**
+ * The graphs of a built forward pass whose output is `out`: forward alone (withGrad false), or the vjp
+ * graph and its split (see ExportedModel).
+ */
+export function assemble(b: Builder, out: string, xDims: (number | string)[], outDims: (number | string)[]): { bytes: Uint8Array; split?: NonNullable<Built['split']> } {
+  b.emit('Identity', [out], ['logits']);
+  const xInfo = valueInfo('x', xDims);
+  const logitsInfo = valueInfo('logits', outDims);
+  const vInfo = valueInfo('v', outDims);
+  const gradInfo = valueInfo('grad', xDims);
+  const inits = (nodes: Builder['nodes']) => {
+    const used = new Set(nodes.flatMap((n) => n.inputs));
+    return b.inits.filter((i) => used.has(i.name)).map((i) => i.msg);
+  };
+  const proto = (name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]) =>
+    modelProto(graph(name, nodes.map((n) => n.msg), inits(nodes), inputs, outputs), OPSET, 'advlab');
+  if (!b.withGrad) return { bytes: proto('advlab_forward', b.nodes, [xInfo], [logitsInfo]) };
+
+  const g = b.runBackward('v');
+  b.emit('Identity', [g], ['grad']);
+  const bytes = proto('advlab_vjp', b.nodes, [xInfo, vInfo], [logitsInfo, gradInfo]);
+  // The split: what the backward nodes read from the forward nodes becomes the first graph's outputs and the second's inputs.
+  const fwd = b.nodes.slice(0, b.forwardEnd), bwd = b.nodes.slice(b.forwardEnd);
+  const produced = new Set(['x', ...fwd.flatMap((n) => n.outputs)]);
+  const savedNames = [...new Set(bwd.flatMap((n) => n.inputs))].filter((n) => produced.has(n));
+  const infoOf = (n: string) => {
+    const i = b.info.get(n);
+    if (!i) throw new Error(`exporter: the backward pass reads "${n}", whose type was not recorded`);
+    return i;
+  };
+  const saved = savedNames.map((n) => ({ name: n, type: TYPE_NAMES[infoOf(n).type] }));
+  const savedInfos = savedNames.map((n) => valueInfo(n, infoOf(n).dims, infoOf(n).type));
+  const forwardSaved = proto('advlab_forward_saved', fwd, [xInfo], [logitsInfo, ...savedInfos.filter((_, i) => savedNames[i] !== 'x')]);
+  const backward = proto('advlab_backward', bwd, [vInfo, ...savedInfos], [gradInfo]);
+  return { bytes, split: { forwardSaved, backward, saved } };
 }
 
 /** sha256 of a model's topology and weights (what the exported graphs depend on). */
@@ -401,7 +523,8 @@ export function exportModel(m: tf.LayersModel): ExportedModel {
   if (hit) return hit;
   const f = build(m, false);
   const v = build(m, true);
-  const out: ExportedModel = { forward: f.bytes, vjp: v.bytes, sha256, inputShape: f.inputShape, numClasses: f.k, layers: f.desc };
+  const split = v.split as NonNullable<Built['split']>;
+  const out: ExportedModel = { forward: f.bytes, vjp: v.bytes, ...split, sha256, inputShape: f.inputShape, numClasses: f.k, layers: f.desc };
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(sha256, out);
   return out;

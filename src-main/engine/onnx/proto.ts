@@ -94,7 +94,7 @@ export class Message {
 }
 
 /** onnx.proto TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7, BOOL: 9 } as const;
 
 /** onnx.proto AttributeProto.AttributeType values used here. */
 const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
@@ -130,22 +130,22 @@ export function node(opType: string, inputs: string[], outputs: string[], name: 
 }
 
 /** TensorProto: dims 1, data_type 2, name 8, raw_data 9 (little-endian, as ONNX requires). */
-export function tensor(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Message {
+export function tensor(name: string, dims: readonly number[], data: Float32Array | BigInt64Array | Uint8Array): Message {
   const m = new Message();
   for (const d of dims) m.int(1, d);
-  m.int(2, data instanceof Float32Array ? DataType.FLOAT : DataType.INT64);
+  m.int(2, data instanceof Float32Array ? DataType.FLOAT : data instanceof Uint8Array ? DataType.UINT8 : DataType.INT64);
   m.string(8, name);
   return m.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 /**
- * ValueInfoProto (name 1, type 2) of a float tensor: TypeProto.tensor_type 1 -> elem_type 1,
- * shape 2 -> dim 1 -> dim_value 1 | dim_param 2. A string dimension is symbolic (the batch).
+ * ValueInfoProto (name 1, type 2) of a tensor (float unless elemType says otherwise): TypeProto.tensor_type
+ * 1 -> elem_type 1, shape 2 -> dim 1 -> dim_value 1 | dim_param 2. A string dimension is symbolic (the batch).
  */
-export function valueInfo(name: string, dims: readonly (number | string)[]): Message {
+export function valueInfo(name: string, dims: readonly (number | string)[], elemType: number = DataType.FLOAT): Message {
   const shape = new Message();
   for (const d of dims) shape.message(1, typeof d === 'number' ? new Message().int(1, d) : new Message().string(2, d));
-  const tensorType = new Message().int(1, DataType.FLOAT).message(2, shape);
+  const tensorType = new Message().int(1, elemType).message(2, shape);
   return new Message().string(1, name).message(2, new Message().message(1, tensorType));
 }
 

@@ -22,12 +22,16 @@ import { availableParallelism } from 'node:os';
 
 const requireCjs = createRequire(import.meta.url);
 
+/** The element types the exported graphs pass: float32, bool (masks, one byte each), int64 and uint8 (indices). */
+export type OrtData = Float32Array | Uint8Array | BigInt64Array;
+export type OrtType = 'float32' | 'bool' | 'int64' | 'uint8';
+
 interface OrtTensor {
-  readonly data: Float32Array;
+  readonly data: OrtData;
   readonly dims: readonly number[];
 }
 interface OrtTensorCtor {
-  new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+  new (type: OrtType, data: OrtData, dims: readonly number[]): OrtTensor;
 }
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: Record<string, unknown>): Promise<void> | void;
@@ -102,17 +106,23 @@ export class OrtSession {
     return new OrtSession(native, threads);
   }
 
-  /** Runs the graph on float32 inputs; returns the requested outputs' data. */
+  /** Runs the graph on float32 inputs; returns the requested (float32) outputs' data. */
   run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[]): Record<string, Float32Array> {
+    const r = this.runTyped(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, { type: 'float32' as const, ...v }])), outputs);
+    return Object.fromEntries(outputs.map((o) => [o, r[o].data as Float32Array]));
+  }
+
+  /** Runs the graph on inputs of any exported type; returns the requested outputs with their dims. */
+  runTyped(feeds: Record<string, { type: OrtType; data: OrtData; dims: readonly number[] }>, outputs: string[]): Record<string, { data: OrtData; dims: readonly number[] }> {
     if (!this.native) throw new Error('ONNX Runtime session used after dispose');
     const { Tensor } = ort();
     const f: Record<string, OrtTensor> = {};
-    for (const [k, v] of Object.entries(feeds)) f[k] = new Tensor('float32', v.data, v.dims);
+    for (const [k, v] of Object.entries(feeds)) f[k] = new Tensor(v.type, v.data, v.dims);
     const fetches: Record<string, null> = {};
     for (const o of outputs) fetches[o] = null;
     const r = this.native.run(f, fetches, {});
-    const out: Record<string, Float32Array> = {};
-    for (const o of outputs) out[o] = r[o].data;
+    const out: Record<string, { data: OrtData; dims: readonly number[] }> = {};
+    for (const o of outputs) out[o] = { data: r[o].data, dims: r[o].dims };
     return out;
   }
 

@@ -17,8 +17,9 @@ import { AdvlabError } from '../errors';
 import type { Classifier, EngineInfo } from '../models/classifier';
 import { setModelPath, type LoadedModel } from '../models/io';
 import type { EngineRequest } from './engines';
-import { onnxClassifier } from './classifier';
-import { unsupportedReason } from './export';
+import { onnxClassifier, onnxSequenceNetwork } from './classifier';
+import { exportSequenceModel } from './export-seq';
+import { UnsupportedLayerError, unsupportedReason } from './export';
 import { ortStatus } from './runtime';
 
 export { ENGINE_REQUESTS, type EngineRequest } from './engines';
@@ -94,4 +95,38 @@ export function engineSummary(c: Classifier): { engine: string; engineReason: st
 export function describeEngine(info: EngineInfo | undefined): string {
   if (!info) return 'tfjs';
   return `${info.engine}${info.threads ? ` (${info.threads} threads)` : ''}: ${info.reason}`;
+}
+
+/** What the speech model needs of the sequence engine (SpeechModel's `network` and `native` slot). */
+export interface SequenceHost {
+  readonly network: tf.LayersModel;
+  native: { apply(x: tf.Tensor3D): tf.Tensor3D; dispose(): void } | null;
+}
+
+/**
+ * Puts a speech model's network on ONNX Runtime (request 'onnx' or 'auto'), or leaves it on tfjs, and says
+ * which engine runs it and why. Its log-mel front end stays in tfjs (see README, Engines). With 'onnx' a
+ * network the sequence exporter refuses, or no native library, is an UNSUPPORTED error.
+ */
+export async function useSequenceEngine(host: SequenceHost, request: EngineRequest = 'auto', threads?: number): Promise<EngineInfo> {
+  host.native?.dispose();
+  host.native = null;
+  if (request === 'tfjs') return { engine: 'tfjs', reason: 'requested (--engine tfjs)' };
+  const status = ortStatus();
+  let blocker: string | null = status.available ? null : status.reason;
+  if (blocker === null) {
+    try {
+      exportSequenceModel(host.network);
+    } catch (e) {
+      if (!(e instanceof UnsupportedLayerError)) throw e;
+      blocker = `exporter: ${e.message}`;
+    }
+  }
+  if (blocker !== null) {
+    if (request === 'onnx') throw new AdvlabError('UNSUPPORTED', `--engine onnx: ${blocker}`, { engine: 'onnx' });
+    return { engine: 'tfjs', reason: blocker };
+  }
+  const net = await onnxSequenceNetwork(host.network, { ...(threads ? { threads } : {}), reason: request === 'onnx' ? 'requested (--engine onnx)' : 'auto: every layer is exported' });
+  host.native = net;
+  return net.engine;
 }

@@ -37,6 +37,7 @@ import { keepPartial } from '../../engine/context';
 import { AdvlabError, CancelledError, badFile, badInput } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
 import { resolveSpeechModel } from '../model-ref';
+import { describeEngine, useSequenceEngine } from '../../engine/onnx/select';
 import { cancelledWith, openSession, runInSession } from '../session-env';
 import { recheckArtifacts } from './audio-survival';
 import type { JobHandler } from '../types';
@@ -161,6 +162,8 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   const resolved = await resolveSpeechModel(p.model, store, ctx);
   const { model } = resolved;
   try {
+    const engine = await useSequenceEngine(model, p.engine);
+    ctx.log(`engine: ${describeEngine(engine)}`);
     // Bad targets fail before a session exists.
     if (p.stage2 && p.target === null) throw badInput('The imperceptible second stage needs a target phrase (it keeps the target transcript); it does not apply to the untargeted attack');
     if (p.target !== null) {
@@ -217,6 +220,8 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         tau0: p.tau0,
         backend: env.backend.name,
         ...s2,
+        engine: engine.engine,
+        engineReason: describeEngine(engine),
       };
       const outcome = { summary, result: summary };
       if (cancel) throw cancelledWith(outcome, cancel);

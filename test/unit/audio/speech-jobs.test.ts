@@ -34,6 +34,8 @@ describe('audio jobs', () => {
   it('validates params: defaults, strictness, registration', () => {
     const a = audioAttackParams.parse({ model: 'm', wav: 'x.wav' });
     expect(a).toMatchObject({ target: null, iterations: 1000, c: 1, tau0: 0.05, learningRate: 0.005 });
+    expect(a.engine).toBe('auto');
+    expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', engine: 'gpu' })).toThrow(/engine/);
     expect(() => audioAttackParams.parse({ model: 'm', wav: 'x.wav', epsilon: 3 })).toThrow(/Unrecognized key.*epsilon/);
     expect(audioTrainParams.parse({}).quick).toBe(false);
     expect(() => audioTrainParams.parse({ arch: 'cw-mnist' })).toThrow(/expected one of .*speech-base.*speech-small/);
@@ -84,6 +86,8 @@ describe('audio jobs', () => {
     expect(m.summary).not.toHaveProperty('model');
     expect(m.models[0]).toMatchObject({ id: trainSession, arch: 'speech-small' });
     expect(m.summary).toMatchObject({ target: 'a', iterations: 20, sampleRate: 8000, tau0: 0.05, unseenSymbols: 'a' });
+    // engine auto: the speech network on ONNX Runtime (issue 13), the front end and CTC in tfjs.
+    expect(m.summary).toMatchObject({ engine: 'onnx', engineReason: expect.stringMatching(/^onnx \(\d+ threads\): auto: every layer is exported$/) });
     for (const k of ['success', 'transcriptBefore', 'transcriptAfter', 'seconds', 'tau', 'perturbationGain']) expect(m.summary).toHaveProperty(k);
     const art = join(store.dir(r.session as string), 'artifacts');
     const orig = readWav(await readFile(join(art, 'original.wav')));

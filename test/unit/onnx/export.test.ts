@@ -11,7 +11,9 @@ import { ARCHITECTURE_NAMES, buildModel } from '../../../src-main/engine/models/
 import { fromLayersModel, vjp, type Classifier } from '../../../src-main/engine/models/classifier';
 import { onnxClassifier } from '../../../src-main/engine/onnx/classifier';
 import { exportModel, unsupportedReason } from '../../../src-main/engine/onnx/export';
-import { ortStatus } from '../../../src-main/engine/onnx/runtime';
+import { OrtSession, ortStatus } from '../../../src-main/engine/onnx/runtime';
+import { classifierGradient } from '../../../src-main/engine/attacks/ops';
+import { vi } from 'vitest';
 import { onnxBlocker, selectEngine } from '../../../src-main/engine/onnx/select';
 
 const TOL = 1e-4;
@@ -27,22 +29,31 @@ function compare(a: tf.Tensor, b: tf.Tensor): { maxAbs: number; signAgreement: n
   return { maxAbs, signAgreement: same / x.length };
 }
 
-/** Logits and VJP of the ONNX classifier vs tfjs autodiff on n random inputs and cotangents. */
-async function parity(model: tf.LayersModel, n = 3, seed = 1) {
+/**
+ * Logits and VJP of the ONNX classifier vs tfjs autodiff on n random inputs and cotangents: the vjp graph,
+ * the split graphs (`linearize`: forward with saved tensors, then backward) and tfjs autodiff through the
+ * ONNX logits (a tape: the split graphs again). `levels` quantizes the inputs so that max-pool windows tie.
+ */
+async function parity(model: tf.LayersModel, n = 3, seed = 1, levels?: number) {
   const ref = fromLayersModel(model);
   const onnx = await onnxClassifier(model, { threads: 1 });
   try {
     const [h, w, c] = ref.inputShape;
     return tf.tidy(() => {
-      const x = tf.randomUniform([n, h, w, c], 0, 1, 'float32', seed) as tf.Tensor4D;
+      const u = tf.randomUniform([n, h, w, c], 0, 1, 'float32', seed) as tf.Tensor4D;
+      const x = (levels ? tf.div(tf.floor(tf.mul(u, levels)), levels) : u) as tf.Tensor4D;
       const v = tf.randomNormal([n, ref.numClasses], 0, 1, 'float32', seed + 1) as tf.Tensor2D;
       const gRef = vjp(ref, x, v);
       const logits = compare(ref.logits(x), onnx.logits(x));
       const grad = compare(gRef, onnx.vjp(x, v));
+      const lin = onnx.linearize(x);
+      const linLogits = compare(ref.logits(x), lin.logits);
+      const linGrad = compare(gRef, lin.vjp(v));
+      const linAgain = compare(gRef, lin.vjp(v)); // the saved tensors serve more than one VJP
       // The same product through tfjs autodiff over the ONNX logits (tf.customGrad): what attacks get.
       const viaTape = compare(gRef, tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(onnx.logits(xi as tf.Tensor4D), v)))(x));
       const gradScale = tf.max(tf.abs(gRef)).dataSync()[0];
-      return { logits, grad, viaTape, gradScale };
+      return { logits, grad, viaTape, gradScale, linLogits, linGrad, linAgain };
     });
   } finally {
     onnx.dispose();
@@ -54,6 +65,10 @@ function expectClose(r: Awaited<ReturnType<typeof parity>>) {
   expect(r.logits.maxAbs).toBeLessThanOrEqual(TOL);
   expect(r.grad.maxAbs).toBeLessThanOrEqual(TOL);
   expect(r.viaTape.maxAbs).toBeLessThanOrEqual(TOL);
+  expect(r.linLogits.maxAbs).toBeLessThanOrEqual(TOL);
+  expect(r.linGrad.maxAbs).toBeLessThanOrEqual(TOL);
+  expect(r.linAgain.maxAbs).toBeLessThanOrEqual(TOL);
+  expect(r.linGrad.signAgreement).toBeGreaterThanOrEqual(0.999);
   expect(r.grad.signAgreement).toBeGreaterThanOrEqual(0.999);
   expect(r.viaTape.signAgreement).toBeGreaterThanOrEqual(0.999);
 }
@@ -90,6 +105,7 @@ const LAYER_CASES: { name: string; model: () => tf.LayersModel }[] = [
   { name: 'Conv2D without bias, then Activation tanh', model: () => seq([8, 8, 2], [conv({ useBias: false }), tf.layers.activation({ activation: 'tanh' }), ...head()]) },
   { name: 'MaxPooling2D 2x2 on 9x9 (floor)', model: () => seq([9, 9, 2], [conv({ activation: 'relu' }), tf.layers.maxPooling2d({ poolSize: 2 }), ...head()]) },
   { name: 'MaxPooling2D 3x3 on raw input', model: () => seq([9, 9, 2], [tf.layers.maxPooling2d({ poolSize: 3 }), ...head()]) },
+  { name: 'MaxPooling2D 2x3 stride 2x3 on raw input (non-square: indices path)', model: () => seq([8, 9, 2], [tf.layers.maxPooling2d({ poolSize: [2, 3], strides: [2, 3] }), ...head()]) },
   { name: 'AveragePooling2D 2x2', model: () => seq([9, 9, 2], [conv({}), tf.layers.averagePooling2d({ poolSize: 2 }), ...head()]) },
   { name: 'AveragePooling2D 3x3 stride 2 (overlapping)', model: () => seq([10, 9, 2], [tf.layers.averagePooling2d({ poolSize: 3, strides: 2 }), ...head()]) },
   { name: 'BatchNormalization after Conv2D (inference)', model: () => {
@@ -155,6 +171,24 @@ describe('ONNX exporter vs tfjs autodiff, per layer type', () => {
   }
 });
 
+describe('max pooling routes ties to the first maximum of each window, as tfjs does', () => {
+  // Inputs on 3 levels: most 2x2 and 3x3 windows hold equal maxima; a gradient routed to another of them
+  // changes signs and values (tfjs-cpu, the reference, takes the first in row-major order).
+  const cases: [string, () => tf.LayersModel][] = [
+    ['2x2 on raw input (SpaceToDepth + ArgMax)', () => seq([8, 8, 2], [tf.layers.maxPooling2d({ poolSize: 2 }), ...head()])],
+    ['2x2 on 9x9 (cropped rows)', () => seq([9, 9, 2], [tf.layers.maxPooling2d({ poolSize: 2 }), ...head()])],
+    ['3x3 on 9x9', () => seq([9, 9, 1], [tf.layers.maxPooling2d({ poolSize: 3 }), ...head()])],
+    ['2x3 (indices)', () => seq([8, 9, 2], [tf.layers.maxPooling2d({ poolSize: [2, 3], strides: [2, 3] }), ...head()])],
+  ];
+  for (const [name, model] of cases) {
+    it(name, async () => {
+      const r = await parity(model(), 3, 7, 3);
+      expectClose(r);
+      expect(r.linGrad.signAgreement).toBe(1);
+    });
+  }
+});
+
 describe('ONNX exporter vs tfjs autodiff, shipped architectures', () => {
   for (const arch of ARCHITECTURE_NAMES) {
     it(arch, async () => {
@@ -162,6 +196,33 @@ describe('ONNX exporter vs tfjs autodiff, shipped architectures', () => {
       expectClose(r);
     });
   }
+});
+
+describe('one forward pass per gradient step', () => {
+  it('a tape through the ONNX logits (C&W) and classifierGradient (FGSM, PGD, DDN) run 2 graphs: forward with saved tensors, then backward', async () => {
+    const model = buildModel('cw-mnist', { seed: 3 });
+    const onnx = await onnxClassifier(model, { threads: 1 });
+    const runs = vi.spyOn(OrtSession.prototype, 'runTyped');
+    try {
+      const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+      tf.tidy(() => tf.valueAndGrad((xi: tf.Tensor) => tf.sum(tf.square(onnx.logits(tf.tanh(xi) as tf.Tensor4D))))(x).grad.dataSync());
+      expect(runs).toHaveBeenCalledTimes(2);
+      expect(runs.mock.calls[0][1]).toEqual(['logits', ...onnx.exported.saved.map((t) => t.name)]);
+      expect(Object.keys(runs.mock.calls[1][0]).sort()).toEqual(['v', ...onnx.exported.saved.map((t) => t.name)].sort());
+      runs.mockClear();
+      const r = classifierGradient(onnx, x, (z) => tf.logSumExp(z, 1) as tf.Tensor1D);
+      expect(runs).toHaveBeenCalledTimes(2);
+      tf.dispose([r.grad, r.logits, r.values, x]);
+      // Outside a tape the logits come from the plain forward graph (no saved tensors).
+      runs.mockClear();
+      tf.tidy(() => onnx.logits(tf.zeros([1, 28, 28, 1]) as tf.Tensor4D).dataSync());
+      expect(runs).toHaveBeenCalledTimes(1);
+      expect(runs.mock.calls[0][1]).toEqual(['logits']);
+    } finally {
+      runs.mockRestore();
+      onnx.dispose();
+    }
+  });
 });
 
 describe('unsupported models fall back to tfjs with the reason', () => {
