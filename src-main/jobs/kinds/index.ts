@@ -9,6 +9,7 @@ import { attack, lossSurfaceJob, sweep } from './attack';
 import { recipe } from './recipe';
 import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
+import { audioCorpus } from './audio-corpus';
 import { importModel } from './import-model';
 import { dataGet } from './data';
 import { evaluate } from './evaluate';
@@ -25,6 +26,7 @@ export const jobHandlers = {
   'audio-train': audioTrain,
   'audio-attack': audioAttackJob,
   'audio-transcribe': audioTranscribe,
+  'audio-corpus': audioCorpus,
   'import-model': importModel,
   'data-get': dataGet,
   evaluate,
