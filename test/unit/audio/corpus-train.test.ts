@@ -81,3 +81,23 @@ describe('training on a corpus', () => {
     expect(tf.memory().numTensors).toBe(before);
   }, 300_000);
 });
+
+describe('starter:speech', () => {
+  it('loads, has heard every letter, and its card gives the weights\' sha256 and its CERs', async () => {
+    const { createHash } = await import('node:crypto');
+    const { readFileSync } = await import('node:fs');
+    const dirM = join(import.meta.dirname, '../../../resources/starter/models/speech');
+    const m = await SpeechModel.load(dirM);
+    try {
+      expect(m.arch).toBe('speech-large');
+      expect(m.extraMeta.trainedSymbols).toEqual([' ', ...'abcdefghijklmnopqrstuvwxyz']);
+      const card = readFileSync(join(dirM, 'MODEL_CARD.md'), 'utf8');
+      expect(card).toContain(`sha256 ${createHash('sha256').update(readFileSync(join(dirM, 'weights.bin'))).digest('hex')}`);
+      expect(card).toMatch(/held-out synthesized voices \(\d+ clips\): CER [\d.]+%/);
+      const t = await m.transcribe(new Float32Array(8000).map((_, i) => 0.1 * Math.sin(i / 7)), 8000);
+      expect(typeof t.text).toBe('string');
+    } finally {
+      m.dispose();
+    }
+  });
+});
