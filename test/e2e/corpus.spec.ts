@@ -25,6 +25,9 @@ test('the Speech corpus panel makes a small corpus with the installed synthesize
   test.setTimeout(180_000);
   await page.goto(corpusHost.url);
   await openView(page, 'datasets');
+  // The form starts at the job schema's defaults.
+  await expect(page.getByTestId('speech-corpus-hours')).toHaveValue('0.5');
+  await expect(page.getByTestId('speech-corpus-seed')).toHaveValue('1');
   await page.getByTestId('speech-corpus-hours').fill('0.003');
   await page.getByTestId('speech-corpus-seed').fill('4');
   await page.getByTestId('speech-corpus-start').click();

@@ -45,7 +45,7 @@ export const CORPUS_MANIFEST = 'corpus.json';
 export const CORPUS_VERSION = 1;
 
 /** Default hours of synthesized speech. */
-export const CORPUS_DEFAULT_HOURS = 1;
+export const CORPUS_DEFAULT_HOURS = 0.5;
 export const CORPUS_MAX_HOURS = 100;
 
 export type CorpusSplit = 'train' | 'val' | 'test';
