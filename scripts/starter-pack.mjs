@@ -73,7 +73,7 @@ if (cmd === 'data') {
   const speech = m.kind === 'audio-train';
   const trained = (m.finished ?? m.updated).slice(0, 10);
   const meta = {
-    title: values.title, arch: s.arch, dataset: speech ? 'fsdd' : s.dataset, kind: speech ? 'speech' : 'image', trained,
+    title: values.title, arch: s.arch, dataset: speech ? (s.dataset ?? 'fsdd') : s.dataset, kind: speech ? 'speech' : 'image', trained,
     ...(typeof s.testAccuracy === 'number' ? { testAccuracy: s.testAccuracy } : {}),
   };
   writeFileSync(join(out, 'starter.json'), JSON.stringify(meta, null, 2) + '\n');
@@ -91,7 +91,7 @@ if (cmd === 'data') {
     '',
     '## Clean accuracy',
     speech
-      ? `- Held-out utterances of seen speakers: CER ${pct(s.cer)}, WER ${pct(s.wer)}; unseen speaker ${s.heldOutSpeaker}: CER ${pct(s.cerUnseen)}, WER ${pct(s.werUnseen)}`
+      ? `- Held-out utterances of seen speakers: CER ${pct(s.cer)}, WER ${pct(s.wer)}; unseen speaker ${s.heldOutSpeaker}: CER ${pct(s.cerUnseen)}, WER ${pct(s.werUnseen)}${typeof s.cerVoices === 'number' ? `; held-out synthesized voices (${s.testVoiceClips} clips): CER ${pct(s.cerVoices)}, WER ${pct(s.werVoices)}` : ''}`
       : `- ${pct(s.testAccuracy)} on ${values['test-set'] ?? `${s.testImages} test images`}`,
     ...(values.notes ? ['', values.notes] : []),
     '',

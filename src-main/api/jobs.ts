@@ -11,6 +11,7 @@ import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { EOT_DEFAULTS } from '../engine/audio/eot';
 import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
 import { IMPERCEPTIBLE_DEFAULTS } from '../engine/audio/imperceptible';
+import { CORPUS_DEFAULT_HOURS, CORPUS_MAX_HOURS } from '../engine/audio/corpus';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
 const seed = z.number().int().min(0).max(2 ** 31 - 1);
@@ -216,12 +217,34 @@ export const audioTrainParams = z
     /** Training utterances built per epoch. Default 2700 (quick: 600). */
     utterances: z.number().int().min(16).max(100000).optional(),
     seed: seed.default(1),
-    /** speech-base (default) or speech-small (default with quick). */
-    arch: z.enum(['speech-base', 'speech-small']).optional(),
+    /** speech-base (default), speech-small (default with quick) or speech-large (the full-alphabet model). */
+    arch: z.enum(['speech-base', 'speech-small', 'speech-large']).optional(),
     batchSize: z.number().int().min(1).max(256).optional(),
     learningRate: z.number().positive().max(1).optional(),
+    /** A corpus folder from `advlab audio corpus` (audio-corpus job): trains on it and FSDD together. */
+    corpus: z.string().min(1).max(4096).optional(),
+    /** With a corpus: FSDD utterances built per epoch (engine default 600). */
+    fsddUtterances: z.number().int().min(0).max(100000).optional(),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
+  })
+  .strict();
+
+/** A synthesized speech corpus with every letter (engine/audio/corpus.ts); no session. */
+export const audioCorpusParams = z
+  .object({
+    /** Output folder; default speech-corpus/ in the app's data folder. */
+    out: z.string().min(1).max(4096).optional(),
+    /** Hours of synthesized speech. */
+    hours: z.number().positive().max(CORPUS_MAX_HOURS).default(CORPUS_DEFAULT_HOURS),
+    seed: seed.default(1),
+    sampleRate: z.union([z.literal(8000), z.literal(16000)]).default(8000),
+    /** Synthesizer processes at once. */
+    concurrency: z.number().int().min(1).max(16).default(2),
+    /** Only these synthesizers (default every one installed). */
+    synthesizers: z.array(z.enum(['espeak-ng', 'flite', 'festival'])).min(1).max(3).optional(),
+    /** List FSDD's recordings in the corpus when a data folder has them. */
+    fsdd: z.boolean().default(true),
   })
   .strict();
 
@@ -363,6 +386,7 @@ export const jobStartSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio-transcribe'), params: audioTranscribeParams }).strict(),
   z.object({ kind: z.literal('audio-robust'), params: audioRobustParams }).strict(),
   z.object({ kind: z.literal('audio-universal'), params: audioUniversalParams }).strict(),
+  z.object({ kind: z.literal('audio-corpus'), params: audioCorpusParams }).strict(),
   z.object({ kind: z.literal('import-model'), params: importModelParams }).strict(),
   z.object({ kind: z.literal('data-get'), params: dataGetParams }).strict(),
   z.object({ kind: z.literal('evaluate'), params: evaluateParams }).strict(),
@@ -405,4 +429,5 @@ export type AudioAttackParams = z.output<typeof audioAttackParams>;
 export type AudioTranscribeParams = z.output<typeof audioTranscribeParams>;
 export type AudioRobustParams = z.output<typeof audioRobustParams>;
 export type AudioUniversalParams = z.output<typeof audioUniversalParams>;
+export type AudioCorpusParams = z.output<typeof audioCorpusParams>;
 export type DataGetParams = z.output<typeof dataGetParams>;

@@ -32,6 +32,8 @@ const PATH_PARAMS: Record<string, RefKind> = {
   wav: 'wav',
   recipe: 'recipe',
   path: 'path',
+  corpus: 'path',
+  out: 'path',
 };
 
 /** A value that can only be a path (as the engine reads it): absolute, relative with a folder, or a dot path. */

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Command, CliContext } from './context';
 import { AdvlabError, badInput } from '../engine/errors';
 import type { JobInfo } from '../api/contract';
+import type { JobResultOf } from '../api/jobs';
 import { bench } from './bench';
 import { QUEUE_OPTIONS, QUEUE_USAGE, worker } from './cluster';
 import { study } from './study';
@@ -360,7 +361,8 @@ const sessions: Command = {
 };
 
 const AUDIO_USAGE = [
-  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio corpus [--out DIR] [--hours H] [--seed S] [--rate 8000|16000] [--concurrency N] [--synth espeak-ng|flite|festival]... [--no-fsdd] [--json]',
   '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
   '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
@@ -388,7 +390,7 @@ function stage2Arg(v: Record<string, unknown>): { iterations?: number; alpha?: n
 }
 
 const audioCmd: Command = {
-  summary: 'speech-to-text on FSDD and targeted audio adversarial examples: audio train | attack | robust | universal | transcribe',
+  summary: 'speech-to-text on FSDD and a synthesized corpus, targeted audio adversarial examples: audio corpus | train | attack | robust | universal | transcribe',
   usage: AUDIO_USAGE,
   async run(c: CliContext) {
     const { values: v, positionals } = c.parse({
@@ -401,6 +403,8 @@ const audioCmd: Command = {
       'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
       seconds: { type: 'string' },
       stage2: { type: 'boolean' }, 'stage2-iterations': { type: 'string' }, alpha: { type: 'string' }, 'stage2-lr': { type: 'string' },
+      corpus: { type: 'string' }, 'fsdd-utterances': { type: 'string' },
+      out: { type: 'string' }, hours: { type: 'string' }, rate: { type: 'string' }, concurrency: { type: 'string' }, synth: { type: 'string', multiple: true }, 'no-fsdd': { type: 'boolean' },
     }, true);
     const [sub, ...extra] = positionals;
     if (extra.length) throw badInput(`advlab audio ${sub}: unexpected argument "${extra[0]}"\nusage: ${AUDIO_USAGE}`);
@@ -411,14 +415,18 @@ const audioCmd: Command = {
           quick: v.quick ?? false, epochs: num(v.epochs, 'epochs', { int: true, min: 1 }), utterances: num(v.utterances, 'utterances', { int: true, min: 16 }),
           arch: v.arch, batchSize: num(v['batch-size'], 'batch-size', { int: true, min: 1 }), learningRate: num(v.lr, 'lr', { min: 0 }),
           seed, name: v.name, tags: v.tag,
+          corpus: v.corpus === undefined ? undefined : existsSync(v.corpus) ? resolve(v.corpus) : v.corpus,
+          fsddUtterances: num(v['fsdd-utterances'], 'fsdd-utterances', { int: true, min: 0 }),
         };
         const r = finished(await c.runJob('audio-train', JSON.parse(JSON.stringify(params))));
         const out = {
           session: r.session, model: r.model, cer: r.cer ?? null, wer: r.wer ?? null, cerUnseen: r.cerUnseen ?? null, werUnseen: r.werUnseen ?? null,
+          cerVoices: r.cerVoices ?? null, werVoices: r.werVoices ?? null, dataset: r.dataset,
           seconds: r.seconds, arch: r.arch, epochsRun: r.epochsRun, heldOutSpeaker: r.heldOutSpeaker, parameters: r.parameters, backend: r.backend, cancelled: r.cancelled ?? false,
         };
         const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
-        c.out.result(out, `trained ${out.arch} on FSDD in ${Number(out.seconds).toFixed(0)} s: CER ${pct(out.cer)}, WER ${pct(out.wer)} on held-out utterances of seen speakers; CER ${pct(out.cerUnseen)}, WER ${pct(out.werUnseen)} on the unseen speaker ${out.heldOutSpeaker}; session ${out.session}`);
+        const voices = out.cerVoices === null ? '' : `; CER ${pct(out.cerVoices)}, WER ${pct(out.werVoices)} on held-out synthesized voices`;
+        c.out.result(out, `trained ${out.arch} on ${out.dataset === 'fsdd' ? 'FSDD' : 'the corpus and FSDD'} in ${Number(out.seconds).toFixed(0)} s: CER ${pct(out.cer)}, WER ${pct(out.wer)} on held-out utterances of seen speakers; CER ${pct(out.cerUnseen)}, WER ${pct(out.werUnseen)} on the unseen speaker ${out.heldOutSpeaker}${voices}; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
       case 'attack': {
@@ -496,6 +504,17 @@ const audioCmd: Command = {
         ].join('\n'));
         return out.cancelled ? 130 : 0;
       }
+      case 'corpus': {
+        const params = {
+          out: v.out === undefined ? undefined : resolve(v.out), hours: num(v.hours, 'hours', { min: 0 }), seed,
+          sampleRate: num(v.rate, 'rate', { int: true }), concurrency: num(v.concurrency, 'concurrency', { int: true, min: 1 }),
+          synthesizers: v.synth, fsdd: !v['no-fsdd'],
+        };
+        const r = finished(await c.runJob('audio-corpus', JSON.parse(JSON.stringify(params)))) as JobResultOf<'audio-corpus'>;
+        const min = (s: number) => (s / 60).toFixed(1);
+        c.out.result(r, `${r.clips} clips (${r.train} train, ${r.val} val, ${r.test} held-out voices; ${min(r.seconds.train)} / ${min(r.seconds.val)} / ${min(r.seconds.test)} min) from ${r.synthesizers.map((s) => `${s.name} (${s.voices} voices)`).join(', ')}, ${r.fsddClips} FSDD recordings listed; ${r.manifest}`);
+        return 0;
+      }
       case 'transcribe': {
         if (!v.wav) throw badInput('--wav is required: the WAV file to transcribe');
         const r = finished(await c.runJob('audio-transcribe', { model: modelArg(v.model), wav: resolve(v.wav), method: v.beam ? 'beam' : 'greedy' }));
@@ -503,7 +522,7 @@ const audioCmd: Command = {
         return 0;
       }
       default:
-        throw badInput(`${sub === undefined ? 'advlab audio needs a subcommand' : `Unknown audio subcommand "${sub}"`}: train, attack or transcribe; robust or universal\nusage: ${AUDIO_USAGE}`);
+        throw badInput(`${sub === undefined ? 'advlab audio needs a subcommand' : `Unknown audio subcommand "${sub}"`}: corpus, train, attack or transcribe; robust or universal\nusage: ${AUDIO_USAGE}`);
     }
   },
 };

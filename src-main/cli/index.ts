@@ -19,10 +19,11 @@ import { COMMON_OPTIONS, RENDERER_DIR, type CliContext, type Command } from './c
 import { commands as extraCommands } from './commands';
 import { queueFromArgs } from './cluster';
 import { ADVLAB_VERSION } from '../paths';
+import { findSynthesizers } from '../engine/audio/corpus-synth';
 
 const builtins: Record<string, Command> = {
   doctor: {
-    summary: 'check the engine backend, ONNX Runtime, Electron, data directories and the Conv2D gradient',
+    summary: 'check the engine backend, ONNX Runtime, Electron, data directories, speech synthesizers and the Conv2D gradient',
     usage: 'advlab doctor [--backend auto|tensorflow|wasm|cpu] [--data DIR] [--json]',
     async run(c) {
       c.parse({});
@@ -30,6 +31,7 @@ const builtins: Record<string, Command> = {
       const info = await c.runJob('diagnostics', { batch: 16, repeats: 2 });
       const electron = findElectronBinary();
       const datasets = await datasetEntries(app.core.opts.dataDirs);
+      const synthesizers = (await findSynthesizers()).map((s) => ({ name: s.name, version: s.version, voices: s.voices.length }));
       if (info.state !== 'finished') throw new AdvlabError((info.error?.code as 'INTERNAL') ?? 'INTERNAL', info.error?.message ?? 'diagnostics failed');
       const r = info.result!;
       const backend = r.backend;
@@ -47,6 +49,7 @@ const builtins: Record<string, Command> = {
         conv2dGradientCheck: r.gradientCheck,
         timings: r.timings,
         onnx: r.onnx,
+        synthesizers,
       };
       const human = [
         `AdvLab ${ADVLAB_VERSION} on Node ${process.version}`,
@@ -59,6 +62,9 @@ const builtins: Record<string, Command> = {
         r.onnx.available
           ? `ONNX Runtime: onnxruntime-node ${r.onnx.version}, CPU provider, ${r.onnx.threads} threads (attacks use it where the model allows: --engine auto)`
           : `ONNX Runtime: unavailable (${r.onnx.reason}); attacks run on tfjs`,
+        synthesizers.length
+          ? `speech synthesizers (advlab audio corpus): ${synthesizers.map((s) => `${s.name} (${s.voices} English voices)`).join(', ')}`
+          : 'speech synthesizers: none installed (advlab audio corpus needs espeak-ng, flite or festival with a US English voice)',
         `Conv2D gradient check: ${r.gradientCheck.ok ? 'ok' : 'FAILED'} (max abs diff ${r.gradientCheck.maxAbsDiff.toExponential(2)})`,
         `conv net, batch 16: forward ${r.timings.forwardMs.toFixed(1)} ms, input gradient ${r.timings.inputGradientMs.toFixed(1)} ms, train step ${r.timings.trainStepMs.toFixed(1)} ms`,
       ].join('\n');

@@ -62,6 +62,33 @@ export const SPEECH_ARCHITECTURES = {
       { filters: 128, kernel: 1, stride: 1 },
     ],
   },
+  /**
+   * ~1.0M parameters (29 classes): the full-alphabet model of `starter:speech`, trained on the
+   * synthesized corpus plus FSDD (`advlab audio corpus`, then `advlab audio train --arch speech-large
+   * --corpus DIR`). Why this shape:
+   *  - conv1d only: conv1d stacks are what runs fast on tfjs-wasm, in training and in every attack
+   *    iteration; a recurrent layer is a loop of small matmuls that wasm runs one time step after
+   *    another, forward and backward.
+   *  - stride 3 in the first layer (30 ms output frames, 33 per second): a third less work per
+   *    second of audio than speech-base's stride 2 for every later layer, and still about 1.6 frames
+   *    per character at the fastest speech in the corpus (espeak-ng at 200 words/min played 1.1x
+   *    faster, ~20 characters/s), which CTC needs (one frame per symbol, plus a blank between repeats).
+   *  - five k7 layers at stride 3 give 1.01 s of receptive field: about a word and its neighbours,
+   *    which spelling English from sound needs (the FSDD-only speech-base sees 0.71 s).
+   *  - 160 channels keep it near 1M parameters (4.1 MB of weights), so the starter pack stays under
+   *    10 MB and training fits about an hour on a shared core.
+   * Not used: dilated convolutions (tfjs has no gradient for conv dilation > 1) and separable conv1d
+   * (tfjs has no such layer; a depthwise Conv2D detour costs reshapes on every layer).
+   */
+  'speech-large': {
+    name: 'speech-large',
+    description: 'conv1d CTC net: k11/s3 160ch, 5 x k7 160ch, 1x1 320, 1x1 to the alphabet (30 ms output frames, receptive field 1.01 s)',
+    convs: [
+      { filters: 160, kernel: 11, stride: 3 },
+      ...Array.from({ length: 5 }, () => ({ filters: 160, kernel: 7, stride: 1 })),
+      { filters: 320, kernel: 1, stride: 1 },
+    ],
+  },
 } as const satisfies Record<string, SpeechArchitecture>;
 
 export type SpeechArchName = keyof typeof SPEECH_ARCHITECTURES;

@@ -1,5 +1,11 @@
 /**
- * Training a speech model with CTC on FSDD connected digits.
+ * Training a speech model with CTC on FSDD connected digits, optionally together with a synthesized
+ * corpus (`corpus`, made by `advlab audio corpus`, see corpus.ts).
+ *
+ * With a corpus, each epoch is every synthesized "train" clip once plus `fsddUtterances` fresh FSDD
+ * connected-digit utterances; validation is the corpus's "val" clips plus FSDD's validation
+ * utterances; a third test part, `testVoices`, is the corpus's "test" clips: voices never heard in
+ * training. FSDD's held-out speaker is the one the corpus manifest names.
  *
  * Data (all from `splitFsdd`, so no recording is shared between parts):
  *  - one speaker is held out entirely: `testUnseen` utterances are built from their recordings;
@@ -16,6 +22,9 @@
  * reported (progress + onBatch), every epoch validated (onEpoch); `ctx.checkpoint()` once per batch
  * makes the run cancellable: a cancelled run throws CancelledError carrying the model trained so far.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
 import { silentContext } from '../context';
@@ -24,6 +33,8 @@ import { ctcLoss } from './ctc';
 import { corpusCer, corpusWer, cer as utteranceCer } from './metrics';
 import { DIGIT_WORDS, buildUtterances, fsddDir, listFsdd, mulberry32, splitFsdd, type ClipCache, type FsddClip, type Utterance } from './fsdd';
 import { stackSignals } from './frontend';
+import { CORPUS_MANIFEST, readCorpusClip, readCorpusManifest } from './corpus';
+import { resample } from './resample';
 import { SpeechModel, isSpeechArch, SPEECH_ARCH_NAMES, type TranscribeOptions } from './model';
 
 export interface SpeechTrainOptions {
@@ -57,6 +68,10 @@ export interface SpeechTrainOptions {
   decode?: TranscribeOptions;
   /** Decoded clips, shared between runs (tests). */
   clipCache?: ClipCache;
+  /** A corpus folder (or its corpus.json) from `advlab audio corpus`: trains on it and FSDD together. */
+  corpus?: string;
+  /** With a corpus: FSDD utterances built per epoch. Default 600. */
+  fsddUtterances?: number;
 }
 
 export interface ResolvedSpeechTrainOptions {
@@ -71,6 +86,7 @@ export interface ResolvedSpeechTrainOptions {
   seed: number;
   ditherFraction: number;
   clipNorm: number;
+  fsddUtterances: number;
 }
 
 export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedSpeechTrainOptions {
@@ -87,6 +103,7 @@ export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedS
     seed: o.seed ?? 1,
     ditherFraction: o.ditherFraction ?? 0.5,
     clipNorm: o.clipNorm ?? 50,
+    fsddUtterances: o.fsddUtterances ?? 600,
   };
   if (!isSpeechArch(r.arch)) throw badInput(`Unknown speech architecture "${r.arch}": choose ${SPEECH_ARCH_NAMES.join(' or ')}`);
   const posInt = (k: keyof ResolvedSpeechTrainOptions, min = 1) => {
@@ -99,6 +116,7 @@ export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedS
   posInt('testUtterances');
   posInt('batchSize');
   posInt('seed', 0);
+  posInt('fsddUtterances', 0);
   if (!(r.learningRate > 0 && r.learningRate <= 1)) throw badInput(`speech training: learningRate must be in (0, 1], got ${r.learningRate}`);
   if (!(r.clipNorm > 0)) throw badInput(`speech training: clipNorm must be > 0, got ${r.clipNorm}`);
   if (!(r.ditherFraction >= 0 && r.ditherFraction <= 1)) throw badInput(`speech training: ditherFraction must be in [0, 1], got ${r.ditherFraction}`);
@@ -151,6 +169,16 @@ export interface SpeechData {
   testUnseen: Utterance[];
   /** sha256 per part over the clips read (for session manifests). */
   sha256: { val: string; testSeen: string; testUnseen: string };
+  /** With a corpus: its synthesized clips by split (val is already in `val`), and what it was. */
+  corpus?: {
+    dir: string;
+    train: Utterance[];
+    testVoices: Utterance[];
+    heldOutVoices: string[];
+    seconds: Record<'train' | 'val' | 'test', number>;
+    /** sha256 of the manifest file. */
+    sha256: string;
+  };
 }
 
 /** First recording index of the training part (recordings testIndices..VAL_END-1 validate). */
@@ -159,8 +187,9 @@ export const VAL_END = 10;
 /** Lists FSDD, splits it as described above and builds the fixed validation and test utterances. */
 export async function prepareSpeechData(o: SpeechTrainOptions, sampleRate: number, ctx: JobContext = silentContext, cache: ClipCache = o.clipCache ?? new Map()): Promise<SpeechData> {
   const r = resolveSpeechTrainOptions(o);
+  const corpus = o.corpus ? await loadCorpus(o.corpus, sampleRate, r.testUtterances, ctx) : undefined;
   const clips = await listFsdd(o.fsddDir ?? fsddDir());
-  const split = splitFsdd(clips, { heldOutSpeaker: o.heldOutSpeaker });
+  const split = splitFsdd(clips, { heldOutSpeaker: corpus?.heldOutSpeaker ?? o.heldOutSpeaker });
   const valClips = split.train.filter((c) => c.index < VAL_END);
   const trainClips = split.train.filter((c) => c.index >= VAL_END);
   if (trainClips.length === 0) throw badInput(`FSDD: no training recordings (index >= ${VAL_END}) besides the held-out speaker ${split.heldOutSpeaker}`);
@@ -172,9 +201,32 @@ export async function prepareSpeechData(o: SpeechTrainOptions, sampleRate: numbe
   return {
     heldOutSpeaker: split.heldOutSpeaker,
     trainClips, valClips, testSeenClips: split.testSeen, testUnseenClips: split.testUnseen,
-    val: val.utterances, testSeen: seen.utterances, testUnseen: unseen.utterances,
+    val: [...val.utterances, ...(corpus?.val ?? [])], testSeen: seen.utterances, testUnseen: unseen.utterances,
     sha256: { val: val.source.sha256, testSeen: seen.source.sha256, testUnseen: unseen.source.sha256 },
+    ...(corpus ? { corpus: { dir: corpus.dir, train: corpus.train, testVoices: corpus.test, heldOutVoices: corpus.heldOutVoices, seconds: corpus.seconds, sha256: corpus.sha256 } } : {}),
   };
+}
+
+/**
+ * A corpus's synthesized clips as utterances at the model rate: every "train" clip, every "val"
+ * clip, and the first `testCount` "test" clips (held-out voices; clip order is the seeded order).
+ */
+async function loadCorpus(dirOrFile: string, sampleRate: number, testCount: number, ctx: JobContext) {
+  const { dir, manifest } = await readCorpusManifest(dirOrFile);
+  const sha256 = createHash('sha256').update(await readFile(join(dir, CORPUS_MANIFEST))).digest('hex');
+  const parts = { train: [] as Utterance[], val: [] as Utterance[], test: [] as Utterance[] };
+  const want = manifest.clips.filter((c) => c.split !== 'test' || --testCount >= 0);
+  for (let i = 0; i < want.length; i++) {
+    ctx.checkpoint();
+    const c = want[i];
+    let x = await readCorpusClip(dir, c);
+    if (manifest.sampleRate !== sampleRate) x = resample(x, manifest.sampleRate, sampleRate);
+    parts[c.split].push({ id: c.id, samples: x, digits: [], transcript: c.transcript, clips: [c.file] });
+    if ((i + 1) % 200 === 0) ctx.progress({ step: i + 1, total: want.length, phase: 'reading the corpus' });
+  }
+  if (parts.train.length === 0) throw badInput(`${dir}: the corpus has no training clips`);
+  if (parts.test.length === 0) throw badInput(`${dir}: the corpus has no held-out-voice (test) clips`);
+  return { dir, ...parts, heldOutVoices: manifest.heldOutVoices, heldOutSpeaker: manifest.fsdd?.heldOutSpeaker, seconds: manifest.seconds, sha256 };
 }
 
 /** Greedy (or beam) transcription of utterances; corpus CER and WER. */
@@ -262,6 +314,8 @@ export interface SpeechTrainResult {
   /** Null in the partial result of a cancelled run. */
   testSeen: SpeechEvalResult | null;
   testUnseen: SpeechEvalResult | null;
+  /** With a corpus: its held-out voices. */
+  testVoices: SpeechEvalResult | null;
   /** Training time (data preparation and test evaluation excluded). */
   seconds: number;
   utterancesPerSecond: number;
@@ -287,13 +341,15 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     const seenSymbols = new Set<string>(net.extraMeta.trainedSymbols as string[] | undefined);
     for (const c of data.trainClips) for (const ch of DIGIT_WORDS[c.digit]) seenSymbols.add(ch);
     if (data.trainClips.length) seenSymbols.add(' ');
+    for (const u of data.corpus?.train ?? []) for (const ch of u.transcript) seenSymbols.add(ch);
     net.extraMeta = { ...net.extraMeta, trainedSymbols: [...seenSymbols].sort() };
     const vars = net.network.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = tf.train.adam(o.learningRate);
     const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
     const rng = mulberry32(o.seed * 31337 + 7);
     const normal = gaussian(rng);
-    const stepsPerEpoch = Math.ceil(o.utterances / o.batchSize);
+    const perEpoch = data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances;
+    const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
     const totalSteps = stepsPerEpoch * o.epochs;
     const epochs: SpeechEpochRow[] = [];
     let step = 0;
@@ -301,7 +357,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     let seenUtterances = 0;
     try {
       for (let epoch = 1; epoch <= o.epochs && !cancelled; epoch++) {
-        const set = await buildUtterances(data.trainClips, { count: o.utterances, seed: o.seed * 1_000_003 + epoch, sampleRate: net.sampleRate, split: 'train' }, undefined, cache);
+        const built = await buildUtterances(data.trainClips, { count: data.corpus ? o.fsddUtterances : o.utterances, seed: o.seed * 1_000_003 + epoch, sampleRate: net.sampleRate, split: 'train' }, undefined, cache);
+        const set = { utterances: [...built.utterances, ...(data.corpus?.train ?? [])] };
         const t0 = performance.now();
         const batches = lengthBuckets(set.utterances.map((u) => u.samples.length), o.batchSize, rng);
         let lossSum = 0;
@@ -349,13 +406,15 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     }
     let testSeen: SpeechEvalResult | null = null;
     let testUnseen: SpeechEvalResult | null = null;
+    let testVoices: SpeechEvalResult | null = null;
     if (!cancelled) {
       ctx.progress({ step, total: totalSteps, phase: 'testing' });
       testSeen = await evaluateSpeech(net, data.testSeen, { ...options.decode });
       testUnseen = await evaluateSpeech(net, data.testUnseen, { ...options.decode });
+      if (data.corpus) testVoices = await evaluateSpeech(net, data.corpus.testVoices, { ...options.decode });
     }
     result = {
-      model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen,
+      model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen, testVoices,
       seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0,
     };
   } catch (e) {

@@ -51,6 +51,18 @@ export function findFsdd(dataDirs: readonly string[]): string {
   throw new AdvlabError('NOT_FOUND', `FSDD not found: no fsdd/recordings folder in ${dataDirs.join(', ') || '(no data folders)'}; put the Free Spoken Digit Dataset's recordings there`, { dataDirs: [...dataDirs] });
 }
 
+/** The folder name a corpus gets in the app's data folder when no --out is given. */
+export const DEFAULT_CORPUS_NAME = 'speech-corpus';
+
+/** A corpus reference: a path, or a bare name looked up in the data folders (first that has its corpus.json). */
+export function resolveCorpus(ref: string, dataDirs: readonly string[]): string {
+  if (ref.includes('/') || ref.includes('\\') || ref.startsWith('.')) return ref;
+  for (const d of dataDirs) {
+    if (existsSync(join(d, ref, 'corpus.json'))) return join(d, ref);
+  }
+  throw new AdvlabError('NOT_FOUND', `No speech corpus "${ref}" in ${dataDirs.join(', ') || '(no data folders)'}: make one with \`advlab audio corpus\``, { corpus: ref });
+}
+
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
 export async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
   let bytes: Buffer;
@@ -86,24 +98,27 @@ export const audioTrain = (async (raw, ctx, env) => {
   const p = audioTrainParams.parse(raw);
   const fsdd = findFsdd(env.dataDirs);
   const arch = p.arch ?? (p.quick ? 'speech-small' : 'speech-base');
+  const corpus = p.corpus ? resolveCorpus(p.corpus, env.dataDirs) : undefined;
+  const dataset = corpus ? 'corpus+fsdd' : 'fsdd';
   const { writer } = await openSession(env, {
     kind: 'audio-train',
-    name: p.name ?? `${arch} on fsdd${p.quick ? ' (quick)' : ''}`,
+    name: p.name ?? `${arch} on ${dataset}${p.quick ? ' (quick)' : ''}`,
     params: p,
     tags: p.tags,
-    datasets: [{ name: 'fsdd', split: 'train' }],
+    datasets: [{ name: 'fsdd', split: 'train' }, ...(p.corpus ? [{ name: 'speech-corpus', split: 'train' }] : [])],
   });
   return runInSession(writer, async () => {
     // A run cancelled while training keeps the model trained so far, saved and marked cancelled; one
     // cancelled before (while building the data) has nothing to save.
     const { value: result, cancel } = await keepPartial(trainSpeechModel({
       arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
+      ...(corpus ? { corpus } : {}), ...(p.fsddUtterances !== undefined ? { fsddUtterances: p.fsddUtterances } : {}),
       ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
     }, {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
     }, ctx)).catch((e: unknown) => {
-      throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset: 'fsdd', backend: env.backend.name } }, e) : e;
+      throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset, backend: env.backend.name } }, e) : e;
     });
     const { model, data, options: o } = result;
     try {
@@ -113,30 +128,36 @@ export const audioTrain = (async (raw, ctx, env) => {
           { name: 'fsdd', split: 'validation (recordings 5-9)', sha256: data.sha256.val },
           { name: 'fsdd', split: 'test-seen (recordings 0-4)', sha256: data.sha256.testSeen },
           { name: 'fsdd', split: `test-unseen (speaker ${data.heldOutSpeaker})`, sha256: data.sha256.testUnseen },
+          ...(data.corpus ? [
+            { name: 'speech-corpus', split: `train + val (${data.corpus.dir})`, sha256: data.corpus.sha256 },
+            { name: 'speech-corpus', split: `test-voices (held out: ${data.corpus.heldOutVoices.length} voices)`, sha256: data.corpus.sha256 },
+          ] : []),
         ],
       });
       const status = cancel ? 'cancelled' : 'complete';
       // The letters the model heard in training: it can be driven to phrases over these, hardly to others.
-      const trainedLetters = [...new Set(DIGIT_WORDS.join(''))].sort().join('');
-      const saved = await model.save(writer.artifactPath('model'), { dataset: 'fsdd', trainedBy: writer.id, trainingStatus: status, trainedLetters });
-      await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on FSDD (tfjs LayersModel; front end and alphabet in its metadata)`);
+      const trainedLetters = [...new Set([...DIGIT_WORDS.join(''), ...(data.corpus?.train ?? []).map((u) => u.transcript).join('')])].filter((ch) => ch !== ' ').sort().join('');
+      const saved = await model.save(writer.artifactPath('model'), { dataset, trainedBy: writer.id, trainingStatus: status, trainedLetters });
+      await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on ${p.corpus ? 'the synthesized corpus and FSDD' : 'FSDD'} (tfjs LayersModel; front end and alphabet in its metadata)`);
       const wavs = cancel ? new Map<string, string>() : await saveExampleWavs(writer, [
         { split: 'test-seen', utterances: data.testSeen, count: 10 },
         { split: 'test-unseen', utterances: data.testUnseen, count: 5 },
+        ...(data.corpus ? [{ split: 'test-voices', utterances: data.corpus.testVoices, count: 10 }] : []),
       ], model.sampleRate);
-      const rows = [...evalRows(result.testSeen, 'test-seen', wavs), ...evalRows(result.testUnseen, 'test-unseen', wavs)];
+      const rows = [...evalRows(result.testSeen, 'test-seen', wavs), ...evalRows(result.testUnseen, 'test-unseen', wavs), ...evalRows(result.testVoices, 'test-voices', wavs)];
       if (rows.length) await writer.writeArtifact('examples.json', JSON.stringify(rows), 'table', 'held-out utterances: transcript, prediction (greedy), CER');
       const last = result.epochs.at(-1);
       const summary = {
         model: 'model/model.json',
         arch,
-        dataset: 'fsdd',
+        dataset,
         ...(result.testSeen ? { cer: result.testSeen.cer, wer: result.testSeen.wer } : {}),
         ...(result.testUnseen ? { cerUnseen: result.testUnseen.cer, werUnseen: result.testUnseen.wer } : {}),
+        ...(result.testVoices ? { cerVoices: result.testVoices.cer, werVoices: result.testVoices.wer, testVoiceClips: result.testVoices.rows.length } : {}),
         ...(last ? { valCer: last.val_cer, valWer: last.val_wer } : {}),
         seconds: result.seconds,
         epochsRun: result.epochsRun,
-        utterancesPerEpoch: o.utterances,
+        utterancesPerEpoch: data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances,
         testUtterances: o.testUtterances,
         heldOutSpeaker: data.heldOutSpeaker,
         trainedLetters,

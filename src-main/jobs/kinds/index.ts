@@ -10,6 +10,7 @@ import { recipe } from './recipe';
 import { gradientCheck } from './gradient-check';
 import { audioAttackJob, audioTrain, audioTranscribe } from './audio';
 import { audioRobust, audioUniversal } from './audio-robust';
+import { audioCorpus } from './audio-corpus';
 import { importModel } from './import-model';
 import { dataGet } from './data';
 import { evaluate } from './evaluate';
@@ -28,6 +29,7 @@ export const jobHandlers = {
   'audio-transcribe': audioTranscribe,
   'audio-robust': audioRobust,
   'audio-universal': audioUniversal,
+  'audio-corpus': audioCorpus,
   'import-model': importModel,
   'data-get': dataGet,
   evaluate,

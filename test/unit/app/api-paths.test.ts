@@ -104,6 +104,8 @@ const refused = (): [string, () => JobStartInput, string][] => [
   ['audio-attack: wav through a symlink in uploads', () => ({ kind: 'audio-attack', params: { model: sessionId, wav: join(uploads, 'linked.wav') } }), 'wav'],
   ['audio-transcribe: a bare wav name (read from the host\'s working folder)', () => ({ kind: 'audio-transcribe', params: { model: sessionId, wav: 'clip.wav' } }), 'wav'],
   ['audio-transcribe: model outside', () => ({ kind: 'audio-transcribe', params: { model: join(outside, 'model'), wav: join(uploads, 'clip.wav') } }), 'model'],
+  ['audio-corpus: an output folder outside', () => ({ kind: 'audio-corpus', params: { out: join(outside, 'corpus') } }), 'out'],
+  ['audio-train: a corpus folder outside', () => ({ kind: 'audio-train', params: { corpus: join(outside, 'set') } }), 'corpus'],
   ['recipe: a recipe file outside', () => ({ kind: 'recipe', params: { recipe: join(outside, 'recipe.json') } }), 'recipe'],
   ['recipe: an id climbing out of the recipes folder', () => ({ kind: 'recipe', params: { recipe: '../../../../outside/recipe' } }), 'recipe'],
   ['recipe: a dataset override outside', () => ({ kind: 'recipe', params: { recipe: 'detector', overrides: { dataset: join(outside, 'set') } } }), 'overrides.dataset'],

@@ -30,7 +30,7 @@ describe('starter pack', () => {
   it('is found next to the program, holds the samples and models, and stays under 10 MB', () => {
     expect(starterDataDir()).toBe(join(STARTER, 'data'));
     expect(readdirSync(join(STARTER, 'data', 'fsdd', 'recordings')).filter((f) => f.endsWith('.wav')).length).toBe(30);
-    expect(starterModels().map((m) => m.name)).toEqual(['cw-mnist', 'small-cnn-fashion', 'small-cnn-fashion-adv', 'speech-base']);
+    expect(starterModels().map((m) => m.name)).toEqual(['cw-mnist', 'small-cnn-fashion', 'small-cnn-fashion-adv', 'speech', 'speech-base']);
     expect(duBytes(STARTER)).toBeLessThan(10 * 1024 * 1024);
   });
 
