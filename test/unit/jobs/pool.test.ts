@@ -9,28 +9,19 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, JobInfo, ProgressEvent } from '../../../src-main/api/contract';
+import type { ApiEvent, JobInfo } from '../../../src-main/api/contract';
 import type { JobParamsOf } from '../../../src-main/api/jobs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
-import { JobRunner } from '../../../src-main/jobs/runner';
 import { MAX_SHARD_ATTEMPTS } from '../../../src-main/jobs/pool';
-import { backwardProgress, DATA, WORKER } from '../helpers';
+import { backwardProgress, DATA, poolRunners, progressOf, WORKER } from '../helpers';
 
 let root: string;
 let sessionsRoot: string;
 let model: string;
-const runners: JobRunner[] = [];
-
-function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
-  const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs: [DATA], sessionsRoot }, workers, cancelGraceMs: 20_000 });
-  const events: ApiEvent[] = [];
-  r.on('event', (e) => events.push(e));
-  runners.push(r);
-  return { r, events };
-}
+const { runner, shutdown } = poolRunners(() => ({ sessionsRoot }));
 
 const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, batchSize = 3): JobParamsOf<'attack'> => ({
   // engine tfjs: the pool runs the wasm engine's shards (auto would put this plain model on ONNX Runtime, which runs in place).
@@ -39,7 +30,6 @@ const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, bat
 } as unknown as JobParamsOf<'attack'>);
 
 const examples = async (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'examples.json'), 'utf8');
-const progressOf = (events: ApiEvent[], jobId: string) => events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);
 
 beforeAll(async () => {
   for (const f of [WORKER, join(WORKER, '../shard-worker.js')]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npx electron-vite build" first`);
@@ -50,7 +40,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(runners.map((r) => r.shutdown()));
+  await shutdown();
   await rm(root, { recursive: true, force: true });
 });
 

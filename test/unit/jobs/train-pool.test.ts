@@ -10,28 +10,18 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, ProgressEvent } from '../../../src-main/api/contract';
+import type { ApiEvent } from '../../../src-main/api/contract';
 import { SessionStore } from '../../../src-main/engine/sessions';
-import { JobRunner } from '../../../src-main/jobs/runner';
-import { backwardProgress, DATA, WORKER } from '../helpers';
+import { backwardProgress, poolRunners, progressOf, WORKER } from '../helpers';
 
 let root: string;
 let sessionsRoot: string;
-const runners: JobRunner[] = [];
-
-function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
-  const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs: [DATA], sessionsRoot }, workers, cancelGraceMs: 20_000 });
-  const events: ApiEvent[] = [];
-  r.on('event', (e) => events.push(e));
-  runners.push(r);
-  return { r, events };
-}
+const { runner, shutdown } = poolRunners(() => ({ sessionsRoot }));
 
 // 2 epochs of 2 steps of 64 images (2 shards of 32 each on a pool).
 const params = { dataset: 'mnist', arch: 'cw-mnist', epochs: 2, batchSize: 64, limit: 128, testLimit: 20, validationSplit: 0, seed: 3, optimizer: 'adam' } as const;
 const jsonl = async (session: string, series: string) =>
   (await readFile(join(sessionsRoot, session, 'metrics', `${series}.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-const progressOf = (events: ApiEvent[], jobId: string) => events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);
 
 beforeAll(async () => {
   for (const f of [WORKER, join(WORKER, '../shard-worker.js')]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npx electron-vite build" first`);
@@ -40,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(runners.map((r) => r.shutdown()));
+  await shutdown();
   await rm(root, { recursive: true, force: true });
 });
 
