@@ -51,7 +51,7 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
       'jobs.start': async (p) => {
         checkJobStart(p); // the attack's own params schema, before any worker starts
         await this.paths?.checkJob(p); // FORBIDDEN for a path outside the allowed folders
-        const { jobId } = opts.jobs.start(p.kind, p.params);
+        const { jobId } = opts.jobs.start(p.kind, p.params, this.paths ? { confine: await this.paths.confinement() } : undefined);
         return { jobId };
       },
       'jobs.cancel': (p) => {

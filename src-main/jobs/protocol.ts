@@ -94,6 +94,8 @@ export interface WorkerInput {
   cancelFlag: SharedArrayBuffer;
   /** The runner's shard pool, when the job may use it (absent: the job's work all runs in its own thread). */
   pool?: { parallelism: number };
+  /** The real paths the job may read (the API's door checked its paths: jobs/confine.ts checks again at each open); absent: any. */
+  confine?: string[];
 }
 
 export interface JobEnvInput {

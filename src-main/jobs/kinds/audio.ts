@@ -27,6 +27,7 @@ import {
 import { keepPartial } from '../../engine/context';
 import { AdvlabError, CancelledError, badFile } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
+import { confinedFile } from '../confine';
 import { resolveSpeechModel } from '../model-ref';
 import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
@@ -43,8 +44,9 @@ export function findFsdd(dataDirs: readonly string[]): string {
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
 async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
   let bytes: Buffer;
+  const real = await confinedFile(file, 'wav'); // where it leads now, checked again (jobs/confine.ts)
   try {
-    bytes = await readFile(file);
+    bytes = await readFile(real);
   } catch (e) {
     throw badFile(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
