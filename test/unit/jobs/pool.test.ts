@@ -82,6 +82,15 @@ describe('the shard pool through the runner', () => {
     expect(await file(info.session!)).toEqual(await file(inPlace.session));
   });
 
+  it('starts all its threads when a pooled job has its backend, before the shards come (warm-up overlaps the job loading its data)', async () => {
+    const { r } = runner(2);
+    // One shard of 3 images: only one thread ever runs a shard, yet both were started for the job.
+    const info = await r.start('attack', attack({}, 3, 3)).done;
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(info.shards).toMatchObject({ where: 'pool', done: 1, total: 1, workers: 1 });
+    expect(r.poolThreads()).toHaveLength(2);
+  });
+
   it('reuses its threads across jobs (same thread ids)', async () => {
     const { r } = runner(2);
     const first = await r.start('attack', attack({}, 12, 3)).done;
