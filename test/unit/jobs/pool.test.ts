@@ -82,6 +82,36 @@ describe('the shard pool through the runner', () => {
     expect(await file(info.session!)).toEqual(await file(inPlace.session));
   });
 
+  it('a gradient-check job runs its attacks, surfaces and the transfer attack on its trained surrogate as shards: same checks.json with 1 and 2 threads as in place', async () => {
+    const params = {
+      model, dataset: 'mnist', n: 8, steps: 4, restarts: 2, surrogateTrainLimit: 200, surrogateEpochs: 1, surfaceImages: 1, engine: 'tfjs', seed: 3,
+    } as unknown as JobParamsOf<'gradient-check'>;
+    const checks = async (session: string) => {
+      const c = JSON.parse(await readFile(join(sessionsRoot, session, 'artifacts', 'checks.json'), 'utf8')) as { checks: { id: string; numbers: Record<string, number>; explanation?: string }[]; seconds?: number };
+      // Every number but timings: the job's seconds and the RobustBench check's forward and gradient ms (and the text quoting them).
+      delete c.seconds;
+      for (const k of c.checks.filter((x) => x.id === 'robustbench-rules')) {
+        for (const t of ['forwardMs', 'inputGradientMs', 'forwardToGradientRatio']) delete k.numbers[t];
+        delete k.explanation;
+      }
+      return JSON.stringify(c);
+    };
+    const outs: string[] = [];
+    for (const workers of [1, 2]) {
+      const { r } = runner(workers);
+      const info = await r.start('gradient-check', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      expect(info.shards?.where).toBe('pool');
+      expect(info.shards?.done).toBe(info.shards?.total);
+      expect(info.shards!.total).toBeGreaterThan(4);
+      outs.push(await checks(info.session!));
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['gradient-check'](params, new LocalContext(), env)) as { session: string };
+    expect(await checks(inPlace.session)).toEqual(outs[0]);
+  }, 240_000);
+
   it('starts all its threads when a pooled job has its backend, before the shards come (warm-up overlaps the job loading its data)', async () => {
     const { r } = runner(2);
     // One shard of 3 images: only one thread ever runs a shard, yet both were started for the job.
