@@ -315,12 +315,20 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const info = job.info;
     const counts = (info.shards ??= { where: 'pool', done: 0, total: 0, workers: 0 });
     counts.total++;
+    let ranOn = -1;
     this.pool.run(info.jobId, shard, job.flag.buffer as SharedArrayBuffer, (p) => reply({ t: 'shard-progress', req, p }), (threadId) => {
+      ranOn = threadId;
       job.threads.add(threadId);
       counts.workers = job.threads.size;
     }).then(
       (result) => {
         counts.done++;
+        // Where it ran: the pool thread that finished it (a retried shard counts on the thread of its last attempt).
+        const worker = `thread ${ranOn}`;
+        const ran = (counts.ran ??= []);
+        const entry = ran.find((r) => r.worker === worker);
+        if (entry) entry.shards++;
+        else ran.push({ worker, shards: 1 });
         reply({ t: 'shard-result', req, result }, transferables(result));
       },
       (e) => reply({ t: 'shard-error', req, error: serializeError(e) }),

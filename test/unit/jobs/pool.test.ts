@@ -56,7 +56,12 @@ describe('the shard pool through the runner', () => {
       expect(info.state, JSON.stringify(info.error)).toBe('finished');
       outs.push(await examples(info.session!));
       expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
-      expect(info.shards).toEqual({ where: 'pool', done: 4, total: 4, workers });
+      const { ran, ...counts } = info.shards!;
+      expect(counts).toEqual({ where: 'pool', done: 4, total: 4, workers });
+      // Where each shard ran: local pool threads, as many as the workers reported, 4 shards in all.
+      expect(ran!.map((r) => r.worker).every((w) => /^thread \d+$/.test(w))).toBe(true);
+      expect(ran!.reduce((a, r) => a + r.shards, 0)).toBe(4);
+      expect(ran).toHaveLength(workers);
       expect(r.list().find((j) => j.jobId === jobId)?.shards?.done).toBe(4);
       const m = await new SessionStore(sessionsRoot).manifest(info.session!);
       expect(m.environment.workers).toBe(workers);
