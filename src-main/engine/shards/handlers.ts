@@ -8,6 +8,7 @@ import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
 import { runSurfaceRows } from './surface-rows';
+import { runAudioClip } from './audio-clip';
 import { trainGradShard, type TrainGradTask } from '../models/train-shard';
 import { pgdFromStart } from '../defenses/advtrain-pgd';
 
@@ -17,6 +18,7 @@ export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobC
 export const shardHandlers = {
   'attack-batch': runAttackBatch,
   'surface-rows': runSurfaceRows,
+  'audio-clip': runAudioClip,
   // Adversarial training's shards make their rows' PGD examples with the defense's own steps.
   'train-grad': (task: TrainGradTask, ctx: JobContext) => trainGradShard(task, ctx, pgdFromStart),
 } satisfies { [T in ShardType]: ShardHandler<T> };

@@ -117,6 +117,35 @@ describe('the shard pool through the runner', () => {
     expect(await checks(inPlace.session)).toEqual(outs[0]);
   }, 240_000);
 
+  it('an audio attack runs its clip as an audio-clip shard on the pool: the same WAVs, metrics and summary with 1 and 2 threads as in place', async () => {
+    const wav = join(import.meta.dirname, '../../../resources/starter/data/fsdd/recordings/0_george_0.wav');
+    const params = { model: 'starter:speech-base', wav, target: null, iterations: 12, seed: 5 } as unknown as JobParamsOf<'audio-attack'>;
+    const outcome = async (session: string) => {
+      const dir = join(sessionsRoot, session);
+      const m = await new SessionStore(sessionsRoot).manifest(session);
+      const { seconds: _s, ...summary } = m.summary as Record<string, unknown>;
+      return {
+        summary,
+        adversarial: await readFile(join(dir, 'artifacts', 'adversarial.wav'), 'base64'),
+        perturbation: await readFile(join(dir, 'artifacts', 'perturbation.wav'), 'base64'),
+        rows: await readFile(join(dir, 'metrics', 'attack.jsonl'), 'utf8'),
+      };
+    };
+    const outs = [];
+    for (const workers of [1, 2]) {
+      const { r } = runner(workers);
+      const info = await r.start('audio-attack', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      expect(info.shards).toMatchObject({ where: 'pool', done: 1, total: 1, workers: 1 });
+      outs.push(await outcome(info.session!));
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    expect(outs[0].rows.trim().split('\n').length).toBeGreaterThan(0);
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['audio-attack'](params, new LocalContext(), env)) as { session: string };
+    expect(await outcome(inPlace.session)).toEqual(outs[0]);
+  }, 240_000);
+
   it('starts all its threads when a pooled job has its backend, before the shards come (warm-up overlaps the job loading its data)', async () => {
     const { r } = runner(2);
     // One shard of 3 images: only one thread ever runs a shard, yet both were started for the job.
