@@ -9,6 +9,7 @@ import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
 import { runSurfaceRows } from './surface-rows';
 import { runAudioClip } from './audio-clip';
+import { runSpeechGrad } from './speech-grad';
 import { trainGradShard, type TrainGradTask } from '../models/train-shard';
 import { pgdFromStart } from '../defenses/advtrain-pgd';
 
@@ -19,6 +20,7 @@ export const shardHandlers = {
   'attack-batch': runAttackBatch,
   'surface-rows': runSurfaceRows,
   'audio-clip': runAudioClip,
+  'speech-grad': runSpeechGrad,
   // Adversarial training's shards make their rows' PGD examples with the defense's own steps.
   'train-grad': (task: TrainGradTask, ctx: JobContext) => trainGradShard(task, ctx, pgdFromStart),
 } satisfies { [T in ShardType]: ShardHandler<T> };
