@@ -96,3 +96,23 @@ describe('training on the shard pool', () => {
     expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
   });
 });
+
+describe('speech training on the shard pool', () => {
+  it('an audio-train job with 2 pool workers computes each step on 2 speech-grad shards and follows the 1-worker loss curve; 3 workers = 2 bit for bit', async () => {
+    const params = { quick: true, epochs: 1, utterances: 32, batchSize: 16, seed: 2 } as const;
+    const curves: number[][] = [];
+    for (const workers of [1, 2, 3]) {
+      const { r } = runner(workers);
+      const info = await r.start('audio-train', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      // 1 worker: the job trains in its own thread; 2 or 3: every step (2 per epoch) is 2 shards on the pool.
+      if (workers === 1) expect(info.shards).toBeUndefined();
+      else expect(info.shards).toMatchObject({ where: 'pool', done: 4, total: 4 });
+      curves.push((await jsonl(info.session!, 'train')).map((row) => row.loss));
+    }
+    const [one, two, three] = curves;
+    expect(one).toHaveLength(2);
+    two.forEach((l, i) => expect(Math.abs(l - one[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(one[i]))));
+    expect(three).toEqual(two);
+  }, 300_000);
+});
