@@ -27,6 +27,8 @@ test('build and run a study from the Evaluate view: cells run on the local pool 
   await expect(page.getByTestId('study-job')).toHaveAttribute('data-state', 'finished', { timeout: 240_000 });
   // Each cell says where its shards ran: the local pool's threads.
   for (const cell of await page.getByTestId('study-cell-where').all()) await expect(cell).toHaveText(/^local pool \(thread \d+: \d+/);
+  // And the status bar says the same of the latest job (a cell): which local thread ran how many shards.
+  await expect(page.getByTestId('job-shards-ran')).toHaveText(/^ \(local thread \d+: \d+(, local thread \d+: \d+)*\)$/);
   const summary = page.getByTestId('study-summary').locator('tbody tr');
   await expect(summary).toHaveCount(2);
   await expect(summary.nth(0)).toContainText('0.05');
