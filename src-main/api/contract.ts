@@ -117,6 +117,11 @@ export const methodSchemas = {
   'listening.create': listeningCreateSchema,
   'listening.answer': listeningAnswerSchema,
   'listening.finish': listeningFinishSchema,
+  /**
+   * Starts a robustness study (api/study.ts): `study` is a study file's JSON (models x attacks x grid);
+   * every cell is an attack job started through jobs.start; the summary session is written when all end.
+   */
+  'studies.start': z.object({ study: z.unknown() }).strict(),
   // The app's own settings (saved in the app data folder; Settings view).
   'settings.get': empty,
   /** Changes the saved settings; null clears a value (back to its default). Returns the settings after the change. */
@@ -180,6 +185,8 @@ export interface ApiResults {
   'listening.create': ListeningTestView;
   'listening.answer': ListeningAnswerResult;
   'listening.finish': ListeningResult;
+  /** The summary session (written once every cell has ended), the number of cells and their jobs. */
+  'studies.start': { session: string; cells: number; jobIds: string[] };
   'settings.get': SettingsReport;
   'settings.set': SettingsReport;
 }
@@ -252,6 +259,8 @@ export interface JobShards {
   done: number;
   total: number;
   workers: number;
+  /** Where the finished shards ran: each worker ('thread <id>' of the local pool, or a cluster worker's id) and its count. */
+  ran?: { worker: string; shards: number }[];
 }
 
 /** One job as jobs.list reports it; `result` is its kind's JobResultOf (a cancelled job's partial one, if any). */

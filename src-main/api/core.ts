@@ -8,6 +8,8 @@ import { isMethod, parseParams, type ApiEvent, type AppInfo, type Envelope, type
 import { checkJobStart } from './job-check';
 import type { JobService, SettingsService } from './job-service';
 import { PathGuard } from './path-guard';
+import { parseStudy, startStudy } from './study';
+import { SessionStore } from '../engine/sessions';
 import { uploadsDir } from '../listening/uploads';
 
 export interface CoreOptions {
@@ -35,12 +37,14 @@ export interface CoreOptions {
 type Handler<M extends Method> = (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> | ResultOf<M>;
 export type Handlers = { [M in Method]: Handler<M> };
 /** The methods ApiCore answers itself (app and jobs); the rest come from api/handlers.ts. */
-export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list' | 'files.choose' | 'settings.get' | 'settings.set';
+export type CoreMethods = 'app.info' | 'jobs.start' | 'jobs.cancel' | 'jobs.list' | 'files.choose' | 'studies.start' | 'settings.get' | 'settings.set';
 
 export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
   private readonly handlers: Handlers;
   /** The check of a job's paths (null with `paths: 'any'`); `paths.choose(file)` allows a file the user chose in a dialog. */
   readonly paths: PathGuard | null;
+  /** Where studies.start writes its summary sessions (made on first use). */
+  private studyStore: SessionStore | undefined;
 
   constructor(readonly opts: CoreOptions, extra: (core: ApiCore) => Omit<Handlers, CoreMethods>) {
     super();
@@ -51,7 +55,7 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
       'jobs.start': async (p) => {
         checkJobStart(p); // the attack's own params schema, before any worker starts
         await this.paths?.checkJob(p); // FORBIDDEN for a path outside the allowed folders
-        const { jobId } = opts.jobs.start(p.kind, p.params);
+        const { jobId } = opts.jobs.start(p.kind, p.params, this.paths ? { confine: await this.paths.confinement() } : undefined);
         return { jobId };
       },
       'jobs.cancel': (p) => {
@@ -65,6 +69,16 @@ export class ApiCore extends EventEmitter<{ event: [ApiEvent] }> {
         if (chosen === null) return { path: null };
         await this.paths?.choose(chosen); // jobs may now read it
         return { path: chosen };
+      },
+      'studies.start': async (p) => {
+        // Each cell goes through jobs.start (this door's checks, paths included); the summary session records how it ended.
+        const running = await startStudy(parseStudy(p.study, 'study'), null, {
+          start: (params) => this.call('jobs.start', { kind: 'attack', params }),
+          jobs: opts.jobs, store: (this.studyStore ??= new SessionStore(opts.sessionsRoot)), version: opts.version,
+          where: opts.settings?.get().cluster ? 'cluster' : 'local',
+        });
+        running.done.catch(() => undefined);
+        return { session: running.session, cells: running.cells.length, jobIds: running.jobIds };
       },
       'settings.get': () => this.settings().get(),
       'settings.set': (p) => this.settings().set(p),

@@ -5,13 +5,23 @@
 import type { ApiEvent, AppSettings, BackendReport, JobInfo, SettingsReport, ClusterAuth } from './contract';
 import type { JobKind, JobParamsOf } from './jobs';
 
+/** How a job was let in. */
+export interface JobStartOptions {
+  /**
+   * The real paths (folders or files) the job may read: set when the API's door checked its paths
+   * (api/path-guard.ts), so its worker checks each file again where it opens it. Absent: any path
+   * (the CLI, tests).
+   */
+  confine?: string[];
+}
+
 export interface JobService {
   /**
    * Starts a job, or queues it (state 'queued', event job.queued) while the maximum number of jobs
    * already run; queued jobs start in the order they came. `done` settles with its final JobInfo
    * (finished, failed or cancelled).
    */
-  start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> };
+  start<K extends JobKind>(kind: K, params: JobParamsOf<K>, options?: JobStartOptions): { jobId: string; done: Promise<JobInfo<K>> };
   /** Asks a running job to stop, or removes a queued one (cancelled, no worker ever started); false when there is no such job. */
   cancel(jobId: string): boolean;
   /** Running jobs first, then the queued ones in their order, then the most recent ended ones. */

@@ -33,6 +33,7 @@ export const METHOD_NAMES = [
   'listening.create',
   'listening.answer',
   'listening.finish',
+  'studies.start',
   'settings.get',
   'settings.set',
 ] as const;

@@ -42,7 +42,7 @@ function looksLikePath(v: string): boolean {
 }
 
 /** realpath of `p`, or of its deepest existing ancestor joined with the rest when `p` does not exist. */
-async function realpathLoose(p: string): Promise<string> {
+export async function realpathLoose(p: string): Promise<string> {
   let head = p;
   const rest: string[] = [];
   for (;;) {
@@ -57,7 +57,8 @@ async function realpathLoose(p: string): Promise<string> {
   }
 }
 
-const inside = (root: string, p: string) => {
+/** `p` is `root` or lies under it (both absolute). */
+export const inside = (root: string, p: string): boolean => {
   const r = path.relative(root, p);
   return r === '' || (!r.startsWith('..') && !path.isAbsolute(r));
 };
@@ -78,6 +79,16 @@ export class PathGuard {
   /** Remembers a path the user chose through the app's own dialog: jobs may read it (and, for a folder, what it holds). */
   async choose(file: string): Promise<void> {
     this.chosen.add(await realpathLoose(path.resolve(file)));
+  }
+
+  /**
+   * Where the jobs this guard let in may read, as real paths: the roots and the chosen files. It goes
+   * with each job (JobStartOptions.confine), whose worker checks again where each file really is when
+   * it opens it (jobs/confine.ts): a link swapped after the check at the door leads nowhere outside.
+   */
+  async confinement(): Promise<string[]> {
+    const roots = [...this.opts.dataDirs, this.opts.sessionsRoot, this.opts.uploadsDir].map((r) => path.resolve(r));
+    return [...new Set([...roots, ...(await Promise.all(roots.map(realpathLoose))), ...this.chosen])];
   }
 
   /** The allowed roots as the user knows them: named in a refusal. */

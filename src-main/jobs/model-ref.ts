@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { confinedFile } from './confine';
 import { AdvlabError } from '../engine/errors';
 import { SpeechModel } from '../engine/audio';
 import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
@@ -72,6 +73,7 @@ export async function locateModel(ref: string, store: SessionStore, kindHint = '
 /** An image classifier from a session id or a model path, with its preprocessing applied; `ctx` can cancel the read of its files. */
 export async function resolveModel(ref: string, store: SessionStore, ctx?: JobContext): Promise<ResolvedModel> {
   const { path, id, label } = await locateModel(ref, store);
+  await confinedFile(path, 'model'); // checked again where it is opened (jobs/confine.ts)
   const loaded = await loadModel(path, { ctx });
   const classifier = classifierFor(loaded);
   return {
@@ -91,6 +93,7 @@ export interface ResolvedSpeechModel {
 /** A speech-to-text model from a session id (an audio-train run) or a model path; `ctx` can cancel the reads of its files. */
 export async function resolveSpeechModel(ref: string, store: SessionStore, ctx?: JobContext): Promise<ResolvedSpeechModel> {
   const { path, id, label } = await locateModel(ref, store, '; use an audio-train session');
+  await confinedFile(path, 'model'); // checked again where it is opened (jobs/confine.ts)
   const model = await SpeechModel.load(path, { ctx });
   const sha256 = await modelSha256(model.modelJson!, ctx);
   return { model, ref: { ...(id ? { id } : {}), path: model.modelJson!, arch: model.arch, sha256 }, label };

@@ -27,6 +27,13 @@ import { MAX_POOL_WORKERS } from '../engine/limits';
 
 /** The largest pool accepted (--workers, ADVLAB_WORKERS, the Settings value), from the one table of bounds. */
 export { MAX_POOL_WORKERS };
+/**
+ * The backends whose jobs send their shards to the pool: single-threaded engines (in Node, tfjs-wasm
+ * and tfjs-cpu use one thread each), so the pool's threads are how they use more cores. tfjs-node
+ * (TensorFlow's own thread pool) and ONNX Runtime jobs (intra-op threads) run in place.
+ */
+export const POOLED_BACKENDS: readonly string[] = ['wasm', 'cpu'];
+
 /** Runs of a shard in all: a shard whose worker died is retried once on a fresh worker, then fails its job. */
 export const MAX_SHARD_ATTEMPTS = 2;
 
@@ -138,6 +145,23 @@ export class ShardPool {
       this.queue.push({ req: ++this.seq, jobId, shard, flag: new Int32Array(cancelFlag), cancelFlag, onProgress, onStart, resolve, reject, attempts: 0 });
       this.dispatch();
     });
+  }
+
+  /**
+   * Starts the threads the pool may have now, instead of with the first shards: the runner calls it
+   * when a job whose shards come here has its backend, so the threads' start-up (loading the engine
+   * bundle, initialising the backend: about half a second of CPU each, measured) overlaps the job's
+   * own loading of its data and model instead of delaying its first shards. Threads already running
+   * are reused; a thread that cannot start is left to dispatch() to report with the shard it was for.
+   */
+  warm(): void {
+    while (!this.closed && this.live().length < this._size) {
+      try {
+        this.spawn();
+      } catch {
+        return;
+      }
+    }
   }
 
   /**

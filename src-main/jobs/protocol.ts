@@ -32,7 +32,7 @@ export const workerMessageSchema = z.discriminatedUnion('t', [
   /** A shard for the runner's pool (engine/shards/types.ts Shard); `req` numbers the job's requests. */
   z.object({ t: z.literal('shard'), req: z.number().int().nonnegative(), shard: shardSchema }),
   /** Where the job's shards ran when its executor is its own (a cluster: `--queue`), for JobInfo.shards. */
-  z.object({ t: z.literal('shards'), shards: z.object({ where: z.literal('cluster'), done: z.number().int().min(0), total: z.number().int().min(0), workers: z.number().int().min(0) }) }),
+  z.object({ t: z.literal('shards'), shards: z.object({ where: z.literal('cluster'), done: z.number().int().min(0), total: z.number().int().min(0), workers: z.number().int().min(0), ran: z.array(z.object({ worker: z.string().max(200), shards: z.number().int().min(0) })).max(1000).optional() }) }),
 ]);
 
 export type WorkerMessage = z.infer<typeof workerMessageSchema>;
@@ -94,6 +94,8 @@ export interface WorkerInput {
   cancelFlag: SharedArrayBuffer;
   /** The runner's shard pool, when the job may use it (absent: the job's work all runs in its own thread). */
   pool?: { parallelism: number };
+  /** The real paths the job may read (the API's door checked its paths: jobs/confine.ts checks again at each open); absent: any. */
+  confine?: string[];
 }
 
 export interface JobEnvInput {

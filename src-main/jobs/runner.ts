@@ -15,12 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { ApiEvent, BackendReport, JobShards, JobCancelledEvent, JobFinishedEvent, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../api/contract';
-import type { JobService } from '../api/job-service';
+import type { JobService, JobStartOptions } from '../api/job-service';
 import type { JobKind, JobParamsOf } from '../api/jobs';
 import { isErrorCode, serializeError } from '../engine/errors';
 import { PROBE } from './types';
 import { transferables, workerMessageSchema, type JobEnvInput, type RunnerMessage, type WorkerInput } from './protocol';
-import { defaultPoolSize, ShardPool } from './pool';
+import { defaultPoolSize, POOLED_BACKENDS, ShardPool } from './pool';
 
 export interface RunnerOptions {
   env: JobEnvInput;
@@ -68,6 +68,8 @@ interface Tracked {
 interface Active {
   info: Tracked;
   params: unknown;
+  /** Where the job may read (JobStartOptions.confine), checked again by its worker where it opens a file. */
+  confine?: string[];
   worker?: Worker;
   flag: Int32Array;
   started: number;
@@ -155,12 +157,12 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
    * kind's params (api/jobs.ts); the handler validates them with the kind's schema, so a caller that
    * did not parse them gets the same checks as jobs.start, as a failed job.
    */
-  start<K extends JobKind>(kind: K, params: JobParamsOf<K>): { jobId: string; done: Promise<JobInfo<K>> } {
-    const { jobId, done } = this.launch(kind, params);
+  start<K extends JobKind>(kind: K, params: JobParamsOf<K>, options: JobStartOptions = {}): { jobId: string; done: Promise<JobInfo<K>> } {
+    const { jobId, done } = this.launch(kind, params, options.confine);
     return { jobId, done: done as Promise<JobInfo<K>> };
   }
 
-  private launch(kind: JobKind | typeof PROBE, params: unknown): { jobId: string; done: Promise<Tracked> } {
+  private launch(kind: JobKind | typeof PROBE, params: unknown, confine?: string[]): { jobId: string; done: Promise<Tracked> } {
     if (!existsSync(this.workerPath)) {
       throw new Error(`The job worker ${this.workerPath} is missing: run "npm run build" first`);
     }
@@ -168,7 +170,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const info: Tracked = { jobId, kind, state: 'queued', started: new Date().toISOString() };
     let settle!: (i: Tracked) => void;
     const done = new Promise<Tracked>((resolve) => (settle = resolve));
-    const job: Active = { info, params, flag: new Int32Array(new SharedArrayBuffer(4)), started: 0, done, settle, threads: new Set() };
+    const job: Active = { info, params, ...(confine ? { confine } : {}), flag: new Int32Array(new SharedArrayBuffer(4)), started: 0, done, settle, threads: new Set() };
     this.jobs.set(jobId, job);
     if (kind === PROBE || this.runningCount() < this.maxJobs) this.run(job);
     else this.emit('event', { type: 'job.queued', jobId, kind, position: this.queued().length });
@@ -221,7 +223,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const { info, flag } = job;
     const { jobId, kind } = info;
     const input: WorkerInput = {
-      jobId, kind, params: job.params, env: this.opts.env, cancelFlag: flag.buffer as SharedArrayBuffer,
+      jobId, kind, params: job.params, env: this.opts.env, cancelFlag: flag.buffer as SharedArrayBuffer, ...(job.confine ? { confine: job.confine } : {}),
       ...(this.pool && kind !== PROBE ? { pool: { parallelism: this.pool.size } } : {}),
     };
     info.state = 'running';
@@ -249,6 +251,8 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       const m = parsed.data;
       switch (m.t) {
         case 'backend':
+          // Its shards will come to the pool: start the pool's threads while the job loads its data and model.
+          if (input.pool && !internal && !this.opts.env.cluster && POOLED_BACKENDS.includes(String(m.info['name']))) this.pool?.warm();
           break;
         case 'progress': {
           const elapsed = (performance.now() - job.started) / 1000;
@@ -311,12 +315,20 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     const info = job.info;
     const counts = (info.shards ??= { where: 'pool', done: 0, total: 0, workers: 0 });
     counts.total++;
+    let ranOn = -1;
     this.pool.run(info.jobId, shard, job.flag.buffer as SharedArrayBuffer, (p) => reply({ t: 'shard-progress', req, p }), (threadId) => {
+      ranOn = threadId;
       job.threads.add(threadId);
       counts.workers = job.threads.size;
     }).then(
       (result) => {
         counts.done++;
+        // Where it ran: the pool thread that finished it (a retried shard counts on the thread of its last attempt).
+        const worker = `thread ${ranOn}`;
+        const ran = (counts.ran ??= []);
+        const entry = ran.find((r) => r.worker === worker);
+        if (entry) entry.shards++;
+        else ran.push({ worker, shards: 1 });
         reply({ t: 'shard-result', req, result }, transferables(result));
       },
       (e) => reply({ t: 'shard-error', req, error: serializeError(e) }),

@@ -34,7 +34,8 @@ async function runOne(raw: unknown): Promise<void> {
       const now = performance.now();
       if (p.step < p.total && now - lastEmit < PROGRESS_INTERVAL_MS) return;
       lastEmit = now;
-      post({ t: 'progress', req, p: { step: p.step, total: p.total, ...(p.phase ? { phase: p.phase } : {}) } });
+      const metrics = p.metrics ? Object.fromEntries(Object.entries(p.metrics).filter(([, v]) => Number.isFinite(v))) : undefined;
+      post({ t: 'progress', req, p: { step: p.step, total: p.total, ...(p.phase ? { phase: p.phase } : {}), ...(metrics ? { metrics } : {}) } });
     },
     checkpoint: () => {
       if (Atomics.load(flag, 0) === 1) throw new CancelledError();

@@ -12,17 +12,15 @@ import type { ShardExecutor } from '../engine/shards/types';
 import type { WorkerInput, WorkerMessage } from './protocol';
 import { handlerFor } from './kinds';
 import { RelayShardExecutor } from './shard-relay';
+import { POOLED_BACKENDS } from './pool';
+import { setConfinement } from './confine';
 
 const input = workerData as WorkerInput;
 const flag = new Int32Array(input.cancelFlag);
 const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
-/**
- * The backends whose jobs send their shards to the runner's pool: single-threaded engines (in Node,
- * tfjs-wasm and tfjs-cpu use one thread each), so the pool's threads are how they use more cores.
- * tfjs-node (TensorFlow's own thread pool) and ONNX Runtime jobs (intra-op threads) run in place.
- */
-export const POOLED_BACKENDS: readonly string[] = ['wasm', 'cpu'];
+/** The backends whose jobs send their shards to the runner's pool (declared with the pool). */
+export { POOLED_BACKENDS };
 
 /** Where the job's shards go: a cluster (env.cluster: `--queue`), the runner's pool (relayed), or nowhere (the job runs them here). */
 let shards: ShardExecutor | undefined;
@@ -49,6 +47,7 @@ function finiteOnly(m?: Record<string, number>): Record<string, number> | undefi
 }
 
 async function main(): Promise<void> {
+  setConfinement(input.confine);
   const handler = handlerFor(input.kind);
   if (!handler) throw new Error(`Unknown job kind "${input.kind}"`);
   const backend = await initBackend(input.env.backend);

@@ -3,6 +3,8 @@ import { expect } from 'vitest';
 import { AdvlabError } from '../../src-main/engine/errors';
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
+import type { ApiEvent, ProgressEvent } from '../../src-main/api/contract';
+import { JobRunner } from '../../src-main/jobs/runner';
 
 /** The built job worker; `npm test` builds before the unit tests. */
 export const WORKER = resolve(import.meta.dirname, '../../out/main/worker.js');
@@ -71,3 +73,33 @@ export async function rejection(p: Promise<unknown>): Promise<AdvlabError> {
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * Job runners on the built job worker (WORKER) with a shard pool, as the pool tests use them: each
+ * runner(workers) has a pool of `workers` threads, the wasm backend and the sessions folder `env()`
+ * gives when it is called (tests set it in beforeAll), and records every event it emits; shutdown()
+ * stops them all (afterAll).
+ */
+export function poolRunners(env: () => { sessionsRoot: string; dataDirs?: string[] }): {
+  runner(workers: number): { r: JobRunner; events: ApiEvent[] };
+  shutdown(): Promise<void>;
+} {
+  const runners: JobRunner[] = [];
+  return {
+    runner(workers) {
+      const { sessionsRoot, dataDirs = [DATA] } = env();
+      const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs, sessionsRoot }, workers, cancelGraceMs: 20_000 });
+      const events: ApiEvent[] = [];
+      r.on('event', (e) => events.push(e));
+      runners.push(r);
+      return { r, events };
+    },
+    async shutdown() {
+      await Promise.all(runners.splice(0).map((r) => r.shutdown()));
+    },
+  };
+}
+
+/** A job's progress events among `events`, in order. */
+export const progressOf = (events: ApiEvent[], jobId: string): ProgressEvent[] =>
+  events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);

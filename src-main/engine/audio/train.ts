@@ -30,6 +30,7 @@ import type { JobContext } from '../context';
 import { silentContext } from '../context';
 import { CancelledError, badInput } from '../errors';
 import { ctcLoss } from './ctc';
+import { MIN_SPEECH_SHARD, shardedSpeechGrads, speechShardExecutor, speechShardSizes } from '../shards/speech-grad';
 import { corpusCer, corpusWer, cer as utteranceCer } from './metrics';
 import { DIGIT_WORDS, buildUtterances, fsddDir, listFsdd, mulberry32, splitFsdd, type ClipCache, type FsddClip, type Utterance } from './fsdd';
 import { stackSignals } from './frontend';
@@ -344,6 +345,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     for (const u of data.corpus?.train ?? []) for (const ch of u.transcript) seenSymbols.add(ch);
     net.extraMeta = { ...net.extraMeta, trainedSymbols: [...seenSymbols].sort() };
     const vars = net.network.trainableWeights.map((w) => w.read() as tf.Variable);
+    const sharded = speechShardExecutor(ctx);
+    if (sharded) ctx.log(`Training data-parallel on the ${sharded.where} (${sharded.parallelism} workers): batches of ${2 * MIN_SPEECH_SHARD} or more utterances in up to 4 shards, gradients averaged`);
     const optimizer = tf.train.adam(o.learningRate);
     const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
     const rng = mulberry32(o.seed * 31337 + 7);
@@ -378,7 +381,11 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
           const feats = net.frontend.features(batch, lengths);
           batch.dispose();
           setLr(learningRateAt(step, totalSteps, o.learningRate));
-          const { value: cost, grads } = tf.variableGrads(() => ctcLoss(net.logitsFromFeatures(feats, frames, true), labels, { inputLengths: outLengths, reduction: 'mean' }) as tf.Scalar, vars);
+          // On a shard executor (the pool, a cluster) the batch's gradient comes from its shards (engine/shards/speech-grad.ts).
+          const sizes = sharded ? speechShardSizes(utts.length) : [utts.length];
+          const { value: cost, grads } = sharded && sizes.length > 1
+            ? await shardedSpeechGrads(sharded, net, feats, frames, outLengths, labels, step + 1, sizes).then((r) => ({ value: r.cost, grads: r.grads }))
+            : tf.variableGrads(() => ctcLoss(net.logitsFromFeatures(feats, frames, true), labels, { inputLengths: outLengths, reduction: 'mean' }) as tf.Scalar, vars);
           feats.dispose();
           const clipped = clipByGlobalNorm(grads, o.clipNorm);
           optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));

@@ -9,15 +9,17 @@
  * attack's step, built from the same ops (randomStart, normalizeGradient, projectBall). Unlike the
  * evaluation attack it does not stop at the first misclassified iterate: it returns the last one, the
  * (approximate) loss maximiser, as in Madry et al.'s code. Plugs into trainClassifier through its
- * `transformBatch` hook.
+ * `transformBatch` hook; on a shard executor each shard runs these steps on its own rows
+ * (adversarialBatches' shardPlan), so adversarial training is data-parallel too.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
-import { crossEntropy } from '../attacks/losses';
-import { gradWithLogits, normalizeGradient, projectBall, randomStart } from '../attacks/ops';
+import { randomStart } from '../attacks/ops';
+import { pgdFromStart } from './advtrain-pgd';
 import { defaultStepSize } from '../attacks/pgd';
 import { deriveSeed, trainClassifier, type Batch, type BatchInfo, type TrainHooks, type TrainOptions, type TrainResult } from '../models';
+import type { AdversarialShardPlan, ShardableTransform } from '../models/train-shard';
 import type { ImageSet } from '../data';
 
 export interface AdversarialTrainingOptions {
@@ -61,31 +63,27 @@ export function pgdTrainingExamples(
   logitsOf: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor2D, options: AdversarialTrainingOptions, seed: number,
 ): tf.Tensor4D {
   const o = checkOptions(options);
-  let xa: tf.Tensor4D = o.randomStart ? randomStart(x, 'linf', o.eps, seed) : tf.clone(x);
-  for (let t = 0; t < o.steps; t++) {
-    const next = tf.tidy(() => {
-      const g = gradWithLogits(logitsOf, xa, (z) => crossEntropy(z, y));
-      g.logits.dispose();
-      g.values.dispose();
-      const moved = tf.add(xa, tf.mul(normalizeGradient(g.grad, 'linf'), o.stepSize)) as tf.Tensor4D;
-      return tf.clipByValue(projectBall(x, moved, 'linf', o.eps), 0, 1) as tf.Tensor4D;
-    });
-    xa.dispose();
-    xa = next;
-  }
-  return xa;
+  return pgdFromStart(logitsOf, x, o.randomStart ? randomStart(x, 'linf', o.eps, seed) : tf.clone(x), y, o);
 }
 
-/** The transformBatch hook that swaps (a fraction of) each training batch for its PGD examples. */
-export function adversarialBatches(model: tf.LayersModel, options: AdversarialTrainingOptions): NonNullable<TrainHooks['transformBatch']> {
+/**
+ * The transformBatch hook that swaps (a fraction of) each training batch for its PGD examples. It is
+ * shardable (ShardableTransform.shardPlan): when the training is data-parallel, the coordinator draws
+ * the batch's random start here, exactly as the hook would (same seed, same rows), and each
+ * 'train-grad' shard runs the PGD steps on its own rows with the weights of the step, then its
+ * gradient; the adversarial examples are the hook's, whatever the number of shards or workers.
+ */
+export function adversarialBatches(model: tf.LayersModel, options: AdversarialTrainingOptions): ShardableTransform {
   const o = checkOptions(options);
   const logitsOf = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
-  return (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo): Batch => {
-    const seed = deriveSeed(o.seed, batch.step);
+  /** The batch's seed, ramped budget and adversarial rows (the first m). */
+  const stepOf = (b: number, batch: BatchInfo) => {
     const ramp = o.warmupSteps > 0 ? Math.min(1, batch.step / o.warmupSteps) : 1;
-    const oe = { ...o, eps: o.eps * ramp, stepSize: o.stepSize * ramp };
+    return { seed: deriveSeed(o.seed, batch.step), oe: { ...o, eps: o.eps * ramp, stepSize: o.stepSize * ramp }, m: Math.max(1, Math.round(o.adversarialFraction * b)) };
+  };
+  const hook = (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo): Batch => {
     const b = x.shape[0];
-    const m = Math.max(1, Math.round(o.adversarialFraction * b));
+    const { seed, oe, m } = stepOf(b, batch);
     if (m === b) return { x: pgdTrainingExamples(logitsOf, x, y, oe, seed), y: tf.clone(y) };
     const xa = tf.tidy(() => tf.slice(x, 0, m) as tf.Tensor4D);
     const ya = tf.tidy(() => tf.slice(y, 0, m) as tf.Tensor2D);
@@ -94,6 +92,18 @@ export function adversarialBatches(model: tf.LayersModel, options: AdversarialTr
     xa.dispose(); ya.dispose(); adv.dispose();
     return out;
   };
+  return Object.assign(hook, {
+    shardPlan: async (x: tf.Tensor4D, _y: tf.Tensor2D, batch: BatchInfo): Promise<AdversarialShardPlan> => {
+      const { seed, oe, m } = stepOf(x.shape[0], batch);
+      let start: Float32Array | null = null;
+      if (o.randomStart) {
+        const xa = tf.tidy(() => tf.slice(x, 0, m) as tf.Tensor4D);
+        const s = randomStart(xa, 'linf', oe.eps, seed); // as pgdTrainingExamples draws it for these rows
+        try { start = (await s.data()) as Float32Array; } finally { xa.dispose(); s.dispose(); }
+      }
+      return { eps: oe.eps, stepSize: oe.stepSize, steps: oe.steps, rows: m, start };
+    },
+  });
 }
 
 /**

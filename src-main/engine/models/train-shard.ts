@@ -57,7 +57,47 @@ export interface TrainGradTask {
   /** The step (1-based global) and epoch the shard belongs to, for the loss's BatchInfo and logs. */
   epoch: number;
   step: number;
+  /**
+   * Adversarial training (engine/defenses/advtrain-core.ts): the shard's first `rows` examples are
+   * replaced by their PGD examples, computed here with the step's weights (inference mode) before the
+   * gradient; `start` holds those rows' random start points (drawn by the coordinator for the whole
+   * batch), null to start at the images.
+   */
+  adversarial?: { eps: number; stepSize: number; steps: number; rows: number; start: Float32Array | null };
 }
+
+/**
+ * What a shardable transformBatch hook gives the coordinator instead of the transformed batch: the
+ * PGD budget of the step, how many leading rows of the batch are made adversarial, and their random
+ * start points (rows x image values) or null.
+ */
+export interface AdversarialShardPlan {
+  eps: number;
+  stepSize: number;
+  steps: number;
+  rows: number;
+  start: Float32Array | null;
+}
+
+/** A transformed batch (TrainHooks' Batch, engine/models/train.ts). */
+interface TransformedBatch {
+  x: tf.Tensor4D;
+  y: tf.Tensor2D;
+}
+
+/**
+ * The inner PGD of adversarial training (engine/defenses/advtrain-pgd.ts pgdFromStart), given to the
+ * handler by the shard registry (engine/shards/handlers.ts): the models layer does not import attacks
+ * or defenses.
+ */
+export type TrainingPgd = (
+  logitsOf: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, start: tf.Tensor4D, y: tf.Tensor2D, o: { eps: number; stepSize: number; steps: number },
+) => tf.Tensor4D;
+
+/** A transformBatch hook that can also describe its work so that each shard does its own rows (adversarial training). */
+export type ShardableTransform = ((x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo) => TransformedBatch | Promise<TransformedBatch>) & {
+  shardPlan?: (x: tf.Tensor4D, y: tf.Tensor2D, batch: BatchInfo) => Promise<AdversarialShardPlan>;
+};
 
 export interface TrainGradResult {
   /** Gradient of the shard's mean loss for every trainable weight (model.trainableWeights order). */
@@ -155,8 +195,11 @@ export async function clearTrainShardModels(): Promise<void> {
   }
 }
 
-/** The 'train-grad' handler: the gradient of the loss on the shard's examples at the given weights. */
-export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Promise<TrainGradResult> {
+/**
+ * The 'train-grad' handler: the gradient of the loss on the shard's examples at the given weights
+ * (after making its adversarial rows with `pgd`, when the task has them).
+ */
+export async function trainGradShard(task: TrainGradTask, ctx: JobContext, pgd?: TrainingPgd): Promise<TrainGradResult> {
   ctx.checkpoint();
   const { model, drops } = await workerModel(task.topology);
   const n = task.count;
@@ -176,8 +219,10 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
   const info: BatchInfo = { phase: 'train', epoch: task.epoch, step: task.step, index: 0, indices: new Int32Array(0), labels: task.labels ?? new Int32Array(0) };
   // From setting the weights to the gradients everything is synchronous, so shards sharing this cached
   // model in one thread cannot interleave; only reading the results back waits.
+  if (task.adversarial && task.adversarial.rows > 0 && !pgd) throw badInput('train-grad: this worker was given no PGD for adversarial rows');
+  const xAdv = task.adversarial && task.adversarial.rows > 0 ? adversarialRows(model, task, n, k, pgd!) : null;
   const [lossT, correctT, grads] = tf.tidy(() => {
-    const x = tf.tensor(task.x, [n, ...task.inputShape]);
+    const x = xAdv ?? tf.tensor(task.x, [n, ...task.inputShape]);
     const y = tf.tensor2d(task.y, [n, k]);
     drops.forEach((d, i) => { d.multiplier = tf.tensor(task.masks[i], [n, ...unitShape(d)]); });
     let preds: tf.Tensor | null = null;
@@ -193,6 +238,7 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
     } finally {
       drops.forEach((d) => { d.multiplier = null; }); // the tidy disposes them
       (preds as tf.Tensor | null)?.dispose(); // kept through variableGrads's own tidy
+      xAdv?.dispose(); // made before the tidy
     }
   });
   try {
@@ -201,6 +247,29 @@ export async function trainGradShard(task: TrainGradTask, ctx: JobContext): Prom
     return { grads: gv.map((g) => owned(g as Float32Array)), loss: lv[0], correct: cv[0], count: n };
   } finally {
     lossT.dispose(); correctT.dispose(); grads.forEach((g) => g.dispose());
+  }
+}
+
+/**
+ * The shard's inputs with its first `adversarial.rows` rows replaced by their PGD examples (the model
+ * at the step's weights, inference mode: dropout off), as adversarialBatches does for the whole batch.
+ */
+function adversarialRows(model: tf.LayersModel, task: TrainGradTask, n: number, k: number, pgdFromStart: TrainingPgd): tf.Tensor {
+  const a = task.adversarial!;
+  if (!Number.isInteger(a.rows) || a.rows > n) throw badInput(`train-grad: ${a.rows} adversarial rows in a shard of ${n}`);
+  const shape: number[] = [a.rows, ...task.inputShape];
+  const per = task.inputShape.reduce((p, q) => p * q, 1);
+  if (a.start && a.start.length !== a.rows * per) throw badInput(`train-grad: the random start has ${a.start.length} values for ${a.rows} rows of ${per}`);
+  const x = tf.tensor(task.x, [n, ...task.inputShape]);
+  const xr = tf.slice(x, 0, a.rows) as tf.Tensor4D;
+  const yr = tf.tensor2d(task.y.subarray(0, a.rows * k), [a.rows, k]);
+  const start = a.start ? tf.tensor4d(a.start, shape as [number, number, number, number]) : tf.clone(xr);
+  const logitsOf = (z: tf.Tensor4D) => model.apply(z, { training: false }) as tf.Tensor2D;
+  const adv = pgdFromStart(logitsOf, xr, start, yr, a);
+  try {
+    return a.rows === n ? tf.clone(adv) : tf.tidy(() => tf.concat([adv, tf.slice(x, a.rows)], 0));
+  } finally {
+    x.dispose(); xr.dispose(); yr.dispose(); adv.dispose();
   }
 }
 
@@ -291,7 +360,7 @@ export function shardedTraining(model: tf.LayersModel, loss: LossFn, hasForwardH
  */
 export async function shardedStep(
   plan: ShardedTraining, model: tf.LayersModel, vars: tf.Variable[], optimizer: tf.Optimizer,
-  bx: tf.Tensor, by: tf.Tensor2D, labels: Int32Array | null, info: BatchInfo, sizes: number[],
+  bx: tf.Tensor, by: tf.Tensor2D, labels: Int32Array | null, info: BatchInfo, sizes: number[], adversarial?: AdversarialShardPlan,
 ): Promise<{ loss: number; correct: number }> {
   const size = bx.shape[0];
   const inputShape: number[] = bx.shape.slice(1);
@@ -316,10 +385,11 @@ export async function shardedStep(
       ...(labels ? { labels: labels.slice(from, to) } : {}),
       masks: masks.map((m) => m.values.slice(from * m.per, to * m.per)),
       loss: plan.loss, epoch: info.epoch, step: info.step,
+      ...(adversarial ? { adversarial: advSlice(adversarial, from, to, d) } : {}),
     };
     from = to;
-    const { x, y, labels: l, masks: m, weights: w, ...json } = task;
-    const id = shardId(`train-grad/step${info.step}`, i, json, [x, y, ...(l ? [l] : []), ...m, ...w]);
+    const { x, y, labels: l, masks: m, weights: w, adversarial: adv, ...json } = task;
+    const id = shardId(`train-grad/step${info.step}`, i, { ...json, ...(adv ? { adversarial: { ...adv, start: null } } : {}) }, [x, y, ...(l ? [l] : []), ...m, ...w, ...(adv?.start ? [adv.start] : [])]);
     return { type: 'train-grad' as const, id, task };
   });
   const results = await plan.executor.run(shards);
@@ -340,4 +410,10 @@ export async function shardedStep(
     optimizer.applyGradients(named);
   });
   return { loss, correct };
+}
+
+/** The part of a batch's adversarial plan for rows [from, to): how many of them are adversarial, and their start points (a copy). */
+function advSlice(a: AdversarialShardPlan, from: number, to: number, per: number): NonNullable<TrainGradTask['adversarial']> {
+  const rows = Math.max(0, Math.min(a.rows, to) - from);
+  return { eps: a.eps, stepSize: a.stepSize, steps: a.steps, rows, start: a.start && rows > 0 ? a.start.slice(from * per, (from + rows) * per) : null };
 }

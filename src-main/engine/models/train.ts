@@ -26,7 +26,7 @@ import { mulberry32 } from '../core/random';
 import { allIndices, checkLabels, checkSet, count, gatherImages, gatherTargets, labelsAt, positiveInt, yieldToEventLoop, type BatchInfo } from './batches';
 import { crossEntropyLossFn, type LossFn } from './losses';
 import { evaluateIndices } from './predict';
-import { shardSizes, shardedStep, shardedTraining, type ShardedTraining } from './train-shard';
+import { shardSizes, shardedStep, shardedTraining, type ShardableTransform, type ShardedTraining } from './train-shard';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -404,7 +404,10 @@ async function trainStep(
   let bx: tf.Tensor4D = x, by: tf.Tensor2D = y;
   let preds: tf.Tensor | null = null;
   try {
-    if (hooks.transformBatch) {
+    // A shardable transform (adversarial training) on a sharded step: each shard transforms its own rows.
+    const shardPlan = sharded && !hooks.encode && shardSizes(x.shape[0]).length > 1 ? (hooks.transformBatch as ShardableTransform | undefined)?.shardPlan : undefined;
+    const adversarial = shardPlan ? await shardPlan(x, y, info) : undefined;
+    if (hooks.transformBatch && !adversarial) {
       const t = await hooks.transformBatch(x, y, info);
       bx = t.x; by = t.y;
     }
@@ -414,7 +417,7 @@ async function trainStep(
       const labels = size === info.labels.length ? info.labels : null;
       const input = hooks.encode ? tf.tidy(() => hooks.encode!(bx)) : bx;
       try {
-        const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, input, by, labels, info, sizes);
+        const r = await shardedStep(sharded.plan, sharded.model, vars, optimizer, input, by, labels, info, sizes, adversarial);
         return { ...r, size };
       } finally {
         if (input !== bx) input.dispose();

@@ -8,7 +8,10 @@ import { badInput } from '../errors';
 import type { Shard, ShardResultOf, ShardTaskOf, ShardType } from './types';
 import { runAttackBatch } from './attack-batch';
 import { runSurfaceRows } from './surface-rows';
-import { trainGradShard } from '../models/train-shard';
+import { runAudioClip } from './audio-clip';
+import { runSpeechGrad } from './speech-grad';
+import { trainGradShard, type TrainGradTask } from '../models/train-shard';
+import { pgdFromStart } from '../defenses/advtrain-pgd';
 
 export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobContext) => Promise<ShardResultOf<T>>;
 
@@ -16,7 +19,10 @@ export type ShardHandler<T extends ShardType> = (task: ShardTaskOf<T>, ctx: JobC
 export const shardHandlers = {
   'attack-batch': runAttackBatch,
   'surface-rows': runSurfaceRows,
-  'train-grad': trainGradShard,
+  'audio-clip': runAudioClip,
+  'speech-grad': runSpeechGrad,
+  // Adversarial training's shards make their rows' PGD examples with the defense's own steps.
+  'train-grad': (task: TrainGradTask, ctx: JobContext) => trainGradShard(task, ctx, pgdFromStart),
 } satisfies { [T in ShardType]: ShardHandler<T> };
 
 export function isShardType(type: unknown): type is ShardType {

@@ -36,7 +36,7 @@ export interface NatsExecutorOptions {
   /** Fail a run when the server has been unreachable this long (ADVLAB_CLUSTER_OFFLINE_MS, default 60 s). */
   offlineMs?: number;
   /** Told after every shard sent or finished: shards done and sent over every run, and the distinct workers that ran them (JobInfo.shards). */
-  onShards?: (s: { where: 'cluster'; done: number; total: number; workers: number }) => void;
+  onShards?: (s: { where: 'cluster'; done: number; total: number; workers: number; ran: { worker: string; shards: number }[] }) => void;
   /** Fail a run when no shard started, progressed or finished for this long (ADVLAB_CLUSTER_STALL_MS, default 10 min: no worker is taking shards). */
   stallMs?: number;
 }
@@ -123,7 +123,7 @@ export class NatsShardExecutor implements ShardExecutor {
   }
 
   private report(): void {
-    this.opts.onShards?.({ where: 'cluster', done: this.finished, total: this.sent, workers: this.ran.size });
+    this.opts.onShards?.({ where: 'cluster', done: this.finished, total: this.sent, workers: this.ran.size, ran: [...this.ran].map(([worker, shards]) => ({ worker, shards })) });
   }
 
   async close(): Promise<void> {

@@ -27,15 +27,20 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
   DIGIT_WORDS, audioAttack, audiblePerturbation, maskingFrames, readWav, trainSpeechModel, validateTarget, write16, resample,
   type ImperceptibleResult, type SpeechEvalResult, type Utterance,
 } from '../../engine/audio';
-import { keepPartial } from '../../engine/context';
+import { keepPartial, type JobContext } from '../../engine/context';
+import type { AudioAttackOptions, AudioAttackResult, AudioAttackRow } from '../../engine/audio/attack';
+import type { AudioClipTask } from '../../engine/shards/audio-clip';
+import { shardId } from '../../engine/shards/digest';
+import type { SavedClassifierSpec } from '../../engine/shards/types';
 import { AdvlabError, CancelledError, badFile, badInput } from '../../engine/errors';
 import { SessionStore, type SessionWriter } from '../../engine/sessions';
+import { confinedFile } from '../confine';
 import { resolveSpeechModel } from '../model-ref';
 import { describeEngine, useSequenceEngine } from '../../engine/onnx/select';
 import { cancelledWith, openSession, runInSession } from '../session-env';
@@ -66,8 +71,9 @@ export function resolveCorpus(ref: string, dataDirs: readonly string[]): string 
 /** Reads a WAV file for an attack or a transcription: errors name the file. */
 export async function readClip(file: string): Promise<{ samples: Float32Array; sampleRate: number; sha256: string; duration: number }> {
   let bytes: Buffer;
+  const real = await confinedFile(file, 'wav'); // where it leads now, checked again (jobs/confine.ts)
   try {
-    bytes = await readFile(file);
+    bytes = await readFile(real);
   } catch (e) {
     throw badFile(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
@@ -201,9 +207,15 @@ export const audioAttackJob = (async (raw, ctx, env) => {
     });
     return await runInSession(writer, async () => {
       // A cancelled attack keeps its best (or last) candidate so far, saved and marked cancelled.
-      const { value: r, cancel } = await keepPartial(audioAttack(model, clip, {
-        target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed, stage2: p.stage2,
-      }, ctx, { onRow: (row) => writer.appendMetric('attack', { ...row }), onStage2Row: (row) => writer.appendMetric('stage2', { ...row }) }));
+      const options = { target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed, stage2: p.stage2 };
+      const sha256 = resolved.ref.sha256;
+      const onRow = (row: AudioAttackRow) => writer.appendMetric('attack', { ...row });
+      // On the pool (or a cluster) the clip's attack is one shard when it runs on tfjs; ONNX Runtime runs in place on
+      // its own intra-op threads, and stage 2 (its masking analysis and metrics rows) stays in the job's thread.
+      const sharded = ctx.shards && model.modelJson && sha256 && engine.engine === 'tfjs' && !p.stage2;
+      const { value: r, cancel } = await keepPartial(sharded
+        ? attackClipAsShard(ctx, { kind: 'saved', modelJson: resolvePath(model.modelJson!), sha256: sha256!, gradient: 'real' }, clip, options, onRow)
+        : audioAttack(model, clip, options, ctx, { onRow, onStage2Row: (row) => writer.appendMetric('stage2', { ...row }) }));
       const audible = audiblePerturbation(r.perturbation, 0.9);
       await writer.writeArtifacts([
         { path: 'original.wav', data: write16(r.original, r.sampleRate), kind: 'audio', description: `the clip (16-bit, ${r.sampleRate} Hz): "${r.transcriptBefore}"` },
@@ -286,6 +298,26 @@ async function writeStage2(writer: SessionWriter, s: ImperceptibleResult, stage1
     stage2Seconds: s.seconds,
     perturbationGainStage2: audible.gain,
   };
+}
+
+/**
+ * The clip's attack as one 'audio-clip' shard (engine/shards/audio-clip.ts) on the job's executor (the
+ * pool or a cluster): the same attack, seed and options as in place, so the same result; its metrics
+ * rows are appended once it is back, in order; a cancelled shard's partial result ends the job
+ * cancelled with it (as audioAttack's CancelledError does in place).
+ */
+async function attackClipAsShard(
+  ctx: JobContext, model: SavedClassifierSpec, clip: { samples: Float32Array; sampleRate: number }, options: AudioAttackOptions,
+  onRow: (row: AudioAttackRow) => Promise<void> | void,
+): Promise<AudioAttackResult> {
+  const task: AudioClipTask = { model, samples: clip.samples.slice(), sampleRate: clip.sampleRate, options };
+  const id = shardId('audio-clip', 0, { model, sampleRate: clip.sampleRate, options }, [task.samples]);
+  const [out] = await ctx.shards!.run([{ type: 'audio-clip', id, task }], (_, pr) => ctx.progress(pr));
+  const { cancelled, ...r } = out;
+  if (r.unseenSymbols.length) ctx.log(`The model never saw ${r.unseenSymbols.map((c) => JSON.stringify(c)).join(', ')} in its training transcripts; it may be unable to emit them, whatever the perturbation.`);
+  for (const row of r.history) await onRow(row);
+  if (cancelled) throw new CancelledError(`Audio attack cancelled after ${r.iterations} iteration(s)`, r);
+  return r;
 }
 
 export const audioTranscribe = (async (raw, ctx, env) => {

@@ -18,6 +18,11 @@ import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/s
 import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classifierFor } from '../../engine/models/defended';
+import { loadModel, saveModel } from '../../engine/models/io';
 
 /** The usual Linf budget of a dataset's threat model. */
 export function defaultEps(dataset: string): number {
@@ -58,6 +63,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
     let surrogate: Classifier;
     let owned: tf.LayersModel | null = null;
     let surrogateNote: string;
+    let shipped: Awaited<ReturnType<typeof shippableSurrogate>> | null = null;
     if (given) {
       surrogate = given.classifier;
       surrogateNote = `given: ${given.label}`;
@@ -66,6 +72,11 @@ export const gradientCheck = (async (raw, ctx, env) => {
       const s = await trainSurrogate(train, { arch: 'small-cnn', epochs: p.surrogateEpochs, seed: p.seed + 7 }, part(ctx, 0, 0.2, 'surrogate'));
       surrogate = s.classifier;
       owned = s.model;
+      if (ctx.shards) {
+        // Saved so the transfer check's attack on it goes out as shards too (a classifier needs a spec to travel).
+        shipped = await shippableSurrogate(s.model);
+        surrogate = shipped.classifier;
+      }
       surrogateNote = `small-cnn trained for ${p.surrogateEpochs} epoch(s) on ${train.labels.length} ${set.name} training images`;
     }
     try {
@@ -90,6 +101,30 @@ export const gradientCheck = (async (raw, ctx, env) => {
       };
     } finally {
       owned?.dispose();
+      await shipped?.dispose();
     }
   }).finally(() => releaseClassifier(clf));
 }) satisfies JobHandler<'gradient-check'>;
+
+/**
+ * The trained surrogate saved to a temporary folder and loaded back, so its classifier has a spec and
+ * the transfer check's attack on it runs as shards on the pool or a cluster (the same weights, float32
+ * both ways: the same logits and per-example results as the model in memory). dispose() removes it.
+ */
+async function shippableSurrogate(model: tf.LayersModel): Promise<{ classifier: Classifier; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'advlab-surrogate-'));
+  try {
+    await saveModel(model, dir, { arch: 'small-cnn' });
+    const loaded = await loadModel(join(dir, 'model.json'));
+    return {
+      classifier: classifierFor(loaded),
+      dispose: async () => {
+        loaded.model.dispose();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -3,38 +3,16 @@
  * parameters with that attack's strict schema, so a bad one is a refused request and no worker or
  * session ever exists for it. Also: the error codes' one table, and the typed result map.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ApiCore } from '../../../src-main/api/core';
-import type { JobService } from '../../../src-main/api/job-service';
-import type { JobInfo, ResultOf } from '../../../src-main/api/contract';
+import type { ResultOf } from '../../../src-main/api/contract';
 import type { Handlers } from '../../../src-main/api/core';
-import { apiHandlers } from '../../../src-main/api/handlers';
-import { SessionStore } from '../../../src-main/engine/sessions';
 import { ERROR_CODES, httpStatusOf } from '../../../src-main/engine/errors';
 import { mimeOf } from '../../../src-main/engine/core/mime';
 import { DATA } from '../helpers';
-
-/** A job service that records what it was asked to start and starts nothing. */
-class RecordingJobs extends EventEmitter implements JobService {
-  readonly started: { kind: string; params: unknown }[] = [];
-  start(kind: string, params: unknown) {
-    this.started.push({ kind, params });
-    return { jobId: `job-${this.started.length}`, done: new Promise<JobInfo>(() => undefined) } as never;
-  }
-  cancel() { return false; }
-  list() { return []; }
-  wait() { return undefined; }
-  backend() { return Promise.reject(new Error('no backend in this test')); }
-}
+import { recordingCore } from './api-fixture';
 
 function core() {
-  const jobs = new RecordingJobs();
-  const store = new SessionStore(mkdtempSync(join(tmpdir(), 'advlab-door-')));
-  const c = new ApiCore({ jobs, dataDirs: [DATA], sessionsRoot: store.root, transport: 'http', version: 'test' }, () => apiHandlers({ store, dataDirs: [DATA] }));
+  const { core: c, jobs, store } = recordingCore({ dataDirs: [DATA] });
   return { c, jobs, store };
 }
 

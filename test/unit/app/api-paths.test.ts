@@ -7,33 +7,17 @@
  * refusal (FORBIDDEN, 403) names the path and the allowed roots and nothing else. The CLI's core
  * (paths: 'any') takes any path its local user types.
  */
-import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCore } from '../../../src-main/api/core';
-import { apiHandlers } from '../../../src-main/api/handlers';
-import type { JobInfo } from '../../../src-main/api/contract';
 import type { JobStartInput } from '../../../src-main/api/jobs';
-import type { JobService } from '../../../src-main/api/job-service';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { uploadsDir } from '../../../src-main/listening/uploads';
 import { startHost, type Host } from '../../../src-main/host/server';
 import { FIXTURE_ENV } from '../../fixtures/session-store';
-
-/** Records what it was asked to start and starts nothing. */
-class RecordingJobs extends EventEmitter implements JobService {
-  readonly started: { kind: string; params: unknown }[] = [];
-  start(kind: string, params: unknown) {
-    this.started.push({ kind, params });
-    return { jobId: `job-${this.started.length}`, done: new Promise<JobInfo>(() => undefined) } as never;
-  }
-  cancel() { return false; }
-  list() { return []; }
-  wait() { return undefined; }
-  backend() { return Promise.reject(new Error('no backend in this test')); }
-}
+import { recordingCore, type RecordingJobs } from './api-fixture';
 
 const SECRET = 'TOP-SECRET-CONTENT-4711';
 let tmp: string;
@@ -48,8 +32,7 @@ let jobs: RecordingJobs;
 let core: ApiCore;
 
 function makeCore(paths?: 'confined' | 'any') {
-  const j = new RecordingJobs();
-  const c = new ApiCore({ jobs: j, dataDirs: [data], sessionsRoot: sessions, transport: 'http', version: 'test', ...(paths ? { paths } : {}) }, () => apiHandlers({ store, dataDirs: [data] }));
+  const { jobs: j, core: c } = recordingCore({ dataDirs: [data], store, ...(paths ? { paths } : {}) });
   return { jobs: j, core: c };
 }
 

@@ -223,7 +223,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
     await startWorker('c');
   });
 
-  it('jobs.list says where the shards ran: the cluster, shards done of sent, and how many workers', async () => {
+  it('jobs.list says where the shards ran: the cluster, shards done of sent, how many workers, and which ran how many', async () => {
     const runner = new JobRunner({ env: { dataDirs: [DATA], sessionsRoot: sessions, backend: 'wasm', cluster: { url: server.url, token: server.token } }, workerPath: WORKER, maxJobs: 1 });
     try {
       const { jobId, done } = runner.start('attack', { model: modelJson, dataset: 'mnist', attack: 'fgsm', n: 24, batchSize: 8, saveExamples: 0 });
@@ -232,6 +232,11 @@ describe('advlab worker + --queue through a real nats-server', () => {
       const listed = runner.list().find((j) => j.jobId === jobId)!;
       expect(listed.shards).toMatchObject({ where: 'cluster', done: 3, total: 3 });
       expect(listed.shards!.workers).toBeGreaterThanOrEqual(1);
+      // Where each shard ran: the cluster workers' ids (those the test started), 3 shards in all.
+      const ran = listed.shards!.ran!;
+      expect(ran).toHaveLength(listed.shards!.workers);
+      expect(ran.reduce((a, r) => a + r.shards, 0)).toBe(3);
+      for (const r of ran) expect(workers.map((w) => w.id)).toContain(r.worker);
     } finally {
       await runner.shutdown();
     }

@@ -2,8 +2,10 @@
  * The queue's delivery rules, with a real nats-server and in-process workers whose shard runner is
  * given (so a shard can fail or take long on purpose): a shard longer than the ack wait is kept alive
  * by in-progress acks and run once; a shard that keeps failing with a retryable error is delivered
- * max-deliver times and then fails its run with the last error; progress reaches the submitter and
- * never goes back.
+ * max-deliver times and then fails its run with the last error; a shard taken by a worker that goes
+ * silent (dies without acking, no in-progress acks, no error) is redelivered after each ack wait and,
+ * after max-deliver, fails its run (with the last error any delivery reported) instead of hanging;
+ * progress reaches the submitter and never goes back.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,8 @@ import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
 import type { Shard, ShardProgress } from '../../../src-main/engine/shards/types';
 import { NatsShardExecutor } from '../../../src-main/jobs/cluster/executor';
 import { ClusterWorker, type ShardRunner } from '../../../src-main/jobs/cluster/cluster-worker';
+import { connectCluster, NAMES } from '../../../src-main/jobs/cluster/connection';
+import { jetstream } from '@nats-io/jetstream';
 import { startNatsServer, type NatsTestServer } from './nats-server';
 
 const TIMINGS = { ackWaitMs: 1500, maxDeliver: 3 };
@@ -51,6 +55,27 @@ async function withWorkers<T>(count: number, run: ShardRunner, f: () => Promise<
   } finally {
     await Promise.all(ws.map((w) => w.stop(1000)));
   }
+}
+
+/**
+ * A worker that takes shards from the workers' consumer and goes silent with each: no ack, no
+ * in-progress ack, no event (what a SIGKILLed or frozen process leaves). Records each delivery's count.
+ */
+async function silentWorker(): Promise<{ deliveries: number[]; stop(): Promise<void> }> {
+  const cluster = await connectCluster({ url: server.url, token: server.token }, { name: 'silent-worker', timings: TIMINGS, worker: true });
+  const consumer = await jetstream(cluster.nc).consumers.get(NAMES.shardStream, NAMES.workers);
+  const messages = await consumer.consume({ max_messages: 1 });
+  const deliveries: number[] = [];
+  void (async () => {
+    for await (const m of messages) deliveries.push(m.info.deliveryCount); // and never answers
+  })().catch(() => undefined);
+  return {
+    deliveries,
+    stop: async () => {
+      await messages.close();
+      await cluster.close();
+    },
+  };
 }
 
 async function submit(shards: Shard<'attack-batch'>[], onProgress?: (i: number, p: ShardProgress) => void) {
@@ -96,5 +121,49 @@ describe('cluster queue delivery', () => {
     expect((e as AdvlabError).message).toMatch(/Shard flaky\/0 failed on .* \(attempt 3\): transient failure 3/);
     expect(runs).toBe(TIMINGS.maxDeliver);
     expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+
+  it('a shard whose worker goes silent on every delivery is redelivered after each ack wait, then its run fails at max-deliver (no hang)', async () => {
+    const silent = await silentWorker();
+    const t0 = Date.now();
+    try {
+      const e = await submit([{ type: 'attack-batch', id: 'silent/0', task }]).then(() => null, (err: unknown) => err);
+      expect(e).toBeInstanceOf(AdvlabError);
+      expect((e as AdvlabError).message).toMatch(/Shard silent\/0 was delivered 3 times \(max-deliver\) without a result; its workers stopped answering/);
+      expect(silent.deliveries).toEqual([1, 2, 3]); // redelivered after each ack wait, never beyond max-deliver
+      // Three ack waits and the advisory's grace, well under the stall bound: the path ends the run, not a timeout.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(3 * TIMINGS.ackWaitMs);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('a shard that failed once with a retryable error and then went to a worker that went silent: at max-deliver its run fails with that last error', async () => {
+    let runs = 0;
+    let firstRun!: () => void;
+    const ran = new Promise<void>((ok) => (firstRun = ok));
+    const failing = new ClusterWorker({
+      auth: { url: server.url, token: server.token }, concurrency: 1, cacheDir: join(tmp, 'cache'), timings: TIMINGS,
+      run: async () => {
+        runs++;
+        firstRun();
+        throw new AdvlabError('INTERNAL', `transient failure ${runs}`);
+      },
+    });
+    await failing.start();
+    const outcome = submit([{ type: 'attack-batch', id: 'then-silent/0', task }]).then(() => null, (err: unknown) => err);
+    await ran;
+    await failing.stop(1000); // it nak'ed the shard (redelivery in 1 s) and is gone
+    const silent = await silentWorker();
+    try {
+      const e = await outcome;
+      expect(runs).toBe(1);
+      expect(e).toBeInstanceOf(AdvlabError);
+      expect((e as AdvlabError).message).toMatch(/Shard then-silent\/0 was delivered 3 times \(max-deliver\) without a result; last error: transient failure 1/);
+      expect(silent.deliveries).toEqual([2, 3]);
+    } finally {
+      await silent.stop();
+    }
   });
 });

@@ -9,28 +9,19 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, JobInfo, ProgressEvent } from '../../../src-main/api/contract';
+import type { ApiEvent, JobInfo } from '../../../src-main/api/contract';
 import type { JobParamsOf } from '../../../src-main/api/jobs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
-import { JobRunner } from '../../../src-main/jobs/runner';
 import { MAX_SHARD_ATTEMPTS } from '../../../src-main/jobs/pool';
-import { backwardProgress, DATA, WORKER } from '../helpers';
+import { backwardProgress, DATA, poolRunners, progressOf, WORKER } from '../helpers';
 
 let root: string;
 let sessionsRoot: string;
 let model: string;
-const runners: JobRunner[] = [];
-
-function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
-  const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs: [DATA], sessionsRoot }, workers, cancelGraceMs: 20_000 });
-  const events: ApiEvent[] = [];
-  r.on('event', (e) => events.push(e));
-  runners.push(r);
-  return { r, events };
-}
+const { runner, shutdown } = poolRunners(() => ({ sessionsRoot }));
 
 const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, batchSize = 3): JobParamsOf<'attack'> => ({
   // engine tfjs: the pool runs the wasm engine's shards (auto would put this plain model on ONNX Runtime, which runs in place).
@@ -39,7 +30,6 @@ const attack = (over: Partial<JobParamsOf<'attack'>['params']> = {}, n = 12, bat
 } as unknown as JobParamsOf<'attack'>);
 
 const examples = async (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'examples.json'), 'utf8');
-const progressOf = (events: ApiEvent[], jobId: string) => events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);
 
 beforeAll(async () => {
   for (const f of [WORKER, join(WORKER, '../shard-worker.js')]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npx electron-vite build" first`);
@@ -50,7 +40,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(runners.map((r) => r.shutdown()));
+  await shutdown();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -66,7 +56,12 @@ describe('the shard pool through the runner', () => {
       expect(info.state, JSON.stringify(info.error)).toBe('finished');
       outs.push(await examples(info.session!));
       expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
-      expect(info.shards).toEqual({ where: 'pool', done: 4, total: 4, workers });
+      const { ran, ...counts } = info.shards!;
+      expect(counts).toEqual({ where: 'pool', done: 4, total: 4, workers });
+      // Where each shard ran: local pool threads, as many as the workers reported, 4 shards in all.
+      expect(ran!.map((r) => r.worker).every((w) => /^thread \d+$/.test(w))).toBe(true);
+      expect(ran!.reduce((a, r) => a + r.shards, 0)).toBe(4);
+      expect(ran).toHaveLength(workers);
       expect(r.list().find((j) => j.jobId === jobId)?.shards?.done).toBe(4);
       const m = await new SessionStore(sessionsRoot).manifest(info.session!);
       expect(m.environment.workers).toBe(workers);
@@ -90,6 +85,75 @@ describe('the shard pool through the runner', () => {
     const inPlace = (await jobHandlers['loss-surface'](params, new LocalContext(), env)) as { session: string };
     const file = (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'loss-surface.json'), 'utf8');
     expect(await file(info.session!)).toEqual(await file(inPlace.session));
+  });
+
+  it('a gradient-check job runs its attacks, surfaces and the transfer attack on its trained surrogate as shards: same checks.json with 1 and 2 threads as in place', async () => {
+    const params = {
+      model, dataset: 'mnist', n: 8, steps: 4, restarts: 2, surrogateTrainLimit: 200, surrogateEpochs: 1, surfaceImages: 1, engine: 'tfjs', seed: 3,
+    } as unknown as JobParamsOf<'gradient-check'>;
+    const checks = async (session: string) => {
+      const c = JSON.parse(await readFile(join(sessionsRoot, session, 'artifacts', 'checks.json'), 'utf8')) as { checks: { id: string; numbers: Record<string, number>; explanation?: string }[]; seconds?: number };
+      // Every number but timings: the job's seconds and the RobustBench check's forward and gradient ms (and the text quoting them).
+      delete c.seconds;
+      for (const k of c.checks.filter((x) => x.id === 'robustbench-rules')) {
+        for (const t of ['forwardMs', 'inputGradientMs', 'forwardToGradientRatio']) delete k.numbers[t];
+        delete k.explanation;
+      }
+      return JSON.stringify(c);
+    };
+    const outs: string[] = [];
+    for (const workers of [1, 2]) {
+      const { r } = runner(workers);
+      const info = await r.start('gradient-check', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      expect(info.shards?.where).toBe('pool');
+      expect(info.shards?.done).toBe(info.shards?.total);
+      expect(info.shards!.total).toBeGreaterThan(4);
+      outs.push(await checks(info.session!));
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['gradient-check'](params, new LocalContext(), env)) as { session: string };
+    expect(await checks(inPlace.session)).toEqual(outs[0]);
+  }, 240_000);
+
+  it('an audio attack runs its clip as an audio-clip shard on the pool: the same WAVs, metrics and summary with 1 and 2 threads as in place', async () => {
+    const wav = join(import.meta.dirname, '../../../resources/starter/data/fsdd/recordings/0_george_0.wav');
+    // Pinned to tfjs: the pool runs tfjs shards; auto would put the speech network on ONNX Runtime, in place.
+    const params = { model: 'starter:speech-base', wav, target: null, iterations: 12, seed: 5, engine: 'tfjs' } as unknown as JobParamsOf<'audio-attack'>;
+    const outcome = async (session: string) => {
+      const dir = join(sessionsRoot, session);
+      const m = await new SessionStore(sessionsRoot).manifest(session);
+      const { seconds: _s, ...summary } = m.summary as Record<string, unknown>;
+      return {
+        summary,
+        adversarial: await readFile(join(dir, 'artifacts', 'adversarial.wav'), 'base64'),
+        perturbation: await readFile(join(dir, 'artifacts', 'perturbation.wav'), 'base64'),
+        rows: await readFile(join(dir, 'metrics', 'attack.jsonl'), 'utf8'),
+      };
+    };
+    const outs = [];
+    for (const workers of [1, 2]) {
+      const { r } = runner(workers);
+      const info = await r.start('audio-attack', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      expect(info.shards).toMatchObject({ where: 'pool', done: 1, total: 1, workers: 1 });
+      outs.push(await outcome(info.session!));
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    expect(outs[0].rows.trim().split('\n').length).toBeGreaterThan(0);
+    const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
+    const inPlace = (await jobHandlers['audio-attack'](params, new LocalContext(), env)) as { session: string };
+    expect(await outcome(inPlace.session)).toEqual(outs[0]);
+  }, 240_000);
+
+  it('starts all its threads when a pooled job has its backend, before the shards come (warm-up overlaps the job loading its data)', async () => {
+    const { r } = runner(2);
+    // One shard of 3 images: only one thread ever runs a shard, yet both were started for the job.
+    const info = await r.start('attack', attack({}, 3, 3)).done;
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(info.shards).toMatchObject({ where: 'pool', done: 1, total: 1, workers: 1 });
+    expect(r.poolThreads()).toHaveLength(2);
   });
 
   it('reuses its threads across jobs (same thread ids)', async () => {

@@ -10,28 +10,18 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, ProgressEvent } from '../../../src-main/api/contract';
+import type { ApiEvent } from '../../../src-main/api/contract';
 import { SessionStore } from '../../../src-main/engine/sessions';
-import { JobRunner } from '../../../src-main/jobs/runner';
-import { backwardProgress, DATA, WORKER } from '../helpers';
+import { backwardProgress, poolRunners, progressOf, WORKER } from '../helpers';
 
 let root: string;
 let sessionsRoot: string;
-const runners: JobRunner[] = [];
-
-function runner(workers: number): { r: JobRunner; events: ApiEvent[] } {
-  const r = new JobRunner({ workerPath: WORKER, env: { backend: 'wasm', dataDirs: [DATA], sessionsRoot }, workers, cancelGraceMs: 20_000 });
-  const events: ApiEvent[] = [];
-  r.on('event', (e) => events.push(e));
-  runners.push(r);
-  return { r, events };
-}
+const { runner, shutdown } = poolRunners(() => ({ sessionsRoot }));
 
 // 2 epochs of 2 steps of 64 images (2 shards of 32 each on a pool).
 const params = { dataset: 'mnist', arch: 'cw-mnist', epochs: 2, batchSize: 64, limit: 128, testLimit: 20, validationSplit: 0, seed: 3, optimizer: 'adam' } as const;
 const jsonl = async (session: string, series: string) =>
   (await readFile(join(sessionsRoot, session, 'metrics', `${series}.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-const progressOf = (events: ApiEvent[], jobId: string) => events.filter((e): e is ProgressEvent => e.type === 'job.progress' && e.jobId === jobId);
 
 beforeAll(async () => {
   for (const f of [WORKER, join(WORKER, '../shard-worker.js')]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npx electron-vite build" first`);
@@ -40,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(runners.map((r) => r.shutdown()));
+  await shutdown();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -105,4 +95,24 @@ describe('training on the shard pool', () => {
     expect(JSON.stringify(JSON.parse(saved))).toContain('"trainingStatus":"cancelled"');
     expect(backwardProgress(progressOf(events, jobId))).toEqual([]);
   });
+});
+
+describe('speech training on the shard pool', () => {
+  it('an audio-train job with 2 pool workers computes each step on 2 speech-grad shards and follows the 1-worker loss curve; 3 workers = 2 bit for bit', async () => {
+    const params = { quick: true, epochs: 1, utterances: 32, batchSize: 16, seed: 2 } as const;
+    const curves: number[][] = [];
+    for (const workers of [1, 2, 3]) {
+      const { r } = runner(workers);
+      const info = await r.start('audio-train', params).done;
+      expect(info.state, JSON.stringify(info.error)).toBe('finished');
+      // 1 worker: the job trains in its own thread; 2 or 3: every step (2 per epoch) is 2 shards on the pool.
+      if (workers === 1) expect(info.shards).toBeUndefined();
+      else expect(info.shards).toMatchObject({ where: 'pool', done: 4, total: 4 });
+      curves.push((await jsonl(info.session!, 'train')).map((row) => row.loss));
+    }
+    const [one, two, three] = curves;
+    expect(one).toHaveLength(2);
+    two.forEach((l, i) => expect(Math.abs(l - one[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(one[i]))));
+    expect(three).toEqual(two);
+  }, 300_000);
 });

@@ -177,7 +177,7 @@ describe('sharded (data-parallel) training', () => {
     expect(maxDiff(viaEncode.w, split.w)).toBeLessThan(1e-5);
   });
 
-  it('adversarial training: PGD on the coordinator, the gradient on the shards, same step', async () => {
+  it('adversarial training: each shard makes its own rows\' PGD examples and their gradient, same step as unsharded', async () => {
     const go = async (ctx: JobContext) => {
       const model = buildModel('mlp', { inputShape: [8, 8, 1], numClasses: 4, seed: 2 });
       try {
@@ -186,10 +186,46 @@ describe('sharded (data-parallel) training', () => {
       } finally { model.dispose(); }
     };
     const whole = await go(new LocalContext());
-    const { ctx, exec } = sharded(2);
+    const plans: { rows: number; count: number; start: number }[] = [];
+    const { ctx, exec } = sharded(2, (shards) => {
+      for (const s of shards) {
+        const t = s.task as { count: number; adversarial?: { rows: number; start: Float32Array | null } };
+        plans.push({ rows: t.adversarial?.rows ?? -1, count: t.count, start: t.adversarial?.start?.length ?? -1 });
+      }
+    });
     const split = await go(ctx);
     expect(exec.runs).toHaveLength(2);
+    // The PGD went to the shards: every row of each shard is adversarial, from the coordinator's random start.
+    expect(plans).toEqual([{ rows: 32, count: 32, start: 32 * 64 }, { rows: 32, count: 32, start: 32 * 64 }, { rows: 32, count: 32, start: 32 * 64 }, { rows: 32, count: 32, start: 32 * 64 }]);
     expect(maxDiff(whole, split)).toBeLessThan(1e-5);
+  });
+
+  it('adversarial training with dropout, half the batch adversarial, a warm-up and 4 shards: 1 worker (unsharded) = 2 workers within 1e-5; 2 and 3 workers bit for bit', async () => {
+    const adv = { eps: 0.2, steps: 4, seed: 9, adversarialFraction: 0.5, warmupSteps: 2 };
+    const go = async (ctx: JobContext) => {
+      const model = buildModel('small-cnn', { inputShape: [8, 8, 1], numClasses: 4, seed: 3, dropout: 0.3 });
+      try {
+        const r = await adversarialTrain(model, set, { batchSize: 128, limitBatches: 2, seed: 2, progressIntervalMs: 0 }, adv, {}, ctx);
+        return { w: model.getWeights().map((w) => w.dataSync() as Float32Array), losses: r.history.batches.map((b) => b.loss) };
+      } finally { model.dispose(); }
+    };
+    const rows: number[][] = [];
+    const before = tf.memory().numTensors;
+    const one = await go(new LocalContext());
+    const two = sharded(2, (shards) => rows.push(shards.map((s) => (s.task as { adversarial: { rows: number } }).adversarial.rows)));
+    const viaTwo = await go(two.ctx);
+    const three = sharded(3);
+    const viaThree = await go(three.ctx);
+    // 128 = 4 shards of 32, the first 64 rows adversarial: shards 0 and 1 make theirs, 2 and 3 none; then the
+    // last 112 of 240 images: 2 shards of 56, the first all adversarial.
+    expect(rows).toEqual([[32, 32, 0, 0], [56, 0]]);
+    expect(three.exec.runs).toHaveLength(2);
+    expect(maxDiff(one.w, viaTwo.w)).toBeLessThan(1e-5);
+    viaTwo.losses.forEach((l, i) => expect(Math.abs(l - one.losses[i])).toBeLessThan(1e-5));
+    expect(maxDiff(viaTwo.w, viaThree.w)).toBe(0);
+    expect(viaThree.losses).toEqual(viaTwo.losses);
+    await clearTrainShardModels();
+    expect(tf.memory().numTensors).toBe(before); // the shards' PGD leaks nothing
   });
 
   it('shards running concurrently in one thread (one cached worker model) give the sequential results bit for bit', async () => {
