@@ -190,6 +190,8 @@ export const minnormParams = z
     budget: z.number().int().min(5).max(100_000).default(1000),
     /** Also run every attack at a tenth and a third of the budget for the distance-versus-budget curves. */
     curves: z.boolean().default(true),
+    /** C&W at its own budget (binary-search steps x iterations, the paper's 9 x 1,000) as the reference; default: the common budget. */
+    cw: z.object({ binarySearchSteps: z.number().int().min(1).max(20), maxIterations: z.number().int().min(1).max(100_000) }).strict().optional(),
     goal: goalSchema.default({ kind: 'untargeted' }),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),

@@ -6,7 +6,8 @@
  * examples of d*_i / d_i (1: it found the best point everywhere; 0 where it found nothing).
  *
  * Budget B (gradient steps per example) per attack:
- *   cw-l2:  binarySearchSteps 5 x maxIterations B/5 (abort-early may stop sooner);
+ *   cw-l2:  binarySearchSteps 5 x maxIterations B/5 (abort-early may stop sooner), or, as the reference
+ *           the others are measured against, its own budget S x I (the paper's 9 x 1,000; `cw`);
  *   ddn, fmn, fmn-linf: B steps;
  *   apgd:   a fixed-epsilon attack, run (APGD-CE, L2 or Linf) at G = 5 radii spread around the other
  *           attacks' median best distance (x 0.5, 0.75, 1, 1.5, 2), B/G steps each; an example's distance
@@ -35,6 +36,11 @@ export interface MinNormOptions {
   curveFractions?: number[];
   goal?: Goal;
   batchSize?: number;
+  /**
+   * C&W at its own budget instead of the common one: binary-search steps x iterations (the paper's
+   * 9 x 1,000), so that it serves as the converged reference; its curve scales the iterations.
+   */
+  cw?: { binarySearchSteps: number; maxIterations: number };
 }
 
 export interface MinNormAttackResult {
@@ -95,6 +101,12 @@ export async function minNormComparison(
   for (const a of opts.attacks) if (!allowed.includes(a)) throw badInput(`Attack "${a}" cannot be compared in ${opts.norm}; choose from ${allowed.join(', ')}`);
   if (!opts.attacks.length) throw badInput('Give at least one attack');
   const fractions = [...(opts.curveFractions ?? [0.1, 1 / 3]), 1];
+  const cw = opts.cw;
+  if (cw && !(Number.isInteger(cw.binarySearchSteps) && cw.binarySearchSteps >= 1 && Number.isInteger(cw.maxIterations) && cw.maxIterations >= 1)) {
+    throw badInput(`cw budget needs whole binary-search steps and iterations >= 1; got ${cw.binarySearchSteps} x ${cw.maxIterations}`);
+  }
+  /** Passes per example of attack `a` at budget fraction f. */
+  const passes = (a: string, f: number) => (a === 'cw-l2' && cw ? cw.binarySearchSteps * Math.max(1, Math.round(cw.maxIterations * f)) : budget * f);
   const goal = opts.goal ?? { kind: 'untargeted' };
   const order = [...opts.attacks.filter((a) => a !== 'apgd'), ...opts.attacks.filter((a) => a === 'apgd')];
   const runs = order.length * fractions.length;
@@ -110,7 +122,7 @@ export async function minNormComparison(
     const success: number[] = [];
     const t0 = performance.now();
     for (const f of fractions) {
-      const b = budget * f;
+      const b = passes(a, f);
       let dist: (number | null)[];
       if (a === 'apgd') {
         const others = [...found.values()].flatMap((r) => r.d[r.d.length - 1].filter((v): v is number => v !== null));
@@ -124,7 +136,9 @@ export async function minNormComparison(
           r.perExample.forEach((e, i) => { if (e.counted && e.success && dist[i] === null) dist[i] = e[key]; });
         }
       } else {
-        const { id, params } = budgetParams(a, b);
+        const { id, params } = a === 'cw-l2' && cw
+          ? { id: 'cw-l2', params: { binarySearchSteps: cw.binarySearchSteps, maxIterations: Math.max(1, Math.round(cw.maxIterations * f)) } }
+          : budgetParams(a, b);
         const r = await runAttack(id, classifier, data, y, goal, params, part(`${a} (${Math.round(b)} passes)`), { batchSize: opts.batchSize ?? 100 });
         dist = r.perExample.map((e) => (e.counted && e.success ? e[key] : null));
         counted ??= r.perExample.map((e) => e.counted);
@@ -161,7 +175,7 @@ export async function minNormComparison(
       meanDistanceCommon: mean(common.map((i) => dist[i]!)),
       optimality: ratios.length ? ratios.reduce((s, v) => s + v, 0) / ratios.length : 0,
       curve: fractions.map((f, k) => ({
-        budget: Math.round(budget * f),
+        budget: Math.round(passes(a, f)),
         medianDistance: finite(median((common.length ? common : idx).map((i) => r.d[k][i] ?? Infinity))),
         successRate: idx.length ? idx.filter((i) => r.d[k][i] !== null).length / idx.length : 0,
       })),

@@ -4,6 +4,7 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import type { Classifier } from '../../../src-main/engine/models/classifier';
 import { minNormComparison } from '../../../src-main/engine/eval';
+import { runAttack, toImageData, toLabels } from '../../../src-main/engine/attacks/base';
 import { mnist, trainDense, type Subset } from '../attacks/helpers';
 
 let clf: Classifier;
@@ -42,6 +43,18 @@ describe('minimum-norm comparison (AttackBench optimality)', () => {
     // More budget, closer: FMN's and DDN's median distances (failures infinitely far) do not grow from 10 to 100 passes.
     for (const a of [byId.fmn, byId.ddn]) expect(a.curve[2].medianDistance!).toBeLessThanOrEqual(a.curve[0].medianDistance ?? Infinity);
     for (let i = 1; i < ctx.events.length; i++) expect(ctx.events[i].step / ctx.events[i].total).toBeGreaterThanOrEqual(ctx.events[i - 1].step / ctx.events[i - 1].total - 1e-12);
+  });
+
+  it('C&W at its own budget (search steps x iterations) is the reference: its distances are those of that C&W run; curves scale its iterations', async () => {
+    const cw = { binarySearchSteps: 2, maxIterations: 30 };
+    const r = await minNormComparison(clf, pts.images, pts.labels, { norm: 'l2', attacks: ['cw-l2', 'ddn'], budget: 20, cw });
+    const byId = Object.fromEntries(r.attacks.map((a) => [a.attack, a]));
+    expect(byId['cw-l2'].curve.map((c) => c.budget)).toEqual([6, 20, 60]);
+    expect(byId.ddn.curve.map((c) => c.budget)).toEqual([2, 7, 20]);
+    const { data, n } = toImageData(pts.images, clf);
+    const direct = await runAttack('cw-l2', clf, data, toLabels(pts.labels, n, clf.numClasses), { kind: 'untargeted' }, cw);
+    expect(byId['cw-l2'].distances).toEqual(direct.perExample.map((e) => (e.counted && e.success ? e.l2 : null)));
+    await expect(minNormComparison(clf, pts.images, pts.labels, { norm: 'l2', attacks: ['cw-l2'], cw: { binarySearchSteps: 0, maxIterations: 10 } })).rejects.toThrow(/whole binary-search steps/);
   });
 
   it('refuses attacks that do not belong to the norm', async () => {

@@ -1,0 +1,59 @@
+/**
+ * The minnorm job runs on the engine it is given (it used to ignore `engine` and always run tfjs) and
+ * records it; `cw` (C&W's own budget, the reference) reaches the comparison and the session.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minnormParams } from '../../../src-main/api/jobs';
+import { initBackend } from '../../../src-main/engine/backend';
+import { LocalContext } from '../../../src-main/engine/context';
+import { SessionStore } from '../../../src-main/engine/sessions';
+import { jobHandlers } from '../../../src-main/jobs/kinds';
+import type { JobEnv } from '../../../src-main/jobs/types';
+import { writeIdxPair } from '../data/fixtures';
+
+const labelsOf = (n: number) => Array.from({ length: n }, (_, i) => (i * 7 + 3) % 10);
+
+let root: string;
+let env: JobEnv;
+let model: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'advlab-minnorm-job-'));
+  const data = join(root, 'data');
+  writeIdxPair(join(data, 'mnist'), 'train', labelsOf(200), { rows: 28, cols: 28, gz: true });
+  writeIdxPair(join(data, 'mnist'), 't10k', labelsOf(100), { rows: 28, cols: 28, gz: true });
+  env = { backend: await initBackend('wasm'), dataDirs: [data], sessionsRoot: join(root, 'sessions'), onSession: () => undefined };
+  const t = (await jobHandlers.train({ dataset: 'mnist', arch: 'small-cnn', epochs: 1, limit: 200, testLimit: 20, validationSplit: 0 }, new LocalContext(), env)) as { session: string };
+  model = t.session;
+}, 120_000);
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+async function minnorm(extra: Record<string, unknown>) {
+  const ctx = new LocalContext();
+  const r = (await jobHandlers.minnorm({ model, dataset: 'mnist', n: 6, attacks: ['cw-l2', 'ddn'], budget: 10, curves: false, ...extra }, ctx, env)) as Record<string, unknown> & { session: string };
+  const manifest = await new SessionStore(env.sessionsRoot).manifest(r.session);
+  return { r, summary: manifest.summary, name: manifest.name, logs: ctx.logs };
+}
+
+describe('minnorm job: engine and the C&W reference budget', () => {
+  it('runs on the requested engine and says so; auto puts a plain model on ONNX Runtime', async () => {
+    const tfjs = await minnorm({ engine: 'tfjs' });
+    expect(tfjs.summary).toMatchObject({ engine: 'tfjs', engineReason: 'tfjs: requested (--engine tfjs)' });
+    const auto = await minnorm({});
+    expect(auto.summary).toMatchObject({ engine: 'onnx' });
+    expect(auto.logs.some((l) => /^engine: onnx/.test(l))).toBe(true);
+  });
+
+  it('cw: C&W at its own budget, recorded in the summary and the name; curves scale its iterations', async () => {
+    const { r, summary, name } = await minnorm({ engine: 'tfjs', cw: { binarySearchSteps: 3, maxIterations: 7 }, curves: true });
+    expect(summary).toMatchObject({ cw: '3 x 7' });
+    expect(name).toMatch(/C&W 3 x 7/);
+    const attacks = r.attacks as { attack: string; curve: { budget: number }[] }[];
+    expect(attacks.find((a) => a.attack === 'cw-l2')!.curve.map((c) => c.budget)).toEqual([3, 6, 21]);
+    expect(attacks.find((a) => a.attack === 'ddn')!.curve.map((c) => c.budget)).toEqual([1, 3, 10]);
+    expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', cw: { binarySearchSteps: 9, maxIterations: 1000, extra: 1 } }).success).toBe(false);
+  });
+});
