@@ -66,10 +66,13 @@ async function trainSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[];
   return { rows, backend };
 }
 
+/** The tag that marks the attacks suite's cw-mnist (full or quick) in the store. */
+const benchModelTag = (quick: boolean) => (quick ? 'bench-model-quick' : 'bench-model');
+
 /** The attacks suite's cw-mnist, if this store has one trained on MNIST's own training file. */
 async function existingBenchModel(c: CliContext, quick: boolean): Promise<{ id: string; accuracy: number } | null> {
   const store = c.app().store;
-  const tag = quick ? 'bench-model-quick' : 'bench-model';
+  const tag = benchModelTag(quick);
   // Reuse a benchmark model only if it was trained on MNIST's own training file (the standard
   // protocol); one trained on a split of the test file, before MNIST had a training file, is not.
   for (const existing of await store.list({ tag, status: 'finished' })) {
@@ -90,7 +93,7 @@ async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; 
   const recipe = quick
     ? { epochs: 1, batchSize: 100, learningRate: 0.001, earlyStopPatience: 0, limit: 1000, testLimit: 500 }
     : { epochs: 50, batchSize: 128, learningRate: 0.01, optimizer: 'momentum' as const, dropout: 0.5, earlyStopPatience: 4 };
-  const r = ok(await c.runJob('train', { dataset: 'mnist', arch: 'cw-mnist', validationSplit: 0.1, ...recipe, name: 'bench: cw-mnist on MNIST', tags: ['bench', quick ? 'bench-model-quick' : 'bench-model'] }));
+  const r = ok(await c.runJob('train', { dataset: 'mnist', arch: 'cw-mnist', validationSplit: 0.1, ...recipe, name: 'bench: cw-mnist on MNIST', tags: ['bench', benchModelTag(quick)] }));
   return { id: String(r.session), accuracy: Number(r.testAccuracy) };
 }
 
