@@ -17,6 +17,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { AdvlabError } from '../engine/errors';
 import { knownDataset } from '../engine/data';
+import { starterDir } from '../engine/data/starter';
 import { isSessionId } from '../engine/sessions';
 import type { JobStart } from './jobs';
 
@@ -87,7 +88,10 @@ export class PathGuard {
    * it opens it (jobs/confine.ts): a link swapped after the check at the door leads nowhere outside.
    */
   async confinement(): Promise<string[]> {
-    const roots = [...this.opts.dataDirs, this.opts.sessionsRoot, this.opts.uploadsDir].map((r) => path.resolve(r));
+    // Plus the starter pack's models: a `starter:NAME` model ref passes the door as a ref, and its job opens the
+    // shipped file under resources/starter/models (read-only; its data folder is among dataDirs already).
+    const starter = starterDir();
+    const roots = [...this.opts.dataDirs, this.opts.sessionsRoot, this.opts.uploadsDir, ...(starter ? [path.join(starter, 'models')] : [])].map((r) => path.resolve(r));
     return [...new Set([...roots, ...(await Promise.all(roots.map(realpathLoose))), ...this.chosen])];
   }
 
