@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import {
-  ALPHA_SCHEDULE, SpeechModel, audioAttack, ctcLoss, maskingThreshold, maskingViolation, nextAlpha, psychoConfig, readWav, readWavFile,
-  resample, resolveImperceptibleOptions, stackSignals, write16, type AudioAttackResult, type ImperceptibleRow,
+  ALPHA_SCHEDULE, SpeechModel, audioAttack, maskingThreshold, maskingViolation, nextAlpha, psychoConfig, readWav,
+  resample, resolveImperceptibleOptions, write16, type AudioAttackResult, type ImperceptibleRow,
 } from '../../../src-main/engine/audio';
 import { audioAttackParams } from '../../../src-main/api/jobs';
 import { CancelledError } from '../../../src-main/engine/errors';
@@ -17,30 +17,17 @@ import { audioAttackJob } from '../../../src-main/jobs/kinds/audio';
 import type { JobEnv } from '../../../src-main/jobs/types';
 import type { BackendInfo } from '../../../src-main/engine/backend';
 import { DATA } from '../helpers';
+import { TINY_WORDS, tinySpeechModel } from './tiny-speech';
 
-const FSDD = join(DATA, 'fsdd', 'recordings');
-const WORDS = ['one', 'two', 'three'];
+const WORDS = TINY_WORDS;
 let model: SpeechModel;
 let clips: Float32Array[];
 let backend: BackendInfo;
 
-/** A tiny speech model over-fitted on three recordings until it transcribes them exactly (as in speech-attack.test). */
+/** A tiny speech model over-fitted on three recordings until it transcribes them exactly (tiny-speech.ts). */
 beforeAll(async () => {
   backend = await initBackend('wasm');
-  clips = await Promise.all(['1_george_0', '2_george_0', '3_george_0'].map(async (f) => (await readWavFile(join(FSDD, `${f}.wav`))).samples));
-  model = SpeechModel.create('speech-small', { seed: 3 });
-  const { batch, lengths } = stackSignals(clips, 200);
-  const feats = model.frontend.features(batch, lengths);
-  const frames = lengths.map((n) => model.frameCount(n));
-  const labels = WORDS.map((w) => model.alphabet.encode(w));
-  const vars = model.network.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = tf.train.adam(3e-3);
-  for (let step = 1; step <= 120; step++) {
-    tf.dispose(opt.minimize(() => ctcLoss(model.logitsFromFeatures(feats, frames, true), labels, { inputLengths: model.outputLengths(lengths), reduction: 'mean' }) as tf.Scalar, true, vars) ?? []);
-    if (step % 10 === 0 && (await model.transcribeBatch(clips)).every((t, i) => t === WORDS[i])) break;
-  }
-  tf.dispose([batch, feats]);
-  opt.dispose();
+  ({ model, clips } = await tinySpeechModel());
   expect(await model.transcribeBatch(clips)).toEqual(WORDS);
 });
 

@@ -1,17 +1,15 @@
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import {
-  SpeechModel, audioAttack, audiblePerturbation, ctcLoss, dbx, normalizeTarget, readWav, readWavFile, resample, stackSignals, validateTarget, write16,
+  SpeechModel, audioAttack, audiblePerturbation, dbx, normalizeTarget, readWav, resample, validateTarget, write16,
   type AudioAttackResult, type AudioAttackRow,
 } from '../../../src-main/engine/audio';
 import { CancelledError } from '../../../src-main/engine/errors';
-import { DATA } from '../helpers';
+import { TINY_WORDS, tinySpeechModel } from './tiny-speech';
 
-const FSDD = join(DATA, 'fsdd', 'recordings');
-const WORDS = ['one', 'two', 'three'];
+const WORDS = TINY_WORDS;
 let model: SpeechModel;
 let clips: Float32Array[];
 const LSB = 1 / 32768;
@@ -22,20 +20,7 @@ const LSB = 1 / 32768;
  */
 beforeAll(async () => {
   await initBackend('wasm');
-  clips = await Promise.all(['1_george_0', '2_george_0', '3_george_0'].map(async (f) => (await readWavFile(join(FSDD, `${f}.wav`))).samples));
-  model = SpeechModel.create('speech-small', { seed: 3 });
-  const { batch, lengths } = stackSignals(clips, 200);
-  const feats = model.frontend.features(batch, lengths);
-  const frames = lengths.map((n) => model.frameCount(n));
-  const labels = WORDS.map((w) => model.alphabet.encode(w));
-  const vars = model.network.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = tf.train.adam(3e-3);
-  for (let step = 1; step <= 120; step++) {
-    tf.dispose(opt.minimize(() => ctcLoss(model.logitsFromFeatures(feats, frames, true), labels, { inputLengths: model.outputLengths(lengths), reduction: 'mean' }) as tf.Scalar, true, vars) ?? []);
-    if (step % 10 === 0 && (await model.transcribeBatch(clips)).every((t, i) => t === WORDS[i])) break;
-  }
-  tf.dispose([batch, feats]);
-  opt.dispose();
+  ({ model, clips } = await tinySpeechModel());
   expect(await model.transcribeBatch(clips)).toEqual(WORDS);
 });
 
