@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command, CliContext } from './context';
 import { AdvlabError, badInput } from '../engine/errors';
+import { ATTACK_IDS } from '../engine/attacks/registry';
 import type { JobInfo } from '../api/contract';
 import type { JobResultOf } from '../api/jobs';
 import { bench } from './bench';
@@ -107,12 +108,15 @@ function selection(v: Record<string, unknown>) {
   };
 }
 
+/** Every image attack, from the registry (the help and the error for a missing --attack list them all). */
+const ATTACK_LIST = ATTACK_IDS.join(', ');
+
 const attack: Command = {
-  summary: 'attack a model on dataset images (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)',
+  summary: `attack a model on dataset images (${ATTACK_LIST})`,
   usage: `advlab attack --model M --dataset D --attack ID [--n 100] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--targeted next|random|least-likely|all|CLASS] [--eps X] [--steps N] [--step-size X] [--restarts N] [--loss ce|margin] [--c X] [--search-steps N] [--max-iterations N] [--lr X] [--kappa X] [--objective margin|ce|naive] [--param key=value]... [--transfer M2] [--seed N (for --pick random)] [--batch-size N (images per batch: per shard with --queue)] ${QUEUE_USAGE} [--json]`,
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, ...attackFlagOptions, ...QUEUE_OPTIONS, attack: { type: 'string' }, targeted: { type: 'string' }, 'target-seed': { type: 'string' }, transfer: { type: 'string' }, param: { type: 'string', multiple: true }, 'save-examples': { type: 'string' }, 'batch-size': { type: 'string' } });
-    if (!v.attack) throw badInput('--attack is required (fgsm, bim, pgd, pgd-l2, pgd-margin, cw-l2, ddn)');
+    if (!v.attack) throw badInput(`--attack is required (${ATTACK_LIST})`);
     const t = v.targeted as string | undefined;
     const goal = t === undefined ? { kind: 'untargeted' } : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t, ...(v['target-seed'] ? { seed: num(v['target-seed'] as string, 'target-seed', { int: true, min: 0 }) } : {}) };
     const params = { ...selection(v), attack: v.attack, goal, params: attackFlagParams(v), transferTo: v.transfer, saveExamples: num(v['save-examples'] as string | undefined, 'save-examples', { int: true, min: 0 }), batchSize: num(v['batch-size'] as string | undefined, 'batch-size', { int: true, min: 1 }) };
