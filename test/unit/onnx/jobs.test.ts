@@ -3,12 +3,8 @@
  * result, log); tfjs runs the reference; both give the same result; a thermometer-encoded model stays
  * on tfjs with the reason; an unknown engine is refused by the schema with the accepted values.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attackParams } from '../../../src-main/api/jobs';
-import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
 import { buildModel } from '../../../src-main/engine/models/architectures';
 import { fromLayersModel } from '../../../src-main/engine/models/classifier';
@@ -17,24 +13,17 @@ import { SessionStore } from '../../../src-main/engine/sessions';
 import { engineFor } from '../../../src-main/engine/onnx/select';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
 import type { JobEnv } from '../../../src-main/jobs/types';
-import { writeIdxPair } from '../data/fixtures';
+import { trainSmallMnistModel, type SmallMnistModel } from '../../fixtures/small-mnist-model';
 
-const labelsOf = (n: number) => Array.from({ length: n }, (_, i) => (i * 7 + 3) % 10);
-
-let root: string;
 let env: JobEnv;
 let model: string;
+let fixture: SmallMnistModel | undefined;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'advlab-engine-'));
-  const data = join(root, 'data');
-  writeIdxPair(join(data, 'mnist'), 'train', labelsOf(200), { rows: 28, cols: 28, gz: true });
-  writeIdxPair(join(data, 'mnist'), 't10k', labelsOf(100), { rows: 28, cols: 28, gz: true });
-  env = { backend: await initBackend('wasm'), dataDirs: [data], sessionsRoot: join(root, 'sessions'), onSession: () => undefined };
-  const t = (await jobHandlers.train({ dataset: 'mnist', arch: 'small-cnn', epochs: 1, limit: 200, testLimit: 20, validationSplit: 0 }, new LocalContext(), env)) as { session: string };
-  model = t.session;
+  fixture = await trainSmallMnistModel('advlab-engine-');
+  ({ env, model } = fixture);
 }, 120_000);
-afterAll(() => rm(root, { recursive: true, force: true }));
+afterAll(() => fixture?.cleanup());
 
 async function attack(extra: Record<string, unknown>) {
   const ctx = new LocalContext();
