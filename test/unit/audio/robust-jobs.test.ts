@@ -42,6 +42,26 @@ afterAll(async () => {
 
 const artifacts = (store: SessionStore, id: string) => join(store.dir(id), 'artifacts');
 
+/**
+ * Runs a job with a context that cancels it at its first progress event for which `when` holds, and
+ * the file's env with an onSession that records the session the job opens. Returns what the job threw
+ * (null when it finished) and that session's id.
+ */
+async function cancelledRun(
+  run: (ctx: LocalContext, env: JobEnv) => Promise<unknown>,
+  when: (p: Parameters<LocalContext['progress']>[0]) => boolean = () => true,
+): Promise<{ error: unknown; id: string }> {
+  const ctx = new LocalContext();
+  const progress = ctx.progress.bind(ctx);
+  ctx.progress = (p) => {
+    progress(p);
+    if (when(p)) ctx.cancel();
+  };
+  const ids: string[] = [];
+  const error = await run(ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
+  return { error, id: ids[0] };
+}
+
 describe('attacks that survive: jobs', () => {
   it('params: defaults from the engine, strict, registered', () => {
     const r = audioRobustParams.parse({ model: 'm', wav: 'x.wav', target: 'a' });
@@ -67,16 +87,9 @@ describe('attacks that survive: jobs', () => {
 
   it('a cancelled audio-attack keeps its clip and re-checks it too', async () => {
     const store = new SessionStore(env.sessionsRoot);
-    const ctx = new LocalContext();
-    const progress = ctx.progress.bind(ctx);
-    ctx.progress = (p) => {
-      progress(p);
-      ctx.cancel();
-    };
-    const ids: string[] = [];
-    const e = await audioAttackJob({ model: modelDir, wav, target: 'three', iterations: 500, seed: 1 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
-    expect(e).toBeInstanceOf(CancelledError);
-    const m = await store.manifest(ids[0]);
+    const { error, id } = await cancelledRun((ctx, env) => audioAttackJob({ model: modelDir, wav, target: 'three', iterations: 500, seed: 1 }, ctx, env));
+    expect(error).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(id);
     expect(m.status).toBe('cancelled');
     expect(m.summary).toMatchObject({ survivalChecked: 1 });
     expect(m.summary.secondCopyTranscript).toBe(m.summary.transcriptAfter);
@@ -102,20 +115,13 @@ describe('attacks that survive: jobs', () => {
 
   it('a cancelled audio-robust keeps the EOT clip so far in a session marked cancelled', async () => {
     const store = new SessionStore(env.sessionsRoot);
-    const ctx = new LocalContext();
-    const progress = ctx.progress.bind(ctx);
-    ctx.progress = (p) => {
-      progress(p);
-      ctx.cancel();
-    };
-    const ids: string[] = [];
-    const e = await audioRobust({ model: modelDir, wav, target: 'three', iterations: 500, samples: 2, rooms: 2, heldOut: 2, checkTransforms: 2 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
-    expect(e).toBeInstanceOf(CancelledError);
-    const m = await store.manifest(ids[0]);
+    const { error, id } = await cancelledRun((ctx, env) => audioRobust({ model: modelDir, wav, target: 'three', iterations: 500, samples: 2, rooms: 2, heldOut: 2, checkTransforms: 2 }, ctx, env));
+    expect(error).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(id);
     expect(m.status).toBe('cancelled');
     expect(m.summary).toMatchObject({ heldOutSuccess: null, target: 'three' });
     expect(m.summary.iterations as number).toBeLessThanOrEqual(20);
-    expect(existsSync(join(artifacts(store, ids[0]), 'adversarial.wav'))).toBe(true);
+    expect(existsSync(join(artifacts(store, id), 'adversarial.wav'))).toBe(true);
   }, 120_000);
 
   it('audio-universal trains one delta per bound and reports held-out success against the norm', async () => {
@@ -139,19 +145,15 @@ describe('attacks that survive: jobs', () => {
 
   it('a cancelled audio-universal keeps the bounds it finished', async () => {
     const store = new SessionStore(env.sessionsRoot);
-    const ctx = new LocalContext();
-    const progress = ctx.progress.bind(ctx);
-    ctx.progress = (p) => {
-      progress(p);
-      if (p.step / p.total >= 0.5) ctx.cancel(); // the second bound's first check
-    };
-    const ids: string[] = [];
-    const e = await audioUniversal({ model: modelDir, target: 'three', trainClips: 3, testClips: 2, eps: [0.02, 0.3], iterations: 4, batchSize: 3, seconds: 0.6, seed: 1 }, ctx, { ...env, onSession: (id) => void ids.push(id) }).then(() => null, (err: unknown) => err);
-    expect(e).toBeInstanceOf(CancelledError);
-    const m = await store.manifest(ids[0]);
+    const { error, id } = await cancelledRun(
+      (ctx, env) => audioUniversal({ model: modelDir, target: 'three', trainClips: 3, testClips: 2, eps: [0.02, 0.3], iterations: 4, batchSize: 3, seconds: 0.6, seed: 1 }, ctx, env),
+      (p) => p.step / p.total >= 0.5, // the second bound's first check
+    );
+    expect(error).toBeInstanceOf(CancelledError);
+    const m = await store.manifest(id);
     expect(m.status).toBe('cancelled');
     expect(m.summary).toMatchObject({ bounds: 1, target: 'three', survivalChecked: 2 });
-    const curve = JSON.parse(await readFile(join(artifacts(store, ids[0]), 'curve.json'), 'utf8'));
+    const curve = JSON.parse(await readFile(join(artifacts(store, id), 'curve.json'), 'utf8'));
     expect(curve.points.map((p: { eps: number }) => p.eps)).toEqual([0.02]);
   }, 120_000);
 });
