@@ -1,18 +1,14 @@
-import { test, expect, openView, api } from './fixtures';
+import { test, expect, openView, openOnTrainedModel, api } from './fixtures';
 
 test('attack a trained model from the Attack view: grid, detail, validation, epsilon curve, loss surfaces', async ({ page, host, trainedModel, consoleErrors }) => {
   test.setTimeout(300_000);
   // A model to attack, trained through the API by the worker's fixture (the Train view has its own test).
   expect((await api<{ name: string }[]>(host, 'models.list')).filter((m) => m.name === trainedModel.name)).toHaveLength(1);
 
-  await page.goto(host.url);
-  await openView(page, 'attack');
   // The host is shared with other spec files: pick this test's model by name.
-  const option = page.getByTestId('attack-model').locator('option', { hasText: trainedModel.name });
-  await expect(option).toHaveCount(1);
-  await page.getByTestId('attack-model').selectOption((await option.getAttribute('value'))!);
+  const picked = await openOnTrainedModel(page, host, 'attack', trainedModel);
   // The option is the fixture's model (its session id).
-  expect(await option.getAttribute('value')).toBe(trainedModel.id);
+  expect(picked).toBe(trainedModel.id);
   await page.getByTestId('attack-n').fill('20');
   // The first 20 images after an offset of 100 (the default pick); examples are named by their index in the split.
   await expect(page.getByTestId('attack-pick')).toHaveValue('first');

@@ -1,13 +1,8 @@
-import { test, expect, openView } from './fixtures';
+import { test, expect, openOnTrainedModel } from './fixtures';
 
 test('evaluate a trained model from the Evaluate view: waterfall, checks, per-example table', async ({ page, host, trainedModel, consoleErrors }) => {
   test.setTimeout(300_000);
-  await page.goto(host.url);
-  await openView(page, 'evaluate');
-  const option = page.getByTestId('evaluate-model').locator('option', { hasText: trainedModel.name });
-  await expect(option).toHaveCount(1);
-  await page.getByTestId('evaluate-model').selectOption((await option.getAttribute('value'))!);
-  await page.getByTestId('evaluate-dataset').selectOption('mnist');
+  await openOnTrainedModel(page, host, 'evaluate', trainedModel, 'mnist');
   // The form starts from the job schema's defaults.
   await expect(page.getByTestId('evaluate-version')).toHaveValue('standard');
   await page.getByTestId('evaluate-version').selectOption('quick');

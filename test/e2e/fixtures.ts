@@ -112,4 +112,20 @@ export async function openView(page: Page, id: string): Promise<void> {
   await expect(page.getByTestId(`view-${id}`)).toBeVisible();
 }
 
+/**
+ * Opens the host's page on a view that attacks or evaluates a model (Attack, Evaluate) and picks the
+ * worker's trained model in its `<view>-model` select by name (the host is shared with other spec
+ * files), then `dataset` in `<view>-dataset` if given. Returns the option's value (the model's id).
+ */
+export async function openOnTrainedModel(page: Page, host: HostFixture, view: 'attack' | 'evaluate', model: TrainedModel, dataset?: string): Promise<string> {
+  await page.goto(host.url);
+  await openView(page, view);
+  const option = page.getByTestId(`${view}-model`).locator('option', { hasText: model.name });
+  await expect(option).toHaveCount(1);
+  const value = (await option.getAttribute('value'))!;
+  await page.getByTestId(`${view}-model`).selectOption(value);
+  if (dataset) await page.getByTestId(`${view}-dataset`).selectOption(dataset);
+  return value;
+}
+
 export { expect };

@@ -1,13 +1,8 @@
-import { test, expect, openView } from './fixtures';
+import { test, expect, openOnTrainedModel } from './fixtures';
 
 test('build and run a study from the Evaluate view: cells run on the local pool threads, then the summary table and chart', async ({ page, host, trainedModel, consoleErrors }) => {
   test.setTimeout(300_000);
-  await page.goto(host.url);
-  await openView(page, 'evaluate');
-  const option = page.getByTestId('evaluate-model').locator('option', { hasText: trainedModel.name });
-  await expect(option).toHaveCount(1);
-  await page.getByTestId('evaluate-model').selectOption((await option.getAttribute('value'))!);
-  await page.getByTestId('evaluate-dataset').selectOption('mnist');
+  await openOnTrainedModel(page, host, 'evaluate', trainedModel, 'mnist');
   await page.getByTestId('tab-study').click();
 
   // Text that is not JSON is refused in the panel, before any request.

@@ -1,15 +1,10 @@
-import { test, expect, openView, api } from './fixtures';
+import { test, expect, openView, openOnTrainedModel, api } from './fixtures';
 
 const cell = async (page: import('@playwright/test').Page, id: string) => Number(await page.getByTestId(id).textContent());
 
 test("C&W towards every target from the Attack view: best / average / worst case beside the paper's, also in the session", async ({ page, host, trainedModel, consoleErrors }) => {
   test.setTimeout(300_000);
-  await page.goto(host.url);
-  await openView(page, 'attack');
-  const option = page.getByTestId('attack-model').locator('option', { hasText: trainedModel.name });
-  await expect(option).toHaveCount(1);
-  await page.getByTestId('attack-model').selectOption((await option.getAttribute('value'))!);
-  await page.getByTestId('attack-dataset').selectOption('mnist');
+  await openOnTrainedModel(page, host, 'attack', trainedModel, 'mnist');
   await page.getByTestId('attack-n').fill('3');
   await page.getByTestId('attack-id').selectOption('cw-l2');
   await page.getByTestId('attack-goal').selectOption('targeted');
