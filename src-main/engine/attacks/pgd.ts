@@ -167,6 +167,8 @@ const MADRY: Paper = {
   url: 'https://arxiv.org/abs/1706.06083',
 };
 
+/** The Linf budget of PGD, PGD-margin and BIM. */
+const linfEps = z.number().positive().max(1).default(0.3).describe('Linf budget (pixels in [0, 1]). 0.3 is the usual MNIST budget (Madry et al.); about 8/255 for CIFAR-10.');
 const steps = (d: number) => z.number().int().min(1).max(100_000).default(d).describe('Gradient steps per run.');
 const stepSize = z.number().positive().optional().describe('Step length per iteration (Linf: per pixel; L2: of the whole step). Default 2.5*eps/steps, at most eps.');
 const randomStartField = z.boolean().default(true).describe('Start from a uniformly random point of the eps-ball (Madry) instead of x.');
@@ -176,7 +178,7 @@ const kappaField = z.number().min(0).default(0).describe('Margin loss only: stop
 const seedField = z.number().int().default(0).describe('Seed of the random starts.');
 
 const pgdSchema = z.strictObject({
-  eps: z.number().positive().max(1).default(0.3).describe('Linf budget (pixels in [0, 1]). 0.3 is the usual MNIST budget (Madry et al.); about 8/255 for CIFAR-10.'),
+  eps: linfEps,
   steps: steps(40),
   stepSize,
   randomStart: randomStartField,
@@ -229,7 +231,7 @@ export const pgdL2: AttackDefinition<PgdL2Params> = {
 };
 
 const pgdMarginSchema = z.strictObject({
-  eps: z.number().positive().max(1).default(0.3).describe('Linf budget (pixels in [0, 1]). 0.3 is the usual MNIST budget (Madry et al.); about 8/255 for CIFAR-10.'),
+  eps: linfEps,
   steps: steps(40),
   stepSize,
   randomStart: randomStartField,
@@ -262,7 +264,7 @@ export const pgdMargin: AttackDefinition<PgdMarginParams> = {
 };
 
 const bimSchema = z.strictObject({
-  eps: z.number().positive().max(1).default(0.3).describe('Linf budget (pixels in [0, 1]). 0.3 is the usual MNIST budget (Madry et al.); about 8/255 for CIFAR-10.'),
+  eps: linfEps,
   steps: steps(10),
   stepSize,
   loss: lossField,
