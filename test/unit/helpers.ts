@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { AdvlabError } from '../../src-main/engine/errors';
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,28 @@ import { JobRunner } from '../../src-main/jobs/runner';
 /** The built job worker; `npm test` builds before the unit tests. */
 export const WORKER = resolve(import.meta.dirname, '../../out/main/worker.js');
 export const DATA = process.env.ADVLAB_DATA ?? resolve(import.meta.dirname, '../../../shared/data');
+/** The repository, and the CLI as a user runs it (bin/advlab.mjs starts the built out/main/cli.js). */
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/advlab.mjs');
+
+/** What the CLI printed last on stdout, read as JSON (with --json: the result, or `{ error }`). */
+export type CliJson = { error?: { code: string; message: string } } & Record<string, unknown>;
+
+/**
+ * Runs the built CLI (`npm test` builds first) from the repository, with ADVLAB_DATA = DATA and `env`
+ * added; its exit status, output, and its last stdout line as JSON (null when that is not JSON).
+ * `timeoutMs` (default 120 s) ends a run that hangs.
+ */
+export function advlab(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string; json: CliJson | null } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, ADVLAB_DATA: DATA, ...opts.env } });
+  let json: CliJson | null = null;
+  try {
+    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
+  } catch {
+    json = null;
+  }
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json };
+}
 
 /** Progress events that go back (a recipe's bar must only move forward), as "phase step/total". */
 export function backwardProgress(events: { step: number; total: number; phase?: string }[]): string[] {

@@ -4,23 +4,13 @@
  * per typo). The CLI starts its jobs through the API's jobs.start door, as the GUI does.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DATA } from '../helpers';
+import { join } from 'node:path';
+import { advlab } from '../helpers';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
-
-function advlab(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ADVLAB_DATA: DATA } });
-  let json: { error?: { code: string; message: string } } & Record<string, unknown> = {};
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-  } catch { /* asserted below */ }
-  return { status: r.status, stderr: r.stderr, json };
-}
+/** The built CLI with --json. */
+const advlabJson = (args: string[]) => advlab([...args, '--json']);
 
 const sessionsIn = (root: string) => readdirSync(root).filter((f) => !f.startsWith('.')).sort();
 
@@ -29,9 +19,9 @@ let model: string;
 
 beforeAll(() => {
   sessions = mkdtempSync(join(tmpdir(), 'advlab-refuse-'));
-  const trained = advlab(['train', '--dataset', 'mnist', '--arch', 'mlp', '--epochs', '1', '--limit', '200', '--test-limit', '20', '--validation-split', '0', '--sessions', sessions]);
+  const trained = advlabJson(['train', '--dataset', 'mnist', '--arch', 'mlp', '--epochs', '1', '--limit', '200', '--test-limit', '20', '--validation-split', '0', '--sessions', sessions]);
   expect(trained.status, trained.stderr).toBe(0);
-  model = trained.json.session as string;
+  model = trained.json?.session as string;
 }, 120_000);
 
 describe('advlab refuses invalid job parameters before a session exists', () => {
@@ -49,18 +39,18 @@ describe('advlab refuses invalid job parameters before a session exists', () => 
   for (const c of cases) {
     it(c.name, () => {
       const before = sessionsIn(sessions);
-      const r = advlab([...c.args(), '--sessions', sessions]);
+      const r = advlabJson([...c.args(), '--sessions', sessions]);
       expect(r.status, r.stderr).toBe(2);
-      expect(r.json.error?.code).toBe('BAD_INPUT');
-      expect(r.json.error?.message).toMatch(c.message);
+      expect(r.json?.error?.code).toBe('BAD_INPUT');
+      expect(r.json?.error?.message).toMatch(c.message);
       expect(r.stderr).toMatch(c.message);
       expect(sessionsIn(sessions)).toEqual(before);
     }, 60_000);
   }
 
   it('a bad --max-jobs or ADVLAB_MAX_JOBS is refused with its bounds', () => {
-    const r = advlab(['doctor', '--max-jobs', '0', '--sessions', sessions]);
+    const r = advlabJson(['doctor', '--max-jobs', '0', '--sessions', sessions]);
     expect(r.status).toBe(2);
-    expect(r.json.error?.message).toMatch(/--max-jobs must be an integer from 1 to 64 \(MAX_JOBS_LIMIT\), got "0"/);
+    expect(r.json?.error?.message).toMatch(/--max-jobs must be an integer from 1 to 64 \(MAX_JOBS_LIMIT\), got "0"/);
   });
 });

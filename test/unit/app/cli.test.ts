@@ -4,27 +4,14 @@
  * (never a corrupt one), and `npm start` without Electron's binary falls back to the browser host.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DATA } from '../helpers';
+import { join } from 'node:path';
+import { advlab, BIN, DATA, ROOT } from '../helpers';
 import { findElectronBinary } from '../../../src-main/electron/binary';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
 
-function advlab(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ADVLAB_DATA: DATA, ...env } });
-  const lines = r.stdout.trim().split('\n');
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(lines.at(-1) ?? '');
-  } catch {
-    json = null;
-  }
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json };
-}
 
 describe('advlab CLI', () => {
   it('doctor --json reports backend, tfjs version, Electron, data directories, datasets and the gradient check', () => {

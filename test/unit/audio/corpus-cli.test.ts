@@ -1,26 +1,15 @@
 /** `advlab audio corpus` and `advlab doctor`'s synthesizer line, as a user runs them (the built CLI). */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DATA } from '../helpers';
+import { advlab as runAdvlab } from '../helpers';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'advlab-corpus-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function advlab(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, ADVLAB_DATA: DATA, ADVLAB_HOME: join(dir, 'home'), ...env } });
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-  } catch {
-    json = null;
-  }
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json };
-}
+/** The built CLI with its app folder in `dir` (ADVLAB_HOME) and `env` added; a corpus takes up to 4 minutes. */
+const advlab = (args: string[], env: Record<string, string> = {}) => runAdvlab(args, { env: { ADVLAB_HOME: join(dir, 'home'), ...env }, timeoutMs: 240_000 });
 
 describe('advlab audio corpus', () => {
   it('writes a seeded corpus with its manifest and lists FSDD', () => {

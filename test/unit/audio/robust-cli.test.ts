@@ -1,30 +1,17 @@
 /** `advlab audio robust | universal` and the survival fields of `advlab audio attack`, as a user runs them (the built CLI). */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { write16 } from '../../../src-main/engine/audio';
-import { DATA } from '../helpers';
+import { advlab } from '../helpers';
 import { tinySpeechModel } from './tiny-speech';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
 let dir: string;
 let modelDir: string;
 let wav: string;
 
-function advlab(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000, env: { ...process.env, ADVLAB_DATA: DATA } });
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-  } catch {
-    json = null;
-  }
-  return { status: r.status, stderr: r.stderr, json };
-}
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -40,28 +27,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('advlab audio robust / universal', () => {
   it('refuses bad requests clearly', () => {
-    const both = advlab(['audio', 'robust', '--model', 'm', '--wav', 'x.wav', '--target', 'one', '--snr', '10', '--no-noise', '--json']);
+    const both = advlab(['audio', 'robust', '--model', 'm', '--wav', 'x.wav', '--target', 'one', '--snr', '10', '--no-noise', '--json'], { timeoutMs: 180_000 });
     expect(both.status).toBe(2);
     expect(both.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/either --snr or --no-noise/) } });
-    const eps = advlab(['audio', 'universal', '--model', 'm', '--target', 'one', '--eps', '0.1,x', '--json']);
+    const eps = advlab(['audio', 'universal', '--model', 'm', '--target', 'one', '--eps', '0.1,x', '--json'], { timeoutMs: 180_000 });
     expect(eps.json).toMatchObject({ error: { message: expect.stringMatching(/--eps \(item 2\) must be a number/) } });
-    const noTarget = advlab(['audio', 'universal', '--model', 'm', '--json']);
+    const noTarget = advlab(['audio', 'universal', '--model', 'm', '--json'], { timeoutMs: 180_000 });
     expect(noTarget.json).toMatchObject({ error: { message: expect.stringMatching(/--target "TEXT" is required/) } });
   });
 
   it('attack, robust and universal print their JSON with the survival re-check', () => {
     const sessions = join(dir, 'sessions');
-    const a = advlab(['audio', 'attack', '--model', modelDir, '--wav', wav, '--target', 'three', '--iterations', '40', '--sessions', sessions, '--json']);
+    const a = advlab(['audio', 'attack', '--model', modelDir, '--wav', wav, '--target', 'three', '--iterations', '40', '--sessions', sessions, '--json'], { timeoutMs: 180_000 });
     expect(a.status).toBe(0);
     expect(a.json).toMatchObject({ success: true, transcriptAfter: 'three', survived: true, secondCopyTranscript: 'three' });
 
-    const r = advlab(['audio', 'robust', '--model', modelDir, '--wav', wav, '--target', 'three', '--iterations', '20', '--samples', '2', '--rooms', '3', '--held-out', '5', '--check', '2', '--no-noise', '--sessions', sessions, '--json']);
+    const r = advlab(['audio', 'robust', '--model', modelDir, '--wav', wav, '--target', 'three', '--iterations', '20', '--samples', '2', '--rooms', '3', '--held-out', '5', '--check', '2', '--no-noise', '--sessions', sessions, '--json'], { timeoutMs: 180_000 });
     expect(r.status).toBe(0);
     expect(r.json).toMatchObject({ heldOutTrials: 5, target: 'three' });
     for (const k of ['heldOutSuccess', 'plainHeldOutSuccess', 'dbx', 'plainDbx', 'survived', 'secondCopyTranscript']) expect(r.json).toHaveProperty(k);
     expect(typeof r.json!.heldOutSuccess).toBe('number');
 
-    const u = advlab(['audio', 'universal', '--model', modelDir, '--target', 'three', '--eps', '0.05,0.2', '--train-clips', '4', '--test-clips', '3', '--iterations', '3', '--seconds', '0.6', '--sessions', sessions, '--json']);
+    const u = advlab(['audio', 'universal', '--model', modelDir, '--target', 'three', '--eps', '0.05,0.2', '--train-clips', '4', '--test-clips', '3', '--iterations', '3', '--seconds', '0.6', '--sessions', sessions, '--json'], { timeoutMs: 180_000 });
     expect(u.status).toBe(0);
     expect(u.json).toMatchObject({ target: 'three', trainClips: 4, testClips: 3 });
     expect((u.json!.curve as { eps: number }[]).map((p) => p.eps)).toEqual([0.05, 0.2]);

@@ -1,24 +1,11 @@
 /** `advlab audio ...` as a user runs it (the built CLI; `npm test` builds first). */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DATA } from '../helpers';
+import { advlab } from '../helpers';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
 
-function advlab(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ADVLAB_DATA: DATA } });
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-  } catch {
-    json = null;
-  }
-  return { status: r.status, stderr: r.stderr, json };
-}
 
 describe('advlab audio', () => {
   it('explains its subcommands and refuses incomplete or bad requests clearly', () => {

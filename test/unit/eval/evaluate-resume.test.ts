@@ -4,33 +4,25 @@
  * breaking each input, as an uninterrupted run with the same seed.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DATA } from '../helpers';
+import { join } from 'node:path';
+import { advlab, BIN, DATA, ROOT } from '../helpers';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
 
-function advlab(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ADVLAB_DATA: DATA } });
-  let json: Record<string, unknown> | null = null;
-  try { json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? ''); } catch { json = null; }
-  return { status: r.status, stderr: r.stderr, json };
-}
 
 const evaluation = (sessions: string, id: string) => JSON.parse(readFileSync(join(sessions, id, 'artifacts', 'evaluate.json'), 'utf8'));
 
 describe('advlab evaluate --resume', () => {
   it('finishes an evaluation killed with SIGKILL, with the result of an uninterrupted run', async () => {
     const sessions = mkdtempSync(join(tmpdir(), 'advlab-eval-'));
-    const trained = advlab(['train', '--dataset', 'mnist', '--arch', 'mlp', '--epochs', '2', '--limit', '3000', '--test-limit', '100', '--sessions', sessions, '--json']);
+    const trained = advlab(['train', '--dataset', 'mnist', '--arch', 'mlp', '--epochs', '2', '--limit', '3000', '--test-limit', '100', '--sessions', sessions, '--json'], { timeoutMs: 300_000 });
     expect(trained.status).toBe(0);
     const model = trained.json!.session as string;
     const args = ['evaluate', '--model', model, '--dataset', 'mnist', '--eps', '0.1', '--n', '60', '--version', 'quick', '--chunk-size', '6', '--checkpoint-seconds', '0', '--attack-seed', '5', '--sessions', sessions];
 
-    const whole = advlab([...args, '--json']);
+    const whole = advlab([...args, '--json'], { timeoutMs: 300_000 });
     expect(whole.status).toBe(0);
     const wholeId = whole.json!.session as string;
 
@@ -60,7 +52,7 @@ describe('advlab evaluate --resume', () => {
     const state = JSON.parse(readFileSync(join(sessions, killedId, 'artifacts', 'evaluate-state.json'), 'utf8'));
     expect(state.done).not.toContain('square');
 
-    const resumed = advlab(['evaluate', '--resume', killedId, '--sessions', sessions, '--json']);
+    const resumed = advlab(['evaluate', '--resume', killedId, '--sessions', sessions, '--json'], { timeoutMs: 300_000 });
     expect(resumed.status).toBe(0);
     expect(resumed.json!.robustAccuracy).toBe(whole.json!.robustAccuracy);
     expect(resumed.json!.resumedFrom).toBe(killedId);
@@ -71,10 +63,10 @@ describe('advlab evaluate --resume', () => {
     expect(b.perExample.map((e: { iterations: number | null }) => e.iterations)).toEqual(a.perExample.map((e: { iterations: number | null }) => e.iterations));
 
     // A finished session, and settings beside --resume, are refused.
-    const again = advlab(['evaluate', '--resume', resumed.json!.session as string, '--sessions', sessions, '--json']);
+    const again = advlab(['evaluate', '--resume', resumed.json!.session as string, '--sessions', sessions, '--json'], { timeoutMs: 300_000 });
     expect(again.status).not.toBe(0);
     expect(again.stderr).toMatch(/finished: there is nothing to resume/);
-    const mixed = advlab(['evaluate', '--resume', killedId, '--eps', '0.2', '--sessions', sessions, '--json']);
+    const mixed = advlab(['evaluate', '--resume', killedId, '--eps', '0.2', '--sessions', sessions, '--json'], { timeoutMs: 300_000 });
     expect(mixed.status).not.toBe(0);
     expect(mixed.stderr).toMatch(/give only resume .*not --eps/);
   }, 600_000);

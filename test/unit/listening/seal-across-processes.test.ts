@@ -8,14 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListeningService } from '../../../src-main/listening';
 import { SEAL_FILE, SessionStore } from '../../../src-main/engine/sessions';
-import { DATA, FIXTURE_ENV, makeAudioAttackSession } from './fixtures';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin/advlab.mjs');
+import { FIXTURE_ENV, makeAudioAttackSession } from './fixtures';
+import { advlab } from '../helpers';
 
 let tmp: string;
 let sessions: string;
@@ -23,14 +21,8 @@ let opener: SessionStore;
 let service: ListeningService;
 let session: string;
 
-function cliExport(id: string, out: string) {
-  const r = spawnSync(process.execPath, [BIN, 'sessions', 'export', id, '--out', out, '--sessions', sessions, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ADVLAB_DATA: DATA } });
-  let json: { error?: { code: string; message: string } } & Record<string, unknown> = {};
-  try {
-    json = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-  } catch { /* asserted below */ }
-  return { status: r.status, stderr: r.stderr, json };
-}
+/** `advlab sessions export ID --out FILE` in another process (the built CLI). */
+const cliExport = (id: string, out: string) => advlab(['sessions', 'export', id, '--out', out, '--sessions', sessions, '--json'], { timeoutMs: 60_000 });
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(os.tmpdir(), 'advlab-seal-'));
@@ -63,8 +55,8 @@ describe('the seal of an open listening test is visible across store instances a
     const out = join(tmp, 'cli-open.zip');
     const r = cliExport(session, out);
     expect(r.status, r.stderr).not.toBe(0);
-    expect(r.json.error?.code).toBe('CONFLICT');
-    expect(r.json.error?.message).toMatch(/key\.json, sealed until its test ends/);
+    expect(r.json?.error?.code).toBe('CONFLICT');
+    expect(r.json?.error?.message).toMatch(/key\.json, sealed until its test ends/);
     expect(existsSync(out)).toBe(false);
   }, 60_000);
 
