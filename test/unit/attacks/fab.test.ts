@@ -7,7 +7,7 @@ import type { Classifier } from '../../../src-main/engine/models/classifier';
 import { runAttack, type Goal } from '../../../src-main/engine/attacks';
 import { fabProjection } from '../../../src-main/engine/attacks/fab';
 import { mulberry32 } from '../../../src-main/engine/core/random';
-import { mnist, trainDense, type Subset } from './helpers';
+import { cancelAfterForwardPasses, mnist, trainDense, type Subset } from './helpers';
 
 let clf: Classifier;
 let pts: Subset;
@@ -138,16 +138,11 @@ describe('FAB-T against an undefended MLP', () => {
   });
 
   it('stops within one step of a cancel (a step: one gradient, one forward), without leaking tensors', async () => {
-    let calls = 0, callsAtCancel = -1;
-    const counting: Classifier = { ...clf, logits: (x) => { calls++; return clf.logits(x); } };
-    const ctx = new LocalContext(() => {
-      if (callsAtCancel < 0 && calls > 3) { callsAtCancel = calls; ctx.cancel(); }
-    });
-    const before = tf.memory().numTensors;
-    await expect(runAttack('fab-t', counting, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 0.01, steps: 1000 }, ctx)).rejects.toBeInstanceOf(CancelledError);
-    expect(callsAtCancel).toBeGreaterThan(0);
-    expect(calls - callsAtCancel).toBeLessThanOrEqual(2);
-    expect(tf.memory().numTensors).toBe(before);
+    const r = await cancelAfterForwardPasses(clf, 4, (counting, ctx) => runAttack('fab-t', counting, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 0.01, steps: 1000 }, ctx));
+    expect(r.error).toBeInstanceOf(CancelledError);
+    expect(r.callsAtCancel).toBeGreaterThan(0);
+    expect(r.calls - r.callsAtCancel).toBeLessThanOrEqual(2);
+    expect(r.tensorsAfter).toBe(r.tensorsBefore);
   });
 
   it('progress never goes back', async () => {

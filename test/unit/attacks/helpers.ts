@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
+import { LocalContext } from '../../../src-main/engine/context';
 import { fromLayersModel, type Classifier } from '../../../src-main/engine/models/classifier';
 
 function readIdx(file: string): { dims: number[]; data: Uint8Array } {
@@ -64,4 +65,25 @@ export function accuracy(classifier: Classifier, s: Subset): number {
     for (let i = 0; i < s.n; i++) if (pred[i] === s.labels[i]) ok++;
     return ok / s.n;
   });
+}
+
+/**
+ * For the property "an attack stops within a step of a cancel, without leaking tensors": runs `attack`
+ * on a copy of `classifier` that counts its forward passes (logits calls), with a context that cancels
+ * at the first progress event once at least `minCalls` have run. Returns what the attack threw, the
+ * count when it cancelled (-1: never) and in all, and the live tensors before and after the run.
+ */
+export async function cancelAfterForwardPasses(
+  classifier: Classifier,
+  minCalls: number,
+  attack: (counting: Classifier, ctx: LocalContext) => Promise<unknown>,
+): Promise<{ error: unknown; callsAtCancel: number; calls: number; tensorsBefore: number; tensorsAfter: number }> {
+  let calls = 0, callsAtCancel = -1;
+  const counting: Classifier = { ...classifier, logits: (x) => { calls++; return classifier.logits(x); } };
+  const ctx = new LocalContext(() => {
+    if (callsAtCancel < 0 && calls >= minCalls) { callsAtCancel = calls; ctx.cancel(); }
+  });
+  const tensorsBefore = tf.memory().numTensors;
+  const error = await attack(counting, ctx).then(() => null, (e: unknown) => e);
+  return { error, callsAtCancel, calls, tensorsBefore, tensorsAfter: tf.memory().numTensors };
 }

@@ -7,7 +7,7 @@ import type { Classifier } from '../../../src-main/engine/models/classifier';
 import { runAttack } from '../../../src-main/engine/attacks';
 import { pseudoGaussianBlock, squareFraction } from '../../../src-main/engine/attacks/square';
 import { mulberry32 } from '../../../src-main/engine/core/random';
-import { mnist, trainDense, type Subset } from './helpers';
+import { cancelAfterForwardPasses, mnist, trainDense, type Subset } from './helpers';
 
 let clf: Classifier;
 let pts: Subset;
@@ -93,15 +93,10 @@ describe('Square Attack', () => {
   });
 
   it('stops within one query of a cancel, without leaking tensors; progress never goes back', async () => {
-    let calls = 0, callsAtCancel = -1;
-    const counting: Classifier = { ...clf, logits: (x) => { calls++; return clf.logits(x); } };
-    const ctx = new LocalContext(() => {
-      if (callsAtCancel < 0 && calls > 5) { callsAtCancel = calls; ctx.cancel(); }
-    });
-    const before = tf.memory().numTensors;
-    await expect(runAttack('square', counting, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 0.01, queries: 100000 }, ctx)).rejects.toBeInstanceOf(CancelledError);
-    expect(calls - callsAtCancel).toBeLessThanOrEqual(1);
-    expect(tf.memory().numTensors).toBe(before);
+    const r = await cancelAfterForwardPasses(clf, 6, (counting, ctx) => runAttack('square', counting, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 0.01, queries: 100000 }, ctx));
+    expect(r.error).toBeInstanceOf(CancelledError);
+    expect(r.calls - r.callsAtCancel).toBeLessThanOrEqual(1);
+    expect(r.tensorsAfter).toBe(r.tensorsBefore);
     const p = new LocalContext();
     await runAttack('square-l2', clf, pts.images, pts.labels, { kind: 'untargeted' }, { eps: 1, queries: 500 }, p, { batchSize: 8 });
     for (let i = 1; i < p.events.length; i++) expect(p.events[i].step / p.events[i].total).toBeGreaterThanOrEqual(p.events[i - 1].step / p.events[i - 1].total - 1e-12);
