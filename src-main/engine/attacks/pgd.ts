@@ -177,15 +177,12 @@ const lossField = z.enum(['ce', 'margin']).default('ce').describe("'ce': cross-e
 const kappaField = z.number().min(0).default(0).describe('Margin loss only: stop pushing once the margin exceeds kappa (confidence).');
 const seedField = z.number().int().default(0).describe('Seed of the random starts.');
 
+/** PGD's fields after its budget, the same in Linf and L2. */
+const pgdFields = { steps: steps(40), stepSize, randomStart: randomStartField, restarts: restartsField, loss: lossField, kappa: kappaField, seed: seedField };
+
 const pgdSchema = z.strictObject({
   eps: linfEps,
-  steps: steps(40),
-  stepSize,
-  randomStart: randomStartField,
-  restarts: restartsField,
-  loss: lossField,
-  kappa: kappaField,
-  seed: seedField,
+  ...pgdFields,
 });
 export type PgdParams = z.output<typeof pgdSchema>;
 
@@ -206,13 +203,7 @@ export const pgd: AttackDefinition<PgdParams> = {
 
 const pgdL2Schema = z.strictObject({
   eps: z.number().positive().default(2).describe('L2 budget of the whole perturbation (pixels in [0, 1]).'),
-  steps: steps(40),
-  stepSize,
-  randomStart: randomStartField,
-  restarts: restartsField,
-  loss: lossField,
-  kappa: kappaField,
-  seed: seedField,
+  ...pgdFields,
 });
 export type PgdL2Params = z.output<typeof pgdL2Schema>;
 
