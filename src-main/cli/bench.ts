@@ -402,6 +402,7 @@ export const PARALLEL_BENCH_IMAGES = 256;
 async function parallelSuite(c: CliContext, quick: boolean, part?: string): Promise<{ rows: Row[]; backend: string }> {
   const { createApp, resolveAppOptions } = await import('../host/app');
   const { defaultPoolSize } = await import('../jobs/pool');
+  const { timelineOf } = await import('./bench-parallel-ceiling');
   if (part !== undefined && part !== 'attacks' && part !== 'training') throw badInput(`Unknown --part "${part}" (attacks, training)`);
   const pool = resolveAppOptions(c.argv).workers ?? defaultPoolSize();
   if (part === 'training') return parallelTraining(c, quick, pool);
@@ -414,20 +415,29 @@ async function parallelSuite(c: CliContext, quick: boolean, part?: string): Prom
   ];
   const rows: Row[] = [];
   let backend = '';
+  if (pool >= 2) {
+    const { ceilingRow } = await import('./bench-parallel-ceiling');
+    const backendOpt = resolveAppOptions(c.argv).backend;
+    rows.push(await ceilingRow({ modelRef: model, store: c.app().store, dataDirs: resolveAppOptions(c.argv).dataDirs, threads: pool, batchSize, rounds: quick ? 2 : 5, ...(backendOpt ? { backend: backendOpt } : {}), load, info: (l) => c.out.info(l) }));
+    c.out.info(`  ${rows[0].benchmark}: ${rows[0].value}`);
+  }
   for (const a of attacks) {
-    const runs: { workers: number; seconds: number; wall: number; examples: string }[] = [];
+    const runs: { workers: number; seconds: number; wall: number; examples: string; timeline: string }[] = [];
     for (const workers of [1, pool]) {
       const app = createApp({ ...resolveAppOptions(c.argv), workers, transport: 'http' });
       try {
         const t = performance.now();
-        const info = await app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s)` }).done;
-        const r = ok(info);
+        const started = app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s)` });
+        const r = ok(await started.done);
         backend = String(r.backend);
-        runs.push({ workers, seconds: Number(r.seconds), wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8') });
+        runs.push({
+          workers, seconds: Number(r.seconds), wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
+          timeline: timelineOf(app.runner.pool?.timings(started.jobId) ?? [], Number(r.seconds)),
+        });
       } finally {
         await app.runner.shutdown();
       }
-      c.out.info(`  ${a.label}: ${workers} worker(s): ${runs.at(-1)!.seconds.toFixed(1)} s (wall ${runs.at(-1)!.wall.toFixed(1)} s)`);
+      c.out.info(`  ${a.label}: ${workers} worker(s): ${runs.at(-1)!.seconds.toFixed(1)} s (wall ${runs.at(-1)!.wall.toFixed(1)} s); ${runs.at(-1)!.timeline}`);
     }
     const [one, many] = runs;
     if (one.examples !== many.examples) throw new Error(`${a.label}: examples.json differs between 1 and ${pool} workers (the pool must not change per-example results)`);

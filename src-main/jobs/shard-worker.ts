@@ -26,6 +26,7 @@ async function runOne(raw: unknown): Promise<void> {
     if (req >= 0) post({ t: 'error', req, error: { code: 'INTERNAL', message: `Malformed shard request: ${parsed.error.issues[0]?.message}`, details: {} } });
     return;
   }
+  const t0 = performance.now();
   const { req, shard, cancelFlag } = parsed.data;
   const flag = new Int32Array(cancelFlag);
   let lastEmit = -Infinity;
@@ -48,7 +49,7 @@ async function runOne(raw: unknown): Promise<void> {
   try {
     ctx.checkpoint();
     const result = await executeShard(shard as Shard, ctx);
-    post({ t: 'result', req, result }, transferables(result));
+    post({ t: 'result', req, result, ms: performance.now() - t0 }, transferables(result));
   } catch (e) {
     post({ t: 'error', req, error: serializeError(e) });
   }
