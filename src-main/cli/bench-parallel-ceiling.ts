@@ -6,7 +6,9 @@
  *   one pool thread alone, then on every pool thread at once, alternately (A/B/A/B). Throughput
  *   ratio = threads x alone / together. No job thread, no splitting, no judging: only the compute
  *   and one message each way. On a VM whose virtual cores share a physical core (or memory
- *   bandwidth) this is below the thread count, and no pool can beat it.
+ *   bandwidth) this is below the thread count, and no pool can beat it. The threads' CPU time per
+ *   shard (Linux) tells the two causes apart: other work on the cores stretches the wall time only,
+ *   the hardware (a shared core, memory) stretches the CPU time too.
  * - Where a pool run's time goes, from the pool's per-shard timings (jobs/pool.ts ShardTiming): the
  *   job's time outside the shards (clean logits before, judging after, in the job's thread), each
  *   thread's compute and idle time while shards run, the tail (the last thread working alone), and
@@ -56,32 +58,39 @@ export async function ceilingRow(opts: {
     task: { classifier: { kind: 'saved', modelJson, sha256, gradient: 'real' }, attack: 'pgd', params: CEILING_PARAMS, images: images.slice(), shape: [opts.batchSize, h, w, c], labels: labels.slice(), targets: null, batch: 0 },
   });
   const flag = new SharedArrayBuffer(4);
+  /** Runs k shards at once: the wall time until all are back, and the worker threads' mean CPU ms per shard (Linux). */
   const wave = async (k: number) => {
     const t = performance.now();
     await Promise.all(Array.from({ length: k }, () => pool.run('ceiling', shard(), flag)));
-    return performance.now() - t;
+    const wall = performance.now() - t;
+    const cpus = pool.timings('ceiling').slice(-k).map((x) => x.cpuMs).filter((x): x is number => x !== undefined);
+    return { wall, cpu: cpus.length === k ? cpus.reduce((a, b) => a + b, 0) / k : undefined };
   };
   try {
     pool.warm();
     // Warm-up: every thread loads the model and runs the shard once (wasm compiled, kernels warm).
     await wave(opts.threads);
     await wave(opts.threads);
-    const ratios: number[] = [], alone: number[] = [], together: number[] = [];
+    const ratios: number[] = [], alone: number[] = [], together: number[] = [], cpuAlone: number[] = [], cpuTogether: number[] = [];
     for (let r = 0; r < opts.rounds; r++) {
       const a = await wave(1);
       const b = await wave(opts.threads);
-      alone.push(a);
-      together.push(b);
-      ratios.push((opts.threads * a) / b);
-      opts.info(`  ceiling round ${r + 1}: 1 shard alone ${a.toFixed(0)} ms, ${opts.threads} at once ${b.toFixed(0)} ms: ${ratios.at(-1)!.toFixed(2)}x (${opts.load()})`);
+      alone.push(a.wall);
+      together.push(b.wall);
+      if (a.cpu !== undefined) cpuAlone.push(a.cpu);
+      if (b.cpu !== undefined) cpuTogether.push(b.cpu);
+      ratios.push((opts.threads * a.wall) / b.wall);
+      const cpu = a.cpu !== undefined && b.cpu !== undefined ? `; thread CPU per shard ${a.cpu.toFixed(0)} / ${b.cpu.toFixed(0)} ms` : '';
+      opts.info(`  ceiling round ${r + 1}: 1 shard alone ${a.wall.toFixed(0)} ms, ${opts.threads} at once ${b.wall.toFixed(0)} ms: ${ratios.at(-1)!.toFixed(2)}x${cpu} (${opts.load()})`);
     }
     const sorted = [...ratios].sort((x, y) => x - y);
     const median = sorted[Math.floor(sorted.length / 2)];
+    const cpu = cpuAlone.length && cpuTogether.length ? `; thread CPU per shard alone / together ${medianOf(cpuAlone).toFixed(0)} / ${medianOf(cpuTogether).toFixed(0)} ms` : '';
     return {
       suite: 'parallel',
       benchmark: `ceiling: the same PGD-40 shard (${opts.batchSize} images, the benchmark model) on 1 pool thread alone vs on ${opts.threads} threads at once, ${opts.rounds} alternations, ${availableParallelism()} cores (${opts.load()})`,
       metric: 'throughput ratio threads x alone / together: median (min-max); ms alone / together (medians)',
-      value: `${median.toFixed(2)}x (${sorted[0].toFixed(2)}-${sorted.at(-1)!.toFixed(2)}); ${medianOf(alone).toFixed(0)} / ${medianOf(together).toFixed(0)} ms`,
+      value: `${median.toFixed(2)}x (${sorted[0].toFixed(2)}-${sorted.at(-1)!.toFixed(2)}); ${medianOf(alone).toFixed(0)} / ${medianOf(together).toFixed(0)} ms${cpu}`,
     };
   } finally {
     await pool.close();
@@ -106,10 +115,11 @@ export function timelineOf(timings: ShardTiming[], jobSeconds: number): string {
   const tail = ends.length > 1 ? ends.at(-1)! - ends.at(-2)! : 0;
   const busy = threads.map((ts) => ts.reduce((a, t) => a + (t.finished - t.started), 0));
   const compute = timings.reduce((a, t) => a + (t.computeMs ?? 0), 0);
+  const cpu = timings.every((t) => t.cpuMs !== undefined) ? timings.reduce((a, t) => a + t.cpuMs!, 0) : undefined;
   const messaging = timings.reduce((a, t) => a + Math.max(0, t.finished - t.started - (t.computeMs ?? 0)), 0) / timings.length;
   const idle = threads.length * span - busy.reduce((a, b) => a + b, 0);
   const outside = jobSeconds * 1000 - span;
   return `${timings.length} shards on ${threads.length} threads (${threads.map((ts) => ts.length).join('/')}); shards span ${(span / 1000).toFixed(2)} s of the job's ${jobSeconds.toFixed(2)} s `
-    + `(outside the shards, in the job's thread: ${(outside / 1000).toFixed(2)} s); thread compute ${(compute / 1000).toFixed(2)} s, idle while shards ran ${(idle / 1000).toFixed(2)} s thread-time, `
+    + `(outside the shards, in the job's thread: ${(outside / 1000).toFixed(2)} s); thread compute ${(compute / 1000).toFixed(2)} s${cpu !== undefined ? ` (thread CPU ${(cpu / 1000).toFixed(2)} s)` : ''}, idle while shards ran ${(idle / 1000).toFixed(2)} s thread-time, `
     + `tail ${(tail / 1000).toFixed(2)} s, messaging ${messaging.toFixed(1)} ms per shard`;
 }

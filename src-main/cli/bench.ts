@@ -422,30 +422,33 @@ async function parallelSuite(c: CliContext, quick: boolean, part?: string): Prom
     c.out.info(`  ${rows[0].benchmark}: ${rows[0].value}`);
   }
   for (const a of attacks) {
-    const runs: { workers: number; seconds: number; wall: number; examples: string; timeline: string }[] = [];
+    const runs: { workers: number; seconds: number; cpu: number; wall: number; examples: string; timeline: string }[] = [];
     for (const workers of [1, pool]) {
       const app = createApp({ ...resolveAppOptions(c.argv), workers, transport: 'http' });
       try {
         const t = performance.now();
+        const cpu0 = process.cpuUsage();
         const started = app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s)` });
         const r = ok(await started.done);
+        const cpu = process.cpuUsage(cpu0);
         backend = String(r.backend);
         runs.push({
-          workers, seconds: Number(r.seconds), wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
+          workers, seconds: Number(r.seconds), cpu: (cpu.user + cpu.system) / 1e6, wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
           timeline: timelineOf(app.runner.pool?.timings(started.jobId) ?? [], Number(r.seconds)),
         });
       } finally {
         await app.runner.shutdown();
       }
-      c.out.info(`  ${a.label}: ${workers} worker(s): ${runs.at(-1)!.seconds.toFixed(1)} s (wall ${runs.at(-1)!.wall.toFixed(1)} s); ${runs.at(-1)!.timeline}`);
+      c.out.info(`  ${a.label}: ${workers} worker(s): ${runs.at(-1)!.seconds.toFixed(1)} s (wall ${runs.at(-1)!.wall.toFixed(1)} s, CPU ${runs.at(-1)!.cpu.toFixed(1)} s); ${runs.at(-1)!.timeline}`);
     }
     const [one, many] = runs;
     if (one.examples !== many.examples) throw new Error(`${a.label}: examples.json differs between 1 and ${pool} workers (the pool must not change per-example results)`);
     const speedup = one.seconds / many.seconds;
     c.out.info(`  ${a.label}: speedup ${speedup.toFixed(2)}x on ${pool} workers; identical examples.json`);
     rows.push({
-      suite: 'parallel', benchmark: `${a.label} on thermometer-defended cw-mnist (L=16), n=${n} in shards of ${batchSize}; 1 worker vs pool of ${pool} (${load()})`,
-      metric: 'seconds 1 / pool, speedup (identical results)', value: `${one.seconds.toFixed(1)} / ${many.seconds.toFixed(1)} s, ${speedup.toFixed(2)}x`,
+      suite: 'parallel', benchmark: `${a.label} on thermometer-defended cw-mnist (L=16), n=${n} in shards of ${batchSize}; 1 worker vs pool of ${pool} (${load()}); pool run: ${many.timeline}`,
+      metric: 'seconds 1 / pool, speedup (identical results); CPU of the whole job, every thread, 1 / pool',
+      value: `${one.seconds.toFixed(1)} / ${many.seconds.toFixed(1)} s, ${speedup.toFixed(2)}x; CPU ${one.cpu.toFixed(1)} / ${many.cpu.toFixed(1)} s`,
       target: pool >= 2 ? '>= 1.8x on 2 cores' : undefined, met: pool >= 2 ? speedup >= 1.8 : undefined,
     });
   }

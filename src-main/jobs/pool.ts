@@ -117,6 +117,8 @@ export interface ShardTiming {
   started: number;
   finished: number;
   computeMs?: number;
+  /** The worker thread's CPU time in the shard (Linux; 10 ms resolution). */
+  cpuMs?: number;
 }
 
 /** The pool keeps the timings of this many finished shards (the latest), for `advlab bench --suite parallel`. */
@@ -336,7 +338,7 @@ export class ShardPool {
       case 'result': {
         const p = this.finish(slot, m.req);
         if (!p) break;
-        this.timingLog.push({ jobId: p.jobId, shard: p.shard.id, threadId: slot.threadId, queued: p.queuedAt, started: p.startedAt ?? p.queuedAt, finished: performance.now(), ...(m.ms !== undefined ? { computeMs: m.ms } : {}) });
+        this.timingLog.push({ jobId: p.jobId, shard: p.shard.id, threadId: slot.threadId, queued: p.queuedAt, started: p.startedAt ?? p.queuedAt, finished: performance.now(), ...(m.ms !== undefined ? { computeMs: m.ms } : {}), ...(m.cpuMs !== undefined ? { cpuMs: m.cpuMs } : {}) });
         if (this.timingLog.length > MAX_SHARD_TIMINGS) this.timingLog.splice(0, this.timingLog.length - MAX_SHARD_TIMINGS);
         p.resolve(m.result);
         break;
