@@ -397,7 +397,14 @@ export const PARALLEL_BENCH_IMAGES = 256;
  * The shard pool (issue 17): the same seeded attacks on a thermometer-defended cw-mnist (wasm) with a
  * pool of 1 thread and with the default pool (one per core), in this run; the per-example results
  * must be identical (asserted), and the speedup is the attack's own time (clean logits, shards,
- * judging) 1 thread / pool.
+ * judging) 1 thread / pool. Each side runs the attack twice on one app: cold (the first job on fresh
+ * threads) and warm (the second, on the same threads: the pool is started once and reused, so this is
+ * what every later job finds); the row's speedup is the warm one, with the cold one beside it.
+ * Measured (03:45, 5 Dec, under load, CPU time): a cold pool run does about 1-2.4 s more CPU work
+ * than a warm one (each thread starts its engine, loads the model and compiles its code inside the
+ * job, and its first shard waits for that), while a warm pool run does no more work than 1 thread.
+ * Before the attacks, the ceiling row (cli/bench-parallel-ceiling.ts) says what the machine allows
+ * two threads at once; each run's line gives the pool's per-shard timeline (tail, idle, messaging).
  */
 async function parallelSuite(c: CliContext, quick: boolean, part?: string): Promise<{ rows: Row[]; backend: string }> {
   const { createApp, resolveAppOptions } = await import('../host/app');
