@@ -400,10 +400,10 @@ export const PARALLEL_BENCH_IMAGES = 256;
  * judging) 1 thread / pool. Each side runs the attack twice on one app: cold (the first job on fresh
  * threads) and warm (the second, on the same threads: the pool is started once and reused, so this is
  * what every later job finds); the row's speedup is the warm one, with the cold one beside it.
- * Measured (04:00, 5 Dec, under load, CPU time of the whole job, 256 images): a cold pool run does
- * 1.7-2.0 s more CPU work than a cold 1-thread run (the second thread starts its engine, loads the
- * model and compiles its code inside the job, and its first shard waits for that); a warm one 0.2 s
- * (PGD) to 1.3 s (C&W) more (BENCHMARKS.md, "where the missing 15% goes").
+ * Measured (04:00 and 04:32, 5 Dec, under load, CPU time of the whole job, 256 images): a cold pool
+ * run did 0.5-2.0 s more CPU work than a cold 1-thread run (the second thread starts its engine, loads
+ * the model and compiles its code inside the job, and its first shard waits for that), a warm one
+ * 0.2-1.8 s; the spread between runs is about 1.5 s (BENCHMARKS.md, "where the missing 15% goes").
  * Before the attacks, the ceiling row (cli/bench-parallel-ceiling.ts) says what the machine allows
  * two threads at once; each run's line gives the pool's per-shard timeline (tail, idle, messaging).
  */
