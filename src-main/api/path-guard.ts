@@ -64,6 +64,25 @@ export const inside = (root: string, p: string): boolean => {
   return r === '' || (!r.startsWith('..') && !path.isAbsolute(r));
 };
 
+/**
+ * The folder a dataset param names, or null when it names none to check: a known name is looked up
+ * in the data folders only, under the registry's folder names; a path is that folder; a bare folder
+ * name is the first data folder holding it (as the engine finds it), judged by where it really is (a
+ * link in a data folder leading out of it is outside). The door and the job's re-check (jobs/confine.ts) share it.
+ */
+export function datasetFolderOf(value: string, dataDirs: readonly string[]): string | null {
+  if (knownDataset(value)) return null;
+  if (looksLikePath(value)) return path.resolve(value);
+  const found = dataDirs.map((d) => path.join(d, value)).find((d) => existsSync(d));
+  return found ?? null;
+}
+
+/** The file a recipe param names, or null for an id (a file of the app's own recipes folder): a path, or a .json name, is read as a file. */
+export function recipeFileOf(value: string): string | null {
+  if (!looksLikePath(value) && !value.endsWith('.json')) return null;
+  return path.resolve(value);
+}
+
 export interface PathGuardOptions {
   dataDirs: readonly string[];
   sessionsRoot: string;
@@ -131,19 +150,10 @@ export class PathGuard {
         // A bare name that is no session and no file: the job says NOT_FOUND (as it does for a typo'd id).
         if (!looksLikePath(value) && !existsSync(value)) return null;
         return path.resolve(value);
-      case 'dataset': {
-        // A known name is looked up in the data folders only, under the registry's folder names.
-        if (knownDataset(value)) return null;
-        if (looksLikePath(value)) return path.resolve(value);
-        // A bare folder name: the first data folder holding it (as the engine finds it), judged by
-        // where it really is (a link in a data folder leading out of it is outside).
-        const found = this.opts.dataDirs.map((d) => path.join(d, value)).find((d) => existsSync(d));
-        return found ?? null;
-      }
+      case 'dataset':
+        return datasetFolderOf(value, this.opts.dataDirs);
       case 'recipe':
-        // An id is a file of the app's own recipes folder; a path (or a .json name) is read as a file.
-        if (!looksLikePath(value) && !value.endsWith('.json')) return null;
-        return path.resolve(value);
+        return recipeFileOf(value);
       case 'wav':
       case 'path':
         return path.resolve(value);

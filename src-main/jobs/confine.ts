@@ -7,7 +7,8 @@
  * that now lies outside. A job with no confinement (the CLI, tests that start jobs directly) reads any path.
  */
 import * as path from 'node:path';
-import { inside, realpathLoose } from '../api/path-guard';
+import { datasetFolderOf, inside, realpathLoose, recipeFileOf } from '../api/path-guard';
+import { loadDataset, type ImageSet, type LoadDatasetOptions } from '../engine/data';
 import { AdvlabError } from '../engine/errors';
 
 let roots: readonly string[] | null = null;
@@ -30,4 +31,28 @@ export async function confinedFile(file: string, param: string): Promise<string>
     throw new AdvlabError('FORBIDDEN', `${param} "${file}" now leads outside the folders this job may read (it was checked when the job started; a link in its path changed since)`, { param, path: file });
   }
   return real;
+}
+
+/**
+ * A dataset param checked again where the job loads it: the folder it names (a path, or a bare folder
+ * name in the data folders; a known dataset's name names none, as at the door: api/path-guard.ts
+ * datasetFolderOf) must lie inside the job's confinement now. Returns `value`, which the engine looks
+ * up as before (its name and session references do not change).
+ */
+export async function confinedDataset(value: string, dataDirs: readonly string[], param = 'dataset'): Promise<string> {
+  const folder = datasetFolderOf(value, dataDirs);
+  if (folder !== null) await confinedFile(folder, param);
+  return value;
+}
+
+/** loadDataset for a job: its dataset param re-checked against the job's confinement first (confinedDataset). */
+export async function loadConfinedDataset(value: string, opts: LoadDatasetOptions, param = 'dataset'): Promise<ImageSet> {
+  return loadDataset(await confinedDataset(value, opts.dataDirs, param), opts);
+}
+
+/** A recipe param checked again where the job reads it: a recipe file (a path or a .json name) must lie inside the confinement now; an id is the app's own. */
+export async function confinedRecipe(value: string, param = 'recipe'): Promise<string> {
+  const file = recipeFileOf(value);
+  if (file !== null) await confinedFile(file, param);
+  return value;
 }

@@ -89,6 +89,9 @@ interface Pending {
   attempts: number;
   /** Why the last attempt's worker died. */
   lastError?: string;
+  /** performance.now() when it was queued and when its (last) attempt was given to a thread. */
+  queuedAt: number;
+  startedAt?: number;
 }
 
 interface Slot {
@@ -101,6 +104,26 @@ interface Slot {
   error?: string;
 }
 
+/**
+ * When one finished shard ran (performance.now() of the pool's thread, ms): queued, given to a thread,
+ * and its result back; `computeMs` is the time the worker spent on it (request in to result out), so
+ * finished - started - computeMs is the messaging both ways (task and result structured-cloned).
+ */
+export interface ShardTiming {
+  jobId: string;
+  shard: string;
+  threadId: number;
+  queued: number;
+  started: number;
+  finished: number;
+  computeMs?: number;
+  /** The worker thread's CPU time in the shard (Linux; 10 ms resolution). */
+  cpuMs?: number;
+}
+
+/** The pool keeps the timings of this many finished shards (the latest), for `advlab bench --suite parallel`. */
+export const MAX_SHARD_TIMINGS = 10_000;
+
 /** What a pool worker is doing, for status and tests. */
 export interface PoolThread {
   threadId: number;
@@ -110,6 +133,7 @@ export interface PoolThread {
 
 export class ShardPool {
   private readonly queue: Pending[] = [];
+  private readonly timingLog: ShardTiming[] = [];
   private readonly slots = new Set<Slot>();
   private seq = 0;
   private closed = false;
@@ -142,7 +166,7 @@ export class ShardPool {
   run(jobId: string, shard: RawShard, cancelFlag: SharedArrayBuffer, onProgress?: (p: Progress) => void, onStart?: (threadId: number) => void): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new AdvlabError('INTERNAL', `The shard pool is closed; shard ${shard.id} of ${jobId} was not run`, { shard: shard.id }));
-      this.queue.push({ req: ++this.seq, jobId, shard, flag: new Int32Array(cancelFlag), cancelFlag, onProgress, onStart, resolve, reject, attempts: 0 });
+      this.queue.push({ req: ++this.seq, jobId, shard, flag: new Int32Array(cancelFlag), cancelFlag, onProgress, onStart, resolve, reject, attempts: 0, queuedAt: performance.now() });
       this.dispatch();
     });
   }
@@ -188,6 +212,11 @@ export class ShardPool {
   /** The pool's threads and what each runs now. */
   threads(): PoolThread[] {
     return [...this.slots].filter((s) => !s.retiring).map((s) => ({ threadId: s.threadId, ...(s.busy ? { jobId: s.busy.jobId, shard: s.busy.shard.id } : {}) }));
+  }
+
+  /** The timings of the finished shards of `jobId` (every job's without it), oldest first; at most MAX_SHARD_TIMINGS are kept. */
+  timings(jobId?: string): ShardTiming[] {
+    return this.timingLog.filter((t) => jobId === undefined || t.jobId === jobId);
   }
 
   /** Shards waiting for a thread. */
@@ -264,6 +293,7 @@ export class ShardPool {
   private assign(slot: Slot, p: Pending): void {
     slot.busy = p;
     p.attempts++;
+    p.startedAt = performance.now();
     p.onStart?.(slot.threadId);
     const request: PoolRequest = { t: 'run', req: p.req, shard: p.shard, cancelFlag: p.cancelFlag };
     slot.worker.postMessage(request);
@@ -305,9 +335,14 @@ export class ShardPool {
       case 'progress':
         if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);
         break;
-      case 'result':
-        this.finish(slot, m.req)?.resolve(m.result);
+      case 'result': {
+        const p = this.finish(slot, m.req);
+        if (!p) break;
+        this.timingLog.push({ jobId: p.jobId, shard: p.shard.id, threadId: slot.threadId, queued: p.queuedAt, started: p.startedAt ?? p.queuedAt, finished: performance.now(), ...(m.ms !== undefined ? { computeMs: m.ms } : {}), ...(m.cpuMs !== undefined ? { cpuMs: m.cpuMs } : {}) });
+        if (this.timingLog.length > MAX_SHARD_TIMINGS) this.timingLog.splice(0, this.timingLog.length - MAX_SHARD_TIMINGS);
+        p.resolve(m.result);
         break;
+      }
       case 'error':
         this.finish(slot, m.req)?.reject(reviveError(m.error));
         break;

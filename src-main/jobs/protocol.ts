@@ -58,7 +58,8 @@ export type PoolRequest = z.infer<typeof poolRequestSchema>;
 export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('ready'), backend: z.string() }),
   z.object({ t: z.literal('progress'), req: z.number().int().nonnegative(), p: progressSchema }),
-  z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown() }),
+  /** `ms`: the shard's time in the worker, from its request to its result; `cpuMs`: the worker thread's CPU time in it, where the OS tells (Linux) (the pool's timings). */
+  z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown(), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional() }),
   z.object({ t: z.literal('error'), req: z.number().int().nonnegative(), error: errorSchema }),
   /** The worker could not start (its backend failed): the pool fails what it gave it. */
   z.object({ t: z.literal('fatal'), error: errorSchema }),

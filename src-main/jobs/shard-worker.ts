@@ -5,6 +5,7 @@
  * Cancellation is the shard's job's: its cancel flag (a SharedArrayBuffer) comes with every shard and
  * the shard checks it at every step, so a cancel stops it within one step.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
@@ -17,6 +18,20 @@ import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWor
 const PROGRESS_INTERVAL_MS = 100;
 
 const input = workerData as ShardWorkerInput;
+
+/**
+ * This thread's CPU time in ms (user + system, 10 ms ticks) where the OS tells it (Linux:
+ * /proc/thread-self/stat), else undefined: the pool's timings tell a shard slowed by other work on the
+ * cores (wall time up, CPU time not) from one slowed by the hardware (both up).
+ */
+function threadCpuMs(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
 const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
 async function runOne(raw: unknown): Promise<void> {
@@ -26,6 +41,7 @@ async function runOne(raw: unknown): Promise<void> {
     if (req >= 0) post({ t: 'error', req, error: { code: 'INTERNAL', message: `Malformed shard request: ${parsed.error.issues[0]?.message}`, details: {} } });
     return;
   }
+  const t0 = performance.now(), cpu0 = threadCpuMs();
   const { req, shard, cancelFlag } = parsed.data;
   const flag = new Int32Array(cancelFlag);
   let lastEmit = -Infinity;
@@ -48,7 +64,8 @@ async function runOne(raw: unknown): Promise<void> {
   try {
     ctx.checkpoint();
     const result = await executeShard(shard as Shard, ctx);
-    post({ t: 'result', req, result }, transferables(result));
+    const cpu1 = threadCpuMs();
+    post({ t: 'result', req, result, ms: performance.now() - t0, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) }, transferables(result));
   } catch (e) {
     post({ t: 'error', req, error: serializeError(e) });
   }

@@ -196,8 +196,9 @@ export class ClusterWorker {
         },
         log: (m) => this.log(`${id}: ${m}`),
       };
+      // A result is stored even when the run was cancelled meanwhile: a shard that answers a cancel with
+      // what it found so far (the audio attack's partial result) gives it to the job, as on the local pool.
       const result = await this.opts.run({ type: env.type as ShardType, id, task } as Shard, ctx, flag.buffer as SharedArrayBuffer);
-      if (isAborted()) throw new CancelledError();
       const bytes = encodePayload(result);
       const sha = sha256Hex(bytes);
       // Stored once: another delivery of this shard may have stored it meanwhile (it is the same result).

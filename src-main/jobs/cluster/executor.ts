@@ -9,7 +9,9 @@
  * and store each result once in the Object Store under result/<run>/<index> (sha256 in its
  * description, checked here before the result is trusted). Models go up once, content-addressed
  * (models.ts). Cancel is a message on advlab.cancel.<run> that every worker watches (its shards
- * stop within a step) plus a purge of the run's shards not yet taken. A shard whose worker dies is
+ * stop within a step) plus a purge of the run's shards not yet taken; the run then waits (bounded) for
+ * its running shards' answers, so a shard that gives back a partial result when cancelled (the audio
+ * attack) gives it here as on the local pool. A shard whose worker dies is
  * redelivered after the ack wait; after max-deliver the run fails with the last error. The run
  * never hangs: losing the server for longer than offlineMs, or nothing happening for stallMs,
  * fails it with a message that says which.
@@ -87,6 +89,10 @@ function safeJson(data: Uint8Array): unknown {
 function toError(e: WireError): AdvlabError {
   return new AdvlabError((e.code as 'INTERNAL') ?? 'INTERNAL', e.message, e.details);
 }
+
+/** After a cancel, how long a run waits at least for its shards' 'started' events in flight, and at most for its running shards to answer. */
+export const CANCEL_SETTLE_MS = 500;
+export const CANCEL_GRACE_MS = 10_000;
 
 export class NatsShardExecutor implements ShardExecutor {
   readonly where = 'cluster' as const;
@@ -167,6 +173,10 @@ export class NatsShardExecutor implements ShardExecutor {
     const totals = new Map<number, number>();
     const seqToIndex = new Map<number, number>();
     const fetching = new Set<number>();
+    /** Shards a worker said it started, and those it stopped (cancelled) without a result. */
+    const startedShards = new Set<number>(), stoppedShards = new Set<number>();
+    /** When the job's cancel was first seen (the workers told): the run then waits for its running shards' answers. */
+    let cancelledAt: number | null = null;
     let lastActivity = Date.now();
     let settle!: { ok: () => void; fail: (e: Error) => void };
     const finished = new Promise<void>((ok, fail) => (settle = { ok, fail }));
@@ -211,6 +221,7 @@ export class NatsShardExecutor implements ShardExecutor {
       if (ev.index >= shards.length || shards[ev.index].id !== ev.id) return; // not one of ours
       switch (ev.t) {
         case 'started':
+          startedShards.add(ev.index);
           if (ev.attempt > 1) ctx.log(`shard ${ev.id}: attempt ${ev.attempt} on ${ev.worker}`);
           break;
         case 'result':
@@ -224,8 +235,21 @@ export class NatsShardExecutor implements ShardExecutor {
           if (!results.has(ev.index)) fail(toError({ ...ev.error, message: `Shard ${ev.id} failed on ${ev.worker} (attempt ${ev.attempt}): ${ev.error.message}` }));
           break;
         case 'stopped':
+          stoppedShards.add(ev.index);
           break;
       }
+    };
+    /**
+     * After a cancel the run ends as the local pool's does: a running shard may still answer with a result
+     * (an audio attack gives back what it found so far), so the run waits for every shard a worker started
+     * to answer (result or stopped; at least CANCEL_SETTLE_MS for 'started' events in flight, at most
+     * CANCEL_GRACE_MS), then returns the results if every shard has one, else fails with CancelledError.
+     */
+    const checkCancelled = () => {
+      if (over || cancelledAt === null) return;
+      const waited = Date.now() - cancelledAt;
+      const answering = [...startedShards].some((i) => !results.has(i) && !stoppedShards.has(i)) || fetching.size > 0;
+      if (waited >= CANCEL_GRACE_MS || (waited >= CANCEL_SETTLE_MS && !answering)) fail(new CancelledError());
     };
 
     // Listen before publishing: the run's events from its first one (an ordered consumer recreates itself after a server restart).
@@ -284,8 +308,15 @@ export class NatsShardExecutor implements ShardExecutor {
 
       const watch = setInterval(() => {
         if (over) return;
-        if (ctx.cancelled) fail(new CancelledError());
-        else if (this.disconnectedAt !== null && Date.now() - this.disconnectedAt > this.offlineMs) {
+        if (ctx.cancelled) {
+          if (cancelledAt === null) {
+            cancelledAt = Date.now();
+            // Tell the workers (their shards stop within a step) and drop what nobody took yet.
+            nc.publish(NAMES.cancelSubject(run), new Uint8Array());
+            void jsm.streams.purge(NAMES.shardStream, { filter: NAMES.shardSubject(run) }).catch(() => undefined);
+          }
+          checkCancelled();
+        } else if (this.disconnectedAt !== null && Date.now() - this.disconnectedAt > this.offlineMs) {
           fail(new AdvlabError('INTERNAL', `Lost the cluster at ${this.opts.auth.url} for ${Math.round((Date.now() - this.disconnectedAt) / 1000)} s (ADVLAB_CLUSTER_OFFLINE_MS ${this.offlineMs}); ${results.size} of ${shards.length} shards had finished`));
         } else if (Date.now() - lastActivity > this.stallMs) {
           fail(new AdvlabError('INTERNAL', `No worker took or advanced a shard for ${Math.round(this.stallMs / 1000)} s (ADVLAB_CLUSTER_STALL_MS); ${results.size} of ${shards.length} shards had finished. Is an \`advlab worker\` connected to ${this.opts.auth.url}?`));

@@ -6,7 +6,8 @@
  */
 import { attackParams, lossSurfaceParams, sweepParams } from '../../api/jobs';
 import { getAttack, runAttack, transferAttack, type AttackResult, type PerExample } from '../../engine/attacks';
-import { loadDataset, type ImageChoice, type ImageSet } from '../../engine/data';
+import type { ImageChoice, ImageSet } from '../../engine/data';
+import { loadConfinedDataset } from '../confine';
 import { childContext, keepPartial } from '../../engine/context';
 import { badInput, type CancelledError } from '../../engine/errors';
 import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eval';
@@ -23,7 +24,7 @@ import { SessionStore } from '../../engine/sessions';
 export async function images(env: JobEnv, p: ImageChoice & { dataset: string; split: 'train' | 'test'; splitSpec?: string; modelSplitSpec?: string }): Promise<ImageSet> {
   const { splitSpec, modelSplitSpec } = p;
   const choice = { n: p.n, pick: p.pick, offset: p.offset, seed: p.seed };
-  return loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, choice, ...(splitSpec ? { splitSpec } : {}), ...(modelSplitSpec ? { modelSplitSpec } : {}) });
+  return loadConfinedDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, choice, ...(splitSpec ? { splitSpec } : {}), ...(modelSplitSpec ? { modelSplitSpec } : {}) });
 }
 
 /** The index in the split of the set's k-th image (see ImageSet.source.indices). */
@@ -186,7 +187,7 @@ export const lossSurfaceJob = (async (raw, ctx, env) => {
   const p = lossSurfaceParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store, ctx);
-  const set = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...splitSpecFor(model, p.dataset, p.splitSpec) });
+  const set = await loadConfinedDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
   checkInputShape(model.classifier, set.shape, set.name);
   const [h, w, c] = set.shape;

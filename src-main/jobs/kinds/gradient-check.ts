@@ -6,7 +6,7 @@
  * is trained on the dataset's training split for the white-box-versus-transfer check.
  */
 import { gradientCheckParams } from '../../api/jobs';
-import { loadDataset } from '../../engine/data';
+import { loadConfinedDataset } from '../confine';
 import { images } from './attack';
 import { gradientMaskingChecks, trainSurrogate } from '../../engine/eval';
 import { checkInputShape } from '../../engine/models';
@@ -68,7 +68,7 @@ export const gradientCheck = (async (raw, ctx, env) => {
       surrogate = given.classifier;
       surrogateNote = `given: ${given.label}`;
     } else {
-      const train = await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'train', limit: p.surrogateTrainLimit, seed: p.seed + 1, ...split });
+      const train = await loadConfinedDataset(p.dataset, { dataDirs: env.dataDirs, split: 'train', limit: p.surrogateTrainLimit, seed: p.seed + 1, ...split });
       const s = await trainSurrogate(train, { arch: 'small-cnn', epochs: p.surrogateEpochs, seed: p.seed + 7 }, part(ctx, 0, 0.2, 'surrogate'));
       surrogate = s.classifier;
       owned = s.model;

@@ -5,7 +5,7 @@
  */
 import { basename, dirname } from 'node:path';
 import { importModelParams } from '../../api/jobs';
-import { loadDataset } from '../../engine/data';
+import { confinedFile, loadConfinedDataset } from '../confine';
 import { checkInputShape, evaluate, loadModel, saveModel } from '../../engine/models';
 import { classifierFor } from '../../engine/models/defended';
 import { openSession, runInSession } from '../session-env';
@@ -13,8 +13,9 @@ import type { JobHandler } from '../types';
 
 export const importModel = (async (raw, ctx, env) => {
   const p = importModelParams.parse(raw);
+  await confinedFile(p.path, 'path'); // checked again where it is opened (jobs/confine.ts)
   const loaded = await loadModel(p.path, { ctx });
-  const set = p.dataset ? await loadDataset(p.dataset, { dataDirs: env.dataDirs, split: 'test', limit: p.testLimit }) : null;
+  const set = p.dataset ? await loadConfinedDataset(p.dataset, { dataDirs: env.dataDirs, split: 'test', limit: p.testLimit }) : null;
   if (set) checkInputShape(classifierFor(loaded), set.shape, set.name);
   const label = p.name ?? `imported ${basename(dirname(loaded.modelJson))}`;
   const { writer } = await openSession(env, {

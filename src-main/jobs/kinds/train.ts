@@ -4,7 +4,7 @@
  * the model trained so far, marked cancelled.
  */
 import { trainParams, type TrainParams } from '../../api/jobs';
-import { loadDataset } from '../../engine/data';
+import { loadConfinedDataset } from '../confine';
 import { keepPartial } from '../../engine/context';
 import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/models';
 import type { JobHandler } from '../types';
@@ -13,8 +13,8 @@ import { cancelledWith, openSession, runInSession } from '../session-env';
 export const train = (async (raw, ctx, env) => {
   const p: TrainParams = trainParams.parse(raw);
   const common = { dataDirs: env.dataDirs, seed: p.seed, ...(p.split ? { splitSpec: p.split } : {}) };
-  const trainSet = await loadDataset(p.dataset, { ...common, split: 'train', limit: p.limit });
-  const testSet = await loadDataset(p.dataset, { ...common, split: 'test', limit: p.testLimit });
+  const trainSet = await loadConfinedDataset(p.dataset, { ...common, split: 'train', limit: p.limit });
+  const testSet = await loadConfinedDataset(p.dataset, { ...common, split: 'test', limit: p.testLimit });
   // Built before the session opens: an unknown architecture or one that does not fit the data is a
   // refused job, not a failed session.
   const model = buildModel(p.arch, { inputShape: trainSet.shape, numClasses: trainSet.classNames.length, seed: p.seed, ...(p.dropout !== undefined ? { dropout: p.dropout } : {}) });

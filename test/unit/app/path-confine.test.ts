@@ -28,7 +28,9 @@ beforeAll(() => {
   const sessions = join(tmp, 'sessions');
   uploads = uploadsDir(sessions);
   outside = join(tmp, 'outside');
-  for (const d of [data, sessions, uploads, outside, join(data, 'model'), join(outside, 'model')]) mkdirSync(d, { recursive: true });
+  for (const d of [data, sessions, uploads, outside, join(data, 'model'), join(outside, 'model'), join(data, 'set'), join(outside, 'set')]) mkdirSync(d, { recursive: true });
+  // Recipe files on both sides (the same bytes: only the check can tell them apart).
+  for (const d of [data, outside]) writeFileSync(join(d, 'recipe.json'), '{"not":"a recipe"}');
   // Valid WAVs on both sides, so only the check can tell them apart.
   const wav = write16(new Float32Array(800), 8000);
   writeFileSync(join(data, 'clip.wav'), wav);
@@ -45,7 +47,7 @@ afterAll(async () => {
 });
 
 /** Starts a job through the door with `link` pointing at `before`; when `after` is given, the link is swapped to it as soon as jobs.start answers (the worker has not started yet). */
-async function startAndSwap(kind: 'audio-transcribe' | 'attack', params: Record<string, unknown>, link: string, before: string, after?: string): Promise<JobInfo> {
+async function startAndSwap(kind: 'audio-transcribe' | 'attack' | 'train' | 'recipe' | 'import-model', params: Record<string, unknown>, link: string, before: string, after?: string): Promise<JobInfo> {
   if (existsSync(link)) unlinkSync(link);
   symlinkSync(before, link);
   const r = await core.call('jobs.start', { kind, params } as never);
@@ -80,6 +82,50 @@ describe('a job re-checks its paths where it opens them', () => {
     expect(plain.state).toBe('failed');
     expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a model
     const swapped = await startAndSwap('attack', params, link, join(data, 'model'), join(outside, 'model'));
+    expect(swapped.state).toBe('failed');
+    expect(swapped.error?.code).toBe('FORBIDDEN');
+  }, 60_000);
+
+  it('a dataset folder link swapped to lead outside after jobs.start: FORBIDDEN where the dataset is loaded', async () => {
+    const link = join(uploads, 'linked-set');
+    const params = { dataset: link, arch: 'mlp', epochs: 1 };
+    const plain = await startAndSwap('train', params, link, join(data, 'set'));
+    expect(plain.state).toBe('failed');
+    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a dataset (an empty folder)
+    const swapped = await startAndSwap('train', params, link, join(data, 'set'), join(outside, 'set'));
+    expect(swapped.state).toBe('failed');
+    expect(swapped.error?.code).toBe('FORBIDDEN');
+    expect(swapped.error?.message).toContain(link);
+  }, 60_000);
+
+  it('a recipe file link swapped to lead outside after jobs.start: FORBIDDEN where the recipe is read', async () => {
+    const link = join(uploads, 'linked-recipe.json');
+    const plain = await startAndSwap('recipe', { recipe: link }, link, join(data, 'recipe.json'));
+    expect(plain.state).toBe('failed');
+    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a recipe
+    const swapped = await startAndSwap('recipe', { recipe: link }, link, join(data, 'recipe.json'), join(outside, 'recipe.json'));
+    expect(swapped.state).toBe('failed');
+    expect(swapped.error?.code).toBe('FORBIDDEN');
+  }, 60_000);
+
+  it("a recipe's dataset override linked outside after jobs.start: FORBIDDEN before the study loads it", async () => {
+    const link = join(uploads, 'linked-set');
+    const params = { recipe: 'thermometer', quick: true, overrides: { dataset: link } };
+    const plain = await startAndSwap('recipe', params, link, join(data, 'set'));
+    expect(plain.state).toBe('failed');
+    expect(plain.error?.code).not.toBe('FORBIDDEN');
+    const swapped = await startAndSwap('recipe', params, link, join(data, 'set'), join(outside, 'set'));
+    expect(swapped.state).toBe('failed');
+    expect(swapped.error?.code).toBe('FORBIDDEN');
+    expect(swapped.error?.message).toContain('overrides.dataset');
+  }, 60_000);
+
+  it('an imported model link swapped to lead outside after jobs.start: FORBIDDEN where the import opens it', async () => {
+    const link = join(uploads, 'linked-import');
+    const plain = await startAndSwap('import-model', { path: link }, link, join(data, 'model'));
+    expect(plain.state).toBe('failed');
+    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a model
+    const swapped = await startAndSwap('import-model', { path: link }, link, join(data, 'model'), join(outside, 'model'));
     expect(swapped.state).toBe('failed');
     expect(swapped.error?.code).toBe('FORBIDDEN');
   }, 60_000);

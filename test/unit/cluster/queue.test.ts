@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { AdvlabError } from '../../../src-main/engine/errors';
+import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
 import { modelSha256, saveModel } from '../../../src-main/engine/models/io';
 import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
 import type { Shard, ShardProgress } from '../../../src-main/engine/shards/types';
@@ -78,8 +78,8 @@ async function silentWorker(): Promise<{ deliveries: number[]; stop(): Promise<v
   };
 }
 
-async function submit(shards: Shard<'attack-batch'>[], onProgress?: (i: number, p: ShardProgress) => void) {
-  const executor = await NatsShardExecutor.open({ auth: { url: server.url, token: server.token }, job: 'queue-test', ctx: { cancelled: false, log: () => undefined }, timings: TIMINGS });
+async function submit(shards: Shard<'attack-batch'>[], onProgress?: (i: number, p: ShardProgress) => void, ctx = { cancelled: false, log: () => undefined }) {
+  const executor = await NatsShardExecutor.open({ auth: { url: server.url, token: server.token }, job: 'queue-test', ctx, timings: TIMINGS });
   try {
     return await executor.run(shards, onProgress);
   } finally {
@@ -165,5 +165,55 @@ describe('cluster queue delivery', () => {
     } finally {
       await silent.stop();
     }
+  });
+
+  it('a cancel while a shard runs: a shard that answers with its partial result (as the audio attack does) gives it to the run, as on the local pool', async () => {
+    const partial = { adversarial: new Float32Array(2 * 784).fill(0.125), iterations: new Int32Array([7, 7]) };
+    const ctx = { cancelled: false, log: () => undefined };
+    let started!: () => void;
+    const running = new Promise<void>((ok) => (started = ok));
+    let runs = 0;
+    const t0 = Date.now();
+    const out = await withWorkers(1, async (_shard, shardCtx) => {
+      runs++;
+      started();
+      // Steps until the job's cancel reaches this worker, then returns what it has (audio-clip's handler does so).
+      for (let s = 0; s < 600 && !shardCtx.cancelled; s++) await new Promise((ok) => setTimeout(ok, 50));
+      if (!shardCtx.cancelled) throw new Error('the cancel never reached the shard');
+      return partial;
+    }, async () => {
+      const outcome = submit([{ type: 'attack-batch', id: 'partial/0', task }], undefined, ctx).then((r) => r, (err: unknown) => err);
+      await running;
+      ctx.cancelled = true;
+      return outcome;
+    });
+    expect(out).not.toBeInstanceOf(Error);
+    const [r] = out as Awaited<ReturnType<typeof submit>>;
+    expect(Array.from(r.iterations)).toEqual([7, 7]);
+    expect(r.adversarial[0]).toBe(0.125);
+    expect(runs).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  it('a cancel while a shard runs: a shard that stops without a result fails the run with CancelledError, within the grace', async () => {
+    const ctx = { cancelled: false, log: () => undefined };
+    let started!: () => void;
+    const running = new Promise<void>((ok) => (started = ok));
+    const t0 = Date.now();
+    const e = await withWorkers(1, async (_shard, shardCtx) => {
+      started();
+      for (let s = 0; s < 600; s++) {
+        await new Promise((ok) => setTimeout(ok, 50));
+        shardCtx.checkpoint();
+      }
+      throw new Error('the cancel never reached the shard');
+    }, async () => {
+      const outcome = submit([{ type: 'attack-batch', id: 'stopped/0', task }], undefined, ctx).then(() => null, (err: unknown) => err);
+      await running;
+      ctx.cancelled = true;
+      return outcome;
+    });
+    expect(e).toBeInstanceOf(CancelledError);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });

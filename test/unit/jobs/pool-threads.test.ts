@@ -2,7 +2,8 @@
  * The shard pool on its own (jobs/pool.ts with out/main/shard-worker.js): an unknown shard type fails
  * clearly without a retry, queued shards of an ended job fail, a thread still running an ended job's
  * shard is stopped and replaced, a cancel flag set before a shard starts means it never starts, and
- * shrinking the pool stops idle threads.
+ * shrinking the pool stops idle threads; each finished shard's timings (queued, started, finished,
+ * the worker's compute and CPU time) are kept for the parallel bench.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,4 +107,24 @@ describe('ShardPool', () => {
     expect(p.threads()).toHaveLength(3);
     expect(() => p.resize(0)).toThrow(/pool size must be an integer from 1 to 64/);
   });
+
+  it("keeps each finished shard's timings: in order queued <= started <= finished, the worker's compute within that, its thread CPU (Linux), per job", async () => {
+    const p = pool(2);
+    const t0 = performance.now();
+    await Promise.all([p.run('timed-a', { type: 'attack-batch', id: 'a/0', task: task(5) }, flag()), p.run('timed-a', { type: 'attack-batch', id: 'a/1', task: task(5) }, flag())]);
+    await p.run('timed-b', { type: 'attack-batch', id: 'b/0', task: task(2) }, flag());
+    const a = p.timings('timed-a');
+    expect(a.map((x) => x.shard).sort()).toEqual(['a/0', 'a/1']);
+    expect(new Set(a.map((x) => x.threadId)).size).toBe(2); // one shard on each thread
+    expect(p.timings('timed-b').map((x) => x.shard)).toEqual(['b/0']);
+    expect(p.timings()).toHaveLength(3);
+    for (const x of p.timings()) {
+      expect(x.queued).toBeGreaterThanOrEqual(t0);
+      expect(x.started).toBeGreaterThanOrEqual(x.queued);
+      expect(x.finished).toBeGreaterThan(x.started);
+      expect(x.computeMs).toBeGreaterThan(0);
+      expect(x.computeMs!).toBeLessThanOrEqual(x.finished - x.started + 1);
+      if (process.platform === 'linux') expect(x.cpuMs).toBeGreaterThanOrEqual(0);
+    }
+  }, 120_000);
 });
