@@ -184,8 +184,8 @@ export const minnormParams = z
     model: modelRef,
     ...imageSelection,
     norm: z.enum(['l2', 'linf']).default('l2'),
-    /** l2: cw-l2, ddn, fmn, apgd; linf: fmn-linf, apgd. Default: all of the norm's. */
-    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd'])).min(1).max(5).optional(),
+    /** l2: cw-l2, ddn, fmn, apgd, fab; linf: fmn-linf, apgd, fab. Default: cw-l2, ddn, fmn, apgd (l2); fmn-linf, apgd (linf). */
+    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd', 'fab'])).min(1).max(6).optional(),
     /** Forward+backward passes per example per attack. */
     budget: z.number().int().min(5).max(100_000).default(1000),
     /** Also run every attack at a tenth and a third of the budget for the distance-versus-budget curves. */

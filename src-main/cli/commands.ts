@@ -232,7 +232,7 @@ const evaluateCmd: Command = {
 
 const minnormCmd: Command = {
   summary: 'minimum-norm attacks compared at equal cost: per-example best distance, AttackBench optimality, distance-versus-budget curves',
-  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd] [--budget 1000] [--cw 9x1000 (C&W at its own budget: search steps x iterations, as the reference)] [--no-curves] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--json]',
+  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd,fab (default: all but fab)] [--budget 1000] [--cw 9x1000 (C&W at its own budget: search steps x iterations, as the reference)] [--no-curves] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({ ...selectionOptions, norm: { type: 'string' }, attacks: { type: 'string' }, budget: { type: 'string' }, cw: { type: 'string' }, targeted: { type: 'string' }, 'no-curves': { type: 'boolean' } });
     const t = v.targeted as string | undefined;

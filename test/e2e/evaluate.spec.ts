@@ -31,5 +31,18 @@ test('evaluate a trained model from the Evaluate view: waterfall, checks, per-ex
   await expect(page.getByTestId('minnorm-curves')).toHaveAttribute('data-points', /^[2-6]$/); // a budget where most inputs fail has no median
   await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fmn/);
   await page.screenshot({ path: 'test-results/views/minnorm-result.png', fullPage: true });
+
+  // FAB is one of the comparison's attacks: its row in the table (an optimality and a distance) and its curve.
+  await page.getByTestId('minnorm-attack-fmn').uncheck();
+  await page.getByTestId('minnorm-attack-fab').check();
+  await page.getByTestId('minnorm-start').click();
+  const fab = page.getByTestId('minnorm-table').locator('tbody tr[data-attack="fab"]');
+  await expect(fab).toHaveCount(1, { timeout: 240_000 });
+  await expect(page.getByTestId('minnorm-job')).toHaveAttribute('data-state', 'finished');
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr')).toHaveCount(2);
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr[data-attack="fmn"]')).toHaveCount(0);
+  await expect(fab.locator('td').nth(1)).toHaveText(/^(0\.\d{3}|1\.000)$/);
+  await expect(fab.locator('td').nth(2)).toHaveText(/^\d+\.\d{4}$/);
+  await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fab/);
   void consoleErrors;
 });

@@ -9,6 +9,12 @@
  *   cw-l2:  binarySearchSteps 5 x maxIterations B/5 (abort-early may stop sooner), or, as the reference
  *           the others are measured against, its own budget S x I (the paper's 9 x 1,000; `cw`);
  *   ddn, fmn, fmn-linf: B steps;
+ *   fab:    FAB-T (Croce & Hein 2020; fab-t-l2 / fab-t) as a plain minimum-norm search: an unbounded radius
+ *           (every adversarial counts; the smallest is kept), one target (the given one, or the class
+ *           ranked highest after the label), one run, and floor((2B - 1) / 3) steps. Each FAB step is a
+ *           gradient (a forward and a backward pass) plus a forward pass to check the new iterate, and the
+ *           untargeted goal ranks the classes with one more forward pass, so it spends at most 2B passes
+ *           counting forward and backward passes alike, as a B-step attack does (B forwards, B backwards).
  *   apgd:   a fixed-epsilon attack, run (APGD-CE, L2 or Linf) at G = 5 radii spread around the other
  *           attacks' median best distance (x 0.5, 0.75, 1, 1.5, 2), B/G steps each; an example's distance
  *           is that of its adversarial at the smallest radius that broke it. This is how AttackBench
@@ -24,8 +30,15 @@ import type { Classifier } from '../models/classifier';
 import { runAttack, toImageData, toLabels } from '../attacks/base';
 import type { Goal } from '../attacks/types';
 
+/** The attacks a comparison runs when none are named (the issue's list). */
 export const MINNORM_ATTACKS = { l2: ['cw-l2', 'ddn', 'fmn', 'apgd'], linf: ['fmn-linf', 'apgd'] } as const;
+/** The attacks a comparison may name in each norm: the defaults and FAB. */
+export const MINNORM_CHOICES = { l2: [...MINNORM_ATTACKS.l2, 'fab'], linf: [...MINNORM_ATTACKS.linf, 'fab'] } as const;
+/** Gradient steps FAB gets within a budget of b passes pairs (see the docstring: 3 passes a step, 1 to rank). */
+export const fabSteps = (b: number) => Math.max(1, Math.floor((2 * Math.round(b) - 1) / 3));
 const GRID = [0.5, 0.75, 1, 1.5, 2];
+/** FAB's radius in the comparison: larger than any L2 distance in [0, 1]^d for d < 10^12, so every adversarial counts. */
+const FAB_UNBOUNDED_L2 = 1e6;
 
 export interface MinNormOptions {
   norm: 'l2' | 'linf';
@@ -75,14 +88,15 @@ export interface MinNormResult {
   best: { index: number; distance: number | null; attack: string | null }[];
 }
 
-/** The parameters that give `attack` a budget of `b` gradient steps (apgd: at radius eps). */
-export function budgetParams(attack: string, b: number, eps?: number): { id: string; params: Record<string, unknown> } {
+/** The parameters that give `attack` a budget of `b` gradient steps (b forward and b backward passes) in `norm`. */
+export function budgetParams(attack: string, b: number, norm: 'l2' | 'linf' = 'l2'): { id: string; params: Record<string, unknown> } {
   const steps = Math.max(1, Math.round(b));
   switch (attack) {
     case 'cw-l2': return { id: 'cw-l2', params: { binarySearchSteps: 5, maxIterations: Math.max(1, Math.round(b / 5)) } };
     case 'ddn': return { id: 'ddn', params: { steps } };
     case 'fmn': return { id: 'fmn', params: { steps } };
     case 'fmn-linf': return { id: 'fmn-linf', params: { steps } };
+    case 'fab': return { id: norm === 'l2' ? 'fab-t-l2' : 'fab-t', params: { steps: fabSteps(b), eps: norm === 'l2' ? FAB_UNBOUNDED_L2 : 1, restarts: 1, targetClasses: 1 } };
     default: throw badInput(`${attack} is not one of the minimum-norm comparison's attacks`);
   }
 }
@@ -97,7 +111,7 @@ export async function minNormComparison(
   const { data, n } = toImageData(images, classifier);
   const y = toLabels(labels, n, classifier.numClasses);
   const budget = opts.budget ?? 1000;
-  const allowed: readonly string[] = MINNORM_ATTACKS[opts.norm];
+  const allowed: readonly string[] = MINNORM_CHOICES[opts.norm];
   for (const a of opts.attacks) if (!allowed.includes(a)) throw badInput(`Attack "${a}" cannot be compared in ${opts.norm}; choose from ${allowed.join(', ')}`);
   if (!opts.attacks.length) throw badInput('Give at least one attack');
   const fractions = [...(opts.curveFractions ?? [0.1, 1 / 3]), 1];
@@ -138,7 +152,7 @@ export async function minNormComparison(
       } else {
         const { id, params } = a === 'cw-l2' && cw
           ? { id: 'cw-l2', params: { binarySearchSteps: cw.binarySearchSteps, maxIterations: Math.max(1, Math.round(cw.maxIterations * f)) } }
-          : budgetParams(a, b);
+          : budgetParams(a, b, opts.norm);
         const r = await runAttack(id, classifier, data, y, goal, params, part(`${a} (${Math.round(b)} passes)`), { batchSize: opts.batchSize ?? 100 });
         dist = r.perExample.map((e) => (e.counted && e.success ? e[key] : null));
         counted ??= r.perExample.map((e) => e.counted);

@@ -45,4 +45,20 @@ describe('minnorm job: engine and the C&W reference budget', () => {
     expect(attacks.find((a) => a.attack === 'ddn')!.curve.map((c) => c.budget)).toEqual([1, 3, 10]);
     expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', cw: { binarySearchSteps: 9, maxIterations: 1000, extra: 1 } }).success).toBe(false);
   });
+
+  it('fab: the job runs it and records its optimality and a distance per example (examples.json)', async () => {
+    expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', attacks: ['cw-l2', 'ddn', 'fmn', 'apgd', 'fab'] }).success).toBe(true);
+    // All 100 of the fixture's images: the small model is right on only some of them (counted: clean-correct).
+    const { r, summary } = await minnorm({ engine: 'tfjs', attacks: ['ddn', 'fab'], n: 100 });
+    expect(summary.counted as number).toBeGreaterThan(0);
+    expect((r.attacks as { attack: string }[]).map((a) => a.attack)).toEqual(['ddn', 'fab']);
+    expect(summary).toHaveProperty('optimality:fab');
+    expect(summary['optimality:fab'] as number).toBeGreaterThan(0);
+    const examples = JSON.parse((await new SessionStore(env.sessionsRoot).readArtifact(r.session, 'examples.json')).toString()) as Record<string, unknown>[];
+    expect(examples.length).toBe(summary.counted);
+    for (const e of examples) {
+      expect(typeof e.fab).toBe('number');
+      expect(e.distance as number).toBeLessThanOrEqual((e.fab as number) + 1e-12);
+    }
+  });
 });

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
-import type { Classifier } from '../../../src-main/engine/models/classifier';
-import { minNormComparison } from '../../../src-main/engine/eval';
+import { vjp, type Classifier } from '../../../src-main/engine/models/classifier';
+import { fabSteps, minNormComparison } from '../../../src-main/engine/eval';
 import { runAttack, toImageData, toLabels } from '../../../src-main/engine/attacks/base';
 import { mnist, trainDense, type Subset } from '../attacks/helpers';
 
@@ -59,5 +59,54 @@ describe('minimum-norm comparison (AttackBench optimality)', () => {
 
   it('refuses attacks that do not belong to the norm', async () => {
     await expect(minNormComparison(clf, pts.images, pts.labels, { norm: 'linf', attacks: ['ddn'] })).rejects.toThrow(/cannot be compared in linf; choose from fmn-linf, apgd/);
+  });
+
+  it('FAB: a distance for every example, in L2 and Linf, next to the others', async () => {
+    for (const [norm, attacks] of [['l2', ['ddn', 'fab']], ['linf', ['fmn-linf', 'fab']]] as const) {
+      const before = tf.memory().numTensors;
+      const r = await minNormComparison(clf, pts.images, pts.labels, { norm, attacks: [...attacks], budget: 60, curveFractions: [] });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(r.attacks.map((a) => a.attack)).toEqual(attacks);
+      const fab = r.attacks.find((a) => a.attack === 'fab')!;
+      expect(r.counted).toBeGreaterThan(10);
+      for (const b of r.best) {
+        const d = fab.distances[b.index];
+        expect(d).not.toBeNull();
+        expect(d!).toBeGreaterThan(0);
+        expect(b.distance!).toBeLessThanOrEqual(d! + 1e-12);
+      }
+      expect(fab.successRate).toBe(1);
+      // A minimum-norm search, not a fixed radius: it comes close to the best point (unlike the grid of a fixed-eps attack).
+      expect(fab.optimality).toBeGreaterThan(0.7);
+      if (norm === 'linf') for (const d of fab.distances) if (d !== null) expect(d).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('FAB stays within the pass cap: at most 2B forward+backward passes per example, as a B-step attack', async () => {
+    // Counts forward and backward passes (rows through the network) of whatever runs on it.
+    const count = { forward: 0, backward: 0 };
+    const counting: Classifier = {
+      inputShape: clf.inputShape, numClasses: clf.numClasses,
+      logits: (x) => { count.forward += x.shape[0]; return clf.logits(x); },
+      vjp: (x, v) => { count.forward += x.shape[0]; count.backward += x.shape[0]; return vjp(clf, x, v); },
+      linearize: (x) => {
+        count.forward += x.shape[0];
+        return { logits: clf.logits(x), vjp: (v) => { count.backward += x.shape[0]; return vjp(clf, x, v); } };
+      },
+    };
+    const n = pts.labels.length;
+    for (const goal of [{ kind: 'untargeted' as const }, { kind: 'targeted' as const, target: 'next' as const }]) {
+      for (const budget of [30, 100]) {
+        count.forward = count.backward = 0;
+        const r = await minNormComparison(counting, pts.images, pts.labels, { norm: 'l2', attacks: ['fab'], budget, goal, curveFractions: [] });
+        expect(r.attacks[0].successRate).toBeGreaterThan(0.5);
+        // The harness (runAttack) spends 2 forward passes per example outside the attack: the clean and the final check.
+        const passes = (count.forward + count.backward) / n - 2;
+        expect(passes).toBeLessThanOrEqual(2 * budget);
+        // ... and FAB uses the budget: its gradients are fabSteps(B) per example, within 3 passes of 2B in all.
+        expect(count.backward / n).toBe(fabSteps(budget));
+        expect(passes).toBeGreaterThanOrEqual(2 * budget - 3);
+      }
+    }
   });
 });
