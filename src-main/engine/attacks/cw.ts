@@ -125,11 +125,15 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
         mod: tf.zerosLike(x), m1: tf.zerosLike(x), m2: tf.zerosLike(x),
       };
       const roundFound = new Uint8Array(n);
+      // Steps run this round and their summed batch sizes (abort-early shrinks the batch): for the log.
+      let steps = 0, rows = 0;
       const prev = new Float64Array(n).fill(Infinity);
       try {
         for (let it = 0; it < p.maxIterations && active.length > 0; it++) {
           ctx.checkpoint();
           const step = it + 1;
+          steps++;
+          rows += active.length;
           const R: Round = round!;
           const r = tf.tidy(() => {
             // x' = (tanh(w) + 1) / 2 with w = w0 + modifier (the reference optimises the modifier).
@@ -226,7 +230,7 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
           c[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : c[i] * 10;
         }
       }
-      ctx.log(`C&W round ${outer + 1}: ${Array.from(roundFound).reduce((s, v) => s + v, 0)}/${n} found`);
+      ctx.log(`C&W round ${outer + 1}: ${Array.from(roundFound).reduce((s, v) => s + v, 0)}/${n} found, ${steps} steps, mean batch ${(rows / Math.max(1, steps)).toFixed(1)}`);
     }
     return { adversarial: tf.tensor(best, x.shape) as tf.Tensor4D, iterations };
   } finally {
