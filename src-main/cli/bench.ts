@@ -136,6 +136,8 @@ interface EngineSuiteOptions {
   ddn?: string;
   /** Which engines to run the attacks on, comma-separated (default "tfjs,onnx"). */
   engines?: string;
+  /** Which attacks, comma-separated among fgsm, pgd, cw, ddn (default all four). */
+  attacks?: string;
   /** The speech model of the audio rows (default the starter speech-base); "none" skips them. */
   speechModel?: string;
   /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
@@ -164,6 +166,9 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   if (!Number.isInteger(ddnSteps) || ddnSteps < 1) throw badInput(`--ddn must be a number of steps; got "${o.ddn}"`);
   const engines = (o.engines ?? 'tfjs,onnx').split(',').map((e) => e.trim());
   for (const e of engines) if (e !== 'tfjs' && e !== 'onnx') throw badInput(`--engines: unknown engine "${e}" (tfjs, onnx)`);
+  const ATTACK_KEYS: Record<string, string> = { fgsm: 'fgsm', pgd: 'pgd', cw: 'cw-l2', ddn: 'ddn' };
+  const wanted = (o.attacks ?? 'fgsm,pgd,cw,ddn').split(',').map((a) => a.trim());
+  for (const a of wanted) if (!ATTACK_KEYS[a]) throw badInput(`--attacks: unknown attack "${a}" (${Object.keys(ATTACK_KEYS).join(', ')})`);
   const rows: Row[] = [];
   const label = `${model.id.startsWith('starter:') ? model.id : `model ${model.id}`}, first ${n} MNIST test images`;
   if (model.accuracy !== null) rows.push({ suite: 'engine', benchmark: `${model.id.startsWith('starter:') ? `${model.id} clean accuracy (MNIST's 10,000 test images, its model card)` : 'cw-mnist clean accuracy (MNIST test set)'}`, metric: 'accuracy', value: pct(model.accuracy) });
@@ -191,12 +196,13 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
     { id: 'cw-l2', goal: { kind: 'targeted', target: 'next' }, params: { binarySearchSteps: cwSize[0], maxIterations: cwSize[1], abortEarly: true }, name: `C&W L2 targeted (next), ${cwSize[0]}x${cwSize[1]}, abort early`, target: '>= 5x faster, same success, mean L2 within 0.5%' },
     { id: 'ddn', goal: { kind: 'targeted', target: 'next' }, params: { steps: ddnSteps }, name: `DDN-${ddnSteps} L2 targeted (next)`, target: '>= 5x faster, same success, mean L2 within 0.5%' },
   ];
-  for (const a of attacks) {
+  for (const a of attacks.filter((x) => wanted.some((w) => ATTACK_KEYS[w] === x.id))) {
     const results: Record<string, Record<string, unknown>> = {};
     for (const engine of engines) {
       const r = ok(await c.runJob('attack', { ...base, attack: a.id, goal: a.goal, params: a.params, engine: engine as 'tfjs' | 'onnx', name: `bench: ${a.name} on ${engine}` }));
       results[engine] = r;
       rows.push({ suite: 'engine', benchmark: `${a.name}, ${label}, engine ${engine === 'tfjs' ? `tfjs-${String(r.backend)}` : `onnx (${t.threads} threads)`}`, metric: 'success / mean L2 / seconds', value: `${pct(r.successRate)} / ${f(r.meanL2, 4)} / ${f(r.seconds, 1)}` });
+      c.out.info(`${a.name} on ${engine}: ${f(r.seconds, 1)} s, success ${pct(r.successRate)}, mean L2 ${f(r.meanL2, 4)}`);
     }
     const [tj, ox] = [results.tfjs, results.onnx];
     if (tj && ox) {
@@ -481,18 +487,18 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
-      model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' },
+      model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' }, attacks: { type: 'string' },
       'audio-clips': { type: 'string' }, 'audio-iterations': { type: 'string' },
     });
     const suite = v.suite ?? 'all';
     const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = {
       train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite,
       parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,
-      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
+      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, attacks: v.attacks, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
     };
     // 'all' leaves out the cluster suite (it needs nats-server installed) and the engine suite (it repeats the attacks on both engines): each runs on request.
     const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster' && s !== 'engine') : [suite];

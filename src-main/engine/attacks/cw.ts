@@ -35,7 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { logitMargin, notClassCrossEntropy, crossEntropy, probability } from './losses';
-import { oneHot } from './ops';
+import { classifierGradient, oneHot } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem } from './types';
 
 const paramsSchema = z.strictObject({
@@ -125,39 +125,49 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
         mod: tf.zerosLike(x), m1: tf.zerosLike(x), m2: tf.zerosLike(x),
       };
       const roundFound = new Uint8Array(n);
+      // Steps run this round and their summed batch sizes (abort-early shrinks the batch): for the log.
+      let steps = 0, rows = 0;
       const prev = new Float64Array(n).fill(Infinity);
       try {
         for (let it = 0; it < p.maxIterations && active.length > 0; it++) {
           ctx.checkpoint();
           const step = it + 1;
+          steps++;
+          rows += active.length;
           const R: Round = round!;
           const r = tf.tidy(() => {
-            const kept: { z?: tf.Tensor2D; l2?: tf.Tensor1D; f?: tf.Tensor1D; img?: tf.Tensor4D } = {};
-            const { value, grad } = tf.valueAndGrad((md: tf.Tensor) => {
-              const img = tf.add(tf.div(tf.tanh(tf.add(md, R.w)), 2), 0.5) as tf.Tensor4D;
-              const l2 = tf.sum(tf.square(tf.sub(img, R.x0)), [1, 2, 3]) as tf.Tensor1D;
-              const z = classifier.logits(img);
+            // x' = (tanh(w) + 1) / 2 with w = w0 + modifier (the reference optimises the modifier).
+            const t = tf.tanh(tf.add(R.mod, R.w));
+            const img = tf.add(tf.div(t, 2), 0.5) as tf.Tensor4D;
+            const diff = tf.sub(img, R.x0);
+            const l2 = tf.sum(tf.square(diff), [1, 2, 3]) as tf.Tensor1D;
+            // c * grad f(x') and the logits at x', through the classifier's own backward pass when it has one.
+            const kept: { f?: tf.Tensor1D } = {};
+            const cf = classifierGradient(classifier, img, (z) => {
               const f = objectiveOf(p.objective, rejectMask ? foldReject(z, R.onehot, rejectMask) : z, R.onehot, targeted, p.kappa);
-              kept.z = tf.keep(tf.clone(z));
-              kept.l2 = tf.keep(tf.clone(l2));
               kept.f = tf.keep(tf.clone(f));
-              kept.img = tf.keep(tf.clone(img));
-              return tf.add(tf.sum(l2), tf.sum(tf.mul(R.c, f)));
-            })(R.mod);
+              return tf.mul(R.c, f) as tf.Tensor1D;
+            });
+            // The chain rule through the change of variables:
+            // d/dw (||x' - x||^2 + c f(x')) = (2 (x' - x) + c grad f(x')) / 2 * (1 - tanh(w)^2).
+            const grad = tf.mul(tf.div(tf.add(tf.mul(diff, 2), cf.grad), 2), tf.sub(1, tf.square(t)));
+            cf.values.dispose();
             // Adam as in TF1: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t).
             const lrT = (p.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
             const na = tf.add(tf.mul(R.m1, beta1), tf.mul(grad, 1 - beta1)) as tf.Tensor4D;
             const nb = tf.add(tf.mul(R.m2, beta2), tf.mul(tf.square(grad), 1 - beta2)) as tf.Tensor4D;
             const nm = tf.sub(R.mod, tf.mul(tf.div(na, tf.add(tf.sqrt(nb), adamEps)), lrT)) as tf.Tensor4D;
-            return { value, nm, na, nb, z: kept.z!, l2: kept.l2!, f: kept.f!, img: kept.img! };
+            return { nm, na, nb, z: cf.logits, l2, f: kept.f!, img };
           });
           tf.dispose([R.mod, R.m1, R.m2]);
           R.mod = r.nm; R.m1 = r.na; R.m2 = r.nb;
-          const loss = r.value.dataSync()[0];
           const l2s = r.l2.dataSync();
           const fs = r.f.dataSync();
           const zs = r.z.dataSync() as Float32Array;
-          tf.dispose([r.value, r.l2, r.f, r.z]);
+          tf.dispose([r.l2, r.f, r.z]);
+          // The objective ||x' - x||^2 + c f(x') summed over the batch (c in float32, as the gradient used it).
+          let loss = 0;
+          for (let a = 0; a < active.length; a++) loss += l2s[a] + Math.fround(c[active[a]]) * fs[a];
           if (!Number.isFinite(loss)) {
             r.img.dispose();
             throw new Error(`C&W loss became ${loss} (non-finite logits or gradient)`);
@@ -220,7 +230,7 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
           c[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : c[i] * 10;
         }
       }
-      ctx.log(`C&W round ${outer + 1}: ${Array.from(roundFound).reduce((s, v) => s + v, 0)}/${n} found`);
+      ctx.log(`C&W round ${outer + 1}: ${Array.from(roundFound).reduce((s, v) => s + v, 0)}/${n} found, ${steps} steps, mean batch ${(rows / Math.max(1, steps)).toFixed(1)}`);
     }
     return { adversarial: tf.tensor(best, x.shape) as tf.Tensor4D, iterations };
   } finally {

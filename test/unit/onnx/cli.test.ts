@@ -45,4 +45,22 @@ describe('advlab bench --suite engine', () => {
     expect(kinds).not.toContain('train');
     expect(kinds.filter((k) => k === 'attack').length).toBe(4);
   }, 240_000);
+
+  it('--attacks runs only the named attacks (the C&W-only rerun), and refuses an unknown one', () => {
+    const sessions = mkdtempSync(join(tmpdir(), 'advlab-engine-bench-'));
+    const file = join(sessions, 'BENCH.md');
+    const run = (attacks: string) => spawnSync(process.execPath, [join(ROOT, 'bin/advlab.mjs'), 'bench', '--suite', 'engine', '--quick', '--engines', 'onnx', '--attacks', attacks, '--cw', '1x3', '--speech-model', 'none', '--sessions', sessions, '--file', file],
+      { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, ADVLAB_DATA: DATA, ADVLAB_ORT_THREADS: '1' } });
+    const r = run('cw');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/C&W L2 targeted \(next\), 1x3, abort early on onnx: \d+\.\d s, success/);
+    const md = readFileSync(file, 'utf8');
+    expect(md).toMatch(/\| engine \| C&W L2 targeted \(next\), 1x3, abort early, starter:cw-mnist, first 10 MNIST test images, engine onnx/);
+    expect(md).not.toMatch(/FGSM|PGD-40|DDN-|targeted audio attack/);
+    const kinds = readdirSync(sessions).filter((f) => /^\d{8}-/.test(f)).map((f) => f.split('-')[2]);
+    expect(kinds).toEqual(['attack']);
+    const bad = run('cw,jsma');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toMatch(/--attacks: unknown attack "jsma" \(fgsm, pgd, cw, ddn\)/);
+  }, 240_000);
 });

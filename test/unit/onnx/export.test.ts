@@ -179,6 +179,9 @@ describe('max pooling routes ties to the first maximum of each window, as tfjs d
     ['2x2 on 9x9 (cropped rows)', () => seq([9, 9, 2], [tf.layers.maxPooling2d({ poolSize: 2 }), ...head()])],
     ['3x3 on 9x9', () => seq([9, 9, 1], [tf.layers.maxPooling2d({ poolSize: 3 }), ...head()])],
     ['2x3 (indices)', () => seq([8, 9, 2], [tf.layers.maxPooling2d({ poolSize: [2, 3], strides: [2, 3] }), ...head()])],
+    // A ReLU before the pool: its mask is applied to the pooled gradient ([max > 0]); windows of zeros tie and get none.
+    ['2x2 after a conv + ReLU', () => seq([8, 8, 2], [tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: glorot(5), biasInitializer: tf.initializers.randomNormal({ seed: 3 }) }), tf.layers.maxPooling2d({ poolSize: 2 }), ...head()])],
+    ['2x2 after a conv + ReLU, cropped rows', () => seq([9, 9, 1], [tf.layers.conv2d({ filters: 2, kernelSize: 1, activation: 'relu', kernelInitializer: glorot(4), biasInitializer: tf.initializers.randomNormal({ seed: 2 }) }), tf.layers.maxPooling2d({ poolSize: 2 }), ...head()])],
   ];
   for (const [name, model] of cases) {
     it(name, async () => {

@@ -1,0 +1,65 @@
+/**
+ * The Audio view's engine select: the choice reaches the 'audio-attack' job, and its session records (and the
+ * result pane shows) which engine ran the speech network. Robust mode, a job without an engine choice, hides it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test as base, expect, openView, startServe, api, type HostFixture } from './fixtures';
+
+interface EngineHost extends HostFixture {
+  dir: string;
+}
+
+const test = base.extend<object, { engineHost: EngineHost }>({
+  engineHost: [
+    async ({}, use) => {
+      const dir = mkdtempSync(join(tmpdir(), 'advlab-e2e-audio-engine-'));
+      const host = await startServe({ ADVLAB_ORT_THREADS: '1' }, join(dir, 'sessions'));
+      await use({ ...host, dir });
+      host.proc.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    { scope: 'worker' },
+  ],
+});
+
+type Listed = { id: string; status: string; summary: Record<string, unknown> };
+
+test('the engine chosen in the Audio view runs the attack and is recorded in its session', async ({ page, engineHost, consoleErrors }) => {
+  test.setTimeout(240_000);
+  await page.goto(engineHost.url);
+  await openView(page, 'audio');
+  await page.getByTestId('audio-model').selectOption('starter:speech-base');
+  await page.getByTestId('audio-source').selectOption('fsdd');
+  await page.getByTestId('audio-speaker').selectOption('george');
+  await page.getByTestId('audio-digit').selectOption('0');
+  await page.getByTestId('audio-index').fill('0');
+  await page.getByTestId('audio-target').fill('zero');
+  await page.getByTestId('audio-iterations').fill('2');
+  await expect(page.getByTestId('audio-engine')).toHaveValue('auto'); // the job schema's default
+
+  const seen = new Set<string>();
+  for (const engine of ['tfjs', 'onnx'] as const) {
+    await page.getByTestId('audio-engine').selectOption(engine);
+    await page.getByTestId('audio-start').click();
+    // A new finished session (the job pane still says 'finished' for the previous run when this one starts).
+    let ran: Listed | undefined;
+    await expect.poll(async () => {
+      const sessions = await api<Listed[]>(engineHost, 'sessions.list', { filter: { kind: 'audio-attack' } });
+      ran = sessions.find((s) => !seen.has(s.id) && s.status === 'finished');
+      return ran?.status;
+    }, { timeout: 120_000 }).toBe('finished');
+    if (!ran) throw new Error('no new session');
+    seen.add(ran.id);
+    const shown = await api<{ manifest: { params: Record<string, unknown>; summary: Record<string, unknown> } }>(engineHost, 'sessions.show', { id: ran.id });
+    expect(shown.manifest.params.engine).toBe(engine);
+    expect(shown.manifest.summary.engine).toBe(engine);
+    await expect(page.getByTestId('audio-job')).toHaveAttribute('data-state', 'finished');
+    await expect(page.getByTestId('audio-engine-used')).toContainText(engine === 'onnx' ? 'onnx' : 'tfjs');
+  }
+
+  await page.getByTestId('audio-robust').check();
+  await expect(page.getByTestId('audio-engine')).toHaveCount(0);
+  void consoleErrors;
+});
