@@ -68,7 +68,7 @@ export interface ExportedModel extends ExportedGraphs {
   layers: string[];
 }
 
-type Layout =
+export type Layout =
   | { kind: 'nhwc'; h: number; w: number; c: number }
   | { kind: 'nchw'; h: number; w: number; c: number }
   | { kind: 'flat'; d: number };
@@ -144,14 +144,14 @@ export class Builder {
   }
 }
 
-function asPair(v: unknown, what: string): [number, number] {
+export function asPair(v: unknown, what: string): [number, number] {
   if (typeof v === 'number') return [v, v];
   if (Array.isArray(v) && v.length === 2 && v.every((d) => typeof d === 'number')) return [v[0], v[1]];
   throw new UnsupportedLayerError(`${what}: expected a number or a pair, got ${JSON.stringify(v)}`);
 }
 
 /** Explicit [top, bottom] padding of one spatial axis, as tfjs/TensorFlow compute 'same' and 'valid'. */
-function padAxis(size: number, k: number, s: number, padding: string): { out: number; begin: number; end: number } {
+export function padAxis(size: number, k: number, s: number, padding: string): { out: number; begin: number; end: number } {
   if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, begin: 0, end: 0 };
   const out = Math.ceil(size / s);
   const total = Math.max(0, (out - 1) * s + k - size);
@@ -260,7 +260,7 @@ function flipKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: 
  * and ArgMax takes the first maximum over them. ONNX Runtime's MaxPool with its Indices output is several
  * times slower than its plain MaxPool, which computes the pooled values.
  */
-function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+export function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
   const xc = oh * B === h && ow * B === w ? x : b.op1('Slice', [x, b.ints('start', [0, 0]), b.ints('end', [oh * B, ow * B]), b.ints('axes', [2, 3])]);
   const windows = b.op1('Reshape', [b.op1('SpaceToDepth', [xc], { blocksize: B }), b.ints('shape', [0, B * B, c, oh, ow])]);
   const first = b.op1('ArgMax', [windows], { axis: 1, keepdims: 1 });
@@ -268,7 +268,7 @@ function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w
 }
 
 /** Backward half: g [N, C, oh, ow] to the first maximum of each window, zeros elsewhere (and in the rows the pool dropped). */
-function maxPoolRoute(b: Builder, g: string, argmax: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+export function maxPoolRoute(b: Builder, g: string, argmax: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
   const slots = b.init('slots', [1, B * B, 1, 1, 1], Uint8Array.from({ length: B * B }, (_, i) => i));
   const onehot = b.op1('Cast', [b.op1('Equal', [argmax, slots])], { to: DataType.FLOAT });
   const spread = b.op1('Mul', [b.op1('Reshape', [g, b.ints('shape', [0, 1, c, oh, ow])]), onehot]);
@@ -426,7 +426,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
 }
 
 /** The layers of a model as one chain, or an UnsupportedLayerError naming why not. */
-function chainOf(m: tf.LayersModel): LayerLike[] {
+export function chainOf(m: tf.LayersModel): LayerLike[] {
   const layers = m.layers as unknown as (LayerLike & { inboundNodes: { inboundLayers: unknown[] }[] })[];
   if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new UnsupportedLayerError('models with several inputs or outputs are not exported');
   if (m.getClassName() !== 'Sequential') {
