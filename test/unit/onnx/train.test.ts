@@ -168,7 +168,7 @@ describe('ONNX training: the same loss curve as tfjs', () => {
       const a = everyLayer(), b = everyLayer();
       const trainer = await OrtTrainer.create(a, s, { threads: 1, reason: 'test' });
       const vars = b.trainableWeights.map((w) => w.read() as tf.Variable);
-      const opt = s.optimizer === 'adam' ? tf.train.adam(s.learningRate) : s.optimizer === 'sgd' ? tf.train.sgd(s.learningRate) : tf.train.momentum(s.learningRate, s.momentum, s.nesterov);
+      const opt: tf.Optimizer = s.optimizer === 'adam' ? tf.train.adam(s.learningRate) : s.optimizer === 'sgd' ? tf.train.sgd(s.learningRate) : tf.train.momentum(s.learningRate, s.momentum, s.nesterov);
       const before = tf.memory().numTensors;
       try {
         const onnx: number[] = [], ref: number[] = [];
