@@ -45,15 +45,15 @@ export interface TrainingGraph {
 }
 
 interface TrainLayerLike extends LayerLike {
-  trainableWeights: { name: string }[];
+  trainableWeights: { name: string; originalName?: string }[];
 }
 
 /** The backward value of "no gradient needed" (below the first layer with weights). */
 const NONE = '';
 
 class TrainBuilder extends Builder {
-  /** Trainable weight name -> its index in model.trainableWeights. */
-  constructor(readonly weightIndex: Map<string, number>) {
+  /** Trainable weight (the LayerVariable itself) -> its index in model.trainableWeights. */
+  constructor(readonly weightIndex: Map<object, number>) {
     super(true);
   }
 
@@ -64,8 +64,9 @@ class TrainBuilder extends Builder {
 
   /** The graph input of a layer's weight `short` (e.g. "kernel"), by its index among the model's trainable weights. */
   weightInput(layer: TrainLayerLike, short: string, where: string): number {
-    const w = layer.trainableWeights.find((v) => v.name.split('/').pop() === short);
-    const i = w ? this.weightIndex.get(w.name) : undefined;
+    // (A variable's name may carry a uniquifying suffix, "conv1/kernel_1"; its originalName does not.)
+    const w = layer.trainableWeights.find((v) => (v.originalName ?? v.name).split('/').pop() === short);
+    const i = w ? this.weightIndex.get(w) : undefined;
     if (i === undefined) throw new UnsupportedLayerError(`${where}: weight "${short}" is not trainable (frozen layers are not exported for training)`);
     return i;
   }
@@ -259,7 +260,7 @@ export function exportTraining(m: tf.LayersModel, loss: LossSpec = { kind: 'cros
   const [h, w, c] = shape.slice(1) as [number, number, number];
   const weights = m.trainableWeights.map((v) => ({ name: v.name, shape: v.shape as number[] }));
   if (weights.some((v) => v.shape.some((d) => d == null))) throw new UnsupportedLayerError('a trainable weight has an unknown dimension');
-  const b = new TrainBuilder(new Map(weights.map((v, i) => [v.name, i])));
+  const b = new TrainBuilder(new Map(m.trainableWeights.map((v, i) => [v as object, i])));
   const desc: string[] = [];
   let cur = { x: 'x', l: { kind: 'nhwc', h, w, c } as Layout };
   for (const layer of chainOf(m)) cur = emitTrainLayer(b, layer as unknown as TrainLayerLike, cur.x, cur.l, desc);
