@@ -5,12 +5,15 @@
  * `syncToModel` writes them back (before validation, at the end, when cancelled), and the loop in
  * models/train.ts stays the one training loop for both engines.
  *
- * Dropout masks are drawn here from a seeded generator (`masks`), or given by the caller (tests give tfjs
- * and ONNX Runtime the same masks to compare the two engines step by step).
+ * Dropout masks (`masks`): a SeededDropout layer (our architectures') draws them itself, exactly as its
+ * next tfjs training call would (nextMultiplier), so a run on ONNX Runtime drops the same units as the same
+ * run on tfjs; any other Dropout layer's mask comes from the caller's seeded generator. Callers may also give
+ * their own masks (tests give tfjs and ONNX Runtime the same masks to compare the two engines step by step).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LossSpec } from '../models/losses';
 import type { EngineInfo } from '../models/classifier';
+import { SeededDropout } from '../models/architectures';
 import { exportTraining, type TrainingGraph } from './export-train';
 import { JsOptimizer, type OptimizerSpec } from './train-optimizer';
 import { defaultThreads, OrtSession } from './runtime';
@@ -32,6 +35,8 @@ export class OrtTrainer {
     readonly weights: Float32Array[],
     spec: OptimizerSpec,
     readonly engine: EngineInfo,
+    /** Per dropout input: the model's SeededDropout layer, which draws its own masks, or null. */
+    private readonly seeded: (SeededDropout | null)[],
   ) {
     this.session = session;
     this.optimizer = new JsOptimizer(spec, weights.map((w) => w.length));
@@ -46,7 +51,11 @@ export class OrtTrainer {
       const d = w.read().dataSync();
       return d instanceof Float32Array ? d.slice() : Float32Array.from(d as ArrayLike<number>);
     });
-    return new OrtTrainer(session, graph, weights, spec, { engine: 'onnx', reason: opts.reason, threads });
+    const seeded = graph.dropouts.map((d) => {
+      const layer = model.getLayer(d.layer);
+      return layer instanceof SeededDropout ? layer : null;
+    });
+    return new OrtTrainer(session, graph, weights, spec, { engine: 'onnx', reason: opts.reason, threads }, seeded);
   }
 
   /** Steps taken so far. */
@@ -55,11 +64,20 @@ export class OrtTrainer {
   }
 
   /**
-   * Per-example dropout masks for a batch of n from `rng`: each value 1 / (1 - rate) with probability
-   * 1 - rate, else 0 (tfjs's inverted dropout).
+   * The dropout masks of a batch of n: a SeededDropout's next multiplier, else from `rng`: each value
+   * 1 / (1 - rate) with probability 1 - rate, else 0 (tfjs's inverted dropout).
    */
   masks(n: number, rng: () => number): Float32Array[] {
-    return this.graph.dropouts.map((d) => {
+    return this.graph.dropouts.map((d, j) => {
+      const seeded = this.seeded[j];
+      if (seeded) {
+        const t = seeded.nextMultiplier([n, ...d.shape]);
+        try {
+          return t.dataSync() as Float32Array;
+        } finally {
+          t.dispose();
+        }
+      }
       const size = n * d.shape.reduce((a, b) => a * b, 1);
       const keep = 1 / (1 - d.rate);
       const m = new Float32Array(size);
