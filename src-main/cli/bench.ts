@@ -141,7 +141,7 @@ interface EngineSuiteOptions {
   /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
   audioClips?: string;
   audioIterations?: string;
-  /** 'training': only the training rows (cli/bench-engine-train.ts); 'attacks': all but them. */
+  /** 'training': the training rows (cli/bench-engine-train.ts) instead of the rest (which never trains). */
   part?: string;
 }
 
@@ -221,7 +221,6 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
       rows.push({ suite: 'engine', benchmark: 'C&W 9x1000 on 100 images, onnx', metric: 'seconds', value: f(ox.seconds, 1), target: '< 300 s', met: Number(ox.seconds) < 300 });
     }
   }
-  if (o.part !== 'attacks') rows.push(...await engineTrainingRows(c, quick));
   rows.push(...await engineAudioRows(c, quick, o, engines));
   rows.push({ suite: 'engine', benchmark: 'machine load during the suite (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
   return { rows, backend: `${backend.name} vs onnxruntime-node ${ort.version}` };
@@ -462,7 +461,7 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel, engine)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel; engine: training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
