@@ -71,9 +71,16 @@ class TrainBuilder extends Builder {
     return i;
   }
 
-  /** A backward step that is skipped (returns NONE) when no gradient flows into it. */
+  /**
+   * Every backward step (export.ts's activations included) is skipped, returning NONE, when no gradient
+   * flows into it: below the first layer with weights.
+   */
+  override onBackward(f: (g: string) => string): void {
+    super.onBackward((g) => (g === NONE ? NONE : f(g)));
+  }
+
   back(f: (g: string) => string): void {
-    this.onBackward((g) => (g === NONE ? NONE : f(g)));
+    this.onBackward(f);
   }
 }
 

@@ -28,7 +28,8 @@ function everyLayer(): tf.Sequential {
   const conv = (filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same', activation: 'relu' | 'linear' = 'relu') =>
     tf.layers.conv2d({ filters, kernelSize, strides, padding, activation, kernelInitializer: glorot(s++), biasInitializer: bias(s++) });
   return seq([14, 14, 2], [
-    conv(8, 3, 1, 'valid'), // first layer: no input gradient; 2 channels
+    tf.layers.activation({ activation: 'sigmoid' }), // below the first weights: no backward at all
+    conv(8, 3, 1, 'valid'), // first layer with weights: no input gradient; 2 channels
     conv(8, 3, 2, 'valid', 'linear'), // stride 2 on 12: the filter gradient's extra row sliced off; ConvTranspose input gradient
     tf.layers.activation({ activation: 'tanh' }),
     tf.layers.dropout({ rate: 0.3 }), // dropout on an image-shaped (NCHW) value
