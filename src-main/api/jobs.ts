@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
 import { ENGINE_REQUESTS } from '../engine/onnx/engines';
+import { OPTIMIZER_OPTION_FIELDS } from '../engine/models/train';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { EOT_DEFAULTS } from '../engine/audio/eot';
 import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
@@ -32,6 +33,12 @@ export const trainParams = z
     batchSize: z.number().int().min(1).max(4096).default(64),
     learningRate: z.number().positive().max(10).default(0.001),
     optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
+    ...OPTIMIZER_OPTION_FIELDS,
+    /**
+     * What computes the training steps: 'onnx' (ONNX Runtime: the training graph and the optimizer in JS),
+     * 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer is exported for training, else tfjs.
+     */
+    engine: z.enum(ENGINE_REQUESTS).default('auto'),
     /** Dropout rate of the architecture's dropout layer(s); default: the architecture's own (cw-mnist 0.5). */
     dropout: z.number().min(0).max(0.95).optional(),
     /** Use at most this many training images (a deterministic, seeded subset). */

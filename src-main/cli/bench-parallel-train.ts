@@ -38,7 +38,7 @@ export async function parallelTrainingRow(c: CliContext, quick: boolean, pool: n
   const { createApp, resolveAppOptions } = await import('../host/app');
   const images = quick ? 2000 : 60000;
   const params = {
-    dataset: 'fashion-mnist', arch: 'cw-mnist', epochs: 1, batchSize: 100, validationSplit: 0, seed: 0, testLimit: 1000,
+    dataset: 'fashion-mnist', arch: 'cw-mnist', epochs: 1, batchSize: 100, validationSplit: 0, seed: 0, testLimit: 1000, engine: 'tfjs' as const,
     ...(quick ? { limit: images } : {}), tags: ['bench'],
   };
   const runs: Run[] = [];

@@ -56,11 +56,11 @@ async function trainSuite(c: CliContext, quick: boolean): Promise<{ rows: Row[];
   const rows: Row[] = [];
   let backend = '';
   for (const arch of ['small-cnn', 'cw-mnist']) {
-    const r = ok(await c.runJob('train', { dataset: 'mnist', arch, epochs: 1, batchSize: 100, limit: quick ? 500 : 3000, testLimit: 100, validationSplit: 0, name: `bench: ${arch} throughput`, tags: ['bench'] }));
+    const r = ok(await c.runJob('train', { dataset: 'mnist', arch, epochs: 1, batchSize: 100, limit: quick ? 500 : 3000, testLimit: 100, validationSplit: 0, engine: 'tfjs', name: `bench: ${arch} throughput`, tags: ['bench'] }));
     backend = String(r.backend);
     rows.push({ suite: 'train', benchmark: `${arch} training throughput (batch 100, MNIST)`, metric: 'images/s', value: f(r.imagesPerSecond, 0) });
   }
-  const r = ok(await c.runJob('train', { dataset: 'fashion-mnist', arch: 'cw-mnist', epochs: 1, batchSize: 100, validationSplit: 0, ...(quick ? { limit: 2000, testLimit: 500 } : {}), name: 'bench: cw-mnist, 1 epoch of Fashion-MNIST', tags: ['bench'] }));
+  const r = ok(await c.runJob('train', { dataset: 'fashion-mnist', arch: 'cw-mnist', epochs: 1, batchSize: 100, validationSplit: 0, engine: 'tfjs', ...(quick ? { limit: 2000, testLimit: 500 } : {}), name: 'bench: cw-mnist, 1 epoch of Fashion-MNIST', tags: ['bench'] }));
   rows.push({ suite: 'train', benchmark: `cw-mnist, 1 epoch on ${quick ? '2,000' : 'all 60,000'} Fashion-MNIST images`, metric: 'test accuracy', value: pct(r.testAccuracy) });
   rows.push({ suite: 'train', benchmark: `cw-mnist, 1 epoch on ${quick ? '2,000' : 'all 60,000'} Fashion-MNIST images`, metric: 'seconds', value: f(r.seconds, 0) });
   return { rows, backend };
@@ -87,12 +87,12 @@ async function benchModel(c: CliContext, quick: boolean): Promise<{ id: string; 
   const existing = await existingBenchModel(c, quick);
   if (existing) return existing;
   c.out.info(`training the benchmark model (cw-mnist on MNIST's training file; evaluated on its test images)...`);
-  // Full: the paper's recipe (Carlini & Wagner's train_models.py: SGD, momentum 0.9, lr 0.01, batch 128,
+  // Full: the paper's recipe (Carlini & Wagner's train_models.py: SGD, Nesterov momentum 0.9, lr 0.01, decay 1e-6, batch 128,
   // dropout 0.5, up to 50 epochs), here until the validation loss stops improving for 4 epochs.
   // Quick: one Adam epoch on 1,000 images, a smoke run.
   const recipe = quick
     ? { epochs: 1, batchSize: 100, learningRate: 0.001, earlyStopPatience: 0, limit: 1000, testLimit: 500 }
-    : { epochs: 50, batchSize: 128, learningRate: 0.01, optimizer: 'momentum' as const, dropout: 0.5, earlyStopPatience: 4 };
+    : { epochs: 50, batchSize: 128, learningRate: 0.01, optimizer: 'momentum' as const, nesterov: true, decay: 1e-6, dropout: 0.5, earlyStopPatience: 4 };
   const r = ok(await c.runJob('train', { dataset: 'mnist', arch: 'cw-mnist', validationSplit: 0.1, ...recipe, name: 'bench: cw-mnist on MNIST', tags: ['bench', benchModelTag(quick)] }));
   return { id: String(r.session), accuracy: Number(r.testAccuracy) };
 }
@@ -143,6 +143,8 @@ interface EngineSuiteOptions {
   /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
   audioClips?: string;
   audioIterations?: string;
+  /** 'training': the training rows (cli/bench-engine-train.ts) instead of the rest (which never trains). */
+  part?: string;
 }
 
 /**
@@ -156,6 +158,12 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   const loadStart = load();
   const ort = ortStatus();
   if (!ort.available) throw badInput(`--suite engine needs ONNX Runtime: ${ort.reason}`);
+  const { engineTrainingRows } = await import('./bench-engine-train');
+  if (o.part === 'training') {
+    const rows: Row[] = await engineTrainingRows(c, quick);
+    rows.push({ suite: 'engine', benchmark: 'machine load during the training rows (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
+    return { rows, backend: `${String((await initBackend()).name)} vs onnxruntime-node ${ort.version}` };
+  }
   const starter = starterModels().find((m) => m.name === 'cw-mnist');
   const model: { id: string; accuracy: number | null } = o.model ? { id: o.model, accuracy: null }
     : (await existingBenchModel(c, quick)) ?? { id: 'starter:cw-mnist', accuracy: starter?.testAccuracy ?? null };
@@ -487,7 +495,7 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel; engine: training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
@@ -498,7 +506,7 @@ export const bench: Command = {
     const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string }>> = {
       train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model']), sessions: sessionsSuite,
       parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,
-      engine: (cc, q) => engineSuite(cc, q, { model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, attacks: v.attacks, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
+      engine: (cc, q) => engineSuite(cc, q, { part: v.part, model: v.model, cw: v.cw, ddn: v.ddn, engines: v.engines, attacks: v.attacks, speechModel: v['speech-model'], audioClips: v['audio-clips'], audioIterations: v['audio-iterations'] }),
     };
     // 'all' leaves out the cluster suite (it needs nats-server installed) and the engine suite (it repeats the attacks on both engines): each runs on request.
     const chosen = suite === 'all' ? Object.keys(suites).filter((s) => s !== 'cluster' && s !== 'engine') : [suite];

@@ -30,11 +30,12 @@ function finished(info: JobInfo): Record<string, unknown> {
 
 const train: Command = {
   summary: 'train a classifier on an image dataset (writes a session with the model)',
-  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
+  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--momentum X] [--nesterov] [--decay X] [--engine auto|onnx|tfjs] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       dataset: { type: 'string' }, arch: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
-      lr: { type: 'string' }, optimizer: { type: 'string' }, dropout: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
+      lr: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' }, decay: { type: 'string' },
+      engine: { type: 'string' }, dropout: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
       'validation-split': { type: 'string' }, 'early-stop': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
       name: { type: 'string' }, tag: { type: 'string', multiple: true },
     });
@@ -46,6 +47,11 @@ const train: Command = {
       batchSize: num(v['batch-size'], 'batch-size', { int: true, min: 1 }),
       learningRate: num(v.lr, 'lr', { min: 0 }),
       optimizer: v.optimizer,
+      momentum: num(v.momentum, 'momentum'),
+      nesterov: v.nesterov,
+      decay: num(v.decay, 'decay'),
+      // engine: checked (and defaulted: auto) by the job's schema.
+      engine: v.engine as string | undefined,
       dropout: num(v.dropout, 'dropout', { min: 0, max: 0.95 }),
       limit: num(v.limit, 'limit', { int: true, min: 10 }),
       testLimit: num(v['test-limit'], 'test-limit', { int: true, min: 10 }),
@@ -55,8 +61,8 @@ const train: Command = {
       split: v.split, name: v.name, tags: v.tag,
     };
     const r = finished(await c.runJob('train', JSON.parse(JSON.stringify(params))));
-    const out = { session: r.session, model: r.model, testAccuracy: r.testAccuracy ?? null, seconds: r.seconds, backend: r.backend, arch: r.arch, dataset: r.dataset, epochsRun: r.epochsRun, imagesPerSecond: r.imagesPerSecond, trainImages: r.trainImages, testImages: r.testImages, cancelled: r.cancelled ?? false };
-    c.out.result(out, `trained ${out.arch} on ${out.dataset}: test accuracy ${typeof out.testAccuracy === 'number' ? (100 * out.testAccuracy).toFixed(2) + '%' : 'n/a'} in ${Number(out.seconds).toFixed(1)} s (${out.backend}); session ${out.session}`);
+    const out = { session: r.session, model: r.model, testAccuracy: r.testAccuracy ?? null, seconds: r.seconds, backend: r.backend, engine: r.engine, engineReason: r.engineReason, arch: r.arch, dataset: r.dataset, epochsRun: r.epochsRun, imagesPerSecond: r.imagesPerSecond, trainImages: r.trainImages, testImages: r.testImages, cancelled: r.cancelled ?? false };
+    c.out.result(out, `trained ${out.arch} on ${out.dataset}: test accuracy ${typeof out.testAccuracy === 'number' ? (100 * out.testAccuracy).toFixed(2) + '%' : 'n/a'} in ${Number(out.seconds).toFixed(1)} s (${out.backend}; engine ${out.engineReason}); session ${out.session}`);
     return out.cancelled ? 130 : 0;
   },
 };

@@ -18,15 +18,16 @@ export interface JobForm {
 export const trainForm = {
   kind: 'train',
   rows: [
-    ['optimizer', 'learningRate', 'epochs', 'batchSize'],
+    ['optimizer', 'learningRate', 'momentum', 'nesterov', 'decay', 'epochs', 'batchSize', 'engine'],
     ['limit', 'testLimit', 'validationSplit', 'earlyStopPatience', 'seed', 'name'],
   ],
   labels: {
-    optimizer: 'optimizer', learningRate: 'learning rate', epochs: 'epochs', batchSize: 'batch size',
+    optimizer: 'optimizer', learningRate: 'learning rate', momentum: 'momentum (empty = 0.9)', nesterov: 'Nesterov',
+    decay: 'lr decay per step (empty = 0)', epochs: 'epochs', batchSize: 'batch size', engine: 'engine',
     limit: 'training images (empty = all)', testLimit: 'test images (empty = all)', validationSplit: 'validation split',
     earlyStopPatience: 'early stop patience (0 = off)', seed: 'seed', name: 'name',
   },
-  testids: { epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit' },
+  testids: { epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine' },
 } as const satisfies JobForm;
 
 /** The audio attack's numbers (model, clip and target phrase have their own inputs). */

@@ -14,8 +14,17 @@
  * With a shard executor of several workers on the job's context, each step's gradient is computed
  * data-parallel on shards of the batch (models/train-shard.ts: same steps within float noise).
  * Each step runs inside tf.tidy, so tf.memory().numTensors stays flat across batches and epochs.
+ *
+ * Engines (`engine`): 'tfjs' (the default here, and the reference) or ONNX Runtime ('onnx', or 'auto': ONNX
+ * Runtime whenever the model, the loss and the hooks allow, else tfjs with the reason recorded in
+ * TrainResult.engine). On ONNX Runtime each step is one run of the training graph (onnx/export-train.ts:
+ * the loss and every weight gradient) and the optimizer's update in JS (onnx/train-optimizer.ts, written as
+ * tfjs's); the dropout masks are drawn from the seed; the weights go back into the model before each
+ * validation and when training ends or is cancelled. Batch transforms, encode and forward hooks and losses
+ * without a spec run on tfjs.
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import type { JobContext } from '../context';
 import { silentContext } from '../context';
 import { AdvlabError, CancelledError, badInput } from '../errors';
@@ -27,8 +36,27 @@ import { allIndices, checkLabels, checkSet, count, gatherImages, gatherTargets, 
 import { crossEntropyLossFn, type LossFn } from './losses';
 import { evaluateIndices } from './predict';
 import { shardSizes, shardedStep, shardedTraining, type ShardableTransform, type ShardedTraining } from './train-shard';
+import type { EngineInfo } from './classifier';
+import type { EngineRequest } from '../onnx/engines';
+import { trainingBlocker } from '../onnx/export-train';
+import { ortStatus } from '../onnx/runtime';
+import { OrtTrainer } from '../onnx/trainer';
+import { learningRateAt } from '../onnx/train-optimizer';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+
+/**
+ * The optimizer options of TrainOptions as zod fields, for the job schemas that expose them (api/jobs.ts):
+ * their bounds are here and their defaults only in resolveOptions (absent = the default).
+ */
+export const OPTIMIZER_OPTION_FIELDS = {
+  /** Momentum coefficient of 'momentum'. Default 0.9. */
+  momentum: z.number().min(0).lt(1).optional(),
+  /** Nesterov momentum for 'momentum' (C&W's training code). Default false. */
+  nesterov: z.boolean().optional(),
+  /** Keras's time-based decay per step: lr / (1 + decay t) (C&W's code: 1e-6). Default 0. */
+  decay: z.number().min(0).max(1).optional(),
+};
 
 export interface EarlyStopOptions {
   /** Stop after this many epochs in a row without improvement (Keras's semantics). At least 1. */
@@ -50,6 +78,15 @@ export interface TrainOptions {
   momentum?: number;
   /** Nesterov momentum for 'momentum' (the C&W code used it). Default false. */
   nesterov?: boolean;
+  /**
+   * Keras's time-based learning-rate decay (the C&W code: 1e-6): step t (0-based) uses
+   * learningRate / (1 + decay t). Default 0 (a constant rate).
+   */
+  decay?: number;
+  /** Which engine computes the steps (see the module comment). Default 'tfjs'. */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads (engine onnx/auto). Default: onnx/runtime's defaultThreads. */
+  threads?: number;
   /** Default 100. The last batch of an epoch may be smaller. */
   batchSize?: number;
   /** Default 1. */
@@ -146,14 +183,16 @@ export interface TrainResult {
   imagesPerSecond: number;
   /** The options as used, with defaults filled in (for session manifests). */
   options: ResolvedTrainOptions;
+  /** Which engine ran the steps and why. */
+  engine: EngineInfo;
 }
 
 export type ResolvedTrainOptions = Required<Pick<TrainOptions,
-  'optimizer' | 'learningRate' | 'momentum' | 'nesterov' | 'batchSize' | 'epochs' | 'seed' | 'shuffle' | 'validationBatchSize' | 'progressIntervalMs'>>
+  'optimizer' | 'learningRate' | 'momentum' | 'nesterov' | 'decay' | 'engine' | 'batchSize' | 'epochs' | 'seed' | 'shuffle' | 'validationBatchSize' | 'progressIntervalMs'>>
   & { validationSplit?: number; validationSet?: string; earlyStop?: Required<EarlyStopOptions>; limitBatches?: number; softTargets: boolean };
 
 const OPTION_KEYS = new Set<string>([
-  'optimizer', 'learningRate', 'momentum', 'nesterov', 'batchSize', 'epochs', 'seed', 'validationSplit', 'validationSet',
+  'optimizer', 'learningRate', 'momentum', 'nesterov', 'decay', 'engine', 'threads', 'batchSize', 'epochs', 'seed', 'validationSplit', 'validationSet',
   'earlyStop', 'shuffle', 'limitBatches', 'targets', 'validationBatchSize', 'progressIntervalMs',
 ]);
 
@@ -189,6 +228,11 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
   if (!(learningRate > 0 && Number.isFinite(learningRate))) throw badInput(`learningRate must be > 0; got ${learningRate}`);
   const momentum = o.momentum ?? 0.9;
   if (!(momentum >= 0 && momentum < 1)) throw badInput(`momentum must be in [0, 1); got ${momentum}`);
+  const decay = o.decay ?? 0;
+  if (!(decay >= 0 && Number.isFinite(decay))) throw badInput(`decay must be >= 0; got ${decay}`);
+  const engine = o.engine ?? 'tfjs';
+  if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`Unknown engine "${engine}": choose auto, onnx or tfjs`);
+  if (o.threads !== undefined) positiveInt(o.threads, 'threads');
   const seed = o.seed ?? 0;
   if (!Number.isFinite(seed)) throw badInput(`seed must be a finite number; got ${seed}`);
   if (o.validationSplit !== undefined && o.validationSet !== undefined) throw badInput('Give validationSplit or validationSet, not both');
@@ -211,7 +255,7 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
     earlyStop = { patience, minDelta, monitor, restoreBest: o.earlyStop.restoreBest ?? false };
   }
   return {
-    optimizer, learningRate, momentum, nesterov: o.nesterov ?? false,
+    optimizer, learningRate, momentum, nesterov: o.nesterov ?? false, decay, engine,
     batchSize: positiveInt(o.batchSize ?? 100, 'batchSize'),
     epochs: positiveInt(o.epochs ?? 1, 'epochs'),
     seed, shuffle: o.shuffle ?? true,
@@ -231,6 +275,42 @@ function makeOptimizer(o: ResolvedTrainOptions): tf.Optimizer {
     case 'sgd': return tf.train.sgd(o.learningRate);
     case 'momentum': return tf.train.momentum(o.learningRate, o.momentum, o.nesterov);
   }
+}
+
+/** tfjs's optimizers read their rate at each update: Keras's decay sets it before the step. */
+function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  if (optimizer instanceof tf.SGDOptimizer) optimizer.setLearningRate(lr); // sgd and momentum
+  else (optimizer as unknown as { learningRate: number }).learningRate = lr; // adam
+}
+
+/**
+ * The engine of a training run: an OrtTrainer on ONNX Runtime, or null (tfjs) with the reason. With
+ * engine 'onnx' anything that keeps the run on tfjs is an UNSUPPORTED error.
+ */
+async function trainingEngine(
+  model: tf.LayersModel, o: ResolvedTrainOptions, hooks: TrainHooks, lossFn: LossFn, threads: number | undefined, ctx: JobContext,
+): Promise<{ trainer: OrtTrainer | null; info: EngineInfo }> {
+  if (o.engine === 'tfjs') return { trainer: null, info: { engine: 'tfjs', reason: 'requested (engine tfjs)' } };
+  let blocker: string | null = null;
+  if (hooks.transformBatch) blocker = 'a batch transform (e.g. adversarial examples) trains on tfjs';
+  else if (hooks.encode || hooks.forward) blocker = 'an encode or forward hook trains on tfjs';
+  else if (!lossFn.spec) blocker = 'a loss without a spec trains on tfjs';
+  else if (ctx.shards?.where === 'cluster' && o.engine === 'auto') blocker = "auto: the job's shards go to a cluster, whose workers run tfjs";
+  if (blocker === null) {
+    const status = ortStatus();
+    if (!status.available) blocker = status.reason;
+  }
+  if (blocker === null) {
+    const why = trainingBlocker(model, lossFn.spec);
+    if (why !== null) blocker = `exporter: ${why}`;
+  }
+  if (blocker !== null) {
+    if (o.engine === 'onnx') throw new AdvlabError('UNSUPPORTED', `engine onnx: ${blocker}`, { engine: 'onnx' });
+    return { trainer: null, info: { engine: 'tfjs', reason: blocker } };
+  }
+  const reason = o.engine === 'onnx' ? 'requested (engine onnx)' : 'auto: every layer is exported for training';
+  const trainer = await OrtTrainer.create(model, o, { loss: lossFn.spec, reason, ...(threads ? { threads } : {}) });
+  return { trainer, info: trainer.engine };
 }
 
 function splitIndices(n: number, fraction: number, seed: number): { train: Int32Array; val: Int32Array } {
@@ -284,10 +364,14 @@ export async function trainClassifier(
   const total = o.epochs * batchesPerEpoch;
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (vars.length === 0) throw badInput('The model has no trainable weights');
+  const { trainer: ortTrainer, info: engine } = await trainingEngine(model, o, hooks, lossFn, options.threads, ctx);
+  ctx.log(`Training on ${engine.engine}${engine.threads ? ` (${engine.threads} threads)` : ''}: ${engine.reason}`);
   const optimizer = makeOptimizer(o);
   const rng = mulberry32(deriveSeed(o.seed, 202));
+  // The dropout masks of ONNX Runtime steps.
+  const maskRng = mulberry32(deriveSeed(o.seed, 303));
   // Data-parallel over the job's shard executor when it has several workers (models/train-shard.ts).
-  const sharded = shardedTraining(model, lossFn, hooks.forward !== undefined, ctx);
+  const sharded = ortTrainer ? null : shardedTraining(model, lossFn, hooks.forward !== undefined, ctx);
 
   const history: TrainResult['history'] = { batches: [], epochs: [] };
   let step = 0, epochsRun = 0, images = 0, trainMs = 0;
@@ -311,7 +395,10 @@ export async function trainClassifier(
         const stepStart = performance.now();
         const idx = order.subarray(b * bs, Math.min((b + 1) * bs, order.length));
         const info: BatchInfo = { phase: 'train', epoch, step: step + 1, index: b, indices: idx, labels: labelsAt(trainSet.labels, idx) };
-        const { loss, correct, size } = await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model });
+        if (o.decay > 0 && !ortTrainer) setLearningRate(optimizer, learningRateAt(o, step));
+        const { loss, correct, size } = ortTrainer
+          ? ortStep(ortTrainer, trainSet, info, k, targets, maskRng)
+          : await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model });
         step++;
         trainMs += performance.now() - stepStart;
         if (!Number.isFinite(loss)) {
@@ -329,6 +416,7 @@ export async function trainClassifier(
         await yieldToEventLoop();
       }
 
+      ortTrainer?.syncToModel(model); // validation, early stopping's snapshot and onEpoch see this epoch's weights
       const row: EpochRow = {
         epoch, loss: lossSum / seen, acc: correctSum / seen, batches: batchesPerEpoch, images: seen, seconds: 0,
       };
@@ -376,6 +464,9 @@ export async function trainClassifier(
     cancelled = true;
     ctx.log(`Training cancelled after ${step} step(s)`);
   } finally {
+    // The weights trained so far (also when cancelled or failed), unless early stopping restored a snapshot.
+    if (ortTrainer && restoredEpoch === undefined) ortTrainer.syncToModel(model);
+    ortTrainer?.dispose();
     disposeSnapshot();
     optimizer.dispose();
   }
@@ -383,10 +474,34 @@ export async function trainClassifier(
   const result: TrainResult = {
     model, history, epochsRun, stepsRun: step, stoppedEarly,
     ...(restoredEpoch !== undefined ? { restoredEpoch } : {}),
-    seconds, imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0, options: o,
+    seconds, imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0, options: o, engine,
   };
   if (cancelled) throw new CancelledError(`Training cancelled after ${step} step(s)`, result);
   return result;
+}
+
+/** One step on ONNX Runtime (see the module comment); returns the batch loss, correct count and size. */
+function ortStep(
+  trainer: OrtTrainer, set: ImageSet, info: BatchInfo, k: number, targets: Float32Array | undefined, maskRng: () => number,
+): { loss: number; correct: number; size: number } {
+  const n = info.indices.length;
+  const d = set.shape[0] * set.shape[1] * set.shape[2];
+  const x = new Float32Array(n * d);
+  const y = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const j = info.indices[i];
+    x.set(set.images.subarray(j * d, (j + 1) * d), i * d);
+    if (targets) y.set(targets.subarray(j * k, (j + 1) * k), i * k);
+    else y[i * k + set.labels[j]] = 1;
+  }
+  const { loss, logits } = trainer.step(x, y, n, trainer.masks(n, maskRng));
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (logits[i * k + c] > logits[i * k + best]) best = c;
+    if (best === info.labels[i]) correct++;
+  }
+  return { loss, correct, size: n };
 }
 
 /**

@@ -68,7 +68,7 @@ export interface ExportedModel extends ExportedGraphs {
   layers: string[];
 }
 
-type Layout =
+export type Layout =
   | { kind: 'nhwc'; h: number; w: number; c: number }
   | { kind: 'nchw'; h: number; w: number; c: number }
   | { kind: 'flat'; d: number };
@@ -156,14 +156,14 @@ export class Builder {
   }
 }
 
-function asPair(v: unknown, what: string): [number, number] {
+export function asPair(v: unknown, what: string): [number, number] {
   if (typeof v === 'number') return [v, v];
   if (Array.isArray(v) && v.length === 2 && v.every((d) => typeof d === 'number')) return [v[0], v[1]];
   throw new UnsupportedLayerError(`${what}: expected a number or a pair, got ${JSON.stringify(v)}`);
 }
 
 /** Explicit [top, bottom] padding of one spatial axis, as tfjs/TensorFlow compute 'same' and 'valid'. */
-function padAxis(size: number, k: number, s: number, padding: string): { out: number; begin: number; end: number } {
+export function padAxis(size: number, k: number, s: number, padding: string): { out: number; begin: number; end: number } {
   if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, begin: 0, end: 0 };
   const out = Math.ceil(size / s);
   const total = Math.max(0, (out - 1) * s + k - size);
@@ -277,7 +277,7 @@ function flipKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: 
  * and ArgMax takes the first maximum over them. ONNX Runtime's MaxPool with its Indices output is several
  * times slower than its plain MaxPool, which computes the pooled values.
  */
-function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+export function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
   const xc = oh * B === h && ow * B === w ? x : b.op1('Slice', [x, b.ints('start', [0, 0]), b.ints('end', [oh * B, ow * B]), b.ints('axes', [2, 3])]);
   const windows = b.op1('Reshape', [b.op1('SpaceToDepth', [xc], { blocksize: B }), b.ints('shape', [0, B * B, c, oh, ow])]);
   const first = b.op1('ArgMax', [windows], { axis: 1, keepdims: 1 });
@@ -290,7 +290,7 @@ function maxPoolArgmax(b: Builder, x: string, B: number, c: number, h: number, w
  * one-hot of each window's argmax and g are broadcast there, with no transpose (ONNX Runtime's DepthToSpace,
  * the inverse of the forward's SpaceToDepth, took 6 of the backward graph's 48 ms on cw-mnist at batch 100).
  */
-function maxPoolRoute(b: Builder, g: string, argmax: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
+export function maxPoolRoute(b: Builder, g: string, argmax: string, B: number, c: number, h: number, w: number, oh: number, ow: number): string {
   const H = oh * B, W = ow * B;
   const slotOf = Uint8Array.from({ length: H * W }, (_, p) => (Math.floor(p / W) % B) * B + ((p % W) % B));
   const slots = b.init('slots', [1, 1, H, W], slotOf);
@@ -460,7 +460,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
 }
 
 /** The layers of a model as one chain, or an UnsupportedLayerError naming why not. */
-function chainOf(m: tf.LayersModel): LayerLike[] {
+export function chainOf(m: tf.LayersModel): LayerLike[] {
   const layers = m.layers as unknown as (LayerLike & { inboundNodes: { inboundLayers: unknown[] }[] })[];
   if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new UnsupportedLayerError('models with several inputs or outputs are not exported');
   if (m.getClassName() !== 'Sequential') {

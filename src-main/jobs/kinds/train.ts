@@ -41,6 +41,10 @@ export const train = (async (raw, ctx, env) => {
       const { value: result, cancel } = await keepPartial(trainClassifier(model, trainSet, {
         optimizer: p.optimizer,
         learningRate: p.learningRate,
+        ...(p.momentum !== undefined ? { momentum: p.momentum } : {}),
+        ...(p.nesterov !== undefined ? { nesterov: p.nesterov } : {}),
+        ...(p.decay !== undefined ? { decay: p.decay } : {}),
+        engine: p.engine,
         batchSize: p.batchSize,
         epochs: p.epochs,
         seed: p.seed,
@@ -79,6 +83,8 @@ export const train = (async (raw, ctx, env) => {
         seconds: result.seconds,
         imagesPerSecond: result.imagesPerSecond,
         backend: env.backend.name,
+        engine: result.engine.engine,
+        engineReason: `${result.engine.engine}${result.engine.threads ? ` (${result.engine.threads} threads)` : ''}: ${result.engine.reason}`,
       };
       const outcome = { summary, result: { ...summary, model: saved.modelJson } };
       if (cancel) throw cancelledWith(outcome, cancel);
