@@ -50,10 +50,11 @@ describe('advlab CLI', () => {
 
   it('a training job killed mid-run is listed as incomplete, with its manifest and metrics intact', async () => {
     const sessions = mkdtempSync(join(tmpdir(), 'advlab-kill-'));
-    const child = spawn(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', '50', '--limit', '2000', '--workers', '1', '--sessions', sessions], {
+    const child = spawn(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', '50', '--limit', '2000', '--workers', '1', '--engine', 'tfjs', '--sessions', sessions], {
       cwd: ROOT, env: { ...process.env, ADVLAB_DATA: DATA }, stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // --workers 1: trains in the job's own thread, as before the pool (this test is about the kill, not the shards).
+    // --workers 1 --engine tfjs: trains in the job's own thread on tfjs, as before the pool and ONNX training
+    // (this test is about the kill, not the shards or the engine).
     // Wait until it has written some metric rows, then kill it without warning.
     await new Promise<void>((ok, fail) => {
       const timer = setTimeout(() => fail(new Error('no progress within 60 s')), 60_000);
