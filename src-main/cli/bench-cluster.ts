@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { CliContext } from './context';
 import type { JobInfo } from '../api/contract';
 
-type Row = { suite: string; benchmark: string; metric: string; value: string; target?: string; met?: boolean };
+import type { BenchRow as Row } from './bench-row';
 
 /** bin/advlab.mjs, from the built CLI (out/main/cli.js). */
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/advlab.mjs');

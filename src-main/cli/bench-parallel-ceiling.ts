@@ -17,17 +17,11 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ShardPool, ShardTiming } from '../jobs/pool';
+import type { BenchRow } from './bench-row';
 import type { SessionStore } from '../engine/sessions';
 
-/** bench.ts's Row shape. */
-export interface CeilingRow {
-  suite: 'parallel';
-  benchmark: string;
-  metric: string;
-  value: string;
-  target?: string;
-  met?: boolean;
-}
+/** A parallel-suite row. */
+export type CeilingRow = BenchRow & { suite: 'parallel' };
 
 /** The shard the ceiling runs: PGD-40 Linf eps 0.1 with a random start, as the suite's PGD row, on `images` images. */
 const CEILING_PARAMS = { eps: 0.1, steps: 40, randomStart: true, seed: 1 };

@@ -9,18 +9,12 @@
  * (measured: about x5 per step with adam on cw-mnist early on), so the whole epoch's largest
  * difference and the first 10 steps' are reported, with both test accuracies.
  */
+import type { BenchRow } from './bench-row';
 import type { CliContext } from './context';
 import type { JobInfo } from '../api/contract';
 
-/** The one row, in bench.ts's Row shape. */
-export interface ParallelTrainingRow {
-  suite: 'parallel';
-  benchmark: string;
-  metric: string;
-  value: string;
-  target?: string;
-  met?: boolean;
-}
+/** A parallel-suite row. */
+export type ParallelTrainingRow = BenchRow & { suite: 'parallel' };
 
 interface Run {
   workers: number;

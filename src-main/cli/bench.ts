@@ -19,7 +19,7 @@ import { ortStatus } from '../engine/onnx/runtime';
 import { resolveAppOptions } from '../host/app';
 import { locateModel } from '../jobs/model-ref';
 
-type Row = { suite: string; benchmark: string; metric: string; value: string; target?: string; met?: boolean };
+import type { BenchRow as Row } from './bench-row';
 
 function machine(): string {
   const cpu = cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
