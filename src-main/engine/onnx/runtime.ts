@@ -13,7 +13,8 @@
  * allowScripts and is not needed.
  *
  * Threads: ONNX Runtime runs each session on its own intra-op pool of `intraOpNumThreads` native
- * threads (default: every core, os.availableParallelism(); ADVLAB_ORT_THREADS overrides), inside the job's worker thread. A job on
+ * threads (default: every core, os.availableParallelism(); ADVLAB_ORT_THREADS overrides), inside the job's
+ * worker thread; they sleep rather than spin between parallel sections (defaultSpinning). A job on
  * ONNX therefore does not use the wasm worker pool: it would compete with ORT's own threads for the
  * same cores. Sessions are released with `dispose` (the job disposes its classifier when it ends).
  */
@@ -82,6 +83,18 @@ export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
 }
 
+/**
+ * Whether ONNX Runtime's pool threads spin (busy-wait for the next parallel section) instead of sleeping.
+ * Off unless ADVLAB_ORT_SPINNING=1 (ONNX Runtime's own default is on). On a machine whose cores are shared
+ * (the wasm pool, other jobs, other programs) a spinning thread burns the time slices the others need: one
+ * cw-mnist training step at batch 128 on 2 threads took 267 ms of CPU time spinning and 216 ms not (1
+ * thread: 164 ms), and 667 vs 513 ms wall, under load 16 on 2 cores (BENCHMARKS.md). With one thread
+ * there is no pool and nothing spins.
+ */
+export function defaultSpinning(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.ADVLAB_ORT_SPINNING === '1';
+}
+
 /** One loaded graph on the CPU provider. */
 export class OrtSession {
   private native: NativeSession | null;
@@ -90,7 +103,7 @@ export class OrtSession {
     this.native = native;
   }
 
-  static async create(bytes: Uint8Array, threads = defaultThreads()): Promise<OrtSession> {
+  static async create(bytes: Uint8Array, threads = defaultThreads(), spinning = defaultSpinning()): Promise<OrtSession> {
     const m = ort();
     m.initOrt();
     const native = new m.binding.InferenceSession();
@@ -102,6 +115,9 @@ export class OrtSession {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      // onnxruntime-node flattens `extra` into session config entries: session.intra_op.allow_spinning and
+      // session.inter_op.allow_spinning (onnxruntime_session_options_config_keys.h), values '0' or '1'.
+      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' }, inter_op: { allow_spinning: spinning ? '1' : '0' } } },
     });
     return new OrtSession(native, threads);
   }

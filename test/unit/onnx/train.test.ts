@@ -11,6 +11,7 @@ import { exportTraining, trainingBlocker } from '../../../src-main/engine/onnx/e
 import { OrtTrainer } from '../../../src-main/engine/onnx/trainer';
 import { JsOptimizer, learningRateAt, type OptimizerSpec } from '../../../src-main/engine/onnx/train-optimizer';
 import { mulberry32 } from '../../../src-main/engine/core/random';
+import { defaultSpinning } from '../../../src-main/engine/onnx/runtime';
 
 const glorot = (seed: number) => tf.initializers.glorotUniform({ seed });
 const bias = (seed: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.1, seed });
@@ -154,6 +155,38 @@ describe('ONNX training graph: weight gradients against tfjs autodiff', () => {
     expect(trainingBlocker(ok)).toBeNull();
     expect(exportTraining(ok).weights.map((w) => w.shape)).toEqual([[64, 3], [3]]);
     [bn, frozen, ok].forEach((m) => m.dispose());
+  });
+});
+
+describe('ONNX Runtime threads', () => {
+  it('pool threads sleep between parallel sections unless ADVLAB_ORT_SPINNING=1; 2 threads, spinning or not, give the gradients of 1', async () => {
+    expect(defaultSpinning({})).toBe(false);
+    expect(defaultSpinning({ ADVLAB_ORT_SPINNING: '0' })).toBe(false);
+    expect(defaultSpinning({ ADVLAB_ORT_SPINNING: '1' })).toBe(true);
+    const model = buildModel('cw-mnist', { seed: 4 });
+    const n = 8;
+    const { x, y } = batch(model, n, 2);
+    const saved = process.env.ADVLAB_ORT_SPINNING;
+    const runs: Float32Array[][] = [];
+    let masks: Float32Array[] | null = null; // (drawn once: a SeededDropout layer gives the next mask on every draw)
+    try {
+      for (const [threads, spinning] of [[1, '0'], [2, '0'], [2, '1']] as const) {
+        process.env.ADVLAB_ORT_SPINNING = spinning;
+        const trainer = await OrtTrainer.create(model, spec({}), { threads, reason: 'test' });
+        try {
+          expect(trainer.engine.threads).toBe(threads);
+          masks ??= trainer.masks(n, mulberry32(7));
+          runs.push(trainer.gradients(x, y, n, masks).grads);
+        } finally {
+          trainer.dispose();
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.ADVLAB_ORT_SPINNING;
+      else process.env.ADVLAB_ORT_SPINNING = saved;
+      model.dispose();
+    }
+    for (const r of runs.slice(1)) r.forEach((g, i) => expect(maxAbsDiff(g, runs[0][i])).toBeLessThanOrEqual(1e-5));
   });
 });
 
