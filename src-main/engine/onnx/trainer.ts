@@ -103,10 +103,15 @@ export class OrtTrainer {
     return { loss: r.loss[0], logits: r.logits, grads: names.map((nm) => r[nm]) };
   }
 
+  /** The optimizer's update of the weights from gradients (in model.trainableWeights order). */
+  applyGradients(grads: Float32Array[]): void {
+    this.optimizer.apply(this.weights, grads);
+  }
+
   /** One optimisation step on a batch: the gradients at the current weights, then the optimizer's update. */
   step(x: Float32Array, y: Float32Array, n: number, masks: Float32Array[]): OrtStepResult {
     const r = this.gradients(x, y, n, masks);
-    this.optimizer.apply(this.weights, r.grads);
+    this.applyGradients(r.grads);
     return { loss: r.loss, logits: r.logits };
   }
 
