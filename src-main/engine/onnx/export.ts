@@ -154,7 +154,50 @@ export class Builder {
     for (let i = this.backward.length - 1; i >= 0; i--) g = this.backward[i](g);
     return g;
   }
+
+  // What emitLayer asks of the graph it builds. As here: the inference and VJP graphs, weights as constants,
+  // every input gradient. export-train.ts's TrainBuilder overrides them for the training graph: weights as
+  // graph inputs, their gradients as outputs, dropout masks as inputs, no gradient below the first weights.
+
+  /** Refuses a layer this graph cannot hold, before emitLayer's own checks (here: none). */
+  check(_layer: LayerLike, _cls: string, _where: string): void {}
+
+  /** A layer's weight `short` (tfjs's name: kernel, bias) as a tensor of `dims`: tfjs's layout permuted by `perm`. */
+  weight(layer: LayerLike, short: string, where: string, prefix: string, dims: number[], perm?: number[]): string {
+    const v = need(weightsOf(layer), short, where);
+    return this.init(prefix, dims, perm ? permute(v, dims, perm) : v);
+  }
+
+  /** Called once per layer with weights, in order: whether its input gradient is never needed (here: never). */
+  firstWithWeights(): boolean {
+    return false;
+  }
+
+  /** The gradient of a weight, `grad` emitted in the backward pass (here: not computed). */
+  weightGradient(_layer: LayerLike, _short: string, _where: string, _grad: () => string): void {}
+
+  /**
+   * The kernel of a stride-1 convolution's input gradient as a Conv, [cin, cout, kh, kw] flipped in space, or null
+   * for a ConvTranspose of the kernel (here: the flipped kernel, a constant).
+   */
+  flippedKernel(layer: LayerLike, where: string, kh: number, kw: number, cin: number, cout: number): string | null {
+    return this.init('Kflip', [cin, cout, kh, kw], flipKernel(need(weightsOf(layer), 'kernel', where), kh, kw, cin, cout));
+  }
+
+  /** A Dropout layer (here: the identity, inference). */
+  dropout(layer: LayerLike, x: string, _l: Layout, _where: string, desc: string[]): string {
+    desc.push(`dropout ${layer.name} (identity at inference)`);
+    return x;
+  }
+
+  /** What a layer's description adds about its trained weights (here: nothing). */
+  trains(_names: string[]): string {
+    return '';
+  }
 }
+
+/** The input gradient a backward step returns when none is needed (TrainBuilder: below the first weights). */
+export const NO_GRADIENT = '';
 
 export function asPair(v: unknown, what: string): [number, number] {
   if (typeof v === 'number') return [v, v];
@@ -252,11 +295,15 @@ export function need(ws: Map<string, Float32Array>, name: string, where: string)
   return v;
 }
 
-/** [kh, kw, cin, cout] (tfjs) -> [cout, cin, kh, kw] (ONNX). */
-function convKernel(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
-  const out = new Float32Array(k.length);
-  for (let a = 0; a < kh; a++) for (let bb = 0; bb < kw; bb++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
-    out[((o * cin + i) * kh + a) * kw + bb] = k[((a * kw + bb) * cin + i) * cout + o];
+/** A 4-d tfjs weight as `dims` = its dims permuted by `perm` (e.g. [3, 2, 0, 1]: a kernel [kh, kw, cin, cout] -> ONNX's [cout, cin, kh, kw]). */
+function permute(v: Float32Array, dims: number[], perm: number[]): Float32Array {
+  const src = [0, 0, 0, 0];
+  perm.forEach((p, i) => { src[p] = dims[i]; });
+  const stride = [src[1] * src[2] * src[3], src[2] * src[3], src[3], 1];
+  const out = new Float32Array(v.length);
+  let o = 0;
+  for (let a = 0; a < dims[0]; a++) for (let b = 0; b < dims[1]; b++) for (let c = 0; c < dims[2]; c++) for (let d = 0; d < dims[3]; d++) {
+    out[o++] = v[a * stride[perm[0]] + b * stride[perm[1]] + c * stride[perm[2]] + d * stride[perm[3]]];
   }
   return out;
 }
@@ -309,16 +356,47 @@ function dimsOf(l: Layout): (number | string)[] {
   return l.kind === 'nhwc' ? ['N', l.h, l.w, l.c] : ['N', l.c, l.h, l.w];
 }
 
-/** One layer, forward (and its backward registered on the builder). */
-function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: string[]): { x: string; l: Layout } {
+/**
+ * A convolution's filter gradient (training graphs) as matrix products, im2col by taps: gK[i, j, c, f] = sum over
+ * n, p, q of x[n, c, p sh + i, q sw + j] g[n, f, p, q] (x padded as the forward pass pads it). The input goes to
+ * [C, N, H, W] once; tap (i, j) is its strided slice [C, N, oh, ow], whose product with g as [F, N oh ow]
+ * (transposed) is that tap's [C, F]; the taps stacked in order are tfjs's [kh, kw, C, F] as it lies in memory.
+ * (ONNX Runtime's Conv of the input with g as the kernel, which computes the same, took 1.5 to 2 times the CPU
+ * time on cw-mnist's layers at batch 128: an im2col per input channel and products only kh kw wide.)
+ */
+export function filterGradient(
+  b: Builder, x: string, g: string,
+  s: { c: number; filters: number; kh: number; kw: number; sh: number; sw: number; ph: ReturnType<typeof padAxis>; pw: ReturnType<typeof padAxis> },
+): string {
+  const { c, filters, kh, kw, sh, sw, ph, pw } = s;
+  let xt = b.op1('Transpose', [x], { perm: [1, 0, 2, 3] });
+  if (ph.begin || ph.end || pw.begin || pw.end) xt = b.op1('Pad', [xt, b.ints('pads', [0, 0, ph.begin, pw.begin, 0, 0, ph.end, pw.end])]);
+  const gt = b.op1('Reshape', [b.op1('Transpose', [g], { perm: [1, 0, 2, 3] }), b.ints('shape', [filters, -1])]);
+  const taps: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const end = [i + (ph.out - 1) * sh + 1, j + (pw.out - 1) * sw + 1];
+      const tap = b.op1('Slice', [xt, b.ints('start', [i, j]), b.ints('end', end), b.ints('axes', [2, 3]), b.ints('steps', [sh, sw])]);
+      taps.push(b.op1('Gemm', [b.op1('Reshape', [tap, b.ints('shape', [c, -1])]), gt], { transB: 1 }));
+    }
+  }
+  return b.op1('Reshape', [taps.length === 1 ? taps[0] : b.op1('Concat', taps, { axis: 0 }), b.ints('shape', [kh, kw, c, filters])]);
+}
+
+/**
+ * One layer, forward (and its backward registered on the builder), for every graph: what differs between the
+ * inference/VJP graphs and the training graph (weights, their gradients, dropout) is asked of the builder.
+ */
+export function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: string[]): { x: string; l: Layout } {
   const cls = layer.getClassName();
   const cfg = layer.getConfig();
   const where = `layer "${layer.name}" (${cls})`;
+  b.check(layer, cls, where);
   switch (cls) {
     case 'InputLayer':
-    case 'Dropout':
-      if (cls === 'Dropout') desc.push(`dropout ${layer.name} (identity at inference)`);
       return { x, l };
+    case 'Dropout':
+      return { x: b.dropout(layer, x, l, where, desc), l };
     case 'Activation':
     case 'ReLU': {
       const act = cls === 'ReLU' ? 'relu' : String(cfg.activation);
@@ -342,14 +420,19 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
     case 'Dense': {
       if (l.kind !== 'flat') throw new UnsupportedLayerError(`${where}: Dense on an image-shaped input is not exported (flatten first)`);
       const units = Number(cfg.units);
-      const ws = weightsOf(layer);
-      const W = b.init('W', [l.d, units], need(ws, 'kernel', where));
+      const bias = cfg.useBias !== false;
+      const W = b.weight(layer, 'kernel', where, 'W', [l.d, units]);
       const inputs = [x, W];
-      if (cfg.useBias !== false) inputs.push(b.init('b', [units], need(ws, 'bias', where)));
+      if (bias) inputs.push(b.weight(layer, 'bias', where, 'b', [units]));
       const z = b.op1('Gemm', inputs);
-      b.onBackward((g) => b.op1('Gemm', [g, W], { transB: 1 }));
+      const first = b.firstWithWeights();
+      b.onBackward((g) => {
+        b.weightGradient(layer, 'kernel', where, () => b.op1('Gemm', [x, g], { transA: 1 }));
+        if (bias) b.weightGradient(layer, 'bias', where, () => b.op1('ReduceSum', [g, b.ints('axes', [0])], { keepdims: 0 }));
+        return first ? NO_GRADIENT : b.op1('Gemm', [g, W], { transB: 1 });
+      });
       const act = String(cfg.activation ?? 'linear');
-      desc.push(`dense ${layer.name} ${units}, ${act}`);
+      desc.push(`dense ${layer.name} ${units}, ${act}${b.trains(bias ? ['W', 'b'] : ['W'])}`);
       return { x: activation(b, z, act, where, ['N', units]), l: { kind: 'flat', d: units } };
     }
     case 'Conv2D': {
@@ -364,19 +447,24 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
       const { h, w, c } = n.l;
       const ph = padAxis(h, kh, sh, padding), pw = padAxis(w, kw, sw, padding);
       const filters = Number(cfg.filters);
-      const ws = weightsOf(layer);
-      const W = b.init('K', [filters, c, kh, kw], convKernel(need(ws, 'kernel', where), kh, kw, c, filters));
+      const bias = cfg.useBias !== false;
+      // tfjs [kh, kw, cin, cout] -> ONNX [cout, cin, kh, kw]
+      const W = b.weight(layer, 'kernel', where, 'K', [filters, c, kh, kw], [3, 2, 0, 1]);
       const inputs = [n.x, W];
-      if (cfg.useBias !== false) inputs.push(b.init('b', [filters], need(ws, 'bias', where)));
+      if (bias) inputs.push(b.weight(layer, 'bias', where, 'b', [filters]));
       const pads = [ph.begin, pw.begin, ph.end, pw.end];
       const z = b.op1('Conv', inputs, { kernel_shape: [kh, kw], strides: [sh, sw], pads });
+      const first = b.firstWithWeights();
       b.onBackward((g) => {
-        if (sh === 1 && sw === 1 && c >= 8) {
+        b.weightGradient(layer, 'kernel', where, () => filterGradient(b, n.x, g, { c, filters, kh, kw, sh, sw, ph, pw }));
+        if (bias) b.weightGradient(layer, 'bias', where, () => b.op1('ReduceSum', [g, b.ints('axes', [0, 2, 3])], { keepdims: 0 }));
+        if (first) return NO_GRADIENT;
+        const flipped = sh === 1 && sw === 1 && c >= 8 ? b.flippedKernel(layer, where, kh, kw, c, filters) : null;
+        if (flipped) {
           // Stride 1: dx is the cross-correlation of g with the kernel flipped in space and transposed in
           // channels, padded by k - 1 - pad on each side (ONNX Runtime's Conv is faster than its ConvTranspose,
           // except when the input has few channels: on cw-mnist's first layer (1 channel) the Conv took 7x the time
           // of the ConvTranspose below, which is therefore used for c < 8).
-          const flipped = b.init('Kflip', [c, filters, kh, kw], flipKernel(need(ws, 'kernel', where), kh, kw, c, filters));
           return b.op1('Conv', [g, flipped], { kernel_shape: [kh, kw], pads: [kh - 1 - ph.begin, kw - 1 - pw.begin, kh - 1 - ph.end, kw - 1 - pw.end] });
         }
         // (out - 1) s + k - pads: the input size ConvTranspose reaches; output_padding adds the rows the stride dropped.
@@ -384,7 +472,7 @@ function emitLayer(b: Builder, layer: LayerLike, x: string, l: Layout, desc: str
         return b.op1('ConvTranspose', [g, W], { kernel_shape: [kh, kw], strides: [sh, sw], pads, output_padding: op });
       });
       const act = String(cfg.activation ?? 'linear');
-      desc.push(`conv2d ${layer.name} ${filters} ${kh}x${kw} stride ${sh}x${sw} ${padding}, ${act}`);
+      desc.push(`conv2d ${layer.name} ${filters} ${kh}x${kw} stride ${sh}x${sw} ${padding}, ${act}${b.trains(bias ? ['K', 'b'] : ['K'])}`);
       return { x: activation(b, z, act, where, ['N', filters, ph.out, pw.out]), l: { kind: 'nchw', h: ph.out, w: pw.out, c: filters } };
     }
     case 'MaxPooling2D':
