@@ -82,7 +82,7 @@ function profileRows(profiles: StepProfile[], batch: number, images: number): En
     metric: 'ms: batch / masks / graph run (CPU) / optimizer / step', value: [p.batchMs, p.masksMs].map((v) => v.toFixed(1)).join(' / ') + ` / ${p.graphMs.toFixed(1)} (${p.graphCpuMs.toFixed(0)}) / ${p.optimizerMs.toFixed(1)} / ${p.stepMs.toFixed(1)}`,
   }, {
     suite: 'engine' as const,
-    benchmark: `one epoch of ${images.toLocaleString('en-US')} images from that step, ${p.threads} thread${p.threads > 1 ? 's' : ''} (${steps} steps; the job adds progress and the epoch's test)`,
+    benchmark: `one epoch of ${images.toLocaleString('en-US')} images from that step, ${p.threads} thread${p.threads > 1 ? 's' : ''} (${steps} steps; the job's time adds the session's creation, progress and the loop's event-loop turns)`,
     metric: 'seconds (estimate)', value: (steps * p.stepMs / 1000).toFixed(1),
   }]);
 }
