@@ -4,7 +4,8 @@
  * that also returns the logits it was computed from, and row-wise selection.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Classifier } from '../models/classifier';
+import type { Classifier, LogitLoss, LossGradient } from '../models/classifier';
+import { crossEntropy, logitMargin } from './losses';
 import type { Norm } from './types';
 
 const TINY = 1e-12;
@@ -125,6 +126,36 @@ export function classifierGradient(classifier: Classifier, x: tf.Tensor4D, objec
   const grad = lin ? lin.vjp(dz) : (classifier.vjp as NonNullable<Classifier['vjp']>)(x, dz);
   dz.dispose();
   return { grad, logits, values: kept.values! };
+}
+
+/** The per-example values of a LogitLoss on logits z (onehot: its classes), in tfjs: the reference. */
+export function logitLossValues(z: tf.Tensor2D, loss: LogitLoss, onehot: tf.Tensor2D): tf.Tensor1D {
+  if (loss.kind === 'ce') return crossEntropy(z, onehot);
+  const m = logitMargin(z, onehot);
+  return tf.minimum(loss.toward ? m : tf.neg(m), loss.kappa) as tf.Tensor1D;
+}
+
+/**
+ * The logits at x, the per-example loss values and d sum_n weights[n] loss_n / dx for one of the losses the
+ * attacks use (models/classifier.ts's LogitLoss): the classifier's own fused call when it has one (ONNX
+ * Runtime: one graph run), else classifierGradient on the loss written in tfjs, the reference.
+ */
+export function lossGradient(classifier: Classifier, x: tf.Tensor4D, loss: LogitLoss): LossGradient {
+  if (classifier.lossGradient) return classifier.lossGradient(x, loss);
+  const onehot = oneHot(loss.classes, classifier.numClasses);
+  const weights = tf.tensor1d(loss.weights);
+  const kept: { values?: tf.Tensor1D } = {};
+  try {
+    const r = classifierGradient(classifier, x, (z) => {
+      const f = logitLossValues(z, loss, onehot);
+      kept.values = tf.keep(tf.clone(f));
+      return tf.mul(weights, f) as tf.Tensor1D;
+    });
+    r.values.dispose();
+    return { logits: r.logits, values: kept.values!, grad: r.grad };
+  } finally {
+    tf.dispose([onehot, weights]);
+  }
 }
 
 /** One-hot float32 [n, k] of class indices. */
