@@ -43,7 +43,7 @@ import { z } from 'zod';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
 import { crossEntropy } from './losses';
-import { gradWithLogits, normalizeGradient, oneHot, projectBall, rowMask, rowWhere } from './ops';
+import { classifierGradient, normalizeGradient, oneHot, projectBall, rowMask, rowWhere } from './ops';
 import { ballStartPerExample } from './per-example';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
@@ -194,7 +194,7 @@ async function apgdOnce(
         xAdv = next;
       }
       const r = tf.tidy(() => {
-        const g = gradWithLogits((xi) => classifier.logits(xi), xAdv, objective);
+        const g = classifierGradient(classifier, xAdv, objective);
         return { grad: g.grad, logits: g.logits, values: g.values };
       });
       grad?.dispose();

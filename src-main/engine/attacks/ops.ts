@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier, LogitLoss, LossGradient } from '../models/classifier';
-import { crossEntropy, logitMargin } from './losses';
+import { crossEntropy, logitMargin, type AscentLoss } from './losses';
 import type { Norm } from './types';
 
 const TINY = 1e-12;
@@ -156,6 +156,22 @@ export function lossGradient(classifier: Classifier, x: tf.Tensor4D, loss: Logit
   } finally {
     tf.dispose([onehot, weights]);
   }
+}
+
+/**
+ * classifierGradient of losses.ts's ascentObjective(kind, z, onehot(classes), targeted, kappa), through
+ * lossGradient (one fused call on a classifier that has it): 'ce' is CE weighted -1 when targeted, 'margin' is
+ * the LogitLoss margin toward the target (targeted) or away from the label. The values are the objective's
+ * (the CE negated when targeted: exact).
+ */
+export function ascentGradient(classifier: Classifier, x: tf.Tensor4D, kind: AscentLoss, classes: Int32Array, targeted: boolean, kappa = 0): GradResult {
+  const weights = new Float32Array(classes.length).fill(kind === 'ce' && targeted ? -1 : 1);
+  const loss: LogitLoss = kind === 'ce' ? { kind, classes, weights } : { kind, classes, weights, kappa, toward: targeted };
+  const r = lossGradient(classifier, x, loss);
+  if (!(kind === 'ce' && targeted)) return r;
+  const values = tf.neg(r.values) as tf.Tensor1D;
+  r.values.dispose();
+  return { grad: r.grad, logits: r.logits, values };
 }
 
 /** One-hot float32 [n, k] of class indices. */
