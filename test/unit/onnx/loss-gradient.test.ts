@@ -11,6 +11,7 @@ import { fromLayersModel, type LogitLoss } from '../../../src-main/engine/models
 import { onnxClassifier } from '../../../src-main/engine/onnx/classifier';
 import { OrtSession } from '../../../src-main/engine/onnx/runtime';
 import { lossGradient } from '../../../src-main/engine/attacks/ops';
+import { runAttack } from '../../../src-main/engine/attacks';
 
 const TOL = 1e-4;
 
@@ -91,6 +92,31 @@ describe('the fused loss gradient on ONNX Runtime vs tfjs autodiff of the loss, 
       expect(r.grad.shape).toEqual([2, 28, 28, 1]);
       expect(() => onnx.lossGradient(x, { kind: 'ce', classes: Int32Array.of(1), weights: Float32Array.of(1, 1) })).toThrow(/1 classes and 2 weights for 2 inputs/);
       tf.dispose([r.logits, r.values, r.grad, x]);
+    } finally {
+      runs.mockRestore();
+      onnx.dispose();
+    }
+  });
+
+  it('C&W (margin), PGD (margin), FGSM and DDN (CE) take one ONNX Runtime run per gradient step', async () => {
+    const model = buildModel('cw-mnist', { seed: 3 });
+    const onnx = await onnxClassifier(model, { threads: 1 });
+    const runs = vi.spyOn(OrtSession.prototype, 'runTyped');
+    const images = new Float32Array(2 * 784).map((_, i) => (i % 7) / 7);
+    const labels = Int32Array.of(3, 5);
+    try {
+      for (const [attack, params, steps] of [
+        ['cw-l2', { binarySearchSteps: 1, maxIterations: 4, abortEarly: false }, 4],
+        ['pgd', { steps: 3, loss: 'margin' }, 3],
+        ['fgsm', {}, 1],
+        ['ddn', { steps: 3 }, 3],
+      ] as const) {
+        runs.mockClear();
+        await runAttack(attack, onnx, images, labels, { kind: 'targeted', target: 'next' }, params);
+        const outputs = runs.mock.calls.map((call) => call[1].join(','));
+        // Everything else is a plain forward run (clean logits, judging the result).
+        expect(outputs.filter((o) => o !== 'logits'), attack).toEqual(new Array(steps).fill('logits,values,grad'));
+      }
     } finally {
       runs.mockRestore();
       onnx.dispose();
