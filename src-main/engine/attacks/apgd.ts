@@ -42,8 +42,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { badInput } from '../errors';
-import { crossEntropy } from './losses';
-import { gradWithLogits, normalizeGradient, oneHot, projectBall, rowMask, rowWhere } from './ops';
+import { ascentGradient, classifierGradient, normalizeGradient, type GradResult, oneHot, projectBall, rowMask, rowWhere } from './ops';
 import { ballStartPerExample } from './per-example';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
@@ -149,11 +148,11 @@ interface RunOut {
 }
 
 /**
- * One APGD run on the rows `rows` of the batch. `objective(z)` is the per-example loss to maximise on
- * those rows. Progress: steps [stepOffset, stepOffset + steps + 1) of totalSteps.
+ * One APGD run on the rows `rows` of the batch. `objective(x)` is the gradient, logits and values of the
+ * per-example loss to maximise on those rows (`objectiveGradient`). Progress: steps [stepOffset, stepOffset + steps + 1) of totalSteps.
  */
 async function apgdOnce(
-  problem: AttackProblem, rows: Int32Array, objective: (z: tf.Tensor2D) => tf.Tensor1D, s: ApgdSettings,
+  problem: AttackProblem, rows: Int32Array, objective: (x: tf.Tensor4D) => GradResult, s: ApgdSettings,
   ctx: JobContext, stepOffset: number, totalSteps: number, phase: string,
 ): Promise<RunOut> {
   const { classifier } = problem;
@@ -194,7 +193,7 @@ async function apgdOnce(
         xAdv = next;
       }
       const r = tf.tidy(() => {
-        const g = gradWithLogits((xi) => classifier.logits(xi), xAdv, objective);
+        const g = objective(xAdv);
         return { grad: g.grad, logits: g.logits, values: g.values };
       });
       grad?.dispose();
@@ -296,15 +295,20 @@ function newBook(problem: AttackProblem): Book {
   };
 }
 
-/** The per-row objective of the plain APGD (CE or DLR; targeted when the problem has targets). */
-function rowObjective(problem: AttackProblem, rows: Int32Array, loss: ApgdLoss): { objective: (z: tf.Tensor2D) => tf.Tensor1D; dispose: () => void } {
+/**
+ * The per-row objective of the plain APGD (CE or DLR; targeted when the problem has targets), as its gradient:
+ * CE (minus the target's CE) through ascentGradient (one fused call where the classifier has one), DLR by
+ * tfjs autodiff of the loss through classifierGradient.
+ */
+function rowObjective(problem: AttackProblem, rows: Int32Array, loss: ApgdLoss): { objective: (x: tf.Tensor4D) => GradResult; dispose: () => void } {
   const k = problem.numClasses;
-  const ohY = oneHot(Int32Array.from(rows, (r) => problem.labels[r]), k);
-  const ohT = problem.targets ? oneHot(Int32Array.from(rows, (r) => problem.targets![r]), k) : null;
-  const objective = (z: tf.Tensor2D): tf.Tensor1D => {
-    if (loss === 'ce') return ohT ? (tf.neg(crossEntropy(z, ohT)) as tf.Tensor1D) : crossEntropy(z, ohY);
-    return ohT ? dlrTargetedLoss(z, ohY, ohT) : dlrLoss(z, ohY);
-  };
+  const { classifier } = problem;
+  const labels = Int32Array.from(rows, (r) => problem.labels[r]);
+  const targets = problem.targets ? Int32Array.from(rows, (r) => problem.targets![r]) : null;
+  if (loss === 'ce') return { objective: (x) => ascentGradient(classifier, x, 'ce', targets ?? labels, targets !== null), dispose: () => {} };
+  const ohY = oneHot(labels, k);
+  const ohT = targets ? oneHot(targets, k) : null;
+  const objective = (x: tf.Tensor4D) => classifierGradient(classifier, x, (z) => (ohT ? dlrTargetedLoss(z, ohY, ohT) : dlrLoss(z, ohY)));
   return { objective, dispose: () => { ohY.dispose(); ohT?.dispose(); } };
 }
 
@@ -384,7 +388,7 @@ export async function autoPgdTargeted(problem: AttackProblem, norm: 'l2' | 'linf
       const ohY = oneHot(Int32Array.from(remaining, (i) => problem.labels[i]), k);
       const ohT = oneHot(Int32Array.from(remaining, (i) => targets[c][i]), k);
       try {
-        const res = await apgdOnce(problem, remaining, (z) => dlrTargetedLoss(z, ohY, ohT),
+        const res = await apgdOnce(problem, remaining, (xi) => classifierGradient(problem.classifier, xi, (z) => dlrTargetedLoss(z, ohY, ohT)),
           { norm, eps: p.eps, steps: p.steps, rho: p.rho, seed: p.seed + r }, ctx, run * (p.steps + 1), total, `apgd-t target ${c + 1}/${count}`);
         merge(book, remaining, res);
       } finally {

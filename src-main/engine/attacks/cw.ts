@@ -35,7 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { logitMargin, notClassCrossEntropy, crossEntropy, probability } from './losses';
-import { classifierGradient, oneHot } from './ops';
+import { classifierGradient, lossGradient, oneHot } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem } from './types';
 
 const paramsSchema = z.strictObject({
@@ -89,14 +89,21 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
   const { classifier, x } = problem;
   const n = problem.labels.length, k = problem.numClasses;
   const rowSize = x.size / Math.max(1, n);
+  const [, h, wd, ch] = x.shape;
   const targeted = problem.targets !== null;
   const cls = problem.targets ?? problem.labels;
-  const onehot = oneHot(cls, k);
   const reject = targeted ? undefined : classifier.rejectClass;
+  // f as a loss the classifier may compute in its own engine (lossGradient: one ONNX Runtime run per step):
+  // the margin is -min(+-m, kappa), i.e. the LogitLoss margin weighted -c; CE toward a target is CE weighted c.
+  // The other objectives and a reject class are written in tfjs below.
+  const fusable = reject === undefined && (p.objective === 'margin' || (p.objective === 'ce' && targeted));
+  const onehot = oneHot(cls, k);
   const rejectMask = reject === undefined ? null : oneHot(Int32Array.of(reject), k);
   // Reference code: w0 = arctanh((x - 0.5) * 2 * 0.999999); distances are to tanh(w0)/2 + 0.5.
-  const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(x, 2), 1), 0.999999)) as tf.Tensor4D);
-  const x0 = tf.tidy(() => tf.add(tf.div(tf.tanh(w0), 2), 0.5) as tf.Tensor4D);
+  const [w0, x0] = tf.tidy(() => {
+    const w = tf.atanh(tf.mul(tf.sub(tf.mul(x, 2), 1), 0.999999));
+    return [w.dataSync() as Float32Array, tf.add(tf.div(tf.tanh(w), 2), 0.5).dataSync() as Float32Array];
+  });
   // The best attack so far, row by row, on the CPU: rows are copied in as examples improve.
   const best = x.dataSync().slice() as Float32Array;
   const bestL2 = new Float64Array(n).fill(BIG);
@@ -108,117 +115,132 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
   const beta1 = 0.9, beta2 = 0.999, adamEps = 1e-8;
   const totalSteps = p.binarySearchSteps * p.maxIterations;
   const abortEvery = Math.max(1, Math.floor(p.maxIterations / 10));
-  // The tensors of one round, restricted to the examples still being optimised (`active`).
-  interface Round { w: tf.Tensor4D; x0: tf.Tensor4D; onehot: tf.Tensor2D; c: tf.Tensor1D; mod: tf.Tensor4D; m1: tf.Tensor4D; m2: tf.Tensor4D }
-  let round: Round | null = null;
-  const disposeRound = () => {
-    if (round) tf.dispose([round.w, round.x0, round.onehot, round.c, round.mod, round.m1, round.m2]);
-    round = null;
+  /** Rows `keep` (indices into the active rows) of a [rows, rowSize] array. */
+  const rowsOf = (a: Float32Array, keep: number[]) => {
+    const out = new Float32Array(keep.length * rowSize);
+    keep.forEach((r, j) => out.set(a.subarray(r * rowSize, (r + 1) * rowSize), j * rowSize));
+    return out;
+  };
+  /**
+   * c grad f(x'), the logits and f at x' = img (the active rows): one fused call when the classifier can
+   * compute f, else tfjs autodiff of f through the classifier's gradient.
+   */
+  const gradientOf = (img: Float32Array, active: Int32Array): { cg: Float32Array; z: Float32Array; f: Float32Array } => {
+    const m = active.length;
+    const xi = tf.tensor4d(img, [m, h, wd, ch]);
+    // (Typed arrays are read outside tf.tidy, which would walk them element by element looking for tensors.)
+    let r: { grad: tf.Tensor; logits: tf.Tensor; values: tf.Tensor };
+    let negate = false;
+    try {
+      if (fusable) {
+        const classes = Int32Array.from(active, (i) => cls[i]);
+        negate = p.objective === 'margin';
+        const weights = Float32Array.from(active, (i) => (negate ? -c[i] : c[i]));
+        r = lossGradient(classifier, xi, negate ? { kind: 'margin', classes, weights, kappa: p.kappa, toward: targeted } : { kind: 'ce', classes, weights });
+      } else {
+        r = tf.tidy(() => {
+          const oh = tf.gather(onehot, tf.tensor1d(active, 'int32')) as tf.Tensor2D;
+          const cT = tf.tensor1d(Float32Array.from(active, (i) => c[i]));
+          const kept: { f?: tf.Tensor1D } = {};
+          const g = classifierGradient(classifier, xi, (z) => {
+            const f = objectiveOf(p.objective, rejectMask ? foldReject(z, oh, rejectMask) : z, oh, targeted, p.kappa);
+            kept.f = tf.keep(tf.clone(f));
+            return tf.mul(cT, f) as tf.Tensor1D;
+          });
+          g.values.dispose();
+          return { grad: g.grad, logits: g.logits, values: kept.f! };
+        });
+      }
+    } finally {
+      xi.dispose();
+    }
+    try {
+      const values = r.values.dataSync() as Float32Array;
+      return { cg: r.grad.dataSync() as Float32Array, z: r.logits.dataSync() as Float32Array, f: negate ? values.map((v) => -v) : values };
+    } finally {
+      tf.dispose([r.grad, r.logits, r.values]);
+    }
   };
 
   try {
     for (let outer = 0; outer < p.binarySearchSteps; outer++) {
       if (repeat && outer === p.binarySearchSteps - 1) for (let i = 0; i < n; i++) c[i] = upper[i];
       let active = Int32Array.from({ length: n }, (_, i) => i);
-      round = {
-        w: tf.clone(w0), x0: tf.clone(x0), onehot: tf.clone(onehot), c: tf.tensor1d(Float32Array.from(c)),
-        mod: tf.zerosLike(x), m1: tf.zerosLike(x), m2: tf.zerosLike(x),
-      };
+      // The round's state, restricted to the active rows, as Float32Arrays: w0 and x0, the modifier and Adam's moments.
+      let w = w0.slice(), xr = x0.slice();
+      let mod = new Float32Array(n * rowSize), m1 = new Float32Array(n * rowSize), m2 = new Float32Array(n * rowSize);
       const roundFound = new Uint8Array(n);
       // Steps run this round and their summed batch sizes (abort-early shrinks the batch): for the log.
       let steps = 0, rows = 0;
       const prev = new Float64Array(n).fill(Infinity);
-      try {
-        for (let it = 0; it < p.maxIterations && active.length > 0; it++) {
-          ctx.checkpoint();
-          const step = it + 1;
-          steps++;
-          rows += active.length;
-          const R: Round = round!;
-          const r = tf.tidy(() => {
-            // x' = (tanh(w) + 1) / 2 with w = w0 + modifier (the reference optimises the modifier).
-            const t = tf.tanh(tf.add(R.mod, R.w));
-            const img = tf.add(tf.div(t, 2), 0.5) as tf.Tensor4D;
-            const diff = tf.sub(img, R.x0);
-            const l2 = tf.sum(tf.square(diff), [1, 2, 3]) as tf.Tensor1D;
-            // c * grad f(x') and the logits at x', through the classifier's own backward pass when it has one.
-            const kept: { f?: tf.Tensor1D } = {};
-            const cf = classifierGradient(classifier, img, (z) => {
-              const f = objectiveOf(p.objective, rejectMask ? foldReject(z, R.onehot, rejectMask) : z, R.onehot, targeted, p.kappa);
-              kept.f = tf.keep(tf.clone(f));
-              return tf.mul(R.c, f) as tf.Tensor1D;
-            });
-            // The chain rule through the change of variables:
-            // d/dw (||x' - x||^2 + c f(x')) = (2 (x' - x) + c grad f(x')) / 2 * (1 - tanh(w)^2).
-            const grad = tf.mul(tf.div(tf.add(tf.mul(diff, 2), cf.grad), 2), tf.sub(1, tf.square(t)));
-            cf.values.dispose();
-            // Adam as in TF1: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t).
-            const lrT = (p.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
-            const na = tf.add(tf.mul(R.m1, beta1), tf.mul(grad, 1 - beta1)) as tf.Tensor4D;
-            const nb = tf.add(tf.mul(R.m2, beta2), tf.mul(tf.square(grad), 1 - beta2)) as tf.Tensor4D;
-            const nm = tf.sub(R.mod, tf.mul(tf.div(na, tf.add(tf.sqrt(nb), adamEps)), lrT)) as tf.Tensor4D;
-            return { nm, na, nb, z: cf.logits, l2, f: kept.f!, img };
-          });
-          tf.dispose([R.mod, R.m1, R.m2]);
-          R.mod = r.nm; R.m1 = r.na; R.m2 = r.nb;
-          const l2s = r.l2.dataSync();
-          const fs = r.f.dataSync();
-          const zs = r.z.dataSync() as Float32Array;
-          tf.dispose([r.l2, r.f, r.z]);
-          // The objective ||x' - x||^2 + c f(x') summed over the batch (c in float32, as the gradient used it).
-          let loss = 0;
-          for (let a = 0; a < active.length; a++) loss += l2s[a] + Math.fround(c[active[a]]) * fs[a];
-          if (!Number.isFinite(loss)) {
-            r.img.dispose();
-            throw new Error(`C&W loss became ${loss} (non-finite logits or gradient)`);
+      for (let it = 0; it < p.maxIterations && active.length > 0; it++) {
+        ctx.checkpoint();
+        const step = it + 1;
+        steps++;
+        rows += active.length;
+        const m = active.length, size = m * rowSize;
+        // x' = (tanh(w) + 1) / 2 with w = w0 + modifier (the reference optimises the modifier), and ||x' - x||^2.
+        const t = new Float32Array(size), img = new Float32Array(size), diff = new Float32Array(size);
+        const l2s = new Float32Array(m);
+        for (let a = 0, e = 0; a < m; a++) {
+          let sum = 0;
+          for (let j = 0; j < rowSize; j++, e++) {
+            t[e] = Math.tanh(Math.fround(mod[e] + w[e]));
+            img[e] = t[e] / 2 + 0.5;
+            diff[e] = img[e] - xr[e];
+            sum += diff[e] * diff[e];
           }
-          // Book-keeping on the iterate the loss was computed at (as the reference code does).
-          let imgs: Float32Array | null = null;
-          for (let a = 0; a < active.length; a++) {
-            const i = active[a];
-            iterations[i]++;
-            if (!meetsGoal(zs, a * k, k, cls[i], targeted, p.kappa, reject)) continue;
-            roundFound[i] = 1;
-            if (l2s[a] < bestL2[i]) {
-              bestL2[i] = l2s[a];
-              imgs ??= r.img.dataSync() as Float32Array;
-              best.set(imgs.subarray(a * rowSize, (a + 1) * rowSize), i * rowSize);
-            }
-          }
-          r.img.dispose();
-          let found = 0, sumL2 = 0;
-          for (let i = 0; i < n; i++) if (bestL2[i] < BIG) { found++; sumL2 += Math.sqrt(bestL2[i]); }
-          problem.progress(outer * p.maxIterations + step, totalSteps, `binary search ${outer + 1}/${p.binarySearchSteps}`, {
-            loss,
-            found: found / n,
-            meanL2: found ? sumL2 / found : 0,
-            active: active.length / n,
-          });
-          // Abort early, per example: the reference checks its batch's loss, with a batch of one by default.
-          if (p.abortEarly && it % abortEvery === 0) {
-            const keep: number[] = [];
-            for (let a = 0; a < active.length; a++) {
-              const i = active[a], li = l2s[a] + c[i] * fs[a];
-              if (li > prev[i] * 0.9999) continue;
-              prev[i] = li;
-              keep.push(a);
-            }
-            if (keep.length < active.length) {
-              active = Int32Array.from(keep, (a) => active[a]);
-              if (active.length === 0) break;
-              const idx = tf.tensor1d(keep, 'int32');
-              const next: Round = {
-                w: tf.gather(R.w, idx), x0: tf.gather(R.x0, idx), onehot: tf.gather(R.onehot, idx), c: tf.gather(R.c, idx),
-                mod: tf.gather(R.mod, idx), m1: tf.gather(R.m1, idx), m2: tf.gather(R.m2, idx),
-              };
-              idx.dispose();
-              disposeRound();
-              round = next;
-            }
+          l2s[a] = sum;
+        }
+        // c grad f(x') and the logits at x', through the classifier's own backward pass when it has one.
+        const { cg, z: zs, f: fs } = gradientOf(img, active);
+        // The chain rule through the change of variables, then Adam as in TF1: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t).
+        // d/dw (||x' - x||^2 + c f(x')) = (2 (x' - x) + c grad f(x')) / 2 * (1 - tanh(w)^2).
+        const lrT = (p.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
+        for (let e = 0; e < size; e++) {
+          const g = Math.fround(((2 * diff[e] + cg[e]) / 2) * (1 - t[e] * t[e]));
+          m1[e] = m1[e] * beta1 + g * (1 - beta1);
+          m2[e] = m2[e] * beta2 + g * g * (1 - beta2);
+          mod[e] = mod[e] - (m1[e] / (Math.sqrt(m2[e]) + adamEps)) * lrT;
+        }
+        // The objective ||x' - x||^2 + c f(x') summed over the batch (c in float32, as the gradient used it).
+        let loss = 0;
+        for (let a = 0; a < m; a++) loss += l2s[a] + Math.fround(c[active[a]]) * fs[a];
+        if (!Number.isFinite(loss)) throw new Error(`C&W loss became ${loss} (non-finite logits or gradient)`);
+        // Book-keeping on the iterate the loss was computed at (as the reference code does).
+        for (let a = 0; a < m; a++) {
+          const i = active[a];
+          iterations[i]++;
+          if (!meetsGoal(zs, a * k, k, cls[i], targeted, p.kappa, reject)) continue;
+          roundFound[i] = 1;
+          if (l2s[a] < bestL2[i]) {
+            bestL2[i] = l2s[a];
+            best.set(img.subarray(a * rowSize, (a + 1) * rowSize), i * rowSize);
           }
         }
-      } finally {
-        disposeRound();
+        let found = 0, sumL2 = 0;
+        for (let i = 0; i < n; i++) if (bestL2[i] < BIG) { found++; sumL2 += Math.sqrt(bestL2[i]); }
+        problem.progress(outer * p.maxIterations + step, totalSteps, `binary search ${outer + 1}/${p.binarySearchSteps}`, {
+          loss,
+          found: found / n,
+          meanL2: found ? sumL2 / found : 0,
+          active: m / n,
+        });
+        // Abort early, per example: the reference checks its batch's loss, with a batch of one by default.
+        if (p.abortEarly && it % abortEvery === 0) {
+          const keep: number[] = [];
+          for (let a = 0; a < m; a++) {
+            const i = active[a], li = l2s[a] + c[i] * fs[a];
+            if (li > prev[i] * 0.9999) continue;
+            prev[i] = li;
+            keep.push(a);
+          }
+          if (keep.length < m) {
+            active = Int32Array.from(keep, (a) => active[a]);
+            if (active.length === 0) break;
+            [w, xr, mod, m1, m2] = [w, xr, mod, m1, m2].map((arr) => rowsOf(arr, keep));
+          }
+        }
       }
       // Binary search over c, per example.
       for (let i = 0; i < n; i++) {
@@ -234,11 +256,8 @@ export async function carliniWagnerL2(problem: AttackProblem, p: CwParams, ctx: 
     }
     return { adversarial: tf.tensor(best, x.shape) as tf.Tensor4D, iterations };
   } finally {
-    disposeRound();
     rejectMask?.dispose();
     onehot.dispose();
-    w0.dispose();
-    x0.dispose();
   }
 }
 

@@ -13,8 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
-import { ascentObjective } from './losses';
-import { classifierGradient, l2Norm, oneHot, rowMask, rowWhere } from './ops';
+import { ascentGradient, l2Norm, rowMask, rowWhere } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem } from './types';
 
 const paramsSchema = z.strictObject({
@@ -31,8 +30,7 @@ export async function decoupledDirectionNorm(problem: AttackProblem, p: DdnParam
   const { classifier, x } = problem;
   const n = problem.labels.length;
   const targeted = problem.targets !== null;
-  const onehot = oneHot(problem.targets ?? problem.labels, problem.numClasses);
-  const objective = (z: tf.Tensor2D) => ascentObjective('ce', z, onehot, targeted);
+  const goal = problem.targets ?? problem.labels;
   const worstNorm = tf.tidy(() => l2Norm(tf.maximum(x, tf.sub(1, x))).dataSync());
   const eps = Float32Array.from({ length: n }, (_, i) => Math.min(p.initNorm, worstNorm[i]));
   const bestL2 = Float64Array.from(worstNorm);
@@ -44,7 +42,7 @@ export async function decoupledDirectionNorm(problem: AttackProblem, p: DdnParam
       ctx.checkpoint();
       const alpha = 0.01 + (1 - 0.01) * (1 + Math.cos((Math.PI * i) / p.steps)) / 2;
       const g = tf.tidy(() => {
-        const r = classifierGradient(classifier, tf.add(x, delta) as tf.Tensor4D, objective);
+        const r = ascentGradient(classifier, tf.add(x, delta) as tf.Tensor4D, 'ce', goal, targeted);
         r.values.dispose();
         return { grad: r.grad, logits: r.logits, l2: l2Norm(delta), gn: l2Norm(r.grad) };
       });
@@ -87,7 +85,6 @@ export async function decoupledDirectionNorm(problem: AttackProblem, p: DdnParam
   } finally {
     delta.dispose();
     bestDelta.dispose();
-    onehot.dispose();
   }
 }
 

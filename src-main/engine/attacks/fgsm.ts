@@ -10,8 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ascentObjective } from './losses';
-import { classifierGradient, oneHot, sign } from './ops';
+import { ascentGradient, sign } from './ops';
 import type { AttackDefinition } from './types';
 
 const paramsSchema = z.strictObject({
@@ -40,18 +39,13 @@ export const fgsm: AttackDefinition<FgsmParams> = {
     ctx.checkpoint();
     const { classifier, x } = problem;
     const targeted = problem.targets !== null;
-    const onehot = oneHot(problem.targets ?? problem.labels, problem.numClasses);
-    try {
-      const adversarial = tf.tidy(() => {
-        const r = classifierGradient(classifier, x, (z) => ascentObjective('ce', z, onehot, targeted));
-        r.logits.dispose();
-        r.values.dispose();
-        return tf.clipByValue(tf.add(x, tf.mul(sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;
-      });
-      problem.progress(1, 1, 'fgsm');
-      return { adversarial, iterations: new Int32Array(problem.labels.length).fill(1) };
-    } finally {
-      onehot.dispose();
-    }
+    const adversarial = tf.tidy(() => {
+      const r = ascentGradient(classifier, x, 'ce', problem.targets ?? problem.labels, targeted);
+      r.logits.dispose();
+      r.values.dispose();
+      return tf.clipByValue(tf.add(x, tf.mul(sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;
+    });
+    problem.progress(1, 1, 'fgsm');
+    return { adversarial, iterations: new Int32Array(problem.labels.length).fill(1) };
   },
 };

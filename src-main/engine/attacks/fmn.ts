@@ -31,7 +31,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { logitMargin } from './losses';
-import { gradWithLogits, l2Norm, norms, oneHot, rowMask, rowWhere } from './ops';
+import { classifierGradient, l2Norm, norms, oneHot, rowMask, rowWhere } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 const PAPER: Paper = {
@@ -83,7 +83,7 @@ export async function fastMinimumNorm(problem: AttackProblem, s: FmnSettings, ct
       const gamma = cosineAnneal(s.gamma, 0.001, k, s.steps);
       const r = tf.tidy(() => {
         const xk = tf.add(x, delta) as tf.Tensor4D;
-        const g = gradWithLogits((xi) => classifier.logits(xi), xk, lossOf);
+        const g = classifierGradient(classifier, xk, lossOf);
         // The part of the gradient the box lets the descent step follow (see the docstring).
         const free = tf.logicalNot(tf.logicalOr(tf.logicalAnd(tf.lessEqual(xk, 0), tf.greater(g.grad, 0)), tf.logicalAnd(tf.greaterEqual(xk, 1), tf.less(g.grad, 0))));
         const gf = tf.mul(g.grad, tf.cast(free, 'float32')) as tf.Tensor4D;

@@ -4,7 +4,8 @@
  * that also returns the logits it was computed from, and row-wise selection.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Classifier } from '../models/classifier';
+import type { Classifier, LogitLoss, LossGradient } from '../models/classifier';
+import { crossEntropy, logitMargin, type AscentLoss } from './losses';
 import type { Norm } from './types';
 
 const TINY = 1e-12;
@@ -110,7 +111,10 @@ export function gradWithLogits(
  * run that keeps what the backward pass needs (`linearize`), the objective's gradient with respect to the
  * logits by tfjs autodiff on [n, k], then one backward run; with only `vjp`, a forward run and a VJP run),
  * else tfjs autodiff through the whole network, the reference. The objective must depend on x only
- * through the logits (true of every ascent objective in losses.ts).
+ * through the logits (true of every ascent objective in losses.ts). For any objective: the losses attacks
+ * share (CE, the margin) go through lossGradient below, one fused run on ONNX Runtime. Measured on
+ * cw-mnist at batch 50 and 100 (BENCHMARKS.md), `linearize` costs less CPU than a forward run and then the
+ * vjp graph, on 1 and 2 ORT threads, so it stays the route for the other objectives (DLR, FAB, FMN).
  */
 export function classifierGradient(classifier: Classifier, x: tf.Tensor4D, objective: (z: tf.Tensor2D) => tf.Tensor1D): GradResult {
   if (!classifier.linearize && !classifier.vjp) return gradWithLogits((xi) => classifier.logits(xi), x, objective);
@@ -125,6 +129,52 @@ export function classifierGradient(classifier: Classifier, x: tf.Tensor4D, objec
   const grad = lin ? lin.vjp(dz) : (classifier.vjp as NonNullable<Classifier['vjp']>)(x, dz);
   dz.dispose();
   return { grad, logits, values: kept.values! };
+}
+
+/** The per-example values of a LogitLoss on logits z (onehot: its classes), in tfjs: the reference. */
+export function logitLossValues(z: tf.Tensor2D, loss: LogitLoss, onehot: tf.Tensor2D): tf.Tensor1D {
+  if (loss.kind === 'ce') return crossEntropy(z, onehot);
+  const m = logitMargin(z, onehot);
+  return tf.minimum(loss.toward ? m : tf.neg(m), loss.kappa) as tf.Tensor1D;
+}
+
+/**
+ * The logits at x, the per-example loss values and d sum_n weights[n] loss_n / dx for one of the losses the
+ * attacks use (models/classifier.ts's LogitLoss): the classifier's own fused call when it has one (ONNX
+ * Runtime: one graph run), else classifierGradient on the loss written in tfjs, the reference.
+ */
+export function lossGradient(classifier: Classifier, x: tf.Tensor4D, loss: LogitLoss): LossGradient {
+  if (classifier.lossGradient) return classifier.lossGradient(x, loss);
+  const onehot = oneHot(loss.classes, classifier.numClasses);
+  const weights = tf.tensor1d(loss.weights);
+  const kept: { values?: tf.Tensor1D } = {};
+  try {
+    const r = classifierGradient(classifier, x, (z) => {
+      const f = logitLossValues(z, loss, onehot);
+      kept.values = tf.keep(tf.clone(f));
+      return tf.mul(weights, f) as tf.Tensor1D;
+    });
+    r.values.dispose();
+    return { logits: r.logits, values: kept.values!, grad: r.grad };
+  } finally {
+    tf.dispose([onehot, weights]);
+  }
+}
+
+/**
+ * classifierGradient of losses.ts's ascentObjective(kind, z, onehot(classes), targeted, kappa), through
+ * lossGradient (one fused call on a classifier that has it): 'ce' is CE weighted -1 when targeted, 'margin' is
+ * the LogitLoss margin toward the target (targeted) or away from the label. The values are the objective's
+ * (the CE negated when targeted: exact).
+ */
+export function ascentGradient(classifier: Classifier, x: tf.Tensor4D, kind: AscentLoss, classes: Int32Array, targeted: boolean, kappa = 0): GradResult {
+  const weights = new Float32Array(classes.length).fill(kind === 'ce' && targeted ? -1 : 1);
+  const loss: LogitLoss = kind === 'ce' ? { kind, classes, weights } : { kind, classes, weights, kappa, toward: targeted };
+  const r = lossGradient(classifier, x, loss);
+  if (!(kind === 'ce' && targeted)) return r;
+  const values = tf.neg(r.values) as tf.Tensor1D;
+  r.values.dispose();
+  return { grad: r.grad, logits: r.logits, values };
 }
 
 /** One-hot float32 [n, k] of class indices. */

@@ -29,7 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { JobContext } from '../context';
 import { ascentObjective, type AscentLoss } from './losses';
-import { classifierGradient, normalizeGradient, oneHot, projectBall, randomStart, rowWhere } from './ops';
+import { ascentGradient, normalizeGradient, oneHot, projectBall, randomStart, rowWhere } from './ops';
 import type { AttackDefinition, AttackOutput, AttackProblem, Paper } from './types';
 
 /** The resolved settings of one gradient-descent attack. */
@@ -66,7 +66,8 @@ async function pgdOnce(problem: AttackProblem, rows: Int32Array, s: GradientSett
   const goalClasses = problem.targets ?? problem.labels;
   const rowsT = tf.tensor1d(rows, 'int32');
   const x0 = tf.gather(problem.x, rowsT) as tf.Tensor4D;
-  const onehot = oneHot(Int32Array.from(rows, (r) => goalClasses[r]), problem.numClasses);
+  const classes = Int32Array.from(rows, (r) => goalClasses[r]);
+  const onehot = oneHot(classes, problem.numClasses);
   const objective = (z: tf.Tensor2D) => ascentObjective(s.loss, z, onehot, targeted, s.kappa);
   let xAdv = s.randomStart ? randomStart(x0, s.norm, s.eps, seed) : tf.clone(x0);
   let best = tf.clone(x0);
@@ -83,7 +84,7 @@ async function pgdOnce(problem: AttackProblem, rows: Int32Array, s: GradientSett
           const logits = classifier.logits(xAdv);
           return { logits, values: objective(logits) };
         }
-        const g = classifierGradient(classifier, xAdv, objective);
+        const g = ascentGradient(classifier, xAdv, s.loss, classes, targeted, s.kappa);
         const moved = tf.add(xAdv, tf.mul(normalizeGradient(g.grad, s.norm), stepSize)) as tf.Tensor4D;
         return { next: tf.clipByValue(projectBall(x0, moved, s.norm, s.eps), 0, 1) as tf.Tensor4D, logits: g.logits, values: g.values };
       });

@@ -37,6 +37,14 @@ export interface Classifier {
    * Optional, like `vjp`: a native engine provides it (the caller disposes the logits and each gradient).
    */
   linearize?(x: tf.Tensor4D): Linearized;
+  /**
+   * One call for an attack step on one of the losses attacks use (LogitLoss): the logits at x, the per-example
+   * loss values and the input gradient of sum_n w_n loss_n, with the loss's gradient with respect to the logits
+   * computed by the engine (ONNX Runtime: one run of a graph holding the forward pass, the loss head and the
+   * backward pass). Optional, like `vjp`: without it attacks/ops.ts's lossGradient computes the same by tfjs
+   * autodiff of the loss (the reference) through the classifier's gradient. The caller disposes all three.
+   */
+  lossGradient?(x: tf.Tensor4D, loss: LogitLoss): LossGradient;
   /** Which engine computes the logits and input gradients, and why. Undefined: tfjs. */
   readonly engine?: EngineInfo;
   /** Releases native resources (ONNX Runtime sessions); tfjs classifiers hold none. */
@@ -47,6 +55,25 @@ export interface Classifier {
 export interface Linearized {
   logits: tf.Tensor2D;
   vjp(v: tf.Tensor2D): tf.Tensor4D;
+}
+
+/**
+ * A per-example loss on the logits Z that a classifier may differentiate in its own engine, with c_n = classes[n]:
+ * - 'ce':     CE(Z_n, c_n) = -log softmax(Z_n)_c (attacks/losses.ts's crossEntropy);
+ * - 'margin': min(s m_n, kappa), m_n = Z_c - max_{i != c} Z_i, s = +1 when `toward` (the margin of c), else -1.
+ * The gradient is that of sum_n weights[n] loss_n (signs and C&W's constants go in the weights).
+ */
+export type LogitLoss =
+  | { kind: 'ce'; classes: Int32Array; weights: Float32Array }
+  | { kind: 'margin'; classes: Int32Array; weights: Float32Array; kappa: number; toward: boolean };
+
+/** What `Classifier.lossGradient` returns. */
+export interface LossGradient {
+  logits: tf.Tensor2D;
+  /** The loss per example [n], unweighted. */
+  values: tf.Tensor1D;
+  /** d sum_n weights[n] loss_n / dx. */
+  grad: tf.Tensor4D;
 }
 
 export type EngineName = 'tfjs' | 'onnx';

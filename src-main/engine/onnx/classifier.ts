@@ -2,13 +2,17 @@
  * A Classifier whose logits and input gradients come from ONNX Runtime (the exported graphs of a tfjs
  * LayersModel), with tfjs as the reference they are tested against.
  *
- * Four sessions on the same weights:
+ * Six sessions on the same weights:
  * - forward: x -> logits, for logits outside any gradient;
  * - vjp: x, v -> logits, grad (`vjp`: one run when v is known beforehand);
  * - forwardSaved + backward: the vjp graph cut at the end of the forward pass (`linearize`): the first run
  *   returns the logits and what the backward pass reads (ReLU masks as bytes, max-pool indices), the second
  *   takes v and those and returns grad. An attack's step (logits, then its loss gradient with respect to
- *   the logits, then the input gradient) thus runs the network forward once, not twice.
+ *   the logits, then the input gradient) thus runs the network forward once, not twice;
+ * - one per attack loss (export.ts's LossKind): x and the loss's classes and weights -> logits, loss values and
+ *   the input gradient (`lossGradient`), one run per attack step with nothing but x, the logits, the values
+ *   and grad crossing between ONNX Runtime and JS. At batch 100 on cw-mnist this is the fastest route by far
+ *   (see BENCHMARKS.md): the split graphs' saved tensors cost more to move than the forward pass they save.
  *
  * `logits` is a tf.customGrad op. Under a gradient tape (tf.grad / tf.valueAndGrad: C&W's chain rule through
  * tanh, loss surfaces) it runs forwardSaved and its gradient is the backward graph on the saved tensors;
@@ -16,8 +20,8 @@
  * backward pass without knowing it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Classifier, EngineInfo, Linearized } from '../models/classifier';
-import { exportModel, type ExportedGraphs, type ExportedModel } from './export';
+import type { Classifier, EngineInfo, Linearized, LogitLoss, LossGradient } from '../models/classifier';
+import { exportModel, LOSS_KINDS, type ExportedGraphs, type ExportedModel, type LossKind } from './export';
 import { exportSequenceModel, type ExportedSequenceModel } from './export-seq';
 import { defaultThreads, OrtSession, type OrtData, type OrtType } from './runtime';
 
@@ -33,6 +37,7 @@ export interface OnnxClassifier extends Classifier {
   readonly exported: ExportedModel;
   vjp(x: tf.Tensor4D, v: tf.Tensor2D): tf.Tensor4D;
   linearize(x: tf.Tensor4D): Linearized;
+  lossGradient(x: tf.Tensor4D, loss: LogitLoss): LossGradient;
   dispose(): void;
 }
 
@@ -114,6 +119,32 @@ export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassif
   const [h, w, c] = exported.inputShape;
   const k = exported.numClasses;
   const net = await openNetwork(exported, threads);
+  const lossSessions = new Map<LossKind, OrtSession>();
+  try {
+    for (const kind of LOSS_KINDS) lossSessions.set(kind, await OrtSession.create(exported.losses[kind], threads));
+  } catch (e) {
+    for (const s of lossSessions.values()) s.dispose();
+    net.dispose();
+    throw e;
+  }
+  const lossGradient = (x: tf.Tensor4D, loss: LogitLoss): LossGradient => {
+    const n = x.shape[0];
+    if (loss.classes.length !== n || loss.weights.length !== n) throw new Error(`lossGradient: ${loss.classes.length} classes and ${loss.weights.length} weights for ${n} inputs`);
+    if (n === 0) return { logits: tf.zeros([0, k]) as tf.Tensor2D, values: tf.zeros([0]) as tf.Tensor1D, grad: tf.zeros([0, h, w, c]) as tf.Tensor4D };
+    const onehot = new Float32Array(n * k);
+    for (let i = 0; i < n; i++) onehot[i * k + loss.classes[i]] = 1;
+    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
+      x: { data: data(x), dims: x.shape },
+      onehot: { data: onehot, dims: [n, k] },
+      w: { data: loss.weights, dims: [n] },
+    };
+    if (loss.kind === 'margin') {
+      feeds.sgn = { data: Float32Array.of(loss.toward ? 1 : -1), dims: [1] };
+      feeds.kappa = { data: Float32Array.of(loss.kappa), dims: [1] };
+    }
+    const r = (lossSessions.get(loss.kind) as OrtSession).run(feeds, ['logits', 'values', 'grad']);
+    return { logits: tf.tensor2d(r.logits, [n, k]), values: tf.tensor1d(r.values), grad: tf.tensor4d(r.grad, x.shape) };
+  };
   return {
     inputShape: [h, w, c],
     numClasses: k,
@@ -131,7 +162,11 @@ export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassif
       if (x.shape[0] === 0) return { logits: tf.zeros([0, k]) as tf.Tensor2D, vjp: () => tf.zeros([0, h, w, c]) as tf.Tensor4D };
       return net.linearize(x) as Linearized;
     },
-    dispose: () => net.dispose(),
+    lossGradient,
+    dispose: () => {
+      for (const s of lossSessions.values()) s.dispose();
+      net.dispose();
+    },
   };
 }
 

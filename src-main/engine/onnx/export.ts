@@ -17,7 +17,11 @@
  *   AvgPool (valid)            ->  g / (ph pw) spread over each window (a depthwise ConvTranspose of ones)
  *   BatchNorm (inference)      ->  gx = g * gamma / sqrt(var + eps)
  *   Flatten, Dropout           ->  reshape / identity;
- * - forwardSaved + backward: the vjp graph cut where the backward pass starts (see ExportedModel).
+ * - forwardSaved + backward: the vjp graph cut where the backward pass starts (see ExportedModel);
+ * - losses: one graph per attack loss (`LossKind`): x and the loss's inputs -> logits, the per-example loss
+ *   values and grad = d sum(w * loss) / dx, the loss's gradient with respect to the logits computed in the
+ *   graph and fed to the same backward pass (see lossHead). One run per attack step: the logits never
+ *   leave ONNX Runtime before the backward pass, and no saved tensors cross to JS.
  *
  * ONNX convolutions are NCHW and tfjs's NHWC: the graph transposes the input once before the first
  * convolution and back before Flatten (which flattens in NHWC order, as tfjs does).
@@ -58,8 +62,19 @@ export interface ExportedGraphs {
   saved: SavedTensor[];
 }
 
+/**
+ * The attack losses an exported classifier computes in its own graph (Classifier.lossGradient), per example
+ * with c its class (one-hot input `onehot` [N, K]) and logits Z:
+ * - 'ce':     CE = softplus(logsumexp_{i != c} Z_i - Z_c) (losses.ts's crossEntropy);
+ * - 'margin': min(s m, kappa), m = Z_c - max_{i != c} Z_i, s = +1 or -1 (input `sgn` [1]; `kappa` [1]).
+ */
+export type LossKind = 'ce' | 'margin';
+export const LOSS_KINDS: readonly LossKind[] = ['ce', 'margin'];
+
 /** The graphs of one image classifier, and what identifies them. */
 export interface ExportedModel extends ExportedGraphs {
+  /** Per loss: x, onehot [N, K], w [N] (and the loss's scalars) -> logits, values [N], grad (see LossKind). */
+  losses: Record<LossKind, Uint8Array>;
   /** sha256 of the model's topology and weights: the cache key. */
   sha256: string;
   inputShape: [number, number, number];
@@ -573,7 +588,7 @@ export interface Built {
 
 const TYPE_NAMES: Record<number, SavedTensor['type']> = { [DataType.FLOAT]: 'float32', [DataType.BOOL]: 'bool', [DataType.INT64]: 'int64', [DataType.UINT8]: 'uint8' };
 
-function build(m: tf.LayersModel, withGrad: boolean): Built {
+function build(m: tf.LayersModel, withGrad: boolean, loss?: LossKind): Built {
   const shape = m.inputs[0].shape;
   if (shape.length !== 4 || shape.slice(1).some((d) => d == null)) throw new UnsupportedLayerError(`input must be [batch, h, w, c]; got [${shape.join(', ')}]`);
   const [h, w, c] = shape.slice(1) as [number, number, number];
@@ -584,7 +599,53 @@ function build(m: tf.LayersModel, withGrad: boolean): Built {
   for (const layer of chainOf(m)) cur = emitLayer(b, layer, cur.x, cur.l, desc);
   if (cur.l.kind !== 'flat') throw new UnsupportedLayerError('the model does not end in a [batch, classes] output');
   const k = cur.l.d;
+  if (loss) return { bytes: assembleLoss(b, cur.x, loss, ['N', h, w, c], k), desc, inputShape: [h, w, c], k };
   return { ...assemble(b, cur.x, ['N', h, w, c], ['N', k]), desc, inputShape: [h, w, c], k };
+}
+
+/**
+ * The loss head on logits z: the per-example values [N] and dL/dz [N, K] of L = sum_n w_n loss_n, written as
+ * tfjs's registered gradients of losses.ts's formulas compute them (the reference): max passes its gradient to
+ * every element equal to the maximum; min(a, kappa) passes it to a where a <= kappa; softplus' is sigmoid;
+ * logsumexp's is the softmax. The class c is masked with -1e30 (its softmax and its "max other" indicator are 0).
+ */
+function lossHead(b: Builder, z: string, kind: LossKind): { values: string; dz: string } {
+  const axes = b.ints('axes', [1]);
+  const masked = b.op1('Add', [z, b.op1('Mul', ['onehot', b.scalar('big', -1e30)])]);
+  const zc = b.op1('ReduceSum', [b.op1('Mul', [z, 'onehot']), axes], { keepdims: 1 });
+  const w = b.op1('Unsqueeze', ['w', axes]);
+  const top = b.op1('ReduceMax', [masked], { axes: [1], keepdims: 1 });
+  if (kind === 'ce') {
+    const lse = b.op1('Add', [top, b.op1('Log', [b.op1('ReduceSum', [b.op1('Exp', [b.op1('Sub', [masked, top])]), axes], { keepdims: 1 })])]);
+    const d = b.op1('Sub', [lse, zc]);
+    const values = b.op1('Squeeze', [b.op1('Softplus', [d]), axes]);
+    const dz = b.op1('Mul', [b.op1('Mul', [w, b.op1('Sigmoid', [d])]), b.op1('Sub', [b.op1('Softmax', [masked], { axis: 1 }), 'onehot'])]);
+    return { values, dz };
+  }
+  const u = b.op1('Mul', [b.op1('Sub', [zc, top]), 'sgn']);
+  const values = b.op1('Squeeze', [b.op1('Min', [u, 'kappa']), axes]);
+  const gate = b.op1('Cast', [b.op1('LessOrEqual', [u, 'kappa'])], { to: DataType.FLOAT });
+  const other = b.op1('Cast', [b.op1('Equal', [masked, top])], { to: DataType.FLOAT });
+  const dz = b.op1('Mul', [b.op1('Mul', [b.op1('Mul', [w, gate]), 'sgn']), b.op1('Sub', ['onehot', other])]);
+  return { values, dz };
+}
+
+/** A loss graph (see ExportedModel.losses): the forward pass, the loss head, then the backward pass from its dL/dz. */
+function assembleLoss(b: Builder, out: string, kind: LossKind, xDims: (number | string)[], k: number): Uint8Array {
+  b.emit('Identity', [out], ['logits']);
+  const head = lossHead(b, 'logits', kind);
+  b.emit('Identity', [head.values], ['values']);
+  b.emit('Identity', [b.runBackward(head.dz)], ['grad']);
+  const inputs = [valueInfo('x', xDims), valueInfo('onehot', ['N', k]), valueInfo('w', ['N'])];
+  if (kind === 'margin') inputs.push(valueInfo('sgn', [1]), valueInfo('kappa', [1]));
+  return protoOf(b, `advlab_loss_${kind}`, b.nodes, inputs, [valueInfo('logits', ['N', k]), valueInfo('values', ['N']), valueInfo('grad', xDims)]);
+}
+
+/** A ModelProto of some of a builder's nodes, with the initializers they read. */
+function protoOf(b: Builder, name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]): Uint8Array {
+  const used = new Set(nodes.flatMap((n) => n.inputs));
+  const inits = b.inits.filter((i) => used.has(i.name)).map((i) => i.msg);
+  return modelProto(graph(name, nodes.map((n) => n.msg), inits, inputs, outputs), OPSET, 'advlab');
 }
 
 /**
@@ -597,12 +658,7 @@ export function assemble(b: Builder, out: string, xDims: (number | string)[], ou
   const logitsInfo = valueInfo('logits', outDims);
   const vInfo = valueInfo('v', outDims);
   const gradInfo = valueInfo('grad', xDims);
-  const inits = (nodes: Builder['nodes']) => {
-    const used = new Set(nodes.flatMap((n) => n.inputs));
-    return b.inits.filter((i) => used.has(i.name)).map((i) => i.msg);
-  };
-  const proto = (name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]) =>
-    modelProto(graph(name, nodes.map((n) => n.msg), inits(nodes), inputs, outputs), OPSET, 'advlab');
+  const proto = (name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]) => protoOf(b, name, nodes, inputs, outputs);
   if (!b.withGrad) return { bytes: proto('advlab_forward', b.nodes, [xInfo], [logitsInfo]) };
 
   const g = b.runBackward('v');
@@ -638,7 +694,7 @@ export function modelHash(m: tf.LayersModel): string {
 const cache = new Map<string, ExportedModel>();
 const CACHE_MAX = 8;
 
-/** Both graphs of a model, cached per model sha256 (a few models per worker at most). */
+/** The graphs of a model, cached per model sha256 (a few models per worker at most). */
 export function exportModel(m: tf.LayersModel): ExportedModel {
   const sha256 = modelHash(m);
   const hit = cache.get(sha256);
@@ -646,7 +702,8 @@ export function exportModel(m: tf.LayersModel): ExportedModel {
   const f = build(m, false);
   const v = build(m, true);
   const split = v.split as NonNullable<Built['split']>;
-  const out: ExportedModel = { forward: f.bytes, vjp: v.bytes, ...split, sha256, inputShape: f.inputShape, numClasses: f.k, layers: f.desc };
+  const losses = Object.fromEntries(LOSS_KINDS.map((kind) => [kind, build(m, true, kind).bytes])) as Record<LossKind, Uint8Array>;
+  const out: ExportedModel = { forward: f.bytes, vjp: v.bytes, ...split, losses, sha256, inputShape: f.inputShape, numClasses: f.k, layers: f.desc };
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(sha256, out);
   return out;

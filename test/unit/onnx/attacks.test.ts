@@ -1,8 +1,8 @@
 /**
  * The gradient attacks on ONNX Runtime vs tfjs on the same trained network and the same MNIST images:
  * the same success rate and mean L2 within 0.5%. The tfjs run is the reference; the ONNX run takes its
- * gradients from the exported VJP graph (FGSM/PGD/DDN through classifierGradient, C&W through tfjs
- * autodiff over the ONNX logits).
+ * gradients from the exported graphs (FGSM, PGD, BIM, DDN and C&W from the fused loss graphs through
+ * lossGradient; the other objectives through classifierGradient's split graphs).
  *
  * The reference runs on tfjs's cpu backend. On wasm, tfjs-backend-wasm 4.22's MaxPoolGrad routes the
  * gradient of a window whose maximum is tied (a blank region after conv + positive bias + ReLU) to
