@@ -424,7 +424,8 @@ export const PARALLEL_BENCH_IMAGES = 256;
 async function parallelSuite(c: CliContext, quick: boolean, part?: string): Promise<{ rows: Row[]; backend: string }> {
   const { createApp, resolveAppOptions } = await import('../host/app');
   const { defaultPoolSize } = await import('../jobs/pool');
-  const { timelineOf } = await import('./bench-parallel-ceiling');
+  const { timelineOf, cpuAccountOf } = await import('./bench-parallel-ceiling');
+  const { processThreadsCpuMs } = await import('../jobs/thread-cpu');
   if (part !== undefined && part !== 'attacks' && part !== 'training') throw badInput(`Unknown --part "${part}" (attacks, training)`);
   const pool = resolveAppOptions(c.argv).workers ?? defaultPoolSize();
   if (part === 'training') return parallelTraining(c, quick, pool);
@@ -443,7 +444,7 @@ async function parallelSuite(c: CliContext, quick: boolean, part?: string): Prom
     rows.push(await ceilingRow({ modelRef: model, store: c.app().store, dataDirs: resolveAppOptions(c.argv).dataDirs, threads: pool, batchSize, rounds: quick ? 2 : 5, ...(backendOpt ? { backend: backendOpt } : {}), load, info: (l) => c.out.info(l) }));
     c.out.info(`  ${rows[0].benchmark}: ${rows[0].value}`);
   }
-  type Run = { workers: number; seconds: number; cpu: number; wall: number; examples: string; timeline: string };
+  type Run = { workers: number; seconds: number; cpu: number; wall: number; examples: string; timeline: string; account: string };
   const show = (r: Run) => `${r.seconds.toFixed(1)} s (wall ${r.wall.toFixed(1)} s, CPU ${r.cpu.toFixed(1)} s)`;
   for (const a of attacks) {
     // Per side: one app (its pool started once, as the app's), the same attack twice: the first job on fresh
@@ -455,16 +456,18 @@ async function parallelSuite(c: CliContext, quick: boolean, part?: string): Prom
       try {
         for (const [pass, into] of [['cold', cold], ['warm', warm]] as const) {
           const t = performance.now();
-          const cpu0 = process.cpuUsage();
+          const cpu0 = process.cpuUsage(), threads0 = processThreadsCpuMs();
           const started = app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s), ${pass}` });
           const r = ok(await started.done);
-          const cpu = process.cpuUsage(cpu0);
+          const cpu = process.cpuUsage(cpu0), threads1 = processThreadsCpuMs();
           backend = String(r.backend);
+          const timings = app.runner.pool?.timings(started.jobId) ?? [];
           into.push({
             workers, seconds: Number(r.seconds), cpu: (cpu.user + cpu.system) / 1e6, wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
-            timeline: timelineOf(app.runner.pool?.timings(started.jobId) ?? [], Number(r.seconds)),
+            timeline: timelineOf(timings, Number(r.seconds)),
+            account: cpuAccountOf(threads0, threads1, app.runner.pool?.osThreadIds() ?? [], timings, (cpu.user + cpu.system) / 1000),
           });
-          c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}`);
+          c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}; ${into.at(-1)!.account}`);
         }
       } finally {
         await app.runner.shutdown();

@@ -102,6 +102,8 @@ interface Slot {
   retiring: boolean;
   /** The error event that came before the exit, if any. */
   error?: string;
+  /** The worker's OS thread id, once it is ready (Linux): its CPU time is readable (jobs/thread-cpu.ts). */
+  tid?: number;
 }
 
 /**
@@ -212,6 +214,11 @@ export class ShardPool {
   /** The pool's threads and what each runs now. */
   threads(): PoolThread[] {
     return [...this.slots].filter((s) => !s.retiring).map((s) => ({ threadId: s.threadId, ...(s.busy ? { jobId: s.busy.jobId, shard: s.busy.shard.id } : {}) }));
+  }
+
+  /** The OS thread ids of the pool's live threads that are ready (Linux; for CPU accounting: jobs/thread-cpu.ts). */
+  osThreadIds(): number[] {
+    return this.live().flatMap((s) => (s.tid !== undefined ? [s.tid] : []));
   }
 
   /** The timings of the finished shards of `jobId` (every job's without it), oldest first; at most MAX_SHARD_TIMINGS are kept. */
@@ -331,6 +338,7 @@ export class ShardPool {
     const m = parsed.data;
     switch (m.t) {
       case 'ready':
+        slot.tid = m.tid;
         break;
       case 'progress':
         if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);

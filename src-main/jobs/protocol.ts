@@ -56,7 +56,8 @@ export type PoolRequest = z.infer<typeof poolRequestSchema>;
 
 /** What a pool worker sends back: ready (backend up), a shard's progress, its result or its error. */
 export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('ready'), backend: z.string() }),
+  /** `tid`: the worker's OS thread id (Linux), so the pool can read its CPU time (jobs/thread-cpu.ts). */
+  z.object({ t: z.literal('ready'), backend: z.string(), tid: z.number().int().positive().optional() }),
   z.object({ t: z.literal('progress'), req: z.number().int().nonnegative(), p: progressSchema }),
   /** `ms`: the shard's time in the worker, from its request to its result; `cpuMs`: the worker thread's CPU time in it, where the OS tells (Linux) (the pool's timings). */
   z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown(), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional() }),

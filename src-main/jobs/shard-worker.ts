@@ -5,13 +5,13 @@
  * Cancellation is the shard's job's: its cancel flag (a SharedArrayBuffer) comes with every shard and
  * the shard checks it at every step, so a cancel stops it within one step.
  */
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import { executeShard } from '../engine/shards/handlers';
 import type { Shard } from '../engine/shards/types';
+import { ownThreadId, threadCpuMs } from './thread-cpu';
 import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
 
 /** A shard's progress is sent at most this often (and at its last step). */
@@ -19,19 +19,6 @@ const PROGRESS_INTERVAL_MS = 100;
 
 const input = workerData as ShardWorkerInput;
 
-/**
- * This thread's CPU time in ms (user + system, 10 ms ticks) where the OS tells it (Linux:
- * /proc/thread-self/stat), else undefined: the pool's timings tell a shard slowed by other work on the
- * cores (wall time up, CPU time not) from one slowed by the hardware (both up).
- */
-function threadCpuMs(): number | undefined {
-  try {
-    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
 const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
 async function runOne(raw: unknown): Promise<void> {
@@ -72,6 +59,7 @@ async function runOne(raw: unknown): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const tid = ownThreadId();
   let backend;
   try {
     backend = await initBackend(input.backend);
@@ -84,7 +72,7 @@ async function main(): Promise<void> {
   parentPort!.on('message', (m: unknown) => {
     chain = chain.then(() => runOne(m));
   });
-  post({ t: 'ready', backend: backend.name });
+  post({ t: 'ready', backend: backend.name, ...(tid !== undefined ? { tid } : {}) });
 }
 
 void main();
