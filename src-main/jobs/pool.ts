@@ -73,6 +73,28 @@ export interface PoolOptions {
   backend?: string;
   /** The built pool worker (out/main/shard-worker.js); defaults to the file next to this bundle. */
   workerPath?: string;
+  /**
+   * The attacks each thread warms up with when it starts, before its first shard (ids of
+   * engine/shards/warmup.ts WARM_UP_ATTACKS); absent: the default ones; empty: no warm-up.
+   */
+  warmUp?: string[];
+}
+
+/**
+ * Where a pool thread is: starting (loading the engine and its backend), warming up (compiling the
+ * engine's code on a small model, engine/shards/warmup.ts), warm, or cold (its warm-up was off or
+ * failed: it runs shards all the same).
+ */
+export type ThreadWarmth = 'starting' | 'warming' | 'warm' | 'cold';
+
+/** A pool thread's warmth, for status, tests and the parallel bench. */
+export interface ThreadWarmthReport {
+  threadId: number;
+  state: ThreadWarmth;
+  /** How long its warm-up took (wall and thread CPU, ms), or why it failed. */
+  warmUpMs?: number;
+  warmUpCpuMs?: number;
+  error?: string;
 }
 
 /** A shard waiting for, or running on, a pool worker. */
@@ -104,6 +126,7 @@ interface Slot {
   error?: string;
   /** The worker's OS thread id, once it is ready (Linux): its CPU time is readable (jobs/thread-cpu.ts). */
   tid?: number;
+  warmth: ThreadWarmthReport;
 }
 
 /**
@@ -137,6 +160,8 @@ export class ShardPool {
   private readonly queue: Pending[] = [];
   private readonly timingLog: ShardTiming[] = [];
   private readonly slots = new Set<Slot>();
+  /** Called when a thread's warmth changes or a thread goes (settled()). */
+  private settledWaiters: (() => void)[] = [];
   private seq = 0;
   private closed = false;
   private _size: number;
@@ -179,6 +204,8 @@ export class ShardPool {
    * bundle, initialising the backend: about half a second of CPU each, measured) overlaps the job's
    * own loading of its data and model instead of delaying its first shards. Threads already running
    * are reused; a thread that cannot start is left to dispatch() to report with the shard it was for.
+   * Each new thread then warms up (PoolOptions.warmUp) before its first shard; the app starts its pool
+   * this way when it starts (JobRunner.warmPool), so the first job finds warm threads.
    */
   warm(): void {
     while (!this.closed && this.live().length < this._size) {
@@ -221,6 +248,21 @@ export class ShardPool {
     return this.live().flatMap((s) => (s.tid !== undefined ? [s.tid] : []));
   }
 
+  /** Each live thread's warmth (starting, warming, warm, cold), oldest thread first. */
+  warmth(): ThreadWarmthReport[] {
+    return this.live().map((s) => ({ ...s.warmth }));
+  }
+
+  /**
+   * Resolves once no live thread is starting or warming up any more (at once when the pool has no
+   * thread): whether they ended warm or cold, see warmth().
+   */
+  async settled(): Promise<void> {
+    while (this.live().some((s) => s.warmth.state === 'starting' || s.warmth.state === 'warming')) {
+      await new Promise<void>((ok) => this.settledWaiters.push(ok));
+    }
+  }
+
   /** The timings of the finished shards of `jobId` (every job's without it), oldest first; at most MAX_SHARD_TIMINGS are kept. */
   timings(jobId?: string): ShardTiming[] {
     return this.timingLog.filter((t) => jobId === undefined || t.jobId === jobId);
@@ -254,6 +296,7 @@ export class ShardPool {
     }
     await Promise.all(slots.map((s) => s.worker.terminate()));
     this.slots.clear();
+    this.wakeSettled();
   }
 
   private live(): Slot[] {
@@ -281,7 +324,9 @@ export class ShardPool {
         p.reject(new CancelledError());
         continue;
       }
-      let slot = this.live().find((s) => !s.busy);
+      // A warm idle thread first; else an idle one still starting or warming (the shard waits for it there).
+      const idle = this.live().filter((s) => !s.busy);
+      let slot = idle.find((s) => s.warmth.state === 'warm') ?? idle[0];
       if (!slot && this.live().length < this._size) {
         try {
           slot = this.spawn();
@@ -307,9 +352,9 @@ export class ShardPool {
   }
 
   private spawn(): Slot {
-    const workerData: ShardWorkerInput = { backend: this.opts.backend };
+    const workerData: ShardWorkerInput = { backend: this.opts.backend, ...(this.opts.warmUp ? { warmUp: [...this.opts.warmUp] } : {}) };
     const worker = new Worker(this.workerPath, { workerData });
-    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false };
+    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false, warmth: { threadId: worker.threadId, state: 'starting' } };
     this.slots.add(slot);
     worker.on('message', (raw: unknown) => this.onMessage(slot, raw));
     worker.on('error', (e) => { slot.error = e.message; });
@@ -339,6 +384,15 @@ export class ShardPool {
     switch (m.t) {
       case 'ready':
         slot.tid = m.tid;
+        slot.warmth.state = this.opts.warmUp?.length === 0 ? 'cold' : 'warming';
+        this.wakeSettled();
+        break;
+      case 'warm':
+        slot.warmth = {
+          threadId: slot.threadId, state: m.error ? 'cold' : 'warm',
+          ...(m.ms !== undefined ? { warmUpMs: m.ms } : {}), ...(m.cpuMs !== undefined ? { warmUpCpuMs: m.cpuMs } : {}), ...(m.error ? { error: m.error.message } : {}),
+        };
+        this.wakeSettled();
         break;
       case 'progress':
         if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);
@@ -366,8 +420,13 @@ export class ShardPool {
     }
   }
 
+  private wakeSettled(): void {
+    for (const ok of this.settledWaiters.splice(0)) ok();
+  }
+
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    this.wakeSettled();
     const p = slot.busy;
     slot.busy = null;
     if (p && !slot.retiring) {

@@ -62,6 +62,11 @@ export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
   /** `ms`: the shard's time in the worker, from its request to its result; `cpuMs`: the worker thread's CPU time in it, where the OS tells (Linux) (the pool's timings). */
   z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown(), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional() }),
   z.object({ t: z.literal('error'), req: z.number().int().nonnegative(), error: errorSchema }),
+  /**
+   * The worker's warm-up (engine/shards/warmup.ts) ended, after 'ready' and before it runs any shard:
+   * `error` when it failed (the worker still runs shards, cold), else its time and CPU time.
+   */
+  z.object({ t: z.literal('warm'), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional(), error: errorSchema.optional() }),
   /** The worker could not start (its backend failed): the pool fails what it gave it. */
   z.object({ t: z.literal('fatal'), error: errorSchema }),
 ]);
@@ -70,6 +75,8 @@ export type PoolWorkerMessage = z.infer<typeof poolWorkerMessageSchema>;
 /** What the pool workers are started with. */
 export interface ShardWorkerInput {
   backend?: string;
+  /** The attacks the worker warms up with before its first shard (engine/shards/warmup.ts); absent: the default ones; empty: no warm-up. */
+  warmUp?: string[];
 }
 
 /**

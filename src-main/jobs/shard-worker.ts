@@ -10,6 +10,7 @@ import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import { executeShard } from '../engine/shards/handlers';
+import { DEFAULT_WARM_UP, warmUpEngine } from '../engine/shards/warmup';
 import type { Shard } from '../engine/shards/types';
 import { ownThreadId, threadCpuMs } from './thread-cpu';
 import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
@@ -67,12 +68,31 @@ async function main(): Promise<void> {
     post({ t: 'fatal', error: serializeError(e) });
     return;
   }
-  // One shard at a time, in the order they came (the pool gives a worker one shard at a time anyway).
-  let chain = Promise.resolve();
+  // One shard at a time, in the order they came (the pool gives a worker one shard at a time anyway),
+  // after the warm-up: a shard that comes during it waits for it (its results do not depend on it).
+  let chain = warmUp(input.warmUp ?? DEFAULT_WARM_UP);
   parentPort!.on('message', (m: unknown) => {
     chain = chain.then(() => runOne(m));
   });
   post({ t: 'ready', backend: backend.name, ...(tid !== undefined ? { tid } : {}) });
+}
+
+/**
+ * Compiles the engine's code before the first shard (engine/shards/warmup.ts) and says how it went; a
+ * failed warm-up is reported, never fatal: the thread then runs its shards cold.
+ */
+async function warmUp(attacks: readonly string[]): Promise<void> {
+  if (attacks.length === 0) return;
+  // After 'ready' (posted synchronously once main() has set up), so the pool knows the thread is warming.
+  await Promise.resolve();
+  const cpu0 = threadCpuMs();
+  try {
+    const r = await warmUpEngine(attacks);
+    const cpu1 = threadCpuMs();
+    post({ t: 'warm', ms: r.ms, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) });
+  } catch (e) {
+    post({ t: 'warm', error: serializeError(e) });
+  }
 }
 
 void main();
