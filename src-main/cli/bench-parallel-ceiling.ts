@@ -123,8 +123,9 @@ export function timelineOf(timings: ShardTiming[], jobSeconds: number): string {
  * jobs/thread-cpu.ts): the pool threads in their shards and outside them (starting the engine,
  * loading the model, compiling code, garbage collection between shards), the main thread, and every
  * other thread (the job's own thread: clean logits, judging, session writes; V8's compiler and GC
- * helpers; libuv). And the pool threads' CPU per shard: each thread's first shard (a cold thread
- * compiles its code in it) against the median of the rest.
+ * helpers; libuv), and threads that ended during the job (the process's CPU time `processMs` less
+ * every live thread's). And the pool threads' CPU per shard: each thread's first shard (a cold thread
+ * compiles its code and loads the model in it) against the median and range of the rest.
  */
 export function cpuAccountOf(before: Map<number, number>, after: Map<number, number>, poolTids: number[], timings: ShardTiming[], processMs?: number): string {
   if (after.size === 0) return 'no per-thread CPU (not Linux)';
@@ -143,9 +144,12 @@ export function cpuAccountOf(before: Map<number, number>, after: Map<number, num
   const inShards = timings.reduce((a, t) => a + (t.cpuMs ?? 0), 0);
   const byThread = new Map<number, number[]>();
   for (const t of timings) if (t.cpuMs !== undefined) byThread.set(t.threadId, [...(byThread.get(t.threadId) ?? []), t.cpuMs]);
-  const perThread = [...byThread.values()].map((cpus) => `${cpus[0].toFixed(0)} / ${cpus.length > 1 ? medianOf(cpus.slice(1)).toFixed(0) : '-'}`);
+  const perThread = [...byThread.values()].map((cpus) => {
+    const rest = cpus.slice(1);
+    return `${cpus[0].toFixed(0)} / ${rest.length ? `${medianOf(rest).toFixed(0)} (${Math.min(...rest).toFixed(0)}-${Math.max(...rest).toFixed(0)})` : '-'}`;
+  });
   const s = (ms: number) => (ms / 1000).toFixed(2);
   return `CPU by thread: pool ${s(poolMs)} s (in shards ${s(inShards)}, outside ${s(poolMs - inShards)}), main ${s(mainMs)} s, threads older than the job (V8's compiler and GC helpers, libuv) ${s(helperMs)} s, `
     + `threads started in it (the job's thread) ${s(newMs)} s${ended !== undefined ? `, threads that ended in it (the rest of the process's CPU: the job's thread once gone) ${s(ended)} s` : ''}; `
-    + `pool thread CPU per shard, first / median of the rest: ${perThread.join(', ')} ms`;
+    + `pool thread CPU per shard, first / median (min-max) of the rest: ${perThread.join(', ')} ms`;
 }
