@@ -1,8 +1,11 @@
 /**
  * The local shard pool: worker threads (jobs/shard-worker.ts), each with its own tensor backend,
- * started once (lazily, as shards arrive) and reused by every job, that run the shards jobs send
- * (engine/shards). The runner owns it; a job worker sends its shards to the runner, which queues them
- * here (one FIFO queue for all jobs, so jobs share the threads in the order their shards came).
+ * started once (when the app starts, when a pooled job has its backend, or as shards arrive) and
+ * reused by every job, that run the shards jobs send (engine/shards). The runner owns it; a job worker
+ * sends its shards to the runner, which queues them here (one FIFO queue for all jobs, so jobs share
+ * the threads in the order their shards came). A new thread warms up before its first shard
+ * (engine/shards/warmup.ts: its code compiled on a small model); a shard given to it meanwhile waits
+ * for that, and idle warm threads are given shards before cold ones.
  *
  * How the cores are shared: the pool threads do the tensor work (one shard per thread at a time, and
  * tfjs-wasm and tfjs-cpu are single-threaded in Node, so `size` threads keep `size` cores busy); the

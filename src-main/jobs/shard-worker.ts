@@ -2,6 +2,8 @@
  * A pool worker (jobs/pool.ts): a worker thread with its own tensor backend that runs shards of any
  * job, one at a time, with the shard handlers (engine/shards/handlers.ts). It is started once and
  * reused: the classifiers it rebuilds stay cached for the next shards (engine/shards/classifiers.ts).
+ * Once its backend is up it says 'ready', warms up (engine/shards/warmup.ts) and says 'warm' (with the
+ * error, if the warm-up failed: the thread then runs its shards cold); shards wait for the warm-up.
  * Cancellation is the shard's job's: its cancel flag (a SharedArrayBuffer) comes with every shard and
  * the shard checks it at every step, so a cancel stops it within one step.
  */
