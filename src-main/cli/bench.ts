@@ -411,9 +411,12 @@ export const PARALLEL_BENCH_IMAGES = 256;
  * The shard pool (issue 17): the same seeded attacks on a thermometer-defended cw-mnist (wasm) with a
  * pool of 1 thread and with the default pool (one per core), in this run; the per-example results
  * must be identical (asserted), and the speedup is the attack's own time (clean logits, shards,
- * judging) 1 thread / pool. Each side runs the attack twice on one app: cold (the first job on fresh
- * threads) and warm (the second, on the same threads: the pool is started once and reused, so this is
- * what every later job finds); the row's speedup is the warm one, with the cold one beside it.
+ * judging) 1 thread / pool. Each side runs the attack cold (the only job of an app whose threads start
+ * with it, as a CLI command's), then on a second app that started its pool first (JobRunner.warmPool,
+ * as the desktop app and the server do) twice: its first job, and warm (the second, on the same
+ * threads: the pool is started once and reused, so this is what every later job finds); the row's
+ * speedup is the warm one, with the other two beside it. Each run's log line splits its CPU by thread
+ * (cpuAccountOf).
  * Measured (04:00 and 04:32, 5 Dec, under load, CPU time of the whole job, 256 images): a cold pool
  * run did 0.5-2.0 s more CPU work than a cold 1-thread run (the second thread starts its engine, loads
  * the model and compiles its code inside the job, and its first shard waits for that), a warm one
