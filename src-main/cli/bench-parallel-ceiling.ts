@@ -117,3 +117,39 @@ export function timelineOf(timings: ShardTiming[], jobSeconds: number): string {
     + `(outside the shards, in the job's thread: ${(outside / 1000).toFixed(2)} s); thread compute ${(compute / 1000).toFixed(2)} s${cpu !== undefined ? ` (thread CPU ${(cpu / 1000).toFixed(2)} s)` : ''}, idle while shards ran ${(idle / 1000).toFixed(2)} s thread-time, `
     + `tail ${(tail / 1000).toFixed(2)} s, messaging ${messaging.toFixed(1)} ms per shard`;
 }
+
+/**
+ * Where one job's CPU time went, by thread (Linux; from two snapshots of every thread's CPU time,
+ * jobs/thread-cpu.ts): the pool threads in their shards and outside them (starting the engine,
+ * loading the model, compiling code, garbage collection between shards), the main thread, and every
+ * other thread (the job's own thread: clean logits, judging, session writes; V8's compiler and GC
+ * helpers; libuv), and threads that ended during the job (the process's CPU time `processMs` less
+ * every live thread's). And the pool threads' CPU per shard: each thread's first shard (a cold thread
+ * compiles its code and loads the model in it) against the median and range of the rest.
+ */
+export function cpuAccountOf(before: Map<number, number>, after: Map<number, number>, poolTids: number[], timings: ShardTiming[], processMs?: number): string {
+  if (after.size === 0) return 'no per-thread CPU (not Linux)';
+  const delta = (tid: number) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  const pool = new Set(poolTids);
+  let poolMs = 0, mainMs = 0, helperMs = 0, newMs = 0;
+  for (const tid of after.keys()) {
+    const d = delta(tid);
+    if (pool.has(tid)) poolMs += d;
+    else if (tid === process.pid) mainMs += d;
+    else if (before.has(tid)) helperMs += d;
+    else newMs += d;
+  }
+  // Threads that ended during the job (the job's own thread, a replaced pool thread) are in the process's total only.
+  const ended = processMs !== undefined ? processMs - (poolMs + mainMs + helperMs + newMs) : undefined;
+  const inShards = timings.reduce((a, t) => a + (t.cpuMs ?? 0), 0);
+  const byThread = new Map<number, number[]>();
+  for (const t of timings) if (t.cpuMs !== undefined) byThread.set(t.threadId, [...(byThread.get(t.threadId) ?? []), t.cpuMs]);
+  const perThread = [...byThread.values()].map((cpus) => {
+    const rest = cpus.slice(1);
+    return `${cpus[0].toFixed(0)} / ${rest.length ? `${medianOf(rest).toFixed(0)} (${Math.min(...rest).toFixed(0)}-${Math.max(...rest).toFixed(0)})` : '-'}`;
+  });
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  return `CPU by thread: pool ${s(poolMs)} s (in shards ${s(inShards)}, outside ${s(poolMs - inShards)}), main ${s(mainMs)} s, threads older than the job (V8's compiler and GC helpers, libuv) ${s(helperMs)} s, `
+    + `threads started in it (the job's thread) ${s(newMs)} s${ended !== undefined ? `, threads that ended in it (the rest of the process's CPU: the job's thread once gone) ${s(ended)} s` : ''}; `
+    + `pool thread CPU per shard, first / median (min-max) of the rest: ${perThread.join(', ')} ms`;
+}

@@ -412,9 +412,12 @@ export const PARALLEL_BENCH_IMAGES = 256;
  * The shard pool (issue 17): the same seeded attacks on a thermometer-defended cw-mnist (wasm) with a
  * pool of 1 thread and with the default pool (one per core), in this run; the per-example results
  * must be identical (asserted), and the speedup is the attack's own time (clean logits, shards,
- * judging) 1 thread / pool. Each side runs the attack twice on one app: cold (the first job on fresh
- * threads) and warm (the second, on the same threads: the pool is started once and reused, so this is
- * what every later job finds); the row's speedup is the warm one, with the cold one beside it.
+ * judging) 1 thread / pool. Each side runs the attack cold (the only job of an app whose threads start
+ * with it, as a CLI command's), then on a second app that started its pool first (JobRunner.warmPool,
+ * as the desktop app and the server do) twice: its first job, and warm (the second, on the same
+ * threads: the pool is started once and reused, so this is what every later job finds); the row's
+ * speedup is the warm one, with the other two beside it. Each run's log line splits its CPU by thread
+ * (cpuAccountOf).
  * Measured (04:00 and 04:32, 5 Dec, under load, CPU time of the whole job, 256 images): a cold pool
  * run did 0.5-2.0 s more CPU work than a cold 1-thread run (the second thread starts its engine, loads
  * the model and compiles its code inside the job, and its first shard waits for that), a warm one
@@ -425,64 +428,80 @@ export const PARALLEL_BENCH_IMAGES = 256;
 async function parallelSuite(c: CliContext, quick: boolean, part?: string): Promise<{ rows: Row[]; backend: string }> {
   const { createApp, resolveAppOptions } = await import('../host/app');
   const { defaultPoolSize } = await import('../jobs/pool');
-  const { timelineOf } = await import('./bench-parallel-ceiling');
-  if (part !== undefined && part !== 'attacks' && part !== 'training') throw badInput(`Unknown --part "${part}" (attacks, training)`);
+  const { timelineOf, cpuAccountOf } = await import('./bench-parallel-ceiling');
+  const { processThreadsCpuMs } = await import('../jobs/thread-cpu');
+  if (part !== undefined && !['attacks', 'training', 'pgd', 'cw'].includes(part)) throw badInput(`Unknown --part "${part}" (attacks, training; pgd or cw: that attack's row only)`);
   const pool = resolveAppOptions(c.argv).workers ?? defaultPoolSize();
   if (part === 'training') return parallelTraining(c, quick, pool);
   const model = await thermometerModel(c);
   const n = quick ? 16 : PARALLEL_BENCH_IMAGES, batchSize = quick ? 4 : 8;
   const base = { model, dataset: 'fashion-mnist', split: 'test' as const, n, seed: 0, saveExamples: 0, batchSize, tags: ['bench'] };
-  const attacks: { label: string; attack: string; goal: JobParamsOf<'attack'>['goal']; params: Record<string, unknown> }[] = [
+  type BenchAttack = { label: string; attack: string; goal: JobParamsOf<'attack'>['goal']; params: Record<string, unknown> };
+  const attacks = ([
     { label: 'PGD-40 Linf eps=0.1, random start', attack: 'pgd', goal: { kind: 'untargeted' }, params: { eps: 0.1, steps: 40, randomStart: true, seed: 1 } },
     { label: `C&W L2 targeted (next), ${quick ? '2x20' : '3x100'}`, attack: 'cw-l2', goal: { kind: 'targeted', target: 'next' }, params: quick ? { binarySearchSteps: 2, maxIterations: 20 } : { binarySearchSteps: 3, maxIterations: 100 } },
-  ];
+  ] satisfies BenchAttack[] as BenchAttack[]).filter((a) => (part !== 'pgd' && part !== 'cw') || a.attack === (part === 'pgd' ? 'pgd' : 'cw-l2'));
   const rows: Row[] = [];
   let backend = '';
-  if (pool >= 2) {
+  if (pool >= 2 && (part === undefined || part === 'attacks')) {
     const { ceilingRow } = await import('./bench-parallel-ceiling');
     const backendOpt = resolveAppOptions(c.argv).backend;
     rows.push(await ceilingRow({ modelRef: model, store: c.app().store, dataDirs: resolveAppOptions(c.argv).dataDirs, threads: pool, batchSize, rounds: quick ? 2 : 5, ...(backendOpt ? { backend: backendOpt } : {}), load, info: (l) => c.out.info(l) }));
     c.out.info(`  ${rows[0].benchmark}: ${rows[0].value}`);
   }
-  type Run = { workers: number; seconds: number; cpu: number; wall: number; examples: string; timeline: string };
+  type Run = { workers: number; seconds: number; cpu: number; wall: number; examples: string; timeline: string; account: string };
   const show = (r: Run) => `${r.seconds.toFixed(1)} s (wall ${r.wall.toFixed(1)} s, CPU ${r.cpu.toFixed(1)} s)`;
   for (const a of attacks) {
-    // Per side: one app (its pool started once, as the app's), the same attack twice: the first job on fresh
-    // threads (cold: each thread starts its engine, loads the model and compiles its code during the job) and
-    // the second on the same, warm threads (the pool's steady state, as every later job in the app finds it).
-    const cold: Run[] = [], warm: Run[] = [];
+    // Per side, two apps. The first runs the attack once on fresh threads, as a one-shot CLI command
+    // does (cold: the threads start, warm up and load the model while the job loads its data, and its
+    // first shards wait for them). The second starts its pool as the desktop app and the server do
+    // (JobRunner.warmPool: the threads start and warm up before any job), then runs the attack twice:
+    // the first job on those started threads, and the second on the same threads (warm: the pool's
+    // steady state, as every later job in the app finds it).
+    const cold: Run[] = [], started: Run[] = [], warm: Run[] = [];
     for (const workers of [1, pool]) {
-      const app = createApp({ ...resolveAppOptions(c.argv), workers, transport: 'http' });
-      try {
-        for (const [pass, into] of [['cold', cold], ['warm', warm]] as const) {
-          const t = performance.now();
-          const cpu0 = process.cpuUsage();
-          const started = app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s), ${pass}` });
-          const r = ok(await started.done);
-          const cpu = process.cpuUsage(cpu0);
-          backend = String(r.backend);
-          into.push({
-            workers, seconds: Number(r.seconds), cpu: (cpu.user + cpu.system) / 1e6, wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
-            timeline: timelineOf(app.runner.pool?.timings(started.jobId) ?? [], Number(r.seconds)),
-          });
-          c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}`);
+      for (const passes of [[['cold', cold]], [['started with the app', started], ['warm', warm]]] as const) {
+        const app = createApp({ ...resolveAppOptions(c.argv), workers, transport: 'http' });
+        try {
+          if (passes.length > 1) {
+            const t = performance.now();
+            await app.runner.warmPool();
+            await app.runner.pool?.settled();
+            const w = app.runner.pool?.warmth() ?? [];
+            c.out.info(`  ${a.label}: ${workers} worker(s): the app started its pool in ${((performance.now() - t) / 1000).toFixed(1)} s: ${w.map((x) => `${x.state}${x.warmUpMs !== undefined ? ` (warm-up ${x.warmUpMs.toFixed(0)} ms, CPU ${x.warmUpCpuMs ?? '?'} ms)` : ''}${x.error ? ` (${x.error})` : ''}`).join(', ')}`);
+          }
+          for (const [pass, into] of passes) {
+            const t = performance.now();
+            const cpu0 = process.cpuUsage(), threads0 = processThreadsCpuMs();
+            const job = app.runner.start('attack', { ...base, attack: a.attack, goal: a.goal, params: a.params, name: `bench parallel: ${a.label}, ${workers} worker(s), ${pass}` });
+            const r = ok(await job.done);
+            const cpu = process.cpuUsage(cpu0), threads1 = processThreadsCpuMs();
+            backend = String(r.backend);
+            const timings = app.runner.pool?.timings(job.jobId) ?? [];
+            into.push({
+              workers, seconds: Number(r.seconds), cpu: (cpu.user + cpu.system) / 1e6, wall: (performance.now() - t) / 1000, examples: readFileSync(await app.store.artifactFile(String(r.session), 'examples.json'), 'utf8'),
+              timeline: timelineOf(timings, Number(r.seconds)),
+              account: cpuAccountOf(threads0, threads1, app.runner.pool?.osThreadIds() ?? [], timings, (cpu.user + cpu.system) / 1000),
+            });
+            c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}; ${into.at(-1)!.account}`);
+          }
+        } finally {
+          await app.runner.shutdown();
         }
-      } finally {
-        await app.runner.shutdown();
       }
     }
-    const all = [...cold, ...warm];
+    const all = [...cold, ...started, ...warm];
     if (all.some((r) => r.examples !== all[0].examples)) throw new Error(`${a.label}: examples.json differs between runs on 1 and ${pool} workers (the pool must not change per-example results)`);
-    const speedup = warm[0].seconds / warm[1].seconds, coldSpeedup = cold[0].seconds / cold[1].seconds;
-    c.out.info(`  ${a.label}: speedup ${speedup.toFixed(2)}x on ${pool} workers (warm), ${coldSpeedup.toFixed(2)}x cold; identical examples.json in all four runs`);
+    const speedup = warm[0].seconds / warm[1].seconds, coldSpeedup = cold[0].seconds / cold[1].seconds, startedSpeedup = started[0].seconds / started[1].seconds;
+    c.out.info(`  ${a.label}: speedup ${speedup.toFixed(2)}x on ${pool} workers (warm), ${startedSpeedup.toFixed(2)}x on threads started with the app, ${coldSpeedup.toFixed(2)}x cold; identical examples.json in all six runs`);
     rows.push({
-      suite: 'parallel', benchmark: `${a.label} on thermometer-defended cw-mnist (L=16), n=${n} in shards of ${batchSize}; 1 worker vs pool of ${pool}, each the second job on its app's threads (warm; the first, cold: ${cold[0].seconds.toFixed(1)} / ${cold[1].seconds.toFixed(1)} s, ${coldSpeedup.toFixed(2)}x) (${load()}); warm pool run: ${warm[1].timeline}`,
+      suite: 'parallel', benchmark: `${a.label} on thermometer-defended cw-mnist (L=16), n=${n} in shards of ${batchSize}; 1 worker vs pool of ${pool}, each the second job on its app's threads (warm; the first job on threads the app started and warmed up: ${started[0].seconds.toFixed(1)} / ${started[1].seconds.toFixed(1)} s, ${startedSpeedup.toFixed(2)}x; cold, threads started with the job as in a CLI command: ${cold[0].seconds.toFixed(1)} / ${cold[1].seconds.toFixed(1)} s, ${coldSpeedup.toFixed(2)}x) (${load()}); warm pool run: ${warm[1].timeline}`,
       metric: 'seconds 1 / pool, speedup (identical results); CPU of the whole job, every thread, 1 / pool',
-      value: `${warm[0].seconds.toFixed(1)} / ${warm[1].seconds.toFixed(1)} s, ${speedup.toFixed(2)}x; CPU ${warm[0].cpu.toFixed(1)} / ${warm[1].cpu.toFixed(1)} s (cold ${cold[0].cpu.toFixed(1)} / ${cold[1].cpu.toFixed(1)} s)`,
+      value: `${warm[0].seconds.toFixed(1)} / ${warm[1].seconds.toFixed(1)} s, ${speedup.toFixed(2)}x; CPU ${warm[0].cpu.toFixed(1)} / ${warm[1].cpu.toFixed(1)} s (started with the app ${started[0].cpu.toFixed(1)} / ${started[1].cpu.toFixed(1)} s, cold ${cold[0].cpu.toFixed(1)} / ${cold[1].cpu.toFixed(1)} s)`,
       target: pool >= 2 ? '>= 1.8x on 2 cores' : undefined, met: pool >= 2 ? speedup >= 1.8 : undefined,
     });
   }
-  if (part === 'attacks') return { rows, backend };
+  if (part !== undefined) return { rows, backend };
   const training = await parallelTraining(c, quick, pool);
   return { rows: [...rows, ...training.rows], backend };
 }
@@ -496,7 +515,7 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training (parallel; engine: training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training|pgd|cw (parallel; engine: training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },

@@ -81,7 +81,7 @@ const builtins: Record<string, Command> = {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput(`--port must be an integer from 0 to 65535, got "${values.port}"`);
       const app = c.app();
       const host = await startHost({ core: app.core, rendererDir: RENDERER_DIR, port, artifactPath: (id, rel) => app.store.artifactFile(id, rel) });
-      void app.runner.backend().catch(() => undefined); // warm up: the status bar asks first
+      void app.runner.warmPool(); // the backend probe (the status bar asks first) and the pool's threads, warmed up
       c.out.result({ url: host.url, port: host.port, dataDirs: app.core.opts.dataDirs, sessionsRoot: app.core.opts.sessionsRoot }, `AdvLab is serving on ${host.url}`);
       if (values.open) openBrowser(host.url);
       const signal = await new Promise<NodeJS.Signals>((resolve) => {

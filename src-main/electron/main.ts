@@ -172,6 +172,7 @@ export async function chooseWithDialog(purpose: FilePurpose): Promise<string | n
 export async function start(argv = process.argv): Promise<void> {
   const options = resolveAppOptions(argv.slice(1));
   const { core, runner } = createApp({ ...options, transport: 'electron', chooseFile: chooseWithDialog });
+  void runner.warmPool(); // in the background: the first job finds the pool's threads warm
   await app.whenReady();
   const rendererIndex = join(here, '../renderer/index.html');
   const rendererUrl = pathToFileURL(rendererIndex).href;

@@ -1,8 +1,11 @@
 /**
  * The local shard pool: worker threads (jobs/shard-worker.ts), each with its own tensor backend,
- * started once (lazily, as shards arrive) and reused by every job, that run the shards jobs send
- * (engine/shards). The runner owns it; a job worker sends its shards to the runner, which queues them
- * here (one FIFO queue for all jobs, so jobs share the threads in the order their shards came).
+ * started once (when the app starts, when a pooled job has its backend, or as shards arrive) and
+ * reused by every job, that run the shards jobs send (engine/shards). The runner owns it; a job worker
+ * sends its shards to the runner, which queues them here (one FIFO queue for all jobs, so jobs share
+ * the threads in the order their shards came). A new thread warms up before its first shard
+ * (engine/shards/warmup.ts: its code compiled on a small model); a shard given to it meanwhile waits
+ * for that, and idle warm threads are given shards before cold ones.
  *
  * How the cores are shared: the pool threads do the tensor work (one shard per thread at a time, and
  * tfjs-wasm and tfjs-cpu are single-threaded in Node, so `size` threads keep `size` cores busy); the
@@ -73,6 +76,28 @@ export interface PoolOptions {
   backend?: string;
   /** The built pool worker (out/main/shard-worker.js); defaults to the file next to this bundle. */
   workerPath?: string;
+  /**
+   * The attacks each thread warms up with when it starts, before its first shard (ids of
+   * engine/shards/warmup.ts WARM_UP_ATTACKS); absent: the default ones; empty: no warm-up.
+   */
+  warmUp?: string[];
+}
+
+/**
+ * Where a pool thread is: starting (loading the engine and its backend), warming up (compiling the
+ * engine's code on a small model, engine/shards/warmup.ts), warm, or cold (its warm-up was off or
+ * failed: it runs shards all the same).
+ */
+export type ThreadWarmth = 'starting' | 'warming' | 'warm' | 'cold';
+
+/** A pool thread's warmth, for status, tests and the parallel bench. */
+export interface ThreadWarmthReport {
+  threadId: number;
+  state: ThreadWarmth;
+  /** How long its warm-up took (wall and thread CPU, ms), or why it failed. */
+  warmUpMs?: number;
+  warmUpCpuMs?: number;
+  error?: string;
 }
 
 /** A shard waiting for, or running on, a pool worker. */
@@ -102,6 +127,9 @@ interface Slot {
   retiring: boolean;
   /** The error event that came before the exit, if any. */
   error?: string;
+  /** The worker's OS thread id, once it is ready (Linux): its CPU time is readable (jobs/thread-cpu.ts). */
+  tid?: number;
+  warmth: ThreadWarmthReport;
 }
 
 /**
@@ -135,6 +163,8 @@ export class ShardPool {
   private readonly queue: Pending[] = [];
   private readonly timingLog: ShardTiming[] = [];
   private readonly slots = new Set<Slot>();
+  /** Called when a thread's warmth changes or a thread goes (settled()). */
+  private settledWaiters: (() => void)[] = [];
   private seq = 0;
   private closed = false;
   private _size: number;
@@ -177,6 +207,8 @@ export class ShardPool {
    * bundle, initialising the backend: about half a second of CPU each, measured) overlaps the job's
    * own loading of its data and model instead of delaying its first shards. Threads already running
    * are reused; a thread that cannot start is left to dispatch() to report with the shard it was for.
+   * Each new thread then warms up (PoolOptions.warmUp) before its first shard; the app starts its pool
+   * this way when it starts (JobRunner.warmPool), so the first job finds warm threads.
    */
   warm(): void {
     while (!this.closed && this.live().length < this._size) {
@@ -214,6 +246,26 @@ export class ShardPool {
     return [...this.slots].filter((s) => !s.retiring).map((s) => ({ threadId: s.threadId, ...(s.busy ? { jobId: s.busy.jobId, shard: s.busy.shard.id } : {}) }));
   }
 
+  /** The OS thread ids of the pool's live threads that are ready (Linux; for CPU accounting: jobs/thread-cpu.ts). */
+  osThreadIds(): number[] {
+    return this.live().flatMap((s) => (s.tid !== undefined ? [s.tid] : []));
+  }
+
+  /** Each live thread's warmth (starting, warming, warm, cold), oldest thread first. */
+  warmth(): ThreadWarmthReport[] {
+    return this.live().map((s) => ({ ...s.warmth }));
+  }
+
+  /**
+   * Resolves once no live thread is starting or warming up any more (at once when the pool has no
+   * thread): whether they ended warm or cold, see warmth().
+   */
+  async settled(): Promise<void> {
+    while (this.live().some((s) => s.warmth.state === 'starting' || s.warmth.state === 'warming')) {
+      await new Promise<void>((ok) => this.settledWaiters.push(ok));
+    }
+  }
+
   /** The timings of the finished shards of `jobId` (every job's without it), oldest first; at most MAX_SHARD_TIMINGS are kept. */
   timings(jobId?: string): ShardTiming[] {
     return this.timingLog.filter((t) => jobId === undefined || t.jobId === jobId);
@@ -247,6 +299,7 @@ export class ShardPool {
     }
     await Promise.all(slots.map((s) => s.worker.terminate()));
     this.slots.clear();
+    this.wakeSettled();
   }
 
   private live(): Slot[] {
@@ -274,7 +327,9 @@ export class ShardPool {
         p.reject(new CancelledError());
         continue;
       }
-      let slot = this.live().find((s) => !s.busy);
+      // A warm idle thread first; else an idle one still starting or warming (the shard waits for it there).
+      const idle = this.live().filter((s) => !s.busy);
+      let slot = idle.find((s) => s.warmth.state === 'warm') ?? idle[0];
       if (!slot && this.live().length < this._size) {
         try {
           slot = this.spawn();
@@ -300,9 +355,9 @@ export class ShardPool {
   }
 
   private spawn(): Slot {
-    const workerData: ShardWorkerInput = { backend: this.opts.backend };
+    const workerData: ShardWorkerInput = { backend: this.opts.backend, ...(this.opts.warmUp ? { warmUp: [...this.opts.warmUp] } : {}) };
     const worker = new Worker(this.workerPath, { workerData });
-    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false };
+    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false, warmth: { threadId: worker.threadId, state: 'starting' } };
     this.slots.add(slot);
     worker.on('message', (raw: unknown) => this.onMessage(slot, raw));
     worker.on('error', (e) => { slot.error = e.message; });
@@ -331,6 +386,16 @@ export class ShardPool {
     const m = parsed.data;
     switch (m.t) {
       case 'ready':
+        slot.tid = m.tid;
+        slot.warmth.state = this.opts.warmUp?.length === 0 ? 'cold' : 'warming';
+        this.wakeSettled();
+        break;
+      case 'warm':
+        slot.warmth = {
+          threadId: slot.threadId, state: m.error ? 'cold' : 'warm',
+          ...(m.ms !== undefined ? { warmUpMs: m.ms } : {}), ...(m.cpuMs !== undefined ? { warmUpCpuMs: m.cpuMs } : {}), ...(m.error ? { error: m.error.message } : {}),
+        };
+        this.wakeSettled();
         break;
       case 'progress':
         if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);
@@ -358,8 +423,13 @@ export class ShardPool {
     }
   }
 
+  private wakeSettled(): void {
+    for (const ok of this.settledWaiters.splice(0)) ok();
+  }
+
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    this.wakeSettled();
     const p = slot.busy;
     slot.busy = null;
     if (p && !slot.retiring) {

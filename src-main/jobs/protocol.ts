@@ -56,11 +56,17 @@ export type PoolRequest = z.infer<typeof poolRequestSchema>;
 
 /** What a pool worker sends back: ready (backend up), a shard's progress, its result or its error. */
 export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('ready'), backend: z.string() }),
+  /** `tid`: the worker's OS thread id (Linux), so the pool can read its CPU time (jobs/thread-cpu.ts). */
+  z.object({ t: z.literal('ready'), backend: z.string(), tid: z.number().int().positive().optional() }),
   z.object({ t: z.literal('progress'), req: z.number().int().nonnegative(), p: progressSchema }),
   /** `ms`: the shard's time in the worker, from its request to its result; `cpuMs`: the worker thread's CPU time in it, where the OS tells (Linux) (the pool's timings). */
   z.object({ t: z.literal('result'), req: z.number().int().nonnegative(), result: z.unknown(), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional() }),
   z.object({ t: z.literal('error'), req: z.number().int().nonnegative(), error: errorSchema }),
+  /**
+   * The worker's warm-up (engine/shards/warmup.ts) ended, after 'ready' and before it runs any shard:
+   * `error` when it failed (the worker still runs shards, cold), else its time and CPU time.
+   */
+  z.object({ t: z.literal('warm'), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional(), error: errorSchema.optional() }),
   /** The worker could not start (its backend failed): the pool fails what it gave it. */
   z.object({ t: z.literal('fatal'), error: errorSchema }),
 ]);
@@ -69,6 +75,8 @@ export type PoolWorkerMessage = z.infer<typeof poolWorkerMessageSchema>;
 /** What the pool workers are started with. */
 export interface ShardWorkerInput {
   backend?: string;
+  /** The attacks the worker warms up with before its first shard (engine/shards/warmup.ts); absent: the default ones; empty: no warm-up. */
+  warmUp?: string[];
 }
 
 /**

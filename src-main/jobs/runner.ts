@@ -153,6 +153,22 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
   }
 
   /**
+   * Starts the shard pool's threads in the background when the app starts (the server, the desktop
+   * app), so the first pooled job finds them started and warmed up (ShardPool.warm) instead of paying
+   * for that inside its first shards: only when jobs would send their shards to the pool (a pooled
+   * backend, no cluster). Finds the backend with the probe; never fails (a backend that cannot start
+   * is reported by the jobs).
+   */
+  async warmPool(): Promise<void> {
+    try {
+      const b = await this.backend();
+      if (this.pool && !this.closing && !this.opts.env.cluster && POOLED_BACKENDS.includes(b.name)) this.pool.warm();
+    } catch {
+      // The status bar and the first job report it.
+    }
+  }
+
+  /**
    * Starts a job in its own worker, or queues it when maxJobs jobs already run. `params` are the
    * kind's params (api/jobs.ts); the handler validates them with the kind's schema, so a caller that
    * did not parse them gets the same checks as jobs.start, as a failed job.

@@ -2,16 +2,19 @@
  * A pool worker (jobs/pool.ts): a worker thread with its own tensor backend that runs shards of any
  * job, one at a time, with the shard handlers (engine/shards/handlers.ts). It is started once and
  * reused: the classifiers it rebuilds stay cached for the next shards (engine/shards/classifiers.ts).
+ * Once its backend is up it says 'ready', warms up (engine/shards/warmup.ts) and says 'warm' (with the
+ * error, if the warm-up failed: the thread then runs its shards cold); shards wait for the warm-up.
  * Cancellation is the shard's job's: its cancel flag (a SharedArrayBuffer) comes with every shard and
  * the shard checks it at every step, so a cancel stops it within one step.
  */
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import { executeShard } from '../engine/shards/handlers';
+import { DEFAULT_WARM_UP, warmUpEngine } from '../engine/shards/warmup';
 import type { Shard } from '../engine/shards/types';
+import { ownThreadId, threadCpuMs } from './thread-cpu';
 import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
 
 /** A shard's progress is sent at most this often (and at its last step). */
@@ -19,19 +22,6 @@ const PROGRESS_INTERVAL_MS = 100;
 
 const input = workerData as ShardWorkerInput;
 
-/**
- * This thread's CPU time in ms (user + system, 10 ms ticks) where the OS tells it (Linux:
- * /proc/thread-self/stat), else undefined: the pool's timings tell a shard slowed by other work on the
- * cores (wall time up, CPU time not) from one slowed by the hardware (both up).
- */
-function threadCpuMs(): number | undefined {
-  try {
-    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
 const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
 async function runOne(raw: unknown): Promise<void> {
@@ -72,6 +62,7 @@ async function runOne(raw: unknown): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const tid = ownThreadId();
   let backend;
   try {
     backend = await initBackend(input.backend);
@@ -79,12 +70,31 @@ async function main(): Promise<void> {
     post({ t: 'fatal', error: serializeError(e) });
     return;
   }
-  // One shard at a time, in the order they came (the pool gives a worker one shard at a time anyway).
-  let chain = Promise.resolve();
+  // One shard at a time, in the order they came (the pool gives a worker one shard at a time anyway),
+  // after the warm-up: a shard that comes during it waits for it (its results do not depend on it).
+  let chain = warmUp(input.warmUp ?? DEFAULT_WARM_UP);
   parentPort!.on('message', (m: unknown) => {
     chain = chain.then(() => runOne(m));
   });
-  post({ t: 'ready', backend: backend.name });
+  post({ t: 'ready', backend: backend.name, ...(tid !== undefined ? { tid } : {}) });
+}
+
+/**
+ * Compiles the engine's code before the first shard (engine/shards/warmup.ts) and says how it went; a
+ * failed warm-up is reported, never fatal: the thread then runs its shards cold.
+ */
+async function warmUp(attacks: readonly string[]): Promise<void> {
+  if (attacks.length === 0) return;
+  // After 'ready' (posted synchronously once main() has set up), so the pool knows the thread is warming.
+  await Promise.resolve();
+  const cpu0 = threadCpuMs();
+  try {
+    const r = await warmUpEngine(attacks);
+    const cpu1 = threadCpuMs();
+    post({ t: 'warm', ms: r.ms, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) });
+  } catch (e) {
+    post({ t: 'warm', error: serializeError(e) });
+  }
 }
 
 void main();

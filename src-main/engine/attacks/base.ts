@@ -14,6 +14,7 @@ import { projectBall } from './ops';
 import { ATTACKS, getAttack } from './registry';
 import type { ClassifierSpec, ShardExecutor } from '../shards/types';
 import { shardId } from '../shards/digest';
+import { heavyBatchesFirst } from '../shards/batch-order';
 import {
   goalSchema,
   type AnyAttack,
@@ -345,6 +346,8 @@ interface BatchPlan<P extends object> {
   batchSize: number;
   batches: number;
   per: number;
+  /** The order the batches go out as shards (a permutation of 0..batches-1; the order only, never their composition). */
+  order: number[];
   /** Where each batch's output goes (example order), and how many leading examples are done. */
   store(b: number, out: BatchOutput): void;
 }
@@ -388,7 +391,7 @@ function batchShardId(task: AttackBatchTask): string {
  * never goes back; a cancel or failure waits for the shards in flight, so the done prefix is known.
  */
 async function runBatchesAsShards<P extends object>(plan: BatchPlan<P>, ctx: JobContext, executor: ShardExecutor, spec: ClassifierSpec): Promise<number> {
-  const { def, p, classifier, data, y, targets, n, batchSize, batches, per } = plan;
+  const { def, p, classifier, data, y, targets, n, batchSize, batches, per, order } = plan;
   const [h, w, c] = classifier.inputShape;
   const steps = new Float64Array(batches), totals = new Float64Array(batches);
   let innerTotal = 0, lastEmit = -Infinity, lastFraction = 0, latest = '';
@@ -445,7 +448,7 @@ async function runBatchesAsShards<P extends object>(plan: BatchPlan<P>, ctx: Job
           failure = e;
           break;
         }
-        const b = next++;
+        const b = order[next++];
         active++;
         one(b).catch((e) => { failure ??= e; }).finally(() => {
           active--;
@@ -527,6 +530,9 @@ export async function runAttack(
 
   const plan: BatchPlan<typeof p> = {
     def, p, classifier, data, y, targets, n, batchSize, batches, per,
+    // A minimum-norm attack's batches are uneven (abort-early): the ones likely to run longest go out first
+    // (engine/shards/batch-order.ts). Fixed-epsilon attacks (a fixed number of steps) keep index order.
+    order: def.epsilonBall ? Array.from({ length: batches }, (_, b) => b) : heavyBatchesFirst({ n, batchSize, cleanLogits, k, labels: y, targets, rejectClass: classifier.rejectClass }),
     store: (b, out) => {
       const s = b * batchSize, m = Math.min(batchSize, n - s);
       if (out.adversarial.length !== m * per || out.iterations.length !== m) {

@@ -4,7 +4,7 @@
  * time while shards ran, the tail (the last thread working alone) and the messaging per shard.
  */
 import { describe, expect, it } from 'vitest';
-import { timelineOf } from '../../../src-main/cli/bench-parallel-ceiling';
+import { cpuAccountOf, timelineOf } from '../../../src-main/cli/bench-parallel-ceiling';
 import type { ShardTiming } from '../../../src-main/jobs/pool';
 
 const t = (threadId: number, started: number, finished: number, computeMs: number, cpuMs?: number): ShardTiming =>
@@ -28,5 +28,28 @@ describe('timelineOf', () => {
   it('no timings: says so; no CPU times: leaves them out', () => {
     expect(timelineOf([], 1)).toBe('no shard timings');
     expect(timelineOf([t(1, 0, 100, 90)], 1)).not.toContain('thread CPU');
+  });
+});
+
+describe('cpuAccountOf', () => {
+  it("splits the job's CPU by thread: pool threads in and outside their shards, main, older helper threads, new threads, ended ones; each pool thread's first shard against the rest", () => {
+    const main = process.pid;
+    // Pool threads 101 and 102 (102 started during the job), helper 50, the job's thread 200 (new).
+    const before = new Map([[main, 1000], [50, 300], [101, 500]]);
+    const after = new Map([[main, 1100], [50, 700], [101, 2500], [102, 1800], [200, 600]]);
+    const timings = [t(101, 0, 1, 1, 600), t(101, 1, 2, 1, 400), t(101, 2, 3, 1, 500), t(101, 3, 4, 1, 300), t(102, 0, 1, 1, 900), t(102, 1, 2, 1, 700)];
+    const line = cpuAccountOf(before, after, [101, 102], timings, 5500);
+    // Pool: 2000 + 1800 ms, 3400 of it in shards.
+    expect(line).toContain('pool 3.80 s (in shards 3.40, outside 0.40)');
+    expect(line).toContain('main 0.10 s');
+    expect(line).toContain('threads older than the job (V8\'s compiler and GC helpers, libuv) 0.40 s');
+    expect(line).toContain('threads started in it (the job\'s thread) 0.60 s');
+    // 5500 - (3800 + 100 + 400 + 600).
+    expect(line).toContain('the job\'s thread once gone) 0.60 s');
+    expect(line).toContain('first / median (min-max) of the rest: 600 / 400 (300-500), 900 / 700 (700-700) ms');
+  });
+
+  it('says so when the OS gives no per-thread CPU', () => {
+    expect(cpuAccountOf(new Map(), new Map(), [], [])).toBe('no per-thread CPU (not Linux)');
   });
 });

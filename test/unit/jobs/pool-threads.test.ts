@@ -22,8 +22,8 @@ const SHARD_WORKER = join(WORKER, '../shard-worker.js');
 let dir: string;
 let task: (steps: number) => AttackBatchTask;
 const pools: ShardPool[] = [];
-const pool = (size: number) => {
-  const p = new ShardPool({ size, backend: 'wasm', workerPath: SHARD_WORKER });
+const pool = (size: number, warmUp?: string[]) => {
+  const p = new ShardPool({ size, backend: 'wasm', workerPath: SHARD_WORKER, ...(warmUp ? { warmUp } : {}) });
   pools.push(p);
   return p;
 };
@@ -126,5 +126,45 @@ describe('ShardPool', () => {
       expect(x.computeMs!).toBeLessThanOrEqual(x.finished - x.started + 1);
       if (process.platform === 'linux') expect(x.cpuMs).toBeGreaterThanOrEqual(0);
     }
+  }, 120_000);
+
+  it('threads warm up when they start and report warm; a shard sent during the warm-up waits for it and gives the same result as on threads without one', async () => {
+    type Out = { adversarial: Float32Array; iterations: Int32Array };
+    const cold = pool(1, []);
+    const reference = (await cold.run('cold', { type: 'attack-batch', id: 'w/0', task: task(5) }, flag())) as Out;
+    expect(cold.warmth().map((w) => w.state)).toEqual(['cold']);
+
+    const p = pool(2);
+    p.warm();
+    expect(p.warmth().map((w) => w.state)).toEqual(['starting', 'starting']);
+    // Sent at once, while both threads start and warm up.
+    const during = (await p.run('warming', { type: 'attack-batch', id: 'w/0', task: task(5) }, flag())) as Out;
+    expect(p.warmth().some((w) => w.state === 'warm')).toBe(true);
+    await p.settled();
+    const warmth = p.warmth();
+    expect(warmth.map((w) => w.state)).toEqual(['warm', 'warm']);
+    for (const w of warmth) {
+      expect(w.warmUpMs).toBeGreaterThan(0);
+      if (process.platform === 'linux') expect(w.warmUpCpuMs).toBeGreaterThanOrEqual(0);
+    }
+    // It ran on one of the (now warm) threads, and gave the cold thread's result.
+    const [timing] = p.timings('warming');
+    expect(warmth.map((w) => w.threadId)).toContain(timing.threadId);
+    expect(Buffer.from(during.adversarial.buffer).equals(Buffer.from(reference.adversarial.buffer))).toBe(true);
+    expect([...during.iterations]).toEqual([...reference.iterations]);
+    const after = (await p.run('warm', { type: 'attack-batch', id: 'w/0', task: task(5) }, flag())) as Out;
+    expect(Buffer.from(after.adversarial.buffer).equals(Buffer.from(reference.adversarial.buffer))).toBe(true);
+  }, 120_000);
+
+  it('a failing warm-up leaves its thread cold, with the reason, and the thread still runs shards', async () => {
+    const p = pool(1, ['no-such-attack']);
+    p.warm();
+    await p.settled();
+    const [w] = p.warmth();
+    expect(w.state).toBe('cold');
+    expect(w.error).toMatch(/No warm-up for attack "no-such-attack" \(warm-up attacks: pgd, cw-l2\)/);
+    const out = (await p.run('after-failed-warm-up', { type: 'attack-batch', id: 'f/0', task: task(2) }, flag())) as { adversarial: Float32Array };
+    expect(out.adversarial.length).toBe(2 * 784);
+    expect(p.threads().map((t) => t.threadId)).toEqual([w.threadId]);
   }, 120_000);
 });

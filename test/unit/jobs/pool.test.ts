@@ -168,6 +168,20 @@ describe('the shard pool through the runner', () => {
     expect(await examples(first.session!)).toEqual(reference);
   });
 
+  it('warmPool (the app calls it when it starts) starts every thread and warms it up before any job; a job sent during the warm-up gives the same examples.json, on the same threads, which then report warm', async () => {
+    const { r } = runner(2);
+    expect(r.poolThreads()).toHaveLength(0);
+    await r.warmPool();
+    expect(r.pool!.warmth().map((w) => w.state)).toEqual(['starting', 'starting']);
+    const threads = r.poolThreads().map((t) => t.threadId).sort();
+    const info = await r.start('attack', attack()).done;
+    expect(info.state, JSON.stringify(info.error)).toBe('finished');
+    expect(await examples(info.session!)).toEqual(reference);
+    await r.pool!.settled();
+    expect(r.pool!.warmth().map((w) => w.state)).toEqual(['warm', 'warm']);
+    expect(r.poolThreads().map((t) => t.threadId).sort()).toEqual(threads);
+  });
+
   it('a cancel reaches every running shard within a step; the session ends cancelled with the done prefix of batches', async () => {
     const { r, events } = runner(2);
     // Warm both threads (started, model cached), so the cancelled job's first two shards start together.

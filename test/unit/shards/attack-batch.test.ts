@@ -20,6 +20,7 @@ import type { Classifier } from '../../../src-main/engine/models/classifier';
 import { InlineShardExecutor, withInlineShards } from '../../../src-main/engine/shards/inline';
 import { cachedClassifiers, clearClassifierCache } from '../../../src-main/engine/shards/classifiers';
 import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../../../src-main/engine/shards/types';
+import { heavyBatchesFirst } from '../../../src-main/engine/shards/batch-order';
 import { backwardProgress } from '../helpers';
 import { mnist, trainDense, type Subset } from '../attacks/helpers';
 
@@ -159,5 +160,50 @@ describe("runAttack's batches as 'attack-batch' shards", () => {
       expect(backwardProgress(events)).toEqual([]);
       expect(events.at(-1)).toMatchObject({ step: 5, total: 5 });
     }
+  });
+
+  it("a minimum-norm attack's batches go out heaviest first (a batch holding an example whose clean prediction already meets the goal), a fixed-epsilon attack's in index order; the results are the same as in place", async () => {
+    const preds = tf.tidy(() => clf.logits(tf.tensor4d(pts.images, [10, 28, 28, 1])).argMax(1).dataSync() as Int32Array);
+    // Batches of 4: [0-3], [4-7], [8-9]. Example 8's target is its clean prediction (C&W succeeds on it at once and
+    // refines it for the whole budget); every other target is another class.
+    const targets = Array.from(preds, (p, i) => (i === 8 ? p : (p + 1) % 10));
+    const goal = { kind: 'targeted' as const, target: targets };
+    const sent: number[][] = [];
+    const recording = (ctx: JobContext): JobContext => {
+      const inner = new InlineShardExecutor(ctx, 2);
+      const order: number[] = [];
+      sent.push(order);
+      const shards: ShardExecutor = {
+        where: 'pool', parallelism: 2,
+        run: (s, onProgress) => {
+          for (const x of s) order.push((x.task as { batch: number }).batch);
+          return inner.run(s, onProgress);
+        },
+      };
+      return { progress: (p) => ctx.progress(p), checkpoint: () => ctx.checkpoint(), get cancelled() { return ctx.cancelled; }, log: (m) => ctx.log(m), shards };
+    };
+    const inPlace = await runAttack('cw-l2', clf, pts.images, pts.labels, goal, CW, new LocalContext(), { batchSize: 4 });
+    const viaShards = await runAttack('cw-l2', clf, pts.images, pts.labels, goal, CW, recording(new LocalContext()), { batchSize: 4 });
+    expect(sent[0]).toEqual([2, 0, 1]);
+    expectSame(inPlace, viaShards);
+    // PGD (a fixed epsilon, a fixed number of steps) keeps index order.
+    await runAttack('pgd', clf, pts.images, pts.labels, { kind: 'untargeted' }, PGD, recording(new LocalContext()), { batchSize: 4 });
+    expect(sent[1]).toEqual([0, 1, 2]);
+  });
+});
+
+describe('heavyBatchesFirst', () => {
+  // 5 examples, 3 classes, batches of 2: [0, 1], [2, 3], [4]. Clean predictions: 0, 1, 2, 0, 1.
+  const logits = Float32Array.from([5, 0, 0, 0, 5, 0, 0, 0, 5, 5, 0, 0, 0, 5, 0]);
+  const labels = Int32Array.from([0, 1, 2, 0, 0]);
+  it('targeted: batches with an example whose clean prediction is its target go first, each group in index order', () => {
+    expect(heavyBatchesFirst({ n: 5, batchSize: 2, cleanLogits: logits, k: 3, labels, targets: Int32Array.from([1, 2, 0, 1, 1]) })).toEqual([2, 0, 1]);
+    expect(heavyBatchesFirst({ n: 5, batchSize: 2, cleanLogits: logits, k: 3, labels, targets: Int32Array.from([1, 1, 0, 0, 1]) })).toEqual([0, 1, 2]);
+    expect(heavyBatchesFirst({ n: 5, batchSize: 2, cleanLogits: logits, k: 3, labels, targets: Int32Array.from([1, 2, 0, 1, 2]) })).toEqual([0, 1, 2]);
+  });
+  it('untargeted: a batch with an example already misclassified goes first, unless its prediction is the reject class', () => {
+    // Example 4 (label 0) is predicted 1.
+    expect(heavyBatchesFirst({ n: 5, batchSize: 2, cleanLogits: logits, k: 3, labels, targets: null })).toEqual([2, 0, 1]);
+    expect(heavyBatchesFirst({ n: 5, batchSize: 2, cleanLogits: logits, k: 3, labels, targets: null, rejectClass: 1 })).toEqual([0, 1, 2]);
   });
 });
