@@ -118,6 +118,13 @@ test('importing a WAV uploads it; a non-WAV, a bad target and a missing micropho
   await expect(page.getByTestId('audio-target-error')).toContainText('write numbers as words');
   await page.getByTestId('audio-target').fill("Don't stop");
   await expect(page.getByTestId('audio-target-error')).toHaveCount(0);
+  // The universal perturbation's target: the same rule, the same message (src-shared/speech-phrase.ts).
+  await page.getByTestId('universal-target').fill('Nine 9 nine!');
+  await expect(page.getByTestId('universal-error')).toContainText('“9” “!”');
+  await expect(page.getByTestId('universal-error')).toContainText('write numbers as words');
+  await expect(page.getByTestId('universal-start')).toBeDisabled();
+  await page.getByTestId('universal-target').fill("Don't stop");
+  await expect(page.getByTestId('universal-error')).toHaveCount(0);
 
   // No microphone in headless Chromium (and no permission): a clear message instead of a hang.
   await page.getByTestId('audio-source').selectOption('record');
