@@ -264,6 +264,10 @@ test('a real audio attack started from the UI against a quickly trained tiny mod
     .poll(async () => ((await call('sessions.list', { filter: { kind: 'audio-train' } })).result as { status: string }[]).map((s) => s.status), { timeout: 120_000 })
     .toEqual(['finished']);
   await page.goto(audioHost.url);
+  // models.list marks the audio-train session's model as speech: the Attack view (image classifiers) does not offer it.
+  await openView(page, 'attack');
+  await expect(page.getByTestId('attack-model')).toHaveValue('starter:cw-mnist');
+  await expect(page.getByTestId('attack-model').locator('option', { hasText: 'tiny e2e speech model' })).toHaveCount(0);
   await openView(page, 'audio');
   await expect(page.getByTestId('audio-model').locator('option', { hasText: 'tiny e2e speech model' })).toHaveCount(1);
   // The model's saved held-out utterances are offered first.
