@@ -109,6 +109,11 @@ test('with --max-jobs 1 a second job waits: the status bar says queued, and Canc
     await page.getByTestId('train-start').click();
     await expect(page.getByTestId('jobs-queued')).toHaveText('1 queued');
     await expect(page.getByTestId('train-start')).toBeDisabled();
+    // Another view and back: the Train form still follows its queued job (it forgot it, and offered Train again).
+    await openView(page, 'datasets');
+    await openView(page, 'train');
+    await expect(page.getByTestId('train-job')).toHaveAttribute('data-state', 'queued');
+    await expect(page.getByTestId('train-start')).toBeDisabled();
     await page.getByTestId('train-cancel').click();
     await expect(page.getByTestId('jobs-queued')).toHaveCount(0);
     await expect(page.getByTestId('train-start')).toBeEnabled();

@@ -31,6 +31,11 @@ test('evaluate a trained model from the Evaluate view: waterfall, checks, per-ex
   await expect(page.getByTestId('minnorm-curves')).toHaveAttribute('data-points', /^[2-6]$/); // a budget where most inputs fail has no median
   await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fmn/);
   await page.screenshot({ path: 'test-results/views/minnorm-result.png', fullPage: true });
+  // Another tab and back: the comparison is still there (the panel was rebuilt, and its job forgotten, on every tab switch).
+  await page.getByTestId('tab-study').click();
+  await expect(page.getByTestId('minnorm-table')).toBeHidden();
+  await page.getByTestId('tab-minnorm').click();
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr')).toHaveCount(2);
 
   // FAB is one of the comparison's attacks: its row in the table (an optimality and a distance) and its curve.
   await page.getByTestId('minnorm-attack-fmn').uncheck();
