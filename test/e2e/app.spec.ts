@@ -23,6 +23,14 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   await expect(page.getByTestId('train-dataset').locator('option[value="mnist"]')).toHaveCount(1);
   await page.getByTestId('train-dataset').selectOption('mnist');
   await page.getByTestId('train-arch').selectOption('small-cnn');
+  // Momentum and Nesterov are offered with the momentum optimizer only (adam and sgd ignored them).
+  await expect(page.getByTestId('train-optimizer')).toHaveValue('adam');
+  await expect(page.getByTestId('train-momentum')).toHaveCount(0);
+  await expect(page.getByTestId('train-nesterov')).toHaveCount(0);
+  await page.getByTestId('train-optimizer').selectOption('momentum');
+  await expect(page.getByTestId('train-momentum')).toBeVisible();
+  await expect(page.getByTestId('train-nesterov')).toBeVisible();
+  await page.getByTestId('train-optimizer').selectOption('adam');
   await page.getByTestId('train-limit').fill('600');
   await page.getByTestId('train-test-limit').fill('300');
   await page.getByTestId('train-start').click();
