@@ -34,6 +34,8 @@ test('a fresh install attacks the starter models without training anything', asy
   await expect(page.getByTestId('dataset-mnist').getByTestId('starter-badge')).toBeVisible();
   await expect(page.getByTestId('dataset-mnist').getByTestId('dataset-in-use')).toContainText('the starter sample (the first 1,000 test images)');
   await expect(page.getByTestId('models-table')).toContainText('starter:cw-mnist');
+  // The badge stands apart from the name (it read "network (starter)starter").
+  await expect(page.getByTestId('models-table')).toContainText("Carlini & Wagner's MNIST network (starter) starter");
   await expect(page.getByTestId('get-mnist-start')).toBeEnabled();
   await expect(page.getByTestId('get-datasets')).toContainText(join(freshHost.home, '.local', 'share', 'advlab'));
 
