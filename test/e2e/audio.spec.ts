@@ -125,6 +125,14 @@ test('importing a WAV uploads it; a non-WAV, a bad target and a missing micropho
   await expect(page.getByTestId('universal-start')).toBeDisabled();
   await page.getByTestId('universal-target').fill("Don't stop");
   await expect(page.getByTestId('universal-error')).toHaveCount(0);
+  // Its bounds are checked against the job schema's range for each one (the panel once restated it).
+  await page.getByTestId('universal-eps').fill('0.05, 2');
+  await expect(page.getByTestId('universal-error')).toHaveText('each bound must be at most 1 (a fraction of full scale)');
+  await page.getByTestId('universal-eps').fill('0.05, 0');
+  await expect(page.getByTestId('universal-error')).toHaveText('each bound must be greater than 0 (a fraction of full scale)');
+  await expect(page.getByTestId('universal-start')).toBeDisabled();
+  await page.getByTestId('universal-eps').fill('0.05, 0.2');
+  await expect(page.getByTestId('universal-error')).toHaveCount(0);
 
   // No microphone in headless Chromium (and no permission): a clear message instead of a hang.
   await page.getByTestId('audio-source').selectOption('record');
