@@ -366,8 +366,8 @@ export interface ModelEntry {
   defense?: string;
   /** A starter model shipped with the app (id `starter:<name>`): read-only, no session, never deleted. */
   starter?: boolean;
-  /** 'speech' for a speech-to-text model (starter models; sessions say so by their kind). */
-  kind?: 'image' | 'speech';
+  /** 'speech' for a speech-to-text model (a starter model says so; a session holds one when it is an audio-train run), else 'image'. */
+  kind: 'image' | 'speech';
 }
 
 export interface ArchitectureEntry {

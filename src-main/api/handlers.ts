@@ -73,6 +73,7 @@ export function listModels(summaries: Awaited<ReturnType<SessionStore['list']>>,
       status: s.status,
       path: `${store.dir(s.id)}/artifacts/${modelPath}`,
       defense: typeof s.summary.defense === 'string' ? s.summary.defense : undefined,
+      kind: s.kind === 'audio-train' ? 'speech' : 'image',
     });
   }
   return out;

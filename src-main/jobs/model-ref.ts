@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { confinedFile } from './confine';
-import { AdvlabError } from '../engine/errors';
+import { AdvlabError, badInput } from '../engine/errors';
 import { SpeechModel } from '../engine/audio';
 import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
 import { starterModels, starterName } from '../engine/data';
@@ -75,6 +75,9 @@ export async function resolveModel(ref: string, store: SessionStore, ctx?: JobCo
   const { path, id, label } = await locateModel(ref, store);
   await confinedFile(path, 'model'); // checked again where it is opened (jobs/confine.ts)
   const loaded = await loadModel(path, { ctx });
+  if (loaded.meta.task === 'speech-to-text') {
+    throw badInput(`${label} is a speech-to-text model, not an image classifier: attack it with the audio attack (the Audio view, \`advlab audio attack\`)`, { model: ref });
+  }
   const classifier = classifierFor(loaded);
   return {
     loaded,

@@ -43,6 +43,17 @@ export function cancelledWith<R extends object>(outcome: CancelledOutcome<R>, ca
 }
 
 /**
+ * How a job that trained a model ends its work: the summary, and as the job's result the summary with the
+ * saved model's model.json. A cancelled run (keepPartial's `cancel`) throws that outcome instead, so the
+ * session ends cancelled keeping the model trained so far, and the cancelled job still names its model.
+ */
+export function trainedModelOutcome<S extends Record<string, unknown>>(summary: S, modelJson: string, cancel: CancelledError | null): SessionOutcome<S & { model: string }> {
+  const outcome = { summary, result: { ...summary, model: modelJson } };
+  if (cancel) throw cancelledWith(outcome, cancel);
+  return outcome;
+}
+
+/**
  * Runs a job's work in its session and ends the session:
  * - the work returns { summary, result }: the session is finished with the summary; the job returns
  *   { session, ...result };

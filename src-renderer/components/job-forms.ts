@@ -27,7 +27,7 @@ export const trainForm = {
     limit: 'training images (empty = all)', testLimit: 'test images (empty = all)', validationSplit: 'validation split',
     earlyStopPatience: 'early stop patience (0 = off)', seed: 'seed', name: 'name',
   },
-  testids: { epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine' },
+  testids: { optimizer: 'train-optimizer', momentum: 'train-momentum', nesterov: 'train-nesterov', epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine' },
 } as const satisfies JobForm;
 
 /** The audio attack's numbers (model, clip and target phrase have their own inputs). */

@@ -17,6 +17,12 @@ export type JobEnd = Extract<ApiEvent, { type: 'job.finished' | 'job.cancelled' 
 export interface JobWatchOptions {
   /** The metrics collected as series; default: every metric the job reports. */
   metrics?: readonly string[];
+  /**
+   * The job kinds the watch's form starts. A job of one of them still running or queued when the watch is made
+   * (its view or tab was left and opened again) is followed again: the form shows it, stays busy and can cancel it.
+   * Its series restart from there.
+   */
+  kinds?: readonly JobKind[];
 }
 
 export class JobWatch {
@@ -36,6 +42,8 @@ export class JobWatch {
 
   constructor(options: JobWatchOptions = {}) {
     this.metrics = options.metrics;
+    const kinds = options.kinds;
+    if (kinds) this.jobId = Object.values(app.jobs).filter((j) => kinds.includes(j.kind) && isActive(j.state)).at(-1)?.jobId ?? null;
     $effect(() => app.subscribe((e) => this.onEvent(e)));
   }
 

@@ -23,6 +23,14 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   await expect(page.getByTestId('train-dataset').locator('option[value="mnist"]')).toHaveCount(1);
   await page.getByTestId('train-dataset').selectOption('mnist');
   await page.getByTestId('train-arch').selectOption('small-cnn');
+  // Momentum and Nesterov are offered with the momentum optimizer only (adam and sgd ignored them).
+  await expect(page.getByTestId('train-optimizer')).toHaveValue('adam');
+  await expect(page.getByTestId('train-momentum')).toHaveCount(0);
+  await expect(page.getByTestId('train-nesterov')).toHaveCount(0);
+  await page.getByTestId('train-optimizer').selectOption('momentum');
+  await expect(page.getByTestId('train-momentum')).toBeVisible();
+  await expect(page.getByTestId('train-nesterov')).toBeVisible();
+  await page.getByTestId('train-optimizer').selectOption('adam');
   await page.getByTestId('train-limit').fill('600');
   await page.getByTestId('train-test-limit').fill('300');
   await page.getByTestId('train-start').click();
@@ -108,6 +116,11 @@ test('with --max-jobs 1 a second job waits: the status bar says queued, and Canc
     await page.getByRole('button', { name: 'Train', exact: true }).first().click();
     await page.getByTestId('train-start').click();
     await expect(page.getByTestId('jobs-queued')).toHaveText('1 queued');
+    await expect(page.getByTestId('train-start')).toBeDisabled();
+    // Another view and back: the Train form still follows its queued job (it forgot it, and offered Train again).
+    await openView(page, 'datasets');
+    await openView(page, 'train');
+    await expect(page.getByTestId('train-job')).toHaveAttribute('data-state', 'queued');
     await expect(page.getByTestId('train-start')).toBeDisabled();
     await page.getByTestId('train-cancel').click();
     await expect(page.getByTestId('jobs-queued')).toHaveCount(0);

@@ -41,11 +41,16 @@ test('attack a trained model from the Attack view: grid, detail, validation, eps
   await page.screenshot({ path: 'test-results/views/attack-result.png', fullPage: true });
 
   await page.getByTestId('tab-sweep').click();
+  // The attack's results stay under the Attack tab (they once showed under the sweep's form as if the sweep's); this tab says where its job came from.
+  await expect(page.getByTestId('attack-job')).toHaveAttribute('data-kind', 'attack');
+  await expect(page.getByTestId('attack-job-elsewhere')).toContainText('Started from the Attack tab');
+  await expect(page.getByTestId('attack-summary')).toHaveCount(0);
   await page.getByTestId('sweep-eps').fill('0, 0.1, 0.3');
   await page.getByTestId('sweep-start').click();
   await expect(page.getByTestId('attack-job')).toHaveAttribute('data-kind', 'sweep');
   await expect(page.getByTestId('attack-job')).toHaveAttribute('data-state', 'finished', { timeout: 120_000 });
   await expect(page.getByTestId('sweep-chart')).toHaveAttribute('data-points', /^[3-9]$/);
+  await expect(page.getByTestId('attack-job-elsewhere')).toHaveCount(0);
 
   await page.getByTestId('tab-surface').click();
   await page.getByTestId('surface-start').click();

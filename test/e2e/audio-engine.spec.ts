@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test as base, expect, openView, startServe, api, type HostFixture } from './fixtures';
+import { test as base, expect, openAudio, startServe, api, type HostFixture } from './fixtures';
 
 interface EngineHost extends HostFixture {
   dir: string;
@@ -28,13 +28,7 @@ type Listed = { id: string; status: string; summary: Record<string, unknown> };
 
 test('the engine chosen in the Audio view runs the attack and is recorded in its session', async ({ page, engineHost, consoleErrors }) => {
   test.setTimeout(240_000);
-  await page.goto(engineHost.url);
-  await openView(page, 'audio');
-  await page.getByTestId('audio-model').selectOption('starter:speech-base');
-  await page.getByTestId('audio-source').selectOption('fsdd');
-  await page.getByTestId('audio-speaker').selectOption('george');
-  await page.getByTestId('audio-digit').selectOption('0');
-  await page.getByTestId('audio-index').fill('0');
+  await openAudio(page, engineHost.url, 'starter:speech-base', { speaker: 'george', digit: 0, index: 0 });
   await page.getByTestId('audio-target').fill('zero');
   await page.getByTestId('audio-iterations').fill('2');
   await expect(page.getByTestId('audio-engine')).toHaveValue('auto'); // the job schema's default

@@ -118,6 +118,21 @@ test('importing a WAV uploads it; a non-WAV, a bad target and a missing micropho
   await expect(page.getByTestId('audio-target-error')).toContainText('write numbers as words');
   await page.getByTestId('audio-target').fill("Don't stop");
   await expect(page.getByTestId('audio-target-error')).toHaveCount(0);
+  // The universal perturbation's target: the same rule, the same message (src-shared/speech-phrase.ts).
+  await page.getByTestId('universal-target').fill('Nine 9 nine!');
+  await expect(page.getByTestId('universal-error')).toContainText('“9” “!”');
+  await expect(page.getByTestId('universal-error')).toContainText('write numbers as words');
+  await expect(page.getByTestId('universal-start')).toBeDisabled();
+  await page.getByTestId('universal-target').fill("Don't stop");
+  await expect(page.getByTestId('universal-error')).toHaveCount(0);
+  // Its bounds are checked against the job schema's range for each one (the panel once restated it).
+  await page.getByTestId('universal-eps').fill('0.05, 2');
+  await expect(page.getByTestId('universal-error')).toHaveText('each bound must be at most 1 (a fraction of full scale)');
+  await page.getByTestId('universal-eps').fill('0.05, 0');
+  await expect(page.getByTestId('universal-error')).toHaveText('each bound must be greater than 0 (a fraction of full scale)');
+  await expect(page.getByTestId('universal-start')).toBeDisabled();
+  await page.getByTestId('universal-eps').fill('0.05, 0.2');
+  await expect(page.getByTestId('universal-error')).toHaveCount(0);
 
   // No microphone in headless Chromium (and no permission): a clear message instead of a hang.
   await page.getByTestId('audio-source').selectOption('record');
@@ -257,6 +272,10 @@ test('a real audio attack started from the UI against a quickly trained tiny mod
     .poll(async () => ((await call('sessions.list', { filter: { kind: 'audio-train' } })).result as { status: string }[]).map((s) => s.status), { timeout: 120_000 })
     .toEqual(['finished']);
   await page.goto(audioHost.url);
+  // models.list marks the audio-train session's model as speech: the Attack view (image classifiers) does not offer it.
+  await openView(page, 'attack');
+  await expect(page.getByTestId('attack-model')).toHaveValue('starter:cw-mnist');
+  await expect(page.getByTestId('attack-model').locator('option', { hasText: 'tiny e2e speech model' })).toHaveCount(0);
   await openView(page, 'audio');
   await expect(page.getByTestId('audio-model').locator('option', { hasText: 'tiny e2e speech model' })).toHaveCount(1);
   // The model's saved held-out utterances are offered first.

@@ -28,6 +28,7 @@ test('adversarial training from the Case studies view: live clean / PGD accuracy
   await expect(page.getByTestId('recipe-full-time-detector')).toContainText('hours on a 2-core machine');
   await card.getByTestId('recipe-quick-adversarial-training').click();
   await expect(card.getByTestId('recipe-state-adversarial-training')).toHaveAttribute('data-state', 'running');
+  await expect(card.getByTestId('recipe-state-adversarial-training')).toHaveText(/^running · \S/, { timeout: 120_000 }); // was 'running· ...'
 
   // While it runs: the session's epoch series, charted as they land (undefended model first).
   const live = card.getByTestId('recipe-live-adversarial-training');

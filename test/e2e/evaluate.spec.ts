@@ -20,7 +20,10 @@ test('evaluate a trained model from the Evaluate view: waterfall, checks, per-ex
   await page.screenshot({ path: 'test-results/views/evaluate-result.png', fullPage: true });
 
   // Minimum-norm comparison on the same model: two attacks at a small equal budget.
+  await expect(page.getByTestId('evaluate-intro')).toContainText('The standard ensemble');
   await page.getByTestId('tab-minnorm').click();
+  // The page's intro follows the tab (it described the ensemble under every tab).
+  await expect(page.getByTestId('evaluate-intro')).toContainText('Minimum-norm attacks compared at equal cost');
   await page.getByTestId('minnorm-form').getByTestId('param-budget').fill('20');
   await page.getByTestId('minnorm-form').getByTestId('param-n').fill('10');
   await page.getByTestId('minnorm-attack-ddn').check();
@@ -31,6 +34,12 @@ test('evaluate a trained model from the Evaluate view: waterfall, checks, per-ex
   await expect(page.getByTestId('minnorm-curves')).toHaveAttribute('data-points', /^[2-6]$/); // a budget where most inputs fail has no median
   await expect(page.getByTestId('minnorm-best').locator('tbody tr').first()).toContainText(/ddn|fmn/);
   await page.screenshot({ path: 'test-results/views/minnorm-result.png', fullPage: true });
+  await expect(page.getByTestId('minnorm-status')).toHaveText(/^finished · /);
+  // Another tab and back: the comparison is still there (the panel was rebuilt, and its job forgotten, on every tab switch).
+  await page.getByTestId('tab-study').click();
+  await expect(page.getByTestId('minnorm-table')).toBeHidden();
+  await page.getByTestId('tab-minnorm').click();
+  await expect(page.getByTestId('minnorm-table').locator('tbody tr')).toHaveCount(2);
 
   // FAB is one of the comparison's attacks: its row in the table (an optimality and a distance) and its curve.
   await page.getByTestId('minnorm-attack-fmn').uncheck();

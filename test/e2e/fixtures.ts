@@ -128,4 +128,29 @@ export async function openOnTrainedModel(page: Page, host: HostFixture, view: 'a
   return value;
 }
 
+/** An FSDD recording as the Audio view's input clip: speaker, spoken digit and take (0-49). */
+export interface FsddClip {
+  speaker: string;
+  digit: number;
+  index: number;
+}
+
+/**
+ * Opens `url` (a host's page) on the Audio view, which opens on a speech model, chooses `model` in its
+ * speech-model select (the view opens on the full-alphabet starter:speech; short attack budgets are sized for
+ * starter:speech-base), and, if `clip` is given, that FSDD recording as the input clip.
+ */
+export async function openAudio(page: Page, url: string, model: string, clip?: FsddClip): Promise<void> {
+  await page.goto(url);
+  await openView(page, 'audio');
+  await expect(page.getByTestId('audio-model')).toHaveValue(/speech/); // it opens on a speech model
+  await page.getByTestId('audio-model').selectOption(model);
+  await expect(page.getByTestId('audio-model')).toHaveValue(model);
+  if (!clip) return;
+  await page.getByTestId('audio-source').selectOption('fsdd');
+  await page.getByTestId('audio-speaker').selectOption(clip.speaker);
+  await page.getByTestId('audio-digit').selectOption(String(clip.digit));
+  await page.getByTestId('audio-index').fill(String(clip.index));
+}
+
 export { expect };

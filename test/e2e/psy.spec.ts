@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test as base, expect, openView, startServe, api, type HostFixture } from './fixtures';
+import { test as base, expect, openAudio, openView, startServe, api, type HostFixture } from './fixtures';
 import { SessionStore } from '../../src-main/engine/sessions';
 import { makeAudioAttackSession } from '../unit/listening/fixtures';
 
@@ -68,15 +68,8 @@ test('the Audio view shows stage 2: transcript, dB_x and violation before/after,
 
 test('an attack started with the second stage on runs both stages and shows stage 2', async ({ page, psyHost, consoleErrors }) => {
   test.setTimeout(240_000);
-  await page.goto(psyHost.url);
-  await openView(page, 'audio');
   // The FSDD model (the view opens on the full-alphabet starter:speech, which hears this clip less reliably).
-  await page.getByTestId('audio-model').selectOption('starter:speech-base');
-  await expect(page.getByTestId('audio-model')).toHaveValue('starter:speech-base');
-  await page.getByTestId('audio-source').selectOption('fsdd');
-  await page.getByTestId('audio-speaker').selectOption('george');
-  await page.getByTestId('audio-digit').selectOption('0');
-  await page.getByTestId('audio-index').fill('0');
+  await openAudio(page, psyHost.url, 'starter:speech-base', { speaker: 'george', digit: 0, index: 0 });
   // The clip already says "zero": stage 1 succeeds at its first check, so stage 2 has something to hide.
   await page.getByTestId('audio-target').fill('zero');
   await page.getByTestId('audio-iterations').fill('10');

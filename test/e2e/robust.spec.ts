@@ -3,15 +3,12 @@
  * on the starter speech model with its held-out comparison and survival re-check, and a universal
  * perturbation trained on FSDD clips with its curve. Short budgets: this checks the path, not the numbers.
  */
-import { test, expect, openView, api } from './fixtures';
+import { test, expect, openAudio, api } from './fixtures';
 
 test('robust mode and the universal perturbation run from the Audio view and show their reports', async ({ page, host, consoleErrors }) => {
-  await page.goto(host.url);
-  await openView(page, 'audio');
-  await expect(page.getByTestId('audio-model')).toHaveValue(/speech/);
   // The small FSDD model: the view opens on the full-alphabet starter:speech (1.0M parameters, about 4x the
   // work per step on tfjs, where robust mode runs), and these short budgets are sized for speech-base.
-  await page.getByTestId('audio-model').selectOption('starter:speech-base');
+  await openAudio(page, host.url, 'starter:speech-base');
 
   // Robust mode: the switch shows its settings; the run compares with the plain attack on held-out transformations.
   await page.getByTestId('audio-target').fill('nine');

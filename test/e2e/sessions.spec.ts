@@ -53,6 +53,14 @@ async function openSession(page: Page, id: string) {
   await expect(page.getByTestId('session-detail')).toHaveAttribute('data-id', id);
 }
 
+/** Opens the Sessions view, ticks these sessions and compares them. */
+async function compare(page: Page, ...sessions: string[]) {
+  await page.goto(host.url);
+  await openView(page, 'sessions');
+  for (const id of sessions) await row(page, id).getByTestId('session-select').check();
+  await page.getByTestId('compare-selected').click();
+}
+
 async function back(page: Page) {
   await page.getByTestId('session-back').click();
   await expect(page.getByTestId('sessions-table')).toBeVisible();
@@ -196,11 +204,7 @@ test('each job kind, as the real job saved it, opens with what the job showed', 
 });
 
 test('compares two sessions, exports HTML reports that show their images and play their audio offline', async ({ page, consoleErrors }) => {
-  await page.goto(host.url);
-  await openView(page, 'sessions');
-  await row(page, ids.attackA).getByTestId('session-select').check();
-  await row(page, ids.attackB).getByTestId('session-select').check();
-  await page.getByTestId('compare-selected').click();
+  await compare(page, ids.attackA, ids.attackB);
   await expect(page.getByTestId('compare-view')).toBeVisible();
   const success = page.locator('[data-testid=compare-row][data-key=successRate]');
   await expect(success).toContainText('0.8');
@@ -247,6 +251,21 @@ test('compares two sessions, exports HTML reports that show their images and pla
     expect(played.t).toBeGreaterThan(0);
   } finally {
     host.proc.kill('SIGCONT');
+  }
+  void consoleErrors;
+});
+
+test('comparing sessions with a long parameter keeps every session\'s column in view', async ({ page, consoleErrors }) => {
+  await compare(page, real.recipe, real.attack);
+  const params = page.getByTestId('compare-params');
+  // The recipe's resolved settings, one long JSON line, pushed B's column out of the scroll box.
+  await expect(params.locator('tbody th', { hasText: 'resolved' })).toHaveCount(1);
+  const box = (await params.locator('xpath=..').boundingBox())!;
+  const heads = await params.locator('thead th').all();
+  expect(heads).toHaveLength(3);
+  for (const th of heads) {
+    const b = (await th.boundingBox())!;
+    expect(b.x + b.width).toBeLessThanOrEqual(box.x + box.width + 1);
   }
   void consoleErrors;
 });

@@ -34,6 +34,8 @@ test('a fresh install attacks the starter models without training anything', asy
   await expect(page.getByTestId('dataset-mnist').getByTestId('starter-badge')).toBeVisible();
   await expect(page.getByTestId('dataset-mnist').getByTestId('dataset-in-use')).toContainText('the starter sample (the first 1,000 test images)');
   await expect(page.getByTestId('models-table')).toContainText('starter:cw-mnist');
+  // The badge stands apart from the name (it read "network (starter)starter").
+  await expect(page.getByTestId('models-table')).toContainText("Carlini & Wagner's MNIST network (starter) starter");
   await expect(page.getByTestId('get-mnist-start')).toBeEnabled();
   await expect(page.getByTestId('get-datasets')).toContainText(join(freshHost.home, '.local', 'share', 'advlab'));
 
@@ -42,6 +44,14 @@ test('a fresh install attacks the starter models without training anything', asy
   await expect(page.getByTestId('attack-model')).toHaveValue('starter:cw-mnist');
   await expect(page.getByTestId('attack-dataset')).toHaveValue('mnist');
   await expect(page.getByTestId('attack-dataset-source')).toContainText('the starter sample: the first 1,000 test images');
+  // Image classifiers only: the starter speech models are attacked in the Audio view (an image attack on one failed
+  // with "Model input must be [batch, h, w, c]"). Picking a model picks the dataset it was trained on.
+  await expect(page.getByTestId('attack-model').locator('option')).toHaveCount(3);
+  await expect(page.getByTestId('attack-model').locator('option', { hasText: 'speech' })).toHaveCount(0);
+  await page.getByTestId('attack-model').selectOption('starter:small-cnn-fashion');
+  await expect(page.getByTestId('attack-dataset')).toHaveValue('fashion-mnist');
+  await page.getByTestId('attack-model').selectOption('starter:cw-mnist');
+  await expect(page.getByTestId('attack-dataset')).toHaveValue('mnist');
   await page.getByTestId('attack-n').fill('3');
   await page.getByTestId('attack-id').selectOption('cw-l2');
   await page.getByTestId('param-binarySearchSteps').fill('2');
@@ -66,5 +76,12 @@ test('a fresh install attacks the starter models without training anything', asy
   // Nothing was trained: the store holds the two attacks only.
   const sessions = await api<{ kind: string }[]>(freshHost, 'sessions.list');
   expect(sessions.map((s) => s.kind).sort()).toEqual(['attack', 'audio-attack']);
+
+  // Evaluate offers the same image classifiers, and follows the model's dataset too.
+  await openView(page, 'evaluate');
+  await expect(page.getByTestId('evaluate-model')).toHaveValue('starter:cw-mnist');
+  await expect(page.getByTestId('evaluate-model').locator('option', { hasText: 'speech' })).toHaveCount(0);
+  await page.getByTestId('evaluate-model').selectOption('starter:small-cnn-fashion-adv');
+  await expect(page.getByTestId('evaluate-dataset')).toHaveValue('fashion-mnist');
   void consoleErrors;
 });

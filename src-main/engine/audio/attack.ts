@@ -57,6 +57,7 @@ import { imperceptibleStage, resolveImperceptibleOptions, type ImperceptibleOpti
 import type { SpeechModel } from './model';
 import { resample } from './resample';
 import { quantize16 } from './wav';
+import { normalizePhrase } from '../../../src-shared/speech-phrase';
 
 /** Largest positive 16-bit sample as a float. */
 const FULL_SCALE_MAX = 32767 / 32768;
@@ -169,10 +170,8 @@ export interface AudioAttackResult {
   stage2: ImperceptibleResult | null;
 }
 
-/** Lower-cases, trims and collapses runs of whitespace to single spaces. */
-export function normalizeTarget(text: string): string {
-  return text.trim().replace(/\s+/g, ' ').toLowerCase();
-}
+/** Lower-cases, trims and collapses runs of whitespace to single spaces (the forms read a target the same way). */
+export const normalizeTarget = normalizePhrase;
 
 /**
  * Checks a target phrase against the model: every character in its alphabet, and few enough

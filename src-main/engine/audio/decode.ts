@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
 import { argmaxAt } from '../models/predict';
+import { SPEECH_SYMBOLS } from '../../../src-shared/speech-phrase';
 
 export class Alphabet {
   /** Symbols for classes 0..size-2; class size-1 is the blank. */
@@ -71,8 +72,8 @@ export class Alphabet {
   }
 }
 
-/** space, apostrophe, a-z; blank = 28; 29 classes. */
-export const DEFAULT_ALPHABET = new Alphabet([' ', "'", ...'abcdefghijklmnopqrstuvwxyz']);
+/** space, apostrophe, a-z (src-shared/speech-phrase.ts, which the forms check targets with); blank = 28; 29 classes. */
+export const DEFAULT_ALPHABET = new Alphabet(SPEECH_SYMBOLS);
 
 export function textToLabels(text: string, alphabet: Alphabet = DEFAULT_ALPHABET): number[] {
   return alphabet.encode(text);

@@ -43,7 +43,7 @@ import { SessionStore, type SessionWriter } from '../../engine/sessions';
 import { confinedFile } from '../confine';
 import { resolveSpeechModel } from '../model-ref';
 import { describeEngine, useSequenceEngine } from '../../engine/onnx/select';
-import { cancelledWith, openSession, runInSession } from '../session-env';
+import { cancelledWith, openSession, runInSession, trainedModelOutcome } from '../session-env';
 import { recheckArtifacts } from './audio-survival';
 import type { JobHandler } from '../types';
 
@@ -173,9 +173,7 @@ export const audioTrain = (async (raw, ctx, env) => {
         utterancesPerSecond: result.utterancesPerSecond,
         backend: env.backend.name,
       };
-      const outcome = { summary, result: { ...summary, model: saved.modelJson } };
-      if (cancel) throw cancelledWith(outcome, cancel);
-      return outcome;
+      return trainedModelOutcome(summary, saved.modelJson, cancel);
     } finally {
       model.dispose();
     }

@@ -8,7 +8,7 @@ import { loadConfinedDataset } from '../confine';
 import { keepPartial } from '../../engine/context';
 import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/models';
 import type { JobHandler } from '../types';
-import { cancelledWith, openSession, runInSession } from '../session-env';
+import { openSession, runInSession, trainedModelOutcome } from '../session-env';
 
 export const train = (async (raw, ctx, env) => {
   const p: TrainParams = trainParams.parse(raw);
@@ -86,9 +86,7 @@ export const train = (async (raw, ctx, env) => {
         engine: result.engine.engine,
         engineReason: `${result.engine.engine}${result.engine.threads ? ` (${result.engine.threads} threads)` : ''}: ${result.engine.reason}`,
       };
-      const outcome = { summary, result: { ...summary, model: saved.modelJson } };
-      if (cancel) throw cancelledWith(outcome, cancel);
-      return outcome;
+      return trainedModelOutcome(summary, saved.modelJson, cancel);
     } finally {
       model.dispose();
     }

@@ -75,58 +75,59 @@ describe('a job re-checks its paths where it opens them', () => {
     expect(swapped.error?.message).not.toContain('secret');
   }, 60_000);
 
-  it('a model folder link swapped to lead outside after jobs.start: FORBIDDEN where the model is opened', async () => {
-    const link = join(uploads, 'linked-model');
-    const params = { model: link, dataset: 'mnist', attack: 'fgsm', n: 2, params: {} };
-    const plain = await startAndSwap('attack', params, link, join(data, 'model'));
-    expect(plain.state).toBe('failed');
-    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a model
-    const swapped = await startAndSwap('attack', params, link, join(data, 'model'), join(outside, 'model'));
-    expect(swapped.state).toBe('failed');
-    expect(swapped.error?.code).toBe('FORBIDDEN');
-  }, 60_000);
+  /**
+   * A link in the uploads folder to a file or folder in the data folder, swapped after jobs.start to its
+   * twin outside. Not swapped, the job reads it and refuses it as what it is not (so the check is not what
+   * stopped it); swapped, the job fails FORBIDDEN where it opens it. `says`: what the FORBIDDEN message names.
+   */
+  interface SwapCase {
+    name: string;
+    kind: 'attack' | 'train' | 'recipe' | 'import-model';
+    /** The link's name in the uploads folder. */
+    link: string;
+    /** What it leads to: this name in the data folder, then in the outside folder. */
+    target: string;
+    params: (link: string) => Record<string, unknown>;
+    says?: (link: string) => string;
+  }
+  const swaps: SwapCase[] = [
+    {
+      name: 'a model folder link swapped to lead outside after jobs.start: FORBIDDEN where the model is opened',
+      kind: 'attack', link: 'linked-model', target: 'model',
+      params: (link) => ({ model: link, dataset: 'mnist', attack: 'fgsm', n: 2, params: {} }),
+    },
+    {
+      name: 'a dataset folder link swapped to lead outside after jobs.start: FORBIDDEN where the dataset is loaded',
+      kind: 'train', link: 'linked-set', target: 'set',
+      params: (link) => ({ dataset: link, arch: 'mlp', epochs: 1 }),
+      says: (link) => link,
+    },
+    {
+      name: 'a recipe file link swapped to lead outside after jobs.start: FORBIDDEN where the recipe is read',
+      kind: 'recipe', link: 'linked-recipe.json', target: 'recipe.json',
+      params: (link) => ({ recipe: link }),
+    },
+    {
+      name: "a recipe's dataset override linked outside after jobs.start: FORBIDDEN before the study loads it",
+      kind: 'recipe', link: 'linked-set', target: 'set',
+      params: (link) => ({ recipe: 'thermometer', quick: true, overrides: { dataset: link } }),
+      says: () => 'overrides.dataset',
+    },
+    {
+      name: 'an imported model link swapped to lead outside after jobs.start: FORBIDDEN where the import opens it',
+      kind: 'import-model', link: 'linked-import', target: 'model',
+      params: (link) => ({ path: link }),
+    },
+  ];
 
-  it('a dataset folder link swapped to lead outside after jobs.start: FORBIDDEN where the dataset is loaded', async () => {
-    const link = join(uploads, 'linked-set');
-    const params = { dataset: link, arch: 'mlp', epochs: 1 };
-    const plain = await startAndSwap('train', params, link, join(data, 'set'));
+  for (const { name, kind, link: linkName, target, params, says } of swaps) it(name, async () => {
+    const link = join(uploads, linkName);
+    const plain = await startAndSwap(kind, params(link), link, join(data, target));
     expect(plain.state).toBe('failed');
-    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a dataset (an empty folder)
-    const swapped = await startAndSwap('train', params, link, join(data, 'set'), join(outside, 'set'));
+    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as what it is not
+    const swapped = await startAndSwap(kind, params(link), link, join(data, target), join(outside, target));
     expect(swapped.state).toBe('failed');
     expect(swapped.error?.code).toBe('FORBIDDEN');
-    expect(swapped.error?.message).toContain(link);
-  }, 60_000);
-
-  it('a recipe file link swapped to lead outside after jobs.start: FORBIDDEN where the recipe is read', async () => {
-    const link = join(uploads, 'linked-recipe.json');
-    const plain = await startAndSwap('recipe', { recipe: link }, link, join(data, 'recipe.json'));
-    expect(plain.state).toBe('failed');
-    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a recipe
-    const swapped = await startAndSwap('recipe', { recipe: link }, link, join(data, 'recipe.json'), join(outside, 'recipe.json'));
-    expect(swapped.state).toBe('failed');
-    expect(swapped.error?.code).toBe('FORBIDDEN');
-  }, 60_000);
-
-  it("a recipe's dataset override linked outside after jobs.start: FORBIDDEN before the study loads it", async () => {
-    const link = join(uploads, 'linked-set');
-    const params = { recipe: 'thermometer', quick: true, overrides: { dataset: link } };
-    const plain = await startAndSwap('recipe', params, link, join(data, 'set'));
-    expect(plain.state).toBe('failed');
-    expect(plain.error?.code).not.toBe('FORBIDDEN');
-    const swapped = await startAndSwap('recipe', params, link, join(data, 'set'), join(outside, 'set'));
-    expect(swapped.state).toBe('failed');
-    expect(swapped.error?.code).toBe('FORBIDDEN');
-    expect(swapped.error?.message).toContain('overrides.dataset');
-  }, 60_000);
-
-  it('an imported model link swapped to lead outside after jobs.start: FORBIDDEN where the import opens it', async () => {
-    const link = join(uploads, 'linked-import');
-    const plain = await startAndSwap('import-model', { path: link }, link, join(data, 'model'));
-    expect(plain.state).toBe('failed');
-    expect(plain.error?.code).not.toBe('FORBIDDEN'); // read, and refused as a model
-    const swapped = await startAndSwap('import-model', { path: link }, link, join(data, 'model'), join(outside, 'model'));
-    expect(swapped.state).toBe('failed');
-    expect(swapped.error?.code).toBe('FORBIDDEN');
+    if (says) expect(swapped.error?.message).toContain(says(link));
   }, 60_000);
 });

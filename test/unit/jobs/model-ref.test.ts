@@ -28,4 +28,12 @@ describe('locateModel', () => {
       await expect(resolve('/nonexistent/model.json', store)).rejects.toMatchObject({ code: 'NOT_FOUND', details: { model: '/nonexistent/model.json' } });
     }
   });
+
+  it('refuses a speech-to-text model where an image classifier is wanted, saying where it can be attacked', async () => {
+    const store = new SessionStore(tempRoot());
+    await expect(resolveModel('starter:speech-base', store)).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: expect.stringMatching(/^speech-to-text on FSDD .*\(starter\) is a speech-to-text model, not an image classifier: attack it with the audio attack/),
+    });
+  });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { AdvlabError, CancelledError } from '../../../src-main/engine/errors';
 import { SessionStore } from '../../../src-main/engine/sessions';
-import { cancelledWith, runInSession } from '../../../src-main/jobs/session-env';
+import { cancelledWith, runInSession, trainedModelOutcome } from '../../../src-main/jobs/session-env';
 import { ENV, tempRoot } from '../sessions/helpers';
 
 const open = async () => {
@@ -48,5 +48,18 @@ describe('runInSession', () => {
     const { store, writer } = await open();
     await expect(runInSession(writer, async () => { throw new AdvlabError('BAD_FILE', 'broken'); })).rejects.toMatchObject({ code: 'BAD_FILE', message: 'broken' });
     expect(await store.manifest(writer.id)).toMatchObject({ status: 'failed', error: { code: 'BAD_FILE', message: 'broken' } });
+  });
+
+  it('a trained model\'s outcome: finished, the result names the saved model.json; cancelled, the session keeps the summary and the cancelled job still names its model', async () => {
+    const a = await open();
+    const done = await runInSession(a.writer, async () => trainedModelOutcome({ model: 'model/model.json', epochsRun: 3 }, '/s/model/model.json', null));
+    expect(done).toEqual({ session: a.writer.id, model: '/s/model/model.json', epochsRun: 3 });
+    expect(await a.store.manifest(a.writer.id)).toMatchObject({ status: 'finished', summary: { model: 'model/model.json', epochsRun: 3 } });
+    const b = await open();
+    const err = await runInSession(b.writer, async () => trainedModelOutcome({ model: 'model/model.json', epochsRun: 1 }, '/s/model/model.json', new CancelledError('stopped'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as CancelledError).message).toBe('stopped');
+    expect((err as CancelledError).partial).toEqual({ session: b.writer.id, model: '/s/model/model.json', epochsRun: 1 });
+    expect(await b.store.manifest(b.writer.id)).toMatchObject({ status: 'cancelled', summary: { model: 'model/model.json', epochsRun: 1 } });
   });
 });
