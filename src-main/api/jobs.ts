@@ -199,6 +199,11 @@ export const minnormParams = z
     curves: z.boolean().default(true),
     /** C&W at its own budget (binary-search steps x iterations, the paper's 9 x 1,000) as the reference; default: the common budget. */
     cw: z.object({ binarySearchSteps: z.number().int().min(1).max(20), maxIterations: z.number().int().min(1).max(100_000) }).strict().optional(),
+    /**
+     * Finished minnorm sessions on the same model, images, norm and goal whose attacks join this comparison
+     * as they were run (e.g. C&W 9 x 1,000 in a session of its own, run alongside this one).
+     */
+    references: z.array(z.string().min(1).max(200)).min(1).max(5).optional(),
     goal: goalSchema.default({ kind: 'untargeted' }),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
