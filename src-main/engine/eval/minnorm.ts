@@ -26,7 +26,8 @@
  * Attacks run elsewhere on the same examples (`given`: for instance C&W 9 x 1,000 in a session of its
  * own, run alongside the others on a second core) join the comparison as they are: their distances
  * count towards each example's best and they are scored like the rest, with the one point of their
- * curve at their own budget. They must have counted exactly the examples counted here.
+ * curve at their own budget. They must have counted exactly the examples counted here. With no
+ * attack of its own, the comparison only combines the given ones.
  */
 import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
@@ -131,8 +132,8 @@ export async function minNormComparison(
   const budget = opts.budget ?? 1000;
   const allowed: readonly string[] = MINNORM_CHOICES[opts.norm];
   for (const a of opts.attacks) if (!allowed.includes(a)) throw badInput(`Attack "${a}" cannot be compared in ${opts.norm}; choose from ${allowed.join(', ')}`);
-  if (!opts.attacks.length) throw badInput('Give at least one attack');
   const given = opts.given ?? [];
+  if (!opts.attacks.length && !given.length) throw badInput('Give at least one attack');
   for (const [k, g] of given.entries()) {
     if (opts.attacks.includes(g.attack) || given.findIndex((h) => h.attack === g.attack) !== k) throw badInput(`${g.attack} is in the comparison twice: run it here or take it from another run, not both`);
     if (g.distances.length !== n || g.counted.length !== n) throw badInput(`${g.attack} was run on ${g.distances.length} examples, not these ${n}`);
@@ -185,6 +186,8 @@ export async function minNormComparison(
     }
     found.set(a, { runs: runsOf, seconds: (performance.now() - t0) / 1000 });
   }
+  // Nothing run here: the examples the first given attack counted (the others are checked against it).
+  if (!counted && !order.length) counted = [...given[0].counted];
   if (!counted) {
     // Only apgd: counted = clean-correct (and target != label), read off a cheap run.
     const r = await runAttack('fgsm', classifier, data, y, goal, { eps: 1e-6 });

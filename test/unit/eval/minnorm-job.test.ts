@@ -84,6 +84,13 @@ describe('minnorm job: references (attacks run in another session join the compa
     expect((joined.r.attacks as Row[])[0].seconds).toBe((alone.r.attacks as Row[])[0].seconds);
     expect(joined.summary).toMatchObject({ references: alone.r.session });
     expect(joined.name).toMatch(new RegExp(`with ddn from ${alone.r.session}`));
+    // With no attack of its own (--attacks none) it only combines: two one-attack sessions give the same.
+    const fmn = await minnorm({ ...base, attacks: ['fmn'] });
+    const combined = await minnorm({ ...base, attacks: [], references: [alone.r.session, fmn.r.session] });
+    expect(rows(combined.r)).toEqual(rows(together.r));
+    expect(await examples(combined.r.session)).toEqual(await examples(together.r.session));
+    expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', attacks: [] }).success).toBe(false);
+    expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', attacks: [], references: ['s'] }).success).toBe(true);
   });
 
   it('refuses a reference run on other images or with another goal, the same attack, or a session of another kind', async () => {
