@@ -25,7 +25,7 @@ async function minnorm(extra: Record<string, unknown>) {
   const ctx = new LocalContext();
   const r = (await jobHandlers.minnorm({ model, dataset: 'mnist', n: 6, attacks: ['cw-l2', 'ddn'], budget: 10, curves: false, ...extra }, ctx, env)) as Record<string, unknown> & { session: string };
   const manifest = await new SessionStore(env.sessionsRoot).manifest(r.session);
-  return { r, summary: manifest.summary, name: manifest.name, logs: ctx.logs };
+  return { r, summary: manifest.summary, name: manifest.name, logs: ctx.logs, events: ctx.events };
 }
 
 describe('minnorm job: engine and the C&W reference budget', () => {
@@ -88,6 +88,8 @@ describe('minnorm job: references (attacks run in another session join the compa
     const fmn = await minnorm({ ...base, attacks: ['fmn'] });
     const combined = await minnorm({ ...base, attacks: [], references: [alone.r.session, fmn.r.session] });
     expect(rows(combined.r)).toEqual(rows(together.r));
+    const last = combined.events[combined.events.length - 1];
+    expect(last).toMatchObject({ phase: 'done', step: 1, total: 1 });
     expect(await examples(combined.r.session)).toEqual(await examples(together.r.session));
     expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', attacks: [] }).success).toBe(false);
     expect(minnormParams.safeParse({ model: 'm', dataset: 'mnist', attacks: [], references: ['s'] }).success).toBe(true);
