@@ -191,19 +191,28 @@ export const minnormParams = z
     model: modelRef,
     ...imageSelection,
     norm: z.enum(['l2', 'linf']).default('l2'),
-    /** l2: cw-l2, ddn, fmn, apgd, fab; linf: fmn-linf, apgd, fab. Default: cw-l2, ddn, fmn, apgd (l2); fmn-linf, apgd (linf). */
-    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd', 'fab'])).min(1).max(6).optional(),
+    /**
+     * l2: cw-l2, ddn, fmn, apgd, fab; linf: fmn-linf, apgd, fab. Default: cw-l2, ddn, fmn, apgd (l2); fmn-linf, apgd (linf).
+     * Empty only with `references`: then the job runs nothing and compares the referenced sessions' attacks.
+     */
+    attacks: z.array(z.enum(['cw-l2', 'ddn', 'fmn', 'fmn-linf', 'apgd', 'fab'])).max(6).optional(),
     /** Forward+backward passes per example per attack. */
     budget: z.number().int().min(5).max(100_000).default(1000),
     /** Also run every attack at a tenth and a third of the budget for the distance-versus-budget curves. */
     curves: z.boolean().default(true),
     /** C&W at its own budget (binary-search steps x iterations, the paper's 9 x 1,000) as the reference; default: the common budget. */
     cw: z.object({ binarySearchSteps: z.number().int().min(1).max(20), maxIterations: z.number().int().min(1).max(100_000) }).strict().optional(),
+    /**
+     * Finished minnorm sessions on the same model, images, norm and goal whose attacks join this comparison
+     * as they were run (e.g. C&W 9 x 1,000 in a session of its own, run alongside this one).
+     */
+    references: z.array(z.string().min(1).max(200)).min(1).max(5).optional(),
     goal: goalSchema.default({ kind: 'untargeted' }),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.attacks?.length !== 0 || p.references !== undefined, { path: ['attacks'], message: 'give at least one attack (none only with references)' });
 
 export const importModelParams = z
   .object({

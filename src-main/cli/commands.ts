@@ -238,16 +238,17 @@ const evaluateCmd: Command = {
 
 const minnormCmd: Command = {
   summary: 'minimum-norm attacks compared at equal cost: per-example best distance, AttackBench optimality, distance-versus-budget curves',
-  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd,fab (default: all but fab)] [--budget 1000] [--cw 9x1000 (C&W at its own budget: search steps x iterations, as the reference)] [--no-curves] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--json]',
+  usage: 'advlab minnorm --model M --dataset D [--norm l2|linf] [--attacks cw-l2,ddn,fmn,apgd,fab (default: all but fab; none: only combine the --reference sessions)] [--budget 1000] [--cw 9x1000 (C&W at its own budget: search steps x iterations, as the reference)] [--reference SESSION[,SESSION] (finished minnorm sessions on the same model, images, norm and goal whose attacks join the comparison)] [--no-curves] [--n 100] [--targeted next|random|least-likely|CLASS] [--pick first|random] [--offset K] [--engine auto|onnx|tfjs] [--json]',
   async run(c: CliContext) {
-    const { values: v } = c.parse({ ...selectionOptions, norm: { type: 'string' }, attacks: { type: 'string' }, budget: { type: 'string' }, cw: { type: 'string' }, targeted: { type: 'string' }, 'no-curves': { type: 'boolean' } });
+    const { values: v } = c.parse({ ...selectionOptions, norm: { type: 'string' }, attacks: { type: 'string' }, budget: { type: 'string' }, cw: { type: 'string' }, reference: { type: 'string' }, targeted: { type: 'string' }, 'no-curves': { type: 'boolean' } });
     const t = v.targeted as string | undefined;
     const cw = v.cw === undefined ? undefined : /^(\d+)x(\d+)$/.exec(v.cw);
     if (cw === null) throw badInput(`--cw takes search steps x iterations, e.g. 9x1000; got "${v.cw}"`);
     const params = {
-      ...selection(v), norm: v.norm, attacks: v.attacks ? v.attacks.split(',').map((a) => a.trim()) : undefined,
+      ...selection(v), norm: v.norm, attacks: v.attacks === 'none' ? [] : v.attacks ? v.attacks.split(',').map((a) => a.trim()) : undefined,
       budget: num(v.budget, 'budget', { int: true, min: 1 }), curves: v['no-curves'] ? false : undefined,
       cw: cw ? { binarySearchSteps: Number(cw[1]), maxIterations: Number(cw[2]) } : undefined,
+      references: v.reference ? v.reference.split(',').map((id) => id.trim()) : undefined,
       goal: t === undefined ? undefined : { kind: 'targeted', target: /^\d+$/.test(t) ? Number(t) : t },
     };
     const r = finished(await c.runJob('minnorm', JSON.parse(JSON.stringify(params))));

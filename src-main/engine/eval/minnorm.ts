@@ -23,6 +23,11 @@
  * budget, not snapshots), and the median distance over the examples every attack broke at B is
  * plotted, failures counting as infinitely far (over all counted examples when no example was broken
  * by every attack).
+ * Attacks run elsewhere on the same examples (`given`: for instance C&W 9 x 1,000 in a session of its
+ * own, run alongside the others on a second core) join the comparison as they are: their distances
+ * count towards each example's best and they are scored like the rest, with the one point of their
+ * curve at their own budget. They must have counted exactly the examples counted here. With no
+ * attack of its own, the comparison only combines the given ones.
  */
 import { childContext, silentContext, type JobContext } from '../context';
 import { badInput } from '../errors';
@@ -54,6 +59,20 @@ export interface MinNormOptions {
    * 9 x 1,000), so that it serves as the converged reference; its curve scales the iterations.
    */
   cw?: { binarySearchSteps: number; maxIterations: number };
+  /** Attacks already run on these examples, joining the comparison (see the docstring). */
+  given?: GivenAttack[];
+}
+
+/** An attack run elsewhere on the same examples. */
+export interface GivenAttack {
+  attack: string;
+  /** Per example (the images' order): its distance, null where it found none or did not count the example. */
+  distances: (number | null)[];
+  /** Per example: whether that run counted it (clean-correct, target not the label); must match this run's. */
+  counted: boolean[];
+  /** Passes per example it was given. */
+  budget: number;
+  seconds: number;
 }
 
 export interface MinNormAttackResult {
@@ -113,7 +132,12 @@ export async function minNormComparison(
   const budget = opts.budget ?? 1000;
   const allowed: readonly string[] = MINNORM_CHOICES[opts.norm];
   for (const a of opts.attacks) if (!allowed.includes(a)) throw badInput(`Attack "${a}" cannot be compared in ${opts.norm}; choose from ${allowed.join(', ')}`);
-  if (!opts.attacks.length) throw badInput('Give at least one attack');
+  const given = opts.given ?? [];
+  if (!opts.attacks.length && !given.length) throw badInput('Give at least one attack');
+  for (const [k, g] of given.entries()) {
+    if (opts.attacks.includes(g.attack) || given.findIndex((h) => h.attack === g.attack) !== k) throw badInput(`${g.attack} is in the comparison twice: run it here or take it from another run, not both`);
+    if (g.distances.length !== n || g.counted.length !== n) throw badInput(`${g.attack} was run on ${g.distances.length} examples, not these ${n}`);
+  }
   const fractions = [...(opts.curveFractions ?? [0.1, 1 / 3]), 1];
   const cw = opts.cw;
   if (cw && !(Number.isInteger(cw.binarySearchSteps) && cw.binarySearchSteps >= 1 && Number.isInteger(cw.maxIterations) && cw.maxIterations >= 1)) {
@@ -127,19 +151,19 @@ export async function minNormComparison(
   let done = 0;
   const part = (label: string) => childContext(ctx, { from: done, span: 1, total: runs, label });
   const key = opts.norm === 'l2' ? 'l2' : 'linf';
-  // distances[attack][fraction index][example]
-  const found = new Map<string, { d: (number | null)[][]; seconds: number; success: number[] }>();
+  // Per attack, its runs (one per budget, the full budget last) with a distance per example.
+  const found = new Map<string, { runs: { budget: number; d: (number | null)[] }[]; seconds: number }>();
+  for (const g of given) found.set(g.attack, { runs: [{ budget: g.budget, d: g.distances }], seconds: g.seconds });
   let counted: boolean[] | null = null;
 
   for (const a of order) {
-    const d: (number | null)[][] = [];
-    const success: number[] = [];
+    const runsOf: { budget: number; d: (number | null)[] }[] = [];
     const t0 = performance.now();
     for (const f of fractions) {
       const b = passes(a, f);
       let dist: (number | null)[];
       if (a === 'apgd') {
-        const others = [...found.values()].flatMap((r) => r.d[r.d.length - 1].filter((v): v is number => v !== null));
+        const others = [...found.values()].flatMap((r) => r.runs[r.runs.length - 1].d.filter((v): v is number => v !== null));
         const centre = median(others) ?? (opts.norm === 'l2' ? 1 : 0.1);
         dist = new Array(n).fill(null);
         const id = opts.norm === 'l2' ? 'apgd-l2' : 'apgd';
@@ -157,26 +181,31 @@ export async function minNormComparison(
         dist = r.perExample.map((e) => (e.counted && e.success ? e[key] : null));
         counted ??= r.perExample.map((e) => e.counted);
       }
-      d.push(dist);
-      success.push(dist.filter((v) => v !== null).length);
+      runsOf.push({ budget: b, d: dist });
       done++;
     }
-    found.set(a, { d, seconds: (performance.now() - t0) / 1000, success });
+    found.set(a, { runs: runsOf, seconds: (performance.now() - t0) / 1000 });
   }
+  // Nothing run here: the examples the first given attack counted (the others are checked against it).
+  if (!counted && !order.length) counted = [...given[0].counted];
   if (!counted) {
     // Only apgd: counted = clean-correct (and target != label), read off a cheap run.
     const r = await runAttack('fgsm', classifier, data, y, goal, { eps: 1e-6 });
     counted = r.perExample.map((e) => e.counted);
   }
+  for (const g of given) {
+    if (g.counted.some((c, i) => c !== counted![i])) throw badInput(`${g.attack}'s run counted other examples than this one (a different model, images or goal?)`);
+  }
   const idx = counted.flatMap((c, i) => (c ? [i] : []));
-  const full = (a: string) => found.get(a)!.d[fractions.length - 1];
+  const all = [...given.map((g) => g.attack), ...order];
+  const full = (a: string) => { const runsOf = found.get(a)!.runs; return runsOf[runsOf.length - 1].d; };
   const best = idx.map((i) => {
     let bd: number | null = null, who: string | null = null;
-    for (const a of order) { const v = full(a)[i]; if (v !== null && (bd === null || v < bd)) { bd = v; who = a; } }
+    for (const a of all) { const v = full(a)[i]; if (v !== null && (bd === null || v < bd)) { bd = v; who = a; } }
     return { index: i, distance: bd, attack: who };
   });
-  const common = idx.filter((i) => order.every((a) => full(a)[i] !== null));
-  const attacks: MinNormAttackResult[] = order.map((a) => {
+  const common = idx.filter((i) => all.every((a) => full(a)[i] !== null));
+  const attacks: MinNormAttackResult[] = all.map((a) => {
     const r = found.get(a)!;
     const dist = full(a);
     const ratios = best.map((b) => (b.distance === null ? null : dist[b.index] === null ? 0 : b.distance === 0 ? 1 : b.distance / dist[b.index]!)).filter((v): v is number => v !== null);
@@ -188,14 +217,15 @@ export async function minNormComparison(
       medianDistance: median(idx.flatMap((i) => (dist[i] === null ? [] : [dist[i]!]))),
       meanDistanceCommon: mean(common.map((i) => dist[i]!)),
       optimality: ratios.length ? ratios.reduce((s, v) => s + v, 0) / ratios.length : 0,
-      curve: fractions.map((f, k) => ({
-        budget: Math.round(passes(a, f)),
-        medianDistance: finite(median((common.length ? common : idx).map((i) => r.d[k][i] ?? Infinity))),
-        successRate: idx.length ? idx.filter((i) => r.d[k][i] !== null).length / idx.length : 0,
+      curve: r.runs.map((run) => ({
+        budget: Math.round(run.budget),
+        medianDistance: finite(median((common.length ? common : idx).map((i) => run.d[i] ?? Infinity))),
+        successRate: idx.length ? idx.filter((i) => run.d[i] !== null).length / idx.length : 0,
       })),
       seconds: r.seconds,
     };
   });
-  ctx.progress({ step: runs, total: runs, phase: 'done' });
+  // A comparison that only combines given attacks ran nothing: it is still done (1 of 1, not 0 of 0).
+  ctx.progress({ step: Math.max(1, runs), total: Math.max(1, runs), phase: 'done' });
   return { norm: opts.norm, budget, n, counted: idx.length, attacks, best };
 }
