@@ -619,7 +619,7 @@ function lossHead(b: Builder, z: string, kind: LossKind): { values: string; dz: 
     const lse = b.op1('Add', [top, b.op1('Log', [b.op1('ReduceSum', [b.op1('Exp', [b.op1('Sub', [masked, top])]), axes], { keepdims: 1 })])]);
     const d = b.op1('Sub', [lse, zc]);
     const values = b.op1('Squeeze', [b.op1('Softplus', [d]), axes]);
-    const dz = b.op1('Mul', [b.op1('Mul', [w, b.op1('Sigmoid', [d])]), b.op1('Sub', [b.op1('Softmax', [masked], { axis: 1 }), 'onehot'])]);
+    const dz = b.op1('Mul', [b.op1('Mul', [w, stableSigmoid(b, d)]), b.op1('Sub', [b.op1('Softmax', [masked], { axis: 1 }), 'onehot'])]);
     return { values, dz };
   }
   const u = b.op1('Mul', [b.op1('Sub', [zc, top]), 'sgn']);
@@ -628,6 +628,19 @@ function lossHead(b: Builder, z: string, kind: LossKind): { values: string; dz: 
   const other = b.op1('Cast', [b.op1('Equal', [masked, top])], { to: DataType.FLOAT });
   const dz = b.op1('Mul', [b.op1('Mul', [b.op1('Mul', [w, gate]), 'sgn']), b.op1('Sub', ['onehot', other])]);
   return { values, dz };
+}
+
+/**
+ * sigmoid(d) written with Exp, exact down to exp's float32 range: e = exp(-|d|), then 1 / (1 + e) for d >= 0 and
+ * e / (1 + e) below. ONNX Runtime's Sigmoid (MLAS's approximation) returns 0 well before float32 does: for a
+ * confident example d = logsumexp_{i != c} Z_i - Z_c is about -40, where tfjs gives sigmoid 4e-18 and ORT's
+ * Sigmoid 0, so the CE gradient vanished and FGSM on the starter cw-mnist fell from 93% to 24% (bench, 2026-12-05).
+ */
+function stableSigmoid(b: Builder, d: string): string {
+  const e = b.op1('Exp', [b.op1('Neg', [b.op1('Abs', [d])])]);
+  const onePlus = b.op1('Add', [b.scalar('one', 1), e]);
+  const nonNegative = b.op1('GreaterOrEqual', [d, b.scalar('zero', 0)]);
+  return b.op1('Where', [nonNegative, b.op1('Div', [b.scalar('one', 1), onePlus]), b.op1('Div', [e, onePlus])]);
 }
 
 /** A loss graph (see ExportedModel.losses): the forward pass, the loss head, then the backward pass from its dL/dz. */
