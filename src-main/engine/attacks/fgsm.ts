@@ -40,7 +40,7 @@ export const fgsm: AttackDefinition<FgsmParams> = {
     const { classifier, x } = problem;
     const targeted = problem.targets !== null;
     const adversarial = tf.tidy(() => {
-      const r = ascentGradient(classifier, x, 'ce', problem.targets ?? problem.labels, targeted);
+      const r = ascentGradient(classifier, x, 'ce', problem.targets ?? problem.labels, targeted, 0, true);
       r.logits.dispose();
       r.values.dispose();
       return tf.clipByValue(tf.add(x, tf.mul(sign(r.grad), p.eps)), 0, 1) as tf.Tensor4D;

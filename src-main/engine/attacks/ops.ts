@@ -165,11 +165,12 @@ export function lossGradient(classifier: Classifier, x: tf.Tensor4D, loss: Logit
  * classifierGradient of losses.ts's ascentObjective(kind, z, onehot(classes), targeted, kappa), through
  * lossGradient (one fused call on a classifier that has it): 'ce' is CE weighted -1 when targeted, 'margin' is
  * the LogitLoss margin toward the target (targeted) or away from the label. The values are the objective's
- * (the CE negated when targeted: exact).
+ * (the CE negated when targeted: exact). `direction`: the caller uses only each example's gradient direction
+ * (LogitLoss.direction: the engine may scale each example's CE gradient by a positive factor).
  */
-export function ascentGradient(classifier: Classifier, x: tf.Tensor4D, kind: AscentLoss, classes: Int32Array, targeted: boolean, kappa = 0): GradResult {
+export function ascentGradient(classifier: Classifier, x: tf.Tensor4D, kind: AscentLoss, classes: Int32Array, targeted: boolean, kappa = 0, direction = false): GradResult {
   const weights = new Float32Array(classes.length).fill(kind === 'ce' && targeted ? -1 : 1);
-  const loss: LogitLoss = kind === 'ce' ? { kind, classes, weights } : { kind, classes, weights, kappa, toward: targeted };
+  const loss: LogitLoss = kind === 'ce' ? { kind, classes, weights, direction } : { kind, classes, weights, kappa, toward: targeted };
   const r = lossGradient(classifier, x, loss);
   if (!(kind === 'ce' && targeted)) return r;
   const values = tf.neg(r.values) as tf.Tensor1D;

@@ -84,7 +84,7 @@ async function pgdOnce(problem: AttackProblem, rows: Int32Array, s: GradientSett
           const logits = classifier.logits(xAdv);
           return { logits, values: objective(logits) };
         }
-        const g = ascentGradient(classifier, xAdv, s.loss, classes, targeted, s.kappa);
+        const g = ascentGradient(classifier, xAdv, s.loss, classes, targeted, s.kappa, s.norm === 'linf');
         const moved = tf.add(xAdv, tf.mul(normalizeGradient(g.grad, s.norm), stepSize)) as tf.Tensor4D;
         return { next: tf.clipByValue(projectBall(x0, moved, s.norm, s.eps), 0, 1) as tf.Tensor4D, logits: g.logits, values: g.values };
       });

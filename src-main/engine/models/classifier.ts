@@ -64,7 +64,13 @@ export interface Linearized {
  * The gradient is that of sum_n weights[n] loss_n (signs and C&W's constants go in the weights).
  */
 export type LogitLoss =
-  | { kind: 'ce'; classes: Int32Array; weights: Float32Array }
+  /**
+   * direction: the caller uses only each example's gradient direction (a sign, or the gradient over its norm), so
+   * the engine may scale each example's gradient by a positive factor. ONNX Runtime then leaves out CE's factor
+   * sigmoid(logsumexp_{i != c} Z_i - Z_c), which for a confident example is below float32's normal range (the
+   * gradient was exactly 0 and FGSM left the image untouched); tfjs returns the plain gradient.
+   */
+  | { kind: 'ce'; classes: Int32Array; weights: Float32Array; direction?: boolean }
   | { kind: 'margin'; classes: Int32Array; weights: Float32Array; kappa: number; toward: boolean };
 
 /** What `Classifier.lossGradient` returns. */

@@ -141,7 +141,7 @@ export async function onnxClassifier(model: tf.LayersModel, options: OnnxClassif
     if (loss.kind === 'margin') {
       feeds.sgn = { data: Float32Array.of(loss.toward ? 1 : -1), dims: [1] };
       feeds.kappa = { data: Float32Array.of(loss.kappa), dims: [1] };
-    }
+    } else feeds.dir = { data: Float32Array.of(loss.direction ? 1 : 0), dims: [1] };
     const r = (lossSessions.get(loss.kind) as OrtSession).run(feeds, ['logits', 'values', 'grad']);
     return { logits: tf.tensor2d(r.logits, [n, k]), values: tf.tensor1d(r.values), grad: tf.tensor4d(r.grad, x.shape) };
   };

@@ -619,7 +619,9 @@ function lossHead(b: Builder, z: string, kind: LossKind): { values: string; dz: 
     const lse = b.op1('Add', [top, b.op1('Log', [b.op1('ReduceSum', [b.op1('Exp', [b.op1('Sub', [masked, top])]), axes], { keepdims: 1 })])]);
     const d = b.op1('Sub', [lse, zc]);
     const values = b.op1('Squeeze', [b.op1('Softplus', [d]), axes]);
-    const dz = b.op1('Mul', [b.op1('Mul', [w, stableSigmoid(b, d)]), b.op1('Sub', [b.op1('Softmax', [masked], { axis: 1 }), 'onehot'])]);
+    // Input `dir` [1]: 1 leaves out the factor sigmoid(d) > 0 (LogitLoss.direction), 0 keeps the exact gradient.
+    const factor = b.op1('Where', [b.op1('Greater', ['dir', b.scalar('zero', 0)]), b.scalar('one', 1), stableSigmoid(b, d)]);
+    const dz = b.op1('Mul', [b.op1('Mul', [w, factor]), b.op1('Sub', [b.op1('Softmax', [masked], { axis: 1 }), 'onehot'])]);
     return { values, dz };
   }
   const u = b.op1('Mul', [b.op1('Sub', [zc, top]), 'sgn']);
@@ -651,6 +653,7 @@ function assembleLoss(b: Builder, out: string, kind: LossKind, xDims: (number | 
   b.emit('Identity', [b.runBackward(head.dz)], ['grad']);
   const inputs = [valueInfo('x', xDims), valueInfo('onehot', ['N', k]), valueInfo('w', ['N'])];
   if (kind === 'margin') inputs.push(valueInfo('sgn', [1]), valueInfo('kappa', [1]));
+  else inputs.push(valueInfo('dir', [1]));
   return protoOf(b, `advlab_loss_${kind}`, b.nodes, inputs, [valueInfo('logits', ['N', k]), valueInfo('values', ['N']), valueInfo('grad', xDims)]);
 }
 
