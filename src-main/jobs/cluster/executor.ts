@@ -198,7 +198,8 @@ export class NatsShardExecutor implements ShardExecutor {
       if (results.has(index) || fetching.has(index)) return; // a shard run twice counts once
       fetching.add(index);
       try {
-        const blob = await os.getBlob(object);
+        // A result event can arrive while the server restarts: the read is retried as every other request is.
+        const blob = await this.untilOnline(`fetching the result of shard ${shards[index].id}`, ctx, () => os.getBlob(object));
         if (!blob) throw new AdvlabError('INTERNAL', `Shard ${shards[index].id}: its result ${object} is not in the Object Store`);
         const got = sha256Hex(blob);
         if (got !== sha256) throw new AdvlabError('INTERNAL', `Shard ${shards[index].id}: its result ${object} has sha256 ${got}, the worker stored ${sha256}`);
