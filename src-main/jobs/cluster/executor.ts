@@ -257,8 +257,10 @@ export class NatsShardExecutor implements ShardExecutor {
     const subs: Subscription[] = [];
     let events: ConsumerMessages | null = null;
     try {
-      const consumer = await this.js.consumers.get(NAMES.eventStream, { filter_subjects: NAMES.eventSubject(run) });
-      events = await consumer.consume();
+      // Every batch of an attack is its own run: one can start right after a server restart, while JetStream is still
+      // recovering its streams, so these requests are retried as the others are (a raw 'timeout' ended the job).
+      const consumer = await this.untilOnline(`listening for the events of run ${run}`, ctx, () => this.js.consumers.get(NAMES.eventStream, { filter_subjects: NAMES.eventSubject(run) }));
+      events = await this.untilOnline(`listening for the events of run ${run}`, ctx, () => consumer.consume());
       void (async () => {
         for await (const m of events!) {
           const parsed = clusterEventSchema.safeParse(safeJson(m.data));
