@@ -339,6 +339,7 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
     }).then(
       (result) => {
         counts.done++;
+        this.shardsChanged(job);
         // Where it ran: the pool thread that finished it (a retried shard counts on the thread of its last attempt).
         const worker = `thread ${ranOn}`;
         const ran = (counts.ran ??= []);
@@ -349,6 +350,18 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
       },
       (e) => reply({ t: 'shard-error', req, error: serializeError(e) }),
     );
+  }
+
+  /**
+   * Progress events carry the shard counts as they were when the job last reported; a shard that finishes after
+   * that report (the job's last progress comes before its last shard's result) re-sends that progress with the
+   * current counts, so "shards done / sent" reaches its end with the job.
+   */
+  private shardsChanged(job: Active): void {
+    const { info } = job;
+    if (info.state !== 'running' || !info.last || !info.shards || info.kind === PROBE) return;
+    info.last = { ...info.last, shards: { ...info.shards } };
+    this.emit('event', info.last);
   }
 
   /** The shard pool's threads and what they run (for status and tests). */

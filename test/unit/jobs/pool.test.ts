@@ -76,11 +76,14 @@ describe('the shard pool through the runner', () => {
   });
 
   it("a loss-surface job's grid batches run as shards on the pool and give the same loss-surface.json as in place", async () => {
-    const { r } = runner(2);
+    const { r, events } = runner(2);
     const params = { model, dataset: 'mnist', index: 3, resolution: 11 } as JobParamsOf<'loss-surface'>;
-    const info = await r.start('loss-surface', params).done;
+    const { jobId, done } = r.start('loss-surface', params);
+    const info = await done;
     expect(info.state, JSON.stringify(info.error)).toBe('finished');
     expect(info.shards).toMatchObject({ where: 'pool', done: 2, total: 2 });
+    // What the status bar shows last: every shard done (the last shard's result came after the job's last progress).
+    expect(progressOf(events, jobId).at(-1)?.shards).toMatchObject({ done: 2, total: 2 });
     const env = { backend: await initBackend('wasm'), dataDirs: [DATA], sessionsRoot, onSession: () => undefined };
     const inPlace = (await jobHandlers['loss-surface'](params, new LocalContext(), env)) as { session: string };
     const file = (session: string) => readFile(join(sessionsRoot, session, 'artifacts', 'loss-surface.json'), 'utf8');
