@@ -5,7 +5,7 @@
  * alone. No dependencies: the renderer imports it too.
  */
 
-type Counted = { phase?: string; step: number; total: number };
+type Counted = { phase?: string; step: number; total: number; message?: string };
 
 const COUNT_SUFFIX = /\(\d+\/\d+\)$/;
 
@@ -15,8 +15,15 @@ export function withCount(label: string, p: Counted): string {
   return `${label} (${p.step}/${p.total})`;
 }
 
-/** How the CLI and the status bar print progress: "phase step/total", or the phase alone when it ends with its own count. */
+/**
+ * How the CLI and the status bar print progress: "phase step/total", or the phase alone when it ends with its own
+ * count. A job whose step/total are not counts (seconds of audio synthesized, say) prints its message instead of
+ * "3629.883875/5400", or the numbers rounded when it sends none.
+ */
 export function progressText(e: Counted): string {
   const phase = e.phase ?? '';
-  return COUNT_SUFFIX.test(phase) ? phase : `${phase} ${e.step}/${e.total}`.trim();
+  if (COUNT_SUFFIX.test(phase)) return phase;
+  if (Number.isInteger(e.step) && Number.isInteger(e.total)) return `${phase} ${e.step}/${e.total}`.trim();
+  if (e.message) return `${phase} ${e.message}`.trim();
+  return `${phase} ${Math.round(e.step)}/${Math.round(e.total)}`.trim();
 }

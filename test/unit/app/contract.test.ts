@@ -23,4 +23,10 @@ describe('progress text (CLI and status bar)', () => {
     // A recipe's step/total are weighted units; its label's "(120/938)" is what was done of what.
     expect(progressText({ phase: 'adversarial training: epoch 1/10 (120/9380)', step: 5584, total: 60000 })).toBe('adversarial training: epoch 1/10 (120/9380)');
   });
+
+  it('prints a job\'s message, or rounded numbers, when its step/total are not counts', () => {
+    expect(progressText({ phase: 'synthesizing', step: 3629.883875, total: 5400, message: '812 clips, 60.5 of 90.0 min' })).toBe('synthesizing 812 clips, 60.5 of 90.0 min');
+    expect(progressText({ phase: 'synthesizing', step: 3629.883875, total: 5400 })).toBe('synthesizing 3630/5400');
+    expect(progressText({ phase: 'epoch 1/3', step: 40, total: 120, message: 'ignored for counts' })).toBe('epoch 1/3 40/120');
+  });
 });
