@@ -342,6 +342,12 @@ export interface SpeechTrainResult {
   /** Training time (data preparation and test evaluation excluded). */
   seconds: number;
   utterancesPerSecond: number;
+  /**
+   * CPU time of the whole process during the same training steps (every thread: the pool's workers when they are
+   * threads of this process, ONNX Runtime's; and anything else the process runs meanwhile). On a shared machine
+   * wall time depends on how many threads a run has to compete with; CPU time much less.
+   */
+  cpuSeconds: number;
   /** Which engine ran the steps and why. */
   engine: EngineInfo;
 }
@@ -460,11 +466,13 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     let step = 0;
     let trainSeconds = 0;
     let seenUtterances = 0;
+    let cpuMicros = 0;
     try {
       for (let epoch = 1; epoch <= o.epochs && !cancelled; epoch++) {
         const built = await buildUtterances(data.trainClips, { count: data.corpus ? o.fsddUtterances : o.utterances, seed: o.seed * 1_000_003 + epoch, sampleRate: net.sampleRate, split: 'train' }, undefined, cache);
         const set = { utterances: [...built.utterances, ...(data.corpus?.train ?? [])] };
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         const batches = lengthBuckets(set.utterances.map((u) => u.samples.length), o.batchSize, rng);
         let lossSum = 0;
         let lossCount = 0;
@@ -501,6 +509,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
           ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss } });
         }
         trainSeconds += (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        cpuMicros += cpu.user + cpu.system;
         if (cancelled || lossCount === 0) break;
         engine.sync();
         const val = await evaluateSpeech(net, data.val, { ...options.decode });
@@ -525,7 +535,7 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     }
     result = {
       model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen, testVoices,
-      seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0, engine: engine.info,
+      seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0, cpuSeconds: cpuMicros / 1e6, engine: engine.info,
     };
   } catch (e) {
     if (!model) net.dispose();

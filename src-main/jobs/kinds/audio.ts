@@ -172,6 +172,7 @@ export const audioTrain = (async (raw, ctx, env) => {
         quick: o.quick,
         modelSha256: saved.sha256,
         utterancesPerSecond: result.utterancesPerSecond,
+        cpuSeconds: result.cpuSeconds,
         backend: env.backend.name,
         engine: result.engine.engine,
         engineReason: describeEngine(result.engine),
