@@ -16,6 +16,7 @@ import type { CliContext } from './context';
 import type { JobInfo } from '../api/contract';
 import { trainSpeechModel } from '../engine/audio/train';
 import { fsddDir } from '../engine/audio/fsdd';
+import { initBackend } from '../engine/backend';
 
 export interface SpeechTrainingRow {
   suite: 'engine';
@@ -38,6 +39,8 @@ export async function speechTrainingRows(c: CliContext, quick: boolean): Promise
     suite: 'engine', benchmark: `${what}, engine tfjs-${String(t.backend)} (${info.shards ? `data-parallel on the pool: ${info.shards.total} shards` : "in the job's thread"}; an audio-train job)`,
     metric: METRIC, value: `${Number(t.seconds).toFixed(1)} / ${tfjsRate.toFixed(2)} / ${cpuPer(Number(t.cpuSeconds), common.utterances)} / ${lossOf(t)}`,
   });
+  // The front end (and the clipping) run in tfjs in this process: on the jobs' backend (wasm), not tfjs's pure-JS default.
+  await initBackend();
   for (const threads of [2, 1]) {
     const r = await trainSpeechModel({ ...common, engine: 'onnx', threads, valUtterances: 4, testUtterances: 4, fsddDir: fsddDir() });
     try {

@@ -231,6 +231,20 @@ describe('trainSpeechModel on ONNX Runtime', () => {
     }
   }, 300_000);
 
+  it('the same loss curve as tfjs: one epoch (6 steps, dither, the lr warm-up), every step within 1e-4 of the loss', async () => {
+    const curves: number[][] = [];
+    for (const engine of ['tfjs', 'onnx'] as const) {
+      const rows: SpeechBatchRow[] = [];
+      const r = await trainSpeechModel({ ...TINY, epochs: 1, engine }, { onBatch: (row) => void rows.push(row) });
+      r.model.dispose();
+      curves.push(rows.map((x) => x.loss));
+    }
+    const [t, o] = curves;
+    if (process.env.DIAG) console.log(t, o);
+    expect(o).toHaveLength(6);
+    o.forEach((l, i) => expect(Math.abs(l - t[i]), `step ${i + 1}`).toBeLessThanOrEqual(1e-4 * Math.max(1, t[i])));
+  }, 300_000);
+
   it('cancel: stops after the step in progress, with the weights trained so far in the network', async () => {
     const ctx = new LocalContext();
     const rows: SpeechBatchRow[] = [];
