@@ -105,7 +105,8 @@ export class OrtSequenceTrainer {
   /** Writes the current weights into the network's variables. */
   syncToModel(network: tf.LayersModel): void {
     const vars = network.trainableWeights;
-    tf.tidy(() => vars.forEach((v, i) => v.write(tf.tensor(this.weights[i], this.graphs.weights[i].shape))));
+    // (A copy: a backend may keep the array it is given, and the optimizer updates these in place.)
+    tf.tidy(() => vars.forEach((v, i) => v.write(tf.tensor(this.weights[i].slice(), this.graphs.weights[i].shape))));
   }
 
   dispose(): void {
