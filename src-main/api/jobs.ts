@@ -25,6 +25,13 @@ export const diagnosticsParams = z
   })
   .strict();
 
+/**
+ * What computes a training run's steps (image and speech training alike): 'onnx' (ONNX Runtime: the training graphs
+ * and the optimizer in JS), 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer is exported for
+ * training, else tfjs. The one default of the jobs, the CLI and the UI.
+ */
+const trainingEngine = z.enum(ENGINE_REQUESTS).default('auto');
+
 export const trainParams = z
   .object({
     dataset: z.string().min(1).max(100),
@@ -34,11 +41,7 @@ export const trainParams = z
     learningRate: z.number().positive().max(10).default(0.001),
     optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
     ...OPTIMIZER_OPTION_FIELDS,
-    /**
-     * What computes the training steps: 'onnx' (ONNX Runtime: the training graph and the optimizer in JS),
-     * 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer is exported for training, else tfjs.
-     */
-    engine: z.enum(ENGINE_REQUESTS).default('auto'),
+    engine: trainingEngine,
     /** Dropout rate of the architecture's dropout layer(s); default: the architecture's own (cw-mnist 0.5). */
     dropout: z.number().min(0).max(0.95).optional(),
     /** Use at most this many training images (a deterministic, seeded subset). */
@@ -243,6 +246,8 @@ export const audioTrainParams = z
     corpus: z.string().min(1).max(4096).optional(),
     /** With a corpus: FSDD utterances built per epoch (engine default 600). */
     fsddUtterances: z.number().int().min(0).max(100000).optional(),
+    /** As image training's (trainingEngine above): ONNX Runtime computes the network's steps, CTC runs in JS. */
+    engine: trainingEngine,
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })

@@ -143,7 +143,7 @@ interface EngineSuiteOptions {
   /** Audio rows: clips (default 5; quick 1) and iterations per attack (default 1000; quick 20). */
   audioClips?: string;
   audioIterations?: string;
-  /** 'training': the training rows (cli/bench-engine-train.ts) instead of the rest (which never trains). */
+  /** 'training': the training rows (cli/bench-engine-train.ts) instead of the rest (which never trains); 'speech-training': speech-large's (cli/bench-speech-train.ts). */
   part?: string;
 }
 
@@ -159,8 +159,8 @@ async function engineSuite(c: CliContext, quick: boolean, o: EngineSuiteOptions)
   const ort = ortStatus();
   if (!ort.available) throw badInput(`--suite engine needs ONNX Runtime: ${ort.reason}`);
   const { engineTrainingRows } = await import('./bench-engine-train');
-  if (o.part === 'training') {
-    const rows: Row[] = await engineTrainingRows(c, quick);
+  if (o.part === 'training' || o.part === 'speech-training') {
+    const rows: Row[] = o.part === 'training' ? await engineTrainingRows(c, quick) : await (await import('./bench-speech-train')).speechTrainingRows(c, quick);
     rows.push({ suite: 'engine', benchmark: 'machine load during the training rows (1, 5, 15 min load averages, as uptime prints them)', metric: 'start / end', value: `${loadStart} / ${load()}` });
     return { rows, backend: `${String((await initBackend()).name)} vs onnxruntime-node ${ort.version}` };
   }
@@ -515,7 +515,7 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training|pgd|cw (parallel; engine: training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training|pgd|cw (parallel; engine: training|speech-training)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },

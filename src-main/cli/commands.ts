@@ -375,7 +375,7 @@ const sessions: Command = {
 };
 
 const AUDIO_USAGE = [
-  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--batch-size N] [--lr X] [--seed N] [--name TEXT] [--tag T]... [--json]',
+  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--batch-size N] [--lr X] [--seed N] [--engine auto|onnx|tfjs] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio corpus [--out DIR] [--hours H] [--seed S] [--rate 8000|16000] [--concurrency N] [--synth espeak-ng|flite|festival]... [--no-fsdd] [--json]',
   '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
@@ -431,16 +431,19 @@ const audioCmd: Command = {
           seed, name: v.name, tags: v.tag,
           corpus: v.corpus === undefined ? undefined : existsSync(v.corpus) ? resolve(v.corpus) : v.corpus,
           fsddUtterances: num(v['fsdd-utterances'], 'fsdd-utterances', { int: true, min: 0 }),
+          // engine: checked (and defaulted: auto) by the job's schema.
+          engine: v.engine,
         };
         const r = finished(await c.runJob('audio-train', JSON.parse(JSON.stringify(params))));
         const out = {
           session: r.session, model: r.model, cer: r.cer ?? null, wer: r.wer ?? null, cerUnseen: r.cerUnseen ?? null, werUnseen: r.werUnseen ?? null,
           cerVoices: r.cerVoices ?? null, werVoices: r.werVoices ?? null, dataset: r.dataset,
-          seconds: r.seconds, arch: r.arch, epochsRun: r.epochsRun, heldOutSpeaker: r.heldOutSpeaker, parameters: r.parameters, backend: r.backend, cancelled: r.cancelled ?? false,
+          seconds: r.seconds, arch: r.arch, epochsRun: r.epochsRun, heldOutSpeaker: r.heldOutSpeaker, parameters: r.parameters, backend: r.backend,
+          engine: r.engine ?? null, engineReason: r.engineReason ?? null, utterancesPerSecond: r.utterancesPerSecond ?? null, cancelled: r.cancelled ?? false,
         };
         const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : 'n/a');
         const voices = out.cerVoices === null ? '' : `; CER ${pct(out.cerVoices)}, WER ${pct(out.werVoices)} on held-out synthesized voices`;
-        c.out.result(out, `trained ${out.arch} on ${out.dataset === 'fsdd' ? 'FSDD' : 'the corpus and FSDD'} in ${Number(out.seconds).toFixed(0)} s: CER ${pct(out.cer)}, WER ${pct(out.wer)} on held-out utterances of seen speakers; CER ${pct(out.cerUnseen)}, WER ${pct(out.werUnseen)} on the unseen speaker ${out.heldOutSpeaker}${voices}; session ${out.session}`);
+        c.out.result(out, `trained ${out.arch} on ${out.dataset === 'fsdd' ? 'FSDD' : 'the corpus and FSDD'} in ${Number(out.seconds).toFixed(0)} s: CER ${pct(out.cer)}, WER ${pct(out.wer)} on held-out utterances of seen speakers; CER ${pct(out.cerUnseen)}, WER ${pct(out.werUnseen)} on the unseen speaker ${out.heldOutSpeaker}${voices}; engine ${out.engineReason ?? out.backend}; session ${out.session}`);
         return out.cancelled ? 130 : 0;
       }
       case 'attack': {

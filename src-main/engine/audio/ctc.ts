@@ -48,6 +48,24 @@ export function ctcMinFrames(labels: readonly number[]): number {
   return labels.length + repeats;
 }
 
+/** Checks labels and input lengths against logits [B, T, C] (badInput naming the problem); returns the input lengths. */
+function checkCtcInputs(B: number, T: number, C: number, blank: number, labels: readonly (readonly number[])[], lengths: readonly number[] | undefined): number[] {
+  if (labels.length !== B) throw badInput(`ctcLoss: ${labels.length} label sequences for a batch of ${B}`);
+  const inputLengths = lengths ? [...lengths] : new Array<number>(B).fill(T);
+  if (inputLengths.length !== B) throw badInput(`ctcLoss: ${inputLengths.length} input lengths for a batch of ${B}`);
+  labels.forEach((l, b) => {
+    const Tb = inputLengths[b];
+    if (!Number.isInteger(Tb) || Tb < 1 || Tb > T) throw badInput(`ctcLoss: input length ${Tb} of example ${b} is outside [1, ${T}]`);
+    l.forEach((c, i) => {
+      if (!Number.isInteger(c) || c < 0 || c >= C) throw badInput(`ctcLoss: label ${c} at position ${i} of example ${b} is outside [0, ${C - 1}]`);
+      if (c === blank) throw badInput(`ctcLoss: label at position ${i} of example ${b} is the blank (${blank})`);
+    });
+    const need = ctcMinFrames(l);
+    if (need > Tb) throw badInput(`ctcLoss: example ${b} has ${Tb} frames but its ${l.length}-label target needs at least ${need}`, { example: b });
+  });
+  return inputLengths;
+}
+
 /**
  * CTC negative log-likelihood of `labels` (one array of class indices per example, lengths may
  * differ, may be empty) given unnormalised `logits` [B, T, C] (a log-softmax is applied, so
@@ -60,21 +78,9 @@ export function ctcLoss(logits: tf.Tensor3D, labels: readonly (readonly number[]
   const blank = options.blank ?? C - 1;
   const reduction = options.reduction ?? 'none';
   if (!Number.isInteger(blank) || blank < 0 || blank >= C) throw badInput(`ctcLoss: blank index ${blank} is outside [0, ${C - 1}]`);
-  if (labels.length !== B) throw badInput(`ctcLoss: ${labels.length} label sequences for a batch of ${B}`);
   if (!['none', 'sum', 'mean'].includes(reduction)) throw badInput(`ctcLoss: reduction must be none, sum or mean, got ${reduction}`);
   if (options.gradient !== undefined && !['analytic', 'autodiff'].includes(options.gradient)) throw badInput(`ctcLoss: gradient must be analytic or autodiff, got ${options.gradient}`);
-  const inputLengths = options.inputLengths ?? new Array<number>(B).fill(T);
-  if (inputLengths.length !== B) throw badInput(`ctcLoss: ${inputLengths.length} input lengths for a batch of ${B}`);
-  labels.forEach((l, b) => {
-    const Tb = inputLengths[b];
-    if (!Number.isInteger(Tb) || Tb < 1 || Tb > T) throw badInput(`ctcLoss: input length ${Tb} of example ${b} is outside [1, ${T}]`);
-    l.forEach((c, i) => {
-      if (!Number.isInteger(c) || c < 0 || c >= C) throw badInput(`ctcLoss: label ${c} at position ${i} of example ${b} is outside [0, ${C - 1}]`);
-      if (c === blank) throw badInput(`ctcLoss: label at position ${i} of example ${b} is the blank (${blank})`);
-    });
-    const need = ctcMinFrames(l);
-    if (need > Tb) throw badInput(`ctcLoss: example ${b} has ${Tb} frames but its ${l.length}-label target needs at least ${need}`, { example: b });
-  });
+  const inputLengths = checkCtcInputs(B, T, C, blank, labels, options.inputLengths);
 
   const U = Math.max(0, ...labels.map((l) => l.length));
   const S = 2 * U + 1;
@@ -213,4 +219,91 @@ function backward(logp: tf.Tensor3D, alphas: tf.Tensor3D, loss: tf.Tensor1D, k: 
   const occupancy = tf.matMul(posterior, tf.tensor3d(k.onehotT, [B, S, C])); // [B, maxT, C]
   const g = tf.mul(tf.sub(tf.exp(tf.slice(logp, [0, 0, 0], [B, maxT, C])), occupancy), tf.tensor3d(valid, [B, maxT, 1]));
   return (maxT < T ? tf.pad(g, [[0, 0], [0, T - maxT], [0, 0]]) : g) as tf.Tensor3D;
+}
+
+/** log(exp(a) + exp(b)) in doubles, -Infinity for log(0). */
+function lse2(a: number, b: number): number {
+  if (a === -Infinity) return b;
+  if (b === -Infinity) return a;
+  return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
+}
+
+/**
+ * The same CTC loss and its gradient with respect to the logits, on plain arrays (no tfjs): what a training step
+ * whose network runs elsewhere (ONNX Runtime, engine/onnx/seq-trainer.ts) needs between the forward and the
+ * backward run. The math is ctcLoss's above, in doubles with -Infinity for log(0): per example the log-softmax
+ * of its first T_b frames, the alpha and beta recursions over the extended label, and
+ *   d loss_b / d u_t(k) = y_t(k) - sum over s with l'_s = k of exp(alpha_t(s) + beta_t(s) + loss_b)   (t < T_b; 0 after).
+ * `logits` is [B, T, C] row-major. Returns every example's loss and the gradient of sum_b w_b loss_b (w_b = 1,
+ * or 1 / B with reduction 'mean', whose loss is then the mean). Same checks (and errors) as ctcLoss.
+ */
+export function ctcLossGradient(
+  logits: Float32Array, dims: readonly [number, number, number], labels: readonly (readonly number[])[],
+  options: { blank?: number; inputLengths?: readonly number[]; reduction?: 'sum' | 'mean' } = {},
+): { losses: Float64Array; loss: number; grad: Float32Array } {
+  const [B, T, C] = dims;
+  if (logits.length !== B * T * C) throw badInput(`ctcLossGradient: ${logits.length} logits for [${B}, ${T}, ${C}]`);
+  const blank = options.blank ?? C - 1;
+  if (!Number.isInteger(blank) || blank < 0 || blank >= C) throw badInput(`ctcLoss: blank index ${blank} is outside [0, ${C - 1}]`);
+  const inputLengths = checkCtcInputs(B, T, C, blank, labels, options.inputLengths);
+  const weight = options.reduction === 'mean' ? 1 / B : 1;
+  const losses = new Float64Array(B);
+  const grad = new Float32Array(B * T * C);
+  for (let b = 0; b < B; b++) {
+    const l = labels[b], Tb = inputLengths[b], S = 2 * l.length + 1;
+    const ext = Int32Array.from({ length: S }, (_, s) => (s % 2 === 1 ? l[(s - 1) / 2] : blank));
+    const skip = Uint8Array.from({ length: S }, (_, s) => (s >= 2 && ext[s] !== blank && ext[s] !== ext[s - 2] ? 1 : 0));
+    const logp = new Float64Array(Tb * C);
+    for (let t = 0; t < Tb; t++) {
+      const o = (b * T + t) * C;
+      let m = -Infinity;
+      for (let k = 0; k < C; k++) m = Math.max(m, logits[o + k]);
+      let z = 0;
+      for (let k = 0; k < C; k++) z += Math.exp(logits[o + k] - m);
+      const lz = m + Math.log(z);
+      for (let k = 0; k < C; k++) logp[t * C + k] = logits[o + k] - lz;
+    }
+    const alpha = new Float64Array(Tb * S).fill(-Infinity);
+    alpha[0] = logp[blank];
+    if (S > 1) alpha[1] = logp[ext[1]];
+    for (let t = 1; t < Tb; t++) {
+      for (let s = 0; s < S; s++) {
+        const p = (t - 1) * S + s;
+        let a = alpha[p];
+        if (s >= 1) a = lse2(a, alpha[p - 1]);
+        if (skip[s]) a = lse2(a, alpha[p - 2]);
+        alpha[t * S + s] = a === -Infinity ? a : a + logp[t * C + ext[s]];
+      }
+    }
+    const last = (Tb - 1) * S;
+    const loss = -lse2(alpha[last + S - 1], S > 1 ? alpha[last + S - 2] : -Infinity);
+    losses[b] = loss;
+    // beta_t(s): finishing the label from state s at frame t, emissions after t only.
+    const beta = new Float64Array(Tb * S).fill(-Infinity);
+    beta[last + S - 1] = 0;
+    if (S > 1) beta[last + S - 2] = 0;
+    const g = new Float64Array(S);
+    for (let t = Tb - 2; t >= 0; t--) {
+      for (let s = 0; s < S; s++) g[s] = beta[(t + 1) * S + s] === -Infinity ? -Infinity : beta[(t + 1) * S + s] + logp[(t + 1) * C + ext[s]];
+      for (let s = 0; s < S; s++) {
+        let v = g[s];
+        if (s + 1 < S) v = lse2(v, g[s + 1]);
+        if (s + 2 < S && skip[s + 2]) v = lse2(v, g[s + 2]);
+        beta[t * S + s] = v;
+      }
+    }
+    const occ = new Float64Array(C);
+    for (let t = 0; t < Tb; t++) {
+      occ.fill(0);
+      for (let s = 0; s < S; s++) {
+        const v = alpha[t * S + s] + beta[t * S + s];
+        if (v !== -Infinity) occ[ext[s]] += Math.exp(v + loss);
+      }
+      const o = (b * T + t) * C;
+      for (let k = 0; k < C; k++) grad[o + k] = weight * (Math.exp(logp[t * C + k]) - occ[k]);
+    }
+  }
+  let total = 0;
+  for (const v of losses) total += v;
+  return { losses, loss: total * weight, grad };
 }

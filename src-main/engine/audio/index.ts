@@ -21,7 +21,7 @@ export {
   melToHz,
 } from './frontend';
 export type { FrontendConfig } from './frontend';
-export { ctcLoss, ctcMinFrames } from './ctc';
+export { ctcLoss, ctcLossGradient, ctcMinFrames } from './ctc';
 export type { CtcOptions } from './ctc';
 export {
   Alphabet,

@@ -18,7 +18,17 @@
  *
  * Optimisation: Adam on the mean CTC loss of padded batches (utterances of similar length batched
  * together), gradients clipped to a global L2 norm, learning rate with a short linear warm-up and a
- * cosine decay to 10%. Every batch is
+ * cosine decay to 10%.
+ *
+ * Engines (`engine`, resolved as image training resolves its own): 'tfjs' (the default here, and the
+ * reference: tfjs autodiff through the network and ctcLoss, data-parallel on the job's shard executor when it
+ * has several workers) or ONNX Runtime ('onnx', or 'auto': ONNX Runtime when the network exports for training,
+ * else tfjs with the reason). On ONNX Runtime a step is the forward graph (per-frame logits, the same frame
+ * masks), CTC and its logit gradient in JS (ctcLossGradient: ctcLoss's math on arrays), the backward graph (every
+ * weight gradient from that upstream gradient; onnx/export-seq-train.ts), then the same clipping (clipByGlobalNorm),
+ * learning-rate schedule (learningRateAt) and Adam (onnx/train-optimizer.ts's, written as tfjs's). The front end
+ * stays in tfjs. The weights go back into the network before each validation and when training ends or is
+ * cancelled, so the saved model is a normal tfjs speech model. Every batch is
  * reported (progress + onBatch), every epoch validated (onEpoch); `ctx.checkpoint()` once per batch
  * makes the run cancellable: a cancelled run throws CancelledError carrying the model trained so far.
  */
@@ -37,6 +47,10 @@ import { stackSignals } from './frontend';
 import { CORPUS_MANIFEST, readCorpusClip, readCorpusManifest } from './corpus';
 import { resample } from './resample';
 import { SpeechModel, isSpeechArch, SPEECH_ARCH_NAMES, type TranscribeOptions } from './model';
+import { ctcLossGradient } from './ctc';
+import type { EngineInfo } from '../models/classifier';
+import { ENGINE_REQUESTS, type EngineRequest } from '../onnx/engines';
+import { sequenceTrainingEngine } from '../onnx/seq-trainer';
 
 export interface SpeechTrainOptions {
   /** 'speech-base' (default) or 'speech-small' (default with quick). */
@@ -73,6 +87,10 @@ export interface SpeechTrainOptions {
   corpus?: string;
   /** With a corpus: FSDD utterances built per epoch. Default 600. */
   fsddUtterances?: number;
+  /** Which engine computes the steps (see the module comment). Default 'tfjs'. */
+  engine?: EngineRequest;
+  /** ONNX Runtime intra-op threads (engine onnx/auto). Default: onnx/runtime's defaultThreads. */
+  threads?: number;
 }
 
 export interface ResolvedSpeechTrainOptions {
@@ -88,6 +106,7 @@ export interface ResolvedSpeechTrainOptions {
   ditherFraction: number;
   clipNorm: number;
   fsddUtterances: number;
+  engine: EngineRequest;
 }
 
 export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedSpeechTrainOptions {
@@ -105,6 +124,7 @@ export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedS
     ditherFraction: o.ditherFraction ?? 0.5,
     clipNorm: o.clipNorm ?? 50,
     fsddUtterances: o.fsddUtterances ?? 600,
+    engine: o.engine ?? 'tfjs',
   };
   if (!isSpeechArch(r.arch)) throw badInput(`Unknown speech architecture "${r.arch}": choose ${SPEECH_ARCH_NAMES.join(' or ')}`);
   const posInt = (k: keyof ResolvedSpeechTrainOptions, min = 1) => {
@@ -118,6 +138,8 @@ export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedS
   posInt('batchSize');
   posInt('seed', 0);
   posInt('fsddUtterances', 0);
+  if (!ENGINE_REQUESTS.includes(r.engine)) throw badInput(`speech training: unknown engine "${r.engine}": choose ${ENGINE_REQUESTS.join(', ')}`);
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw badInput(`speech training: threads must be an integer >= 1, got ${o.threads}`);
   if (!(r.learningRate > 0 && r.learningRate <= 1)) throw badInput(`speech training: learningRate must be in (0, 1], got ${r.learningRate}`);
   if (!(r.clipNorm > 0)) throw badInput(`speech training: clipNorm must be > 0, got ${r.clipNorm}`);
   if (!(r.ditherFraction >= 0 && r.ditherFraction <= 1)) throw badInput(`speech training: ditherFraction must be in [0, 1], got ${r.ditherFraction}`);
@@ -320,6 +342,95 @@ export interface SpeechTrainResult {
   /** Training time (data preparation and test evaluation excluded). */
   seconds: number;
   utterancesPerSecond: number;
+  /**
+   * CPU time of the whole process during the same training steps (every thread: the pool's workers when they are
+   * threads of this process, ONNX Runtime's; and anything else the process runs meanwhile). On a shared machine
+   * wall time depends on how many threads a run has to compete with; CPU time much less.
+   */
+  cpuSeconds: number;
+  /** Which engine ran the steps and why. */
+  engine: EngineInfo;
+}
+
+/** One training step's batch, as both engines take it: the front end's features [B, F, D] and, per utterance, its frames, output frames and labels. */
+export interface SpeechBatch {
+  feats: tf.Tensor3D;
+  frames: number[];
+  outLengths: number[];
+  labels: number[][];
+}
+
+/**
+ * What computes a training run's steps: the mean CTC loss and every weight gradient at the current weights (as
+ * tensors named by the trainable variables: the caller clips them and disposes both), and the optimizer's update.
+ */
+export interface SpeechStepEngine {
+  readonly info: EngineInfo;
+  /** The mean CTC loss of the batch and its gradients; `step` (1-based) names the step's shards. */
+  gradients(batch: SpeechBatch, step: number): Promise<{ loss: number; grads: tf.NamedTensorMap }>;
+  /** Applies (clipped) gradients at learning rate lr. */
+  apply(grads: tf.NamedTensorMap, lr: number): void;
+  /** Writes the weights into the network (ONNX Runtime holds its own copy between steps; tfjs trains the network itself). */
+  sync(): void;
+  dispose(): void;
+}
+
+/**
+ * The step engine of a run on `net` (see the module comment): tfjs (the reference; data-parallel on the job's
+ * shard executor when it has several workers) or ONNX Runtime, resolved from `o.engine`.
+ */
+export async function speechStepEngine(net: SpeechModel, o: Pick<ResolvedSpeechTrainOptions, 'engine' | 'learningRate'>, ctx: JobContext = silentContext, threads?: number): Promise<SpeechStepEngine> {
+  const spec = { optimizer: 'adam' as const, learningRate: o.learningRate, momentum: 0, nesterov: false, decay: 0 };
+  const { trainer, info } = await sequenceTrainingEngine(net.network, o.engine, spec, { ...(threads ? { threads } : {}), ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
+  const vars = net.network.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (trainer) {
+    const s = net.timeStride;
+    return {
+      info,
+      async gradients({ feats, frames, outLengths, labels }) {
+        const [B, F, D] = feats.shape;
+        const Fp = Math.ceil(F / s) * s;
+        const fv = (await feats.data()) as Float32Array;
+        // Padded to a multiple of the stride, as logitsFromFeatures pads (zero frames).
+        let x = fv;
+        if (Fp > F) {
+          x = new Float32Array(B * Fp * D);
+          for (let b = 0; b < B; b++) x.set(fv.subarray(b * F * D, (b + 1) * F * D), b * Fp * D);
+        }
+        const r = trainer.gradients(x, B, Fp, frames, (logits, dims) => ctcLossGradient(logits, dims, labels, { inputLengths: outLengths, reduction: 'mean' }));
+        return { loss: r.loss, grads: Object.fromEntries(vars.map((v, i) => [v.name, tf.tensor(r.grads[i], v.shape)])) };
+      },
+      apply(grads, lr) {
+        trainer.applyGradients(vars.map((v) => grads[v.name].dataSync() as Float32Array), lr);
+      },
+      sync: () => trainer.syncToModel(net.network),
+      dispose: () => trainer.dispose(),
+    };
+  }
+  const sharded = speechShardExecutor(ctx);
+  if (sharded) ctx.log(`Training data-parallel on the ${sharded.where} (${sharded.parallelism} workers): batches of ${2 * MIN_SPEECH_SHARD} or more utterances in up to 4 shards, gradients averaged`);
+  const optimizer = tf.train.adam(o.learningRate);
+  return {
+    info,
+    async gradients({ feats, frames, outLengths, labels }, step) {
+      // On a shard executor (the pool, a cluster) the batch's gradient comes from its shards (engine/shards/speech-grad.ts).
+      const sizes = sharded ? speechShardSizes(labels.length) : [labels.length];
+      const { value: cost, grads } = sharded && sizes.length > 1
+        ? await shardedSpeechGrads(sharded, net, feats, frames, outLengths, labels, step, sizes).then((r) => ({ value: r.cost, grads: r.grads }))
+        : tf.variableGrads(() => ctcLoss(net.logitsFromFeatures(feats, frames, true), labels, { inputLengths: outLengths, reduction: 'mean' }) as tf.Scalar, vars);
+      try {
+        return { loss: (await cost.data())[0], grads };
+      } finally {
+        cost.dispose();
+      }
+    },
+    apply(grads, lr) {
+      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    },
+    sync: () => {},
+    dispose: () => optimizer.dispose(),
+  };
 }
 
 /**
@@ -344,11 +455,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     if (data.trainClips.length) seenSymbols.add(' ');
     for (const u of data.corpus?.train ?? []) for (const ch of u.transcript) seenSymbols.add(ch);
     net.extraMeta = { ...net.extraMeta, trainedSymbols: [...seenSymbols].sort() };
-    const vars = net.network.trainableWeights.map((w) => w.read() as tf.Variable);
-    const sharded = speechShardExecutor(ctx);
-    if (sharded) ctx.log(`Training data-parallel on the ${sharded.where} (${sharded.parallelism} workers): batches of ${2 * MIN_SPEECH_SHARD} or more utterances in up to 4 shards, gradients averaged`);
-    const optimizer = tf.train.adam(o.learningRate);
-    const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
+    const engine = await speechStepEngine(net, o, ctx, options.threads);
+    ctx.log(`Training on ${engine.info.engine}${engine.info.threads ? ` (${engine.info.threads} threads)` : ''}: ${engine.info.reason}`);
     const rng = mulberry32(o.seed * 31337 + 7);
     const normal = gaussian(rng);
     const perEpoch = data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances;
@@ -358,11 +466,13 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     let step = 0;
     let trainSeconds = 0;
     let seenUtterances = 0;
+    let cpuMicros = 0;
     try {
       for (let epoch = 1; epoch <= o.epochs && !cancelled; epoch++) {
         const built = await buildUtterances(data.trainClips, { count: data.corpus ? o.fsddUtterances : o.utterances, seed: o.seed * 1_000_003 + epoch, sampleRate: net.sampleRate, split: 'train' }, undefined, cache);
         const set = { utterances: [...built.utterances, ...(data.corpus?.train ?? [])] };
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         const batches = lengthBuckets(set.utterances.map((u) => u.samples.length), o.batchSize, rng);
         let lossSum = 0;
         let lossCount = 0;
@@ -380,18 +490,16 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
           const outLengths = net.outputLengths(lengths);
           const feats = net.frontend.features(batch, lengths);
           batch.dispose();
-          setLr(learningRateAt(step, totalSteps, o.learningRate));
-          // On a shard executor (the pool, a cluster) the batch's gradient comes from its shards (engine/shards/speech-grad.ts).
-          const sizes = sharded ? speechShardSizes(utts.length) : [utts.length];
-          const { value: cost, grads } = sharded && sizes.length > 1
-            ? await shardedSpeechGrads(sharded, net, feats, frames, outLengths, labels, step + 1, sizes).then((r) => ({ value: r.cost, grads: r.grads }))
-            : tf.variableGrads(() => ctcLoss(net.logitsFromFeatures(feats, frames, true), labels, { inputLengths: outLengths, reduction: 'mean' }) as tf.Scalar, vars);
-          feats.dispose();
-          const clipped = clipByGlobalNorm(grads, o.clipNorm);
-          optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));
-          tf.dispose([...Object.values(grads), ...Object.values(clipped)]);
-          const loss = (await cost.data())[0];
-          cost.dispose();
+          let loss: number;
+          try {
+            const r = await engine.gradients({ feats, frames, outLengths, labels }, step + 1);
+            loss = r.loss;
+            const clipped = clipByGlobalNorm(r.grads, o.clipNorm);
+            engine.apply(clipped, learningRateAt(step, totalSteps, o.learningRate));
+            tf.dispose([...Object.values(r.grads), ...Object.values(clipped)]);
+          } finally {
+            feats.dispose();
+          }
           if (!Number.isFinite(loss)) throw new Error(`speech training diverged: the CTC loss is ${loss} at step ${step + 1}`);
           step++;
           seenUtterances += utts.length;
@@ -401,7 +509,10 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
           ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss } });
         }
         trainSeconds += (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        cpuMicros += cpu.user + cpu.system;
         if (cancelled || lossCount === 0) break;
+        engine.sync();
         const val = await evaluateSpeech(net, data.val, { ...options.decode });
         const row: SpeechEpochRow = { epoch, loss: lossSum / lossCount, val_cer: val.cer, val_wer: val.wer, seconds: trainSeconds };
         epochs.push(row);
@@ -409,7 +520,9 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
         ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss: row.loss, val_cer: val.cer, val_wer: val.wer }, message: `epoch ${epoch}: loss ${row.loss.toFixed(3)}, validation CER ${(100 * val.cer).toFixed(1)}%` });
       }
     } finally {
-      optimizer.dispose();
+      // The weights trained so far, in the network whatever ended the loop (a cancel, an error).
+      engine.sync();
+      engine.dispose();
     }
     let testSeen: SpeechEvalResult | null = null;
     let testUnseen: SpeechEvalResult | null = null;
@@ -422,7 +535,7 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     }
     result = {
       model: net, options: o, data, epochs, epochsRun: epochs.length, testSeen, testUnseen, testVoices,
-      seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0,
+      seconds: trainSeconds, utterancesPerSecond: trainSeconds > 0 ? seenUtterances / trainSeconds : 0, cpuSeconds: cpuMicros / 1e6, engine: engine.info,
     };
   } catch (e) {
     if (!model) net.dispose();

@@ -41,6 +41,20 @@ function flipped1d(w: Float32Array, k: number, cin: number, cout: number): Float
   return out;
 }
 
+/** A Conv1D layer's configuration as the sequence graphs export it, or an UnsupportedLayerError naming why not. */
+export function conv1dSpec(layer: LayerLike, where: string): { k: number; s: number; padding: string; filters: number; bias: boolean; pads: [number, number]; act: string } {
+  const cfg = layer.getConfig();
+  if (layer.getClassName() !== 'Conv1D') throw new UnsupportedLayerError(`${where} is not exported in a sequence model (supported: Conv1D, Activation, ReLU, Dropout)`);
+  const one = (v: unknown) => (Array.isArray(v) ? Number(v[0]) : Number(v));
+  const k = one(cfg.kernelSize), s = one(cfg.strides ?? 1), dil = one(cfg.dilationRate ?? 1);
+  const padding = String(cfg.padding ?? 'valid');
+  if (dil !== 1) throw new UnsupportedLayerError(`${where}: dilated convolutions are not exported`);
+  if (padding !== 'same' && !(padding === 'valid' && s === 1)) throw new UnsupportedLayerError(`${where}: padding "${padding}" with stride ${s} is not exported ('same', or 'valid' at stride 1)`);
+  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${where}: dataFormat ${String(cfg.dataFormat)} is not exported`);
+  const total = padding === 'same' ? Math.max(0, k - s) : 0;
+  return { k, s, padding, filters: Number(cfg.filters), bias: cfg.useBias !== false, pads: [Math.floor(total / 2), total - Math.floor(total / 2)], act: String(cfg.activation ?? 'linear') };
+}
+
 function build(m: tf.LayersModel, withGrad: boolean): { bytes: Uint8Array; split?: ReturnType<typeof assemble>['split']; d: number; c: number; stride: number; desc: string[] } {
   const shape = m.inputs[0].shape;
   if (m.inputs.length !== 1 || m.outputs.length !== 1 || shape.length !== 3 || typeof shape[2] !== 'number') throw new UnsupportedLayerError(`sequence models take [batch, frames, features]; got [${shape.join(', ')}]`);
@@ -68,21 +82,12 @@ function build(m: tf.LayersModel, withGrad: boolean): { bytes: Uint8Array; split
       desc.push(`activation ${layer.name} ${act}`);
       continue;
     }
-    if (cls !== 'Conv1D') throw new UnsupportedLayerError(`${where} is not exported in a sequence model (supported: Conv1D, Activation, ReLU, Dropout)`);
-    const one = (v: unknown) => (Array.isArray(v) ? Number(v[0]) : Number(v));
-    const k = one(cfg.kernelSize), s = one(cfg.strides ?? 1), dil = one(cfg.dilationRate ?? 1);
-    const padding = String(cfg.padding ?? 'valid');
-    if (dil !== 1) throw new UnsupportedLayerError(`${where}: dilated convolutions are not exported`);
-    if (padding !== 'same' && !(padding === 'valid' && s === 1)) throw new UnsupportedLayerError(`${where}: padding "${padding}" with stride ${s} is not exported ('same', or 'valid' at stride 1)`);
-    if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${where}: dataFormat ${String(cfg.dataFormat)} is not exported`);
-    const filters = Number(cfg.filters);
+    const { k, s, padding, filters, bias, pads, act } = conv1dSpec(layer, where);
     const ws = weightsOf(layer);
     const kernel = need(ws, 'kernel', where);
-    const total = padding === 'same' ? Math.max(0, k - s) : 0;
-    const pads = [Math.floor(total / 2), total - Math.floor(total / 2)];
     const W = b.init('K', [filters, ch, k], kernel1d(kernel, k, ch, filters));
     const inputs = [x, W];
-    if (cfg.useBias !== false) inputs.push(b.init('b', [filters], need(ws, 'bias', where)));
+    if (bias) inputs.push(b.init('b', [filters], need(ws, 'bias', where)));
     const z = b.op1('Conv', inputs, { kernel_shape: [k], strides: [s], pads });
     const cin = ch;
     b.onBackward((g) => {
@@ -91,11 +96,10 @@ function build(m: tf.LayersModel, withGrad: boolean): { bytes: Uint8Array; split
         return b.op1('Conv', [g, F], { kernel_shape: [k], pads: [k - 1 - pads[0], k - 1 - pads[1]] });
       }
       // (L/s - 1) s + k - total = L when k >= s; output_padding adds the s - k frames otherwise.
-      return b.op1('ConvTranspose', [g, W], { kernel_shape: [k], strides: [s], pads, output_padding: [Math.max(0, s - k - total)] });
+      return b.op1('ConvTranspose', [g, W], { kernel_shape: [k], strides: [s], pads, output_padding: [Math.max(0, s - k - pads[0] - pads[1])] });
     });
     ch = filters;
     stride *= s;
-    const act = String(cfg.activation ?? 'linear');
     x = activation(b, z, act, where, dims());
     desc.push(`conv1d ${layer.name} ${filters} k${k} stride ${s} ${padding}, ${act}`);
   }

@@ -50,7 +50,7 @@ interface TrainLayerLike extends LayerLike {
 const TRAINED = ['InputLayer', 'Conv2D', 'Dense', 'MaxPooling2D', 'AveragePooling2D', 'Flatten', 'Dropout', 'Activation', 'ReLU'];
 
 /** export.ts's Builder for the training graph: what its emitLayer asks, answered for training (module comment). */
-class TrainBuilder extends Builder {
+export class TrainBuilder extends Builder {
   /** Trainable weight (the LayerVariable itself) -> its index in model.trainableWeights. */
   constructor(readonly weightIndex: Map<object, number>) {
     super(true);

@@ -586,7 +586,7 @@ export interface Built {
   split?: { forwardSaved: Uint8Array; backward: Uint8Array; saved: SavedTensor[] };
 }
 
-const TYPE_NAMES: Record<number, SavedTensor['type']> = { [DataType.FLOAT]: 'float32', [DataType.BOOL]: 'bool', [DataType.INT64]: 'int64', [DataType.UINT8]: 'uint8' };
+export const TYPE_NAMES: Record<number, SavedTensor['type']> = { [DataType.FLOAT]: 'float32', [DataType.BOOL]: 'bool', [DataType.INT64]: 'int64', [DataType.UINT8]: 'uint8' };
 
 function build(m: tf.LayersModel, withGrad: boolean, loss?: LossKind): Built {
   const shape = m.inputs[0].shape;
@@ -658,7 +658,7 @@ function assembleLoss(b: Builder, out: string, kind: LossKind, xDims: (number | 
 }
 
 /** A ModelProto of some of a builder's nodes, with the initializers they read. */
-function protoOf(b: Builder, name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]): Uint8Array {
+export function protoOf(b: Builder, name: string, nodes: Builder['nodes'], inputs: Message[], outputs: Message[]): Uint8Array {
   const used = new Set(nodes.flatMap((n) => n.inputs));
   const inits = b.inits.filter((i) => used.has(i.name)).map((i) => i.msg);
   return modelProto(graph(name, nodes.map((n) => n.msg), inits, inputs, outputs), OPSET, 'advlab');

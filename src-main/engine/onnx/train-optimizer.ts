@@ -39,10 +39,9 @@ export class JsOptimizer {
     this.slots2 = spec.optimizer === 'adam' ? sizes.map((n) => new Float32Array(n)) : [];
   }
 
-  /** One update of every weight in place from its gradient. */
-  apply(weights: Float32Array[], grads: Float32Array[]): void {
+  /** One update of every weight in place from its gradient, at the spec's learning rate of this step or at `lr` (a caller's own schedule). */
+  apply(weights: Float32Array[], grads: Float32Array[], lr: number = learningRateAt(this.spec, this.iterations)): void {
     const s = this.spec;
-    const lr = learningRateAt(s, this.iterations);
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i], g = grads[i];
       if (g.length !== w.length) throw new Error(`optimizer: gradient ${i} has ${g.length} values for ${w.length} weights`);

@@ -120,6 +120,7 @@ export const audioTrain = (async (raw, ctx, env) => {
       arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
       ...(corpus ? { corpus } : {}), ...(p.fsddUtterances !== undefined ? { fsddUtterances: p.fsddUtterances } : {}),
       ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
+      engine: p.engine,
     }, {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
@@ -160,7 +161,7 @@ export const audioTrain = (async (raw, ctx, env) => {
         ...(result.testSeen ? { cer: result.testSeen.cer, wer: result.testSeen.wer } : {}),
         ...(result.testUnseen ? { cerUnseen: result.testUnseen.cer, werUnseen: result.testUnseen.wer } : {}),
         ...(result.testVoices ? { cerVoices: result.testVoices.cer, werVoices: result.testVoices.wer, testVoiceClips: result.testVoices.rows.length } : {}),
-        ...(last ? { valCer: last.val_cer, valWer: last.val_wer } : {}),
+        ...(last ? { valCer: last.val_cer, valWer: last.val_wer, trainLoss: last.loss } : {}),
         seconds: result.seconds,
         epochsRun: result.epochsRun,
         utterancesPerEpoch: data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances,
@@ -171,7 +172,10 @@ export const audioTrain = (async (raw, ctx, env) => {
         quick: o.quick,
         modelSha256: saved.sha256,
         utterancesPerSecond: result.utterancesPerSecond,
+        cpuSeconds: result.cpuSeconds,
         backend: env.backend.name,
+        engine: result.engine.engine,
+        engineReason: describeEngine(result.engine),
       };
       return trainedModelOutcome(summary, saved.modelJson, cancel);
     } finally {

@@ -26,5 +26,17 @@ describe('advlab audio', () => {
     const bad = advlab(['audio', 'attack', '--model', 'm', '--wav', notWav, '--target', 'one', '--sessions', join(dir, 'sessions'), '--json']);
     expect(bad.status).not.toBe(0);
     expect(bad.json).toMatchObject({ error: { code: 'BAD_FILE', message: expect.stringContaining(`${notWav}: not a WAV file`) } });
+
+    const badEngine = advlab(['audio', 'train', '--quick', '--engine', 'gpu', '--sessions', join(dir, 'sessions'), '--json']);
+    expect(badEngine.status).toBe(2);
+    expect(badEngine.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/engine.*auto.*onnx.*tfjs/s) } });
   });
+
+  it('audio train --engine onnx trains on ONNX Runtime and says so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'advlab-audio-cli-'));
+    const r = advlab(['audio', 'train', '--quick', '--epochs', '1', '--utterances', '16', '--batch-size', '8', '--engine', 'onnx', '--sessions', join(dir, 'sessions'), '--json'], { env: { ADVLAB_ORT_THREADS: '1' }, timeoutMs: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ arch: 'speech-small', engine: 'onnx', engineReason: 'onnx (1 threads): requested (engine onnx)' });
+    expect(typeof r.json!.utterancesPerSecond).toBe('number');
+  }, 300_000);
 });

@@ -55,6 +55,9 @@ describe('audio jobs', () => {
     expect(m.status).toBe('finished');
     expect(m.summary).toMatchObject({ model: 'model/model.json', arch: 'speech-small', dataset: 'fsdd', heldOutSpeaker: 'yweweler', quick: true, trainedLetters: 'efghinorstuvwxz' });
     for (const k of ['cer', 'wer', 'cerUnseen', 'werUnseen', 'seconds']) expect(typeof m.summary[k]).toBe('number');
+    // The jobs' default engine (auto, as image training's): the steps on ONNX Runtime, CTC in JS.
+    expect(m.params).toMatchObject({ engine: 'auto' });
+    expect(m.summary).toMatchObject({ engine: 'onnx', engineReason: expect.stringMatching(/^onnx \(\d+ threads\): auto: every layer is exported for training$/) });
     const dir = store.dir(trainSession);
     const meta = JSON.parse(await readFile(join(dir, 'artifacts', 'model', 'model.json'), 'utf8')).userDefinedMetadata;
     expect(meta).toMatchObject({ task: 'speech-to-text', arch: 'speech-small', trainedBy: trainSession, trainingStatus: 'complete' });
