@@ -8,25 +8,19 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { z } from 'zod';
 import type { ObjectStore } from '@nats-io/obj';
 import { AdvlabError, badFile, badInput } from '../../engine/errors';
 import { modelSha256, resolveModelJson, MODEL_JSON } from '../../engine/models/io';
 import type { SavedClassifierSpec } from '../../engine/shards/types';
 import { decodePayload, encodePayload } from './codec';
+import { classifierSpecSchema } from '../protocol';
 
 /** A ClassifierSpec as it travels: modelJson is the object key of its files. */
 export const MODEL_KEY_PREFIX = 'advlab-object:';
-const SHA = /^[0-9a-f]{64}$/;
 export const modelObjectName = (sha256: string) => `model/${sha256}`;
 
-/** What counts as a ClassifierSpec inside a task (the contract's SavedClassifierSpec). */
-const specSchema = z.strictObject({
-  kind: z.literal('saved'),
-  modelJson: z.string().min(1),
-  sha256: z.string().regex(SHA),
-  gradient: z.enum(['real', 'bpda']),
-});
+/** What counts as a ClassifierSpec inside a task (the contract's SavedClassifierSpec; jobs/protocol.ts declares it once). */
+const specSchema = classifierSpecSchema;
 
 function looksLikeSpec(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && (v as { kind?: unknown }).kind === 'saved' && 'modelJson' in v;
