@@ -77,7 +77,7 @@ export class ClusterWorker {
    * pause, not its delivery (a finished shard's result is still stored and announced once the server is back).
    */
   private online<R>(what: string, op: () => Promise<R>, cancelled?: () => boolean): Promise<R> {
-    const o: OnlineOptions = { url: this.opts.auth.url, offlineMs: this.opts.offlineMs ?? offlineMsFromEnv(), cancelled, reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.log(l) };
+    const o: OnlineOptions = { url: this.opts.auth.url, offlineMs: this.opts.offlineMs ?? offlineMsFromEnv(), cancelled, closed: () => this.cluster.nc.isClosed(), reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.log(l) };
     return untilOnline(what, o, op);
   }
 

@@ -146,7 +146,7 @@ export class NatsShardExecutor implements ShardExecutor {
 
   /** An idempotent request, retried while the server restarts (online.ts); `what` says what was in flight when it fails. */
   private untilOnline<R>(what: string, ctx: { readonly cancelled: boolean }, op: () => Promise<R>): Promise<R> {
-    return untilOnline(what, { url: this.opts.auth.url, offlineMs: this.offlineMs, cancelled: () => ctx.cancelled, reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.opts.ctx.log(l) }, op);
+    return untilOnline(what, { url: this.opts.auth.url, offlineMs: this.offlineMs, cancelled: () => ctx.cancelled, closed: () => this.closed || this.cluster.nc.isClosed(), reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.opts.ctx.log(l) }, op);
   }
 
   async run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {

@@ -51,6 +51,8 @@ export interface OnlineOptions {
   offlineMs: number;
   /** A cancelled job stops retrying (CancelledError). */
   cancelled?: () => boolean;
+  /** A connection closed on purpose (a worker stopping, a job ending) is not a restart: no retry. */
+  closed?: () => boolean;
   /** When the connection last came back (a new window starts then). */
   reconnectedAt?: () => number | null;
   /** Told once per request, at its first failure (the job's log: why it is waiting). */
@@ -76,6 +78,7 @@ export async function untilOnline<R>(what: string, o: OnlineOptions, op: () => P
     } catch (e) {
       if (o.cancelled?.()) throw new CancelledError();
       if (e instanceof AdvlabError || e instanceof CancelledError) throw e;
+      if (o.closed?.()) throw new AdvlabError('INTERNAL', `The connection to the cluster at ${o.url} was closed while ${what}: ${(e as Error).message}`, { url: o.url, what });
       tries++;
       const since = Math.max(t0, o.reconnectedAt?.() ?? 0);
       const message = (e as Error).message;

@@ -101,6 +101,14 @@ describe('untilOnline: requests while the cluster restarts', () => {
     expect(calls).toBe(1);
   });
 
+  it('a connection closed on purpose (a worker stopping) stops the retries at once, saying so', async () => {
+    const clock = fakeTime();
+    const req = flaky(Infinity, clock);
+    const e = await untilOnline('storing the result of s/0', { url: URL, offlineMs: 60_000, now: clock.now, sleep: clock.sleep, closed: () => true }, req.op).then(() => null, (x: unknown) => x);
+    expect((e as Error).message).toBe('The connection to the cluster at nats://10.0.0.7:4222 was closed while storing the result of s/0: timeout');
+    expect(req.calls()).toBe(1);
+  });
+
   it('a cancelled job stops retrying at once (CancelledError)', async () => {
     const clock = fakeTime();
     let cancelled = false;
