@@ -483,7 +483,9 @@ async function parallelSuite(c: CliContext, quick: boolean, part?: string): Prom
               timeline: timelineOf(timings, Number(r.seconds)),
               account: cpuAccountOf(threads0, threads1, app.runner.pool?.osThreadIds() ?? [], timings, (cpu.user + cpu.system) / 1000),
             });
-            c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}; ${into.at(-1)!.account}`);
+            // The job's model, prepared on each thread while the job loaded its data (ShardPool.prepare): the thread's last preparation.
+            const prepared = (app.runner.pool?.warmth() ?? []).map((w) => (w.prepared ? `${w.prepared.error ? `failed (${w.prepared.error})` : `${w.prepared.ms.toFixed(0)} ms`}${w.prepared.cpuMs !== undefined ? ` (CPU ${w.prepared.cpuMs.toFixed(0)} ms)` : ''}` : 'none')).join(', ');
+            c.out.info(`  ${a.label}: ${workers} worker(s), ${pass}: ${show(into.at(-1)!)}; ${into.at(-1)!.timeline}; ${into.at(-1)!.account}; model prepared per thread: ${prepared || 'no pool'}`);
           }
         } finally {
           await app.runner.shutdown();

@@ -79,6 +79,8 @@ export async function resolveModel(ref: string, store: SessionStore, ctx?: JobCo
     throw badInput(`${label} is a speech-to-text model, not an image classifier: attack it with the audio attack (the Audio view, \`advlab audio attack\`)`, { model: ref });
   }
   const classifier = classifierFor(loaded);
+  // The job's shards will rebuild this model: the pool's threads load and warm it while the job loads its data.
+  if (classifier.spec) ctx?.shards?.prepare?.([classifier.spec]);
   return {
     loaded,
     classifier,

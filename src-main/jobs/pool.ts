@@ -24,7 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Progress } from '../engine/context';
 import { AdvlabError, CancelledError, isErrorCode } from '../engine/errors';
-import { poolWorkerMessageSchema, type PoolRequest, type RawShard, type ShardWorkerInput } from './protocol';
+import { poolWorkerMessageSchema, type PoolPrepare, type PoolRequest, type RawShard, type ShardWorkerInput } from './protocol';
+import type { ClassifierSpec } from '../engine/shards/types';
+import { MAX_CACHED_CLASSIFIERS } from '../engine/shards/cache-size';
 
 import { MAX_POOL_WORKERS } from '../engine/limits';
 
@@ -98,6 +100,8 @@ export interface ThreadWarmthReport {
   warmUpMs?: number;
   warmUpCpuMs?: number;
   error?: string;
+  /** Its last preparation of a job's models (prepare()): their sha256, its time and CPU time (ms), or why it failed. */
+  prepared?: { models: string[]; ms: number; cpuMs?: number; error?: string };
 }
 
 /** A shard waiting for, or running on, a pool worker. */
@@ -130,6 +134,8 @@ interface Slot {
   /** The worker's OS thread id, once it is ready (Linux): its CPU time is readable (jobs/thread-cpu.ts). */
   tid?: number;
   warmth: ThreadWarmthReport;
+  /** The classifiers it was asked to prepare (keys, oldest first; at most what its classifier cache keeps). */
+  prepared: string[];
 }
 
 /**
@@ -217,6 +223,27 @@ export class ShardPool {
       } catch {
         return;
       }
+    }
+  }
+
+  /**
+   * A job's classifiers, as soon as the job knows them (ShardExecutor.prepare, before it loads its
+   * data): every thread (started now, up to the size, if the pool has fewer) loads them into its
+   * classifier cache and runs a few attack steps on them (engine/shards/warmup.ts prepareClassifiers),
+   * after its warm-up and in turn with its shards, so its first shard of the job does not pay for the
+   * model's loading and first compilation. A thread asked already for a model is not asked again.
+   */
+  prepare(specs: readonly ClassifierSpec[]): void {
+    if (this.closed || specs.length === 0) return;
+    this.warm();
+    for (const s of this.live()) {
+      const todo = specs.filter((x) => !s.prepared.includes(specKey(x)));
+      if (todo.length === 0) continue;
+      for (const x of todo) s.prepared.push(specKey(x));
+      // The thread's cache keeps MAX_CACHED_CLASSIFIERS models: one it may have dropped is asked for again.
+      if (s.prepared.length > MAX_CACHED_CLASSIFIERS) s.prepared.splice(0, s.prepared.length - MAX_CACHED_CLASSIFIERS);
+      const request: PoolPrepare = { t: 'prepare', specs: todo.map((x) => ({ ...x })) };
+      s.worker.postMessage(request);
     }
   }
 
@@ -357,7 +384,7 @@ export class ShardPool {
   private spawn(): Slot {
     const workerData: ShardWorkerInput = { backend: this.opts.backend, ...(this.opts.warmUp ? { warmUp: [...this.opts.warmUp] } : {}) };
     const worker = new Worker(this.workerPath, { workerData });
-    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false, warmth: { threadId: worker.threadId, state: 'starting' } };
+    const slot: Slot = { worker, threadId: worker.threadId, busy: null, retiring: false, warmth: { threadId: worker.threadId, state: 'starting' }, prepared: [] };
     this.slots.add(slot);
     worker.on('message', (raw: unknown) => this.onMessage(slot, raw));
     worker.on('error', (e) => { slot.error = e.message; });
@@ -396,6 +423,9 @@ export class ShardPool {
           ...(m.ms !== undefined ? { warmUpMs: m.ms } : {}), ...(m.cpuMs !== undefined ? { warmUpCpuMs: m.cpuMs } : {}), ...(m.error ? { error: m.error.message } : {}),
         };
         this.wakeSettled();
+        break;
+      case 'prepared':
+        slot.warmth.prepared = { models: m.models, ms: m.ms, ...(m.cpuMs !== undefined ? { cpuMs: m.cpuMs } : {}), ...(m.error ? { error: m.error.message } : {}) };
         break;
       case 'progress':
         if (slot.busy?.req === m.req) slot.busy.onProgress?.(m.p);
@@ -445,6 +475,8 @@ export class ShardPool {
     this.dispatch();
   }
 }
+
+const specKey = (s: ClassifierSpec) => JSON.stringify([s.modelJson, s.sha256, s.gradient]);
 
 function checkedSize(size: number): number {
   if (!Number.isInteger(size) || size < 1 || size > MAX_POOL_WORKERS) throw new Error(`The pool size must be an integer from 1 to ${MAX_POOL_WORKERS} (MAX_POOL_WORKERS), got ${size}`);

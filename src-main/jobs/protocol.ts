@@ -21,6 +21,17 @@ export const errorSchema = z.object({ code: z.string(), message: z.string(), det
 export const shardSchema = z.object({ type: z.string().min(1).max(100), id: z.string().min(1).max(400), task: z.unknown() });
 export type RawShard = z.infer<typeof shardSchema>;
 
+/** A ClassifierSpec (engine/shards/types.ts) as it crosses a thread or the cluster: a saved model, its sha256 and gradient option. */
+export const classifierSpecSchema = z.strictObject({
+  kind: z.literal('saved'),
+  modelJson: z.string().min(1).max(4096),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  gradient: z.enum(['real', 'bpda']),
+});
+/** At most this many models in one 'prepare' (a job names one or two). */
+export const MAX_PREPARED_CLASSIFIERS = 8;
+const prepareSpecs = z.array(classifierSpecSchema).min(1).max(MAX_PREPARED_CLASSIFIERS);
+
 export const workerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('backend'), info: z.record(z.string(), z.unknown()) }),
   z.object({ t: z.literal('progress'), p: progressSchema }),
@@ -31,6 +42,8 @@ export const workerMessageSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('error'), error: errorSchema }),
   /** A shard for the runner's pool (engine/shards/types.ts Shard); `req` numbers the job's requests. */
   z.object({ t: z.literal('shard'), req: z.number().int().nonnegative(), shard: shardSchema }),
+  /** The job's shards will use these classifiers: the pool's threads load and warm them now (ShardExecutor.prepare). */
+  z.object({ t: z.literal('prepare'), specs: prepareSpecs }),
   /** Where the job's shards ran when its executor is its own (a cluster: `--queue`), for JobInfo.shards. */
   z.object({ t: z.literal('shards'), shards: z.object({ where: z.literal('cluster'), done: z.number().int().min(0), total: z.number().int().min(0), workers: z.number().int().min(0), ran: z.array(z.object({ worker: z.string().max(200), shards: z.number().int().min(0) })).max(1000).optional() }) }),
 ]);
@@ -54,6 +67,10 @@ export const poolRequestSchema = z.object({
 });
 export type PoolRequest = z.infer<typeof poolRequestSchema>;
 
+/** The pool's hint to one of its workers: load and warm these classifiers before the next shards (engine/shards/warmup.ts prepareClassifiers). */
+export const poolPrepareSchema = z.object({ t: z.literal('prepare'), specs: prepareSpecs });
+export type PoolPrepare = z.infer<typeof poolPrepareSchema>;
+
 /** What a pool worker sends back: ready (backend up), a shard's progress, its result or its error. */
 export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
   /** `tid`: the worker's OS thread id (Linux), so the pool can read its CPU time (jobs/thread-cpu.ts). */
@@ -67,6 +84,8 @@ export const poolWorkerMessageSchema = z.discriminatedUnion('t', [
    * `error` when it failed (the worker still runs shards, cold), else its time and CPU time.
    */
   z.object({ t: z.literal('warm'), ms: z.number().nonnegative().optional(), cpuMs: z.number().nonnegative().optional(), error: errorSchema.optional() }),
+  /** A 'prepare' ended: the models (sha256) now loaded and warm in the worker, its time and CPU time; `error` when one could not be prepared (its shards then load it themselves, and report the error if it persists). */
+  z.object({ t: z.literal('prepared'), models: z.array(z.string()).max(MAX_PREPARED_CLASSIFIERS), ms: z.number().nonnegative(), cpuMs: z.number().nonnegative().optional(), error: errorSchema.optional() }),
   /** The worker could not start (its backend failed): the pool fails what it gave it. */
   z.object({ t: z.literal('fatal'), error: errorSchema }),
 ]);

@@ -305,6 +305,9 @@ export class JobRunner extends EventEmitter<{ event: [ApiEvent] }> implements Jo
         case 'shard':
           this.runShard(job, worker, m.req, m.shard);
           break;
+        case 'prepare':
+          if (job.worker === worker && job.info.state === 'running') this.pool?.prepare(m.specs);
+          break;
       }
     });
     worker.on('error', (e) => end('failed', { error: { code: 'INTERNAL', message: `Job worker crashed: ${e.message}`, details: {} } }));

@@ -5,7 +5,7 @@
  * and its result or error. The cluster's executor implements the same interface over NATS.
  */
 import type { Progress } from '../engine/context';
-import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../engine/shards/types';
+import type { ClassifierSpec, Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } from '../engine/shards/types';
 import { reviveError } from './pool';
 import { runnerMessageSchema, transferables, type WorkerMessage } from './protocol';
 
@@ -37,6 +37,11 @@ export class RelayShardExecutor implements ShardExecutor {
     if (m.t === 'shard-result') w.resolve(m.result);
     else w.reject(reviveError(m.error));
     return true;
+  }
+
+  /** The job's classifiers, before its shards: the runner's pool threads load and warm them meanwhile (ShardPool.prepare). */
+  prepare(classifiers: readonly ClassifierSpec[]): void {
+    if (classifiers.length > 0) this.post({ t: 'prepare', specs: classifiers.map((c) => ({ ...c })) }, []);
   }
 
   /** Every shard goes at once (the pool queues them); waits for all, then gives the results in order or the first error in shard order. */

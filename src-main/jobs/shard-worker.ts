@@ -12,10 +12,10 @@ import { initBackend } from '../engine/backend';
 import { CancelledError, serializeError } from '../engine/errors';
 import type { JobContext, Progress } from '../engine/context';
 import { executeShard } from '../engine/shards/handlers';
-import { DEFAULT_WARM_UP, warmUpEngine } from '../engine/shards/warmup';
+import { DEFAULT_WARM_UP, prepareClassifiers, warmUpEngine } from '../engine/shards/warmup';
 import type { Shard } from '../engine/shards/types';
 import { ownThreadId, threadCpuMs } from './thread-cpu';
-import { poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
+import { poolPrepareSchema, poolRequestSchema, transferables, type PoolWorkerMessage, type ShardWorkerInput } from './protocol';
 
 /** A shard's progress is sent at most this often (and at its last step). */
 const PROGRESS_INTERVAL_MS = 100;
@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   // after the warm-up: a shard that comes during it waits for it (its results do not depend on it).
   let chain = warmUp(input.warmUp ?? DEFAULT_WARM_UP);
   parentPort!.on('message', (m: unknown) => {
-    chain = chain.then(() => runOne(m));
+    const prepare = poolPrepareSchema.safeParse(m);
+    chain = chain.then(() => (prepare.success ? prepareOne(prepare.data.specs) : runOne(m)));
   });
   post({ t: 'ready', backend: backend.name, ...(tid !== undefined ? { tid } : {}) });
 }
@@ -94,6 +95,23 @@ async function warmUp(attacks: readonly string[]): Promise<void> {
     post({ t: 'warm', ms: r.ms, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) });
   } catch (e) {
     post({ t: 'warm', error: serializeError(e) });
+  }
+}
+
+/**
+ * Loads and warms a job's classifiers before its shards (ShardExecutor.prepare; engine/shards/warmup.ts),
+ * in turn with the shards like everything this thread does. A failure is reported, never fatal: the
+ * shard that needs the model loads it itself and reports its error.
+ */
+async function prepareOne(specs: Parameters<typeof prepareClassifiers>[0]): Promise<void> {
+  const cpu0 = threadCpuMs();
+  const t0 = performance.now();
+  try {
+    const r = await prepareClassifiers(specs, input.warmUp ?? DEFAULT_WARM_UP);
+    const cpu1 = threadCpuMs();
+    post({ t: 'prepared', models: r.models, ms: r.ms, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) });
+  } catch (e) {
+    post({ t: 'prepared', models: [], ms: performance.now() - t0, error: serializeError(e) });
   }
 }
 

@@ -12,7 +12,8 @@ import { loadModel, type LoadedModel } from '../models/io';
 import type { ClassifierSpec } from './types';
 
 /** Models a shard worker keeps loaded at once. */
-export const MAX_CACHED_CLASSIFIERS = 4;
+import { MAX_CACHED_CLASSIFIERS } from './cache-size';
+export { MAX_CACHED_CLASSIFIERS };
 
 interface Entry {
   loaded: Promise<{ loaded: LoadedModel; classifier: Classifier }>;

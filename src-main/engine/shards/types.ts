@@ -74,4 +74,11 @@ export interface ShardExecutor {
   /** Where it runs, for sessions and the Jobs list: 'pool' (local worker threads) or 'cluster'. */
   readonly where: 'pool' | 'cluster';
   run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]>;
+  /**
+   * A hint, as soon as a job knows its model (before it loads its data): its shards will use these
+   * classifiers. The local pool's threads load them and compile their code meanwhile (engine/shards/
+   * warmup.ts prepareClassifiers), so a thread's first shard of the job costs what its later ones do.
+   * Optional and without effect on any result; an executor may ignore it.
+   */
+  prepare?(classifiers: readonly ClassifierSpec[]): void;
 }

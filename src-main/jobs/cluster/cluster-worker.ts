@@ -21,6 +21,7 @@ import { decodePayload, encodePayload, sha256Hex } from './codec';
 import { connectCluster, NAMES, type Cluster, type ClusterAuth, type ClusterTimings } from './connection';
 import { PERMANENT_CODES, RESULT_DESCRIPTION, resultDescription } from './executor';
 import { mapSpecs, ModelCache } from './models';
+import { ConnectionWatch, offlineMsFromEnv, untilOnline, type OnlineOptions } from './online';
 import { resultObjectName, shardEnvelopeSchema, type ClusterEvent, type ShardEnvelope, type WireError } from './protocol';
 import { validateTask } from './validate';
 
@@ -42,6 +43,8 @@ export interface ClusterWorkerOptions {
   log?: (line: string) => void;
   /** How long a stopping worker lets its running shards finish before handing them back (default 30 s). */
   graceMs?: number;
+  /** How long a request may keep failing (the server away or restarting) before the shard is given up (ADVLAB_CLUSTER_OFFLINE_MS, default 60 s). */
+  offlineMs?: number;
 }
 
 /** Progress goes out at most this often per shard (and always its last step). */
@@ -54,6 +57,7 @@ export class ClusterWorker {
   private cluster!: Cluster;
   private js!: JetStreamClient;
   private cache!: ModelCache;
+  private watch!: ConnectionWatch;
   private readonly cancelled = new Map<string, number>();
   private readonly running = new Map<string, { run: string; abort: () => void; msg: JsMsg }>();
   private readonly subs: Subscription[] = [];
@@ -65,14 +69,24 @@ export class ClusterWorker {
   constructor(private readonly opts: ClusterWorkerOptions) {}
 
   private log(line: string): void {
-    this.opts.log?.(`[worker ${this.id}] ${line}`);
+    this.opts.log?.(`${new Date().toISOString().slice(11, 23)} [worker ${this.id}] ${line}`);
+  }
+
+  /**
+   * A request of a shard's, retried while the server restarts (online.ts): a restart costs the shard a
+   * pause, not its delivery (a finished shard's result is still stored and announced once the server is back).
+   */
+  private online<R>(what: string, op: () => Promise<R>, cancelled?: () => boolean): Promise<R> {
+    const o: OnlineOptions = { url: this.opts.auth.url, offlineMs: this.opts.offlineMs ?? offlineMsFromEnv(), cancelled, closed: () => this.cluster.nc.isClosed(), reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.log(l) };
+    return untilOnline(what, o, op);
   }
 
   async start(): Promise<void> {
     this.cluster = await connectCluster(this.opts.auth, { name: `advlab worker ${this.id}`, timings: this.opts.timings, worker: true });
     this.js = jetstream(this.cluster.nc, { timeout: 10_000 });
-    this.cache = new ModelCache(this.cluster.os, this.opts.cacheDir);
+    this.cache = new ModelCache(this.cluster.os, this.opts.cacheDir, (what, op) => this.online(what, op));
     const { nc } = this.cluster;
+    this.watch = new ConnectionWatch(nc, (event, downMs) => this.log(event === 'disconnect' ? `lost ${this.opts.auth.url}: reconnecting` : `${this.opts.auth.url} is back after ${(downMs / 1000).toFixed(1)} s`));
     this.subs.push(nc.subscribe(NAMES.cancelSubject('*'), {
       callback: (err, m) => {
         if (err) return;
@@ -155,10 +169,10 @@ export class ClusterWorker {
     const resultName = resultObjectName(run, index);
     const { os, timings } = this.cluster;
     // Stored already (a redelivery after the ack was lost): tell the run again, ack, do not run it twice.
-    const stored = await os.info(resultName).catch(() => null);
+    const stored = await this.online(`looking for the stored result of ${id}`, () => os.info(resultName)).catch(() => null);
     const known = RESULT_DESCRIPTION.exec(stored?.description ?? '');
     if (stored && known) {
-      await this.event(run, { t: 'result', ...base, object: resultName, sha256: known[1], bytes: stored.size, ms: 0 }, `result:${run}:${index}`).catch(() => undefined);
+      await this.online(`announcing the stored result of ${id}`, () => this.event(run, { t: 'result', ...base, object: resultName, sha256: known[1], bytes: stored.size, ms: 0 }, `result:${run}:${index}`)).catch(() => undefined);
       await msg.ackAck().catch(() => undefined);
       return;
     }
@@ -170,11 +184,12 @@ export class ClusterWorker {
     let lastSent = 0;
     const t0 = performance.now();
     try {
-      await this.event(run, { t: 'started', ...base });
+      await this.online(`announcing the start of ${id}`, () => this.event(run, { t: 'started', ...base }), isAborted);
       this.log(`${id}: started (run ${run}, attempt ${attempt})`);
       let task: unknown;
       if (env.taskObject !== undefined) {
-        const blob = await os.getBlob(env.taskObject);
+        const name = env.taskObject;
+        const blob = await this.online(`fetching the task of ${id}`, () => os.getBlob(name), isAborted);
         if (!blob) throw new AdvlabError('NOT_FOUND', `The task object ${env.taskObject} is gone`);
         if (sha256Hex(blob) !== env.taskSha256) throw new AdvlabError('BAD_FILE', `The task object ${env.taskObject} does not match its sha256`);
         task = decodePayload(blob);
@@ -202,9 +217,14 @@ export class ClusterWorker {
       const bytes = encodePayload(result);
       const sha = sha256Hex(bytes);
       // Stored once: another delivery of this shard may have stored it meanwhile (it is the same result).
-      if (!(await os.info(resultName))) await os.putBlob({ name: resultName, description: resultDescription(sha, this.id) }, bytes);
-      await this.event(run, { t: 'result', ...base, object: resultName, sha256: sha, bytes: bytes.byteLength, ms: performance.now() - t0 }, `result:${run}:${index}`);
-      await msg.ackAck();
+      // Idempotent, so a server restart here only delays it: the work done is not thrown away.
+      await this.online(`storing the result of ${id}`, async () => {
+        if (!(await os.info(resultName))) await os.putBlob({ name: resultName, description: resultDescription(sha, this.id) }, bytes);
+      });
+      const ms = performance.now() - t0;
+      await this.online(`announcing the result of ${id}`, () => this.event(run, { t: 'result', ...base, object: resultName, sha256: sha, bytes: bytes.byteLength, ms }, `result:${run}:${index}`));
+      // The result is stored and announced: a lost ack only means a redelivery, which finds it stored and runs nothing.
+      await msg.ackAck().catch((e: Error) => this.log(`${id}: stored, but its ack was lost (${e.message}); a redelivery will find the result stored`));
       this.done++;
       this.log(`${id}: done in ${Math.round(performance.now() - t0)} ms (run ${run}, attempt ${attempt})`);
     } catch (e) {

@@ -26,6 +26,7 @@ import type { Shard, ShardExecutor, ShardProgress, ShardResultOf, ShardType } fr
 import { decodePayload, encodePayload, sha256Hex } from './codec';
 import { connectCluster, INLINE_PAYLOAD_BYTES, NAMES, type Cluster, type ClusterAuth, type ClusterTimings } from './connection';
 import { mapSpecs, ModelUploader } from './models';
+import { ConnectionWatch, offlineMsFromEnv, untilOnline } from './online';
 import { clusterEventSchema, clusterProgressSchema, resultObjectName, taskObjectName, workerInfoSchema, type ClusterEvent, type WireError, type WorkerInfo } from './protocol';
 
 export interface NatsExecutorOptions {
@@ -102,22 +103,27 @@ export class NatsShardExecutor implements ShardExecutor {
   private readonly uploader: ModelUploader;
   private readonly offlineMs: number;
   private readonly stallMs: number;
-  private disconnectedAt: number | null = null;
+  private readonly watch: ConnectionWatch;
   private sent = 0;
   private finished = 0;
   private closed = false;
 
   private constructor(private readonly cluster: Cluster, readonly parallelism: number, private readonly opts: NatsExecutorOptions) {
     this.js = jetstream(cluster.nc, { timeout: 10_000 });
-    this.uploader = new ModelUploader(cluster.os);
-    this.offlineMs = opts.offlineMs ?? envMs('ADVLAB_CLUSTER_OFFLINE_MS', 60_000);
+    // Model uploads are retried while the server restarts (a model goes up on the first shard naming it, which can come right after one).
+    this.uploader = new ModelUploader(cluster.os, (what, op) => this.untilOnline(what, opts.ctx, op));
+    this.offlineMs = opts.offlineMs ?? offlineMsFromEnv();
     this.stallMs = opts.stallMs ?? envMs('ADVLAB_CLUSTER_STALL_MS', 600_000);
-    void (async () => {
-      for await (const s of cluster.nc.status()) {
-        if (s.type === 'disconnect') this.disconnectedAt ??= Date.now();
-        else if (s.type === 'reconnect') this.disconnectedAt = null;
-      }
-    })().catch(() => undefined);
+    // The job's log says when the server went away and came back (a restart shows as a pause, not a mystery).
+    this.watch = new ConnectionWatch(cluster.nc, (event, downMs) => {
+      if (this.closed) return;
+      if (event === 'disconnect') opts.ctx.log(`lost the cluster at ${opts.auth.url}: reconnecting (the job fails if it stays away ${Math.round(this.offlineMs / 1000)} s)`);
+      else opts.ctx.log(`the cluster at ${opts.auth.url} is back after ${(downMs / 1000).toFixed(1)} s`);
+    });
+  }
+
+  private get disconnectedAt(): number | null {
+    return this.watch.disconnectedAt;
   }
 
   /** Connects, sets the streams up and asks the workers for their capacity (at least 1: shards wait in the queue for a worker). */
@@ -138,25 +144,9 @@ export class NatsShardExecutor implements ShardExecutor {
     await this.cluster.close();
   }
 
-  /**
-   * An idempotent request to the server, tried again every 500 ms while it fails (a server restarting, a
-   * reconnect in progress) until it succeeds, the job is cancelled, or ADVLAB_CLUSTER_OFFLINE_MS has passed:
-   * then the run fails saying what it was doing and why.
-   */
-  private async untilOnline<R>(what: string, ctx: { readonly cancelled: boolean }, op: () => Promise<R>): Promise<R> {
-    const t0 = Date.now();
-    for (;;) {
-      try {
-        return await op();
-      } catch (e) {
-        if (ctx.cancelled) throw new CancelledError();
-        if (e instanceof AdvlabError) throw e;
-        if (Date.now() - t0 > this.offlineMs) {
-          throw new AdvlabError('INTERNAL', `Lost the cluster at ${this.opts.auth.url} while ${what}: ${(e as Error).message} (tried for ${Math.round((Date.now() - t0) / 1000)} s, ADVLAB_CLUSTER_OFFLINE_MS ${this.offlineMs})`);
-        }
-        await new Promise((ok) => setTimeout(ok, 500));
-      }
-    }
+  /** An idempotent request, retried while the server restarts (online.ts); `what` says what was in flight when it fails. */
+  private untilOnline<R>(what: string, ctx: { readonly cancelled: boolean }, op: () => Promise<R>): Promise<R> {
+    return untilOnline(what, { url: this.opts.auth.url, offlineMs: this.offlineMs, cancelled: () => ctx.cancelled, closed: () => this.closed || this.cluster.nc.isClosed(), reconnectedAt: () => this.watch.reconnectedAt, log: (l) => this.opts.ctx.log(l) }, op);
   }
 
   async run<T extends ShardType>(shards: Shard<T>[], onProgress?: (index: number, p: ShardProgress) => void): Promise<ShardResultOf<T>[]> {

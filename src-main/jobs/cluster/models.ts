@@ -8,25 +8,19 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { z } from 'zod';
 import type { ObjectStore } from '@nats-io/obj';
 import { AdvlabError, badFile, badInput } from '../../engine/errors';
 import { modelSha256, resolveModelJson, MODEL_JSON } from '../../engine/models/io';
 import type { SavedClassifierSpec } from '../../engine/shards/types';
 import { decodePayload, encodePayload } from './codec';
+import { classifierSpecSchema } from '../protocol';
 
 /** A ClassifierSpec as it travels: modelJson is the object key of its files. */
 export const MODEL_KEY_PREFIX = 'advlab-object:';
-const SHA = /^[0-9a-f]{64}$/;
 export const modelObjectName = (sha256: string) => `model/${sha256}`;
 
-/** What counts as a ClassifierSpec inside a task (the contract's SavedClassifierSpec). */
-const specSchema = z.strictObject({
-  kind: z.literal('saved'),
-  modelJson: z.string().min(1),
-  sha256: z.string().regex(SHA),
-  gradient: z.enum(['real', 'bpda']),
-});
+/** What counts as a ClassifierSpec inside a task (the contract's SavedClassifierSpec; jobs/protocol.ts declares it once). */
+const specSchema = classifierSpecSchema;
 
 function looksLikeSpec(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && (v as { kind?: unknown }).kind === 'saved' && 'modelJson' in v;
@@ -46,6 +40,10 @@ export async function mapSpecs(value: unknown, f: (spec: SavedClassifierSpec) =>
   return out;
 }
 
+/** How a request to the Object Store is made: as is, or retried while the server restarts (online.ts's untilOnline, bound by the caller). */
+export type Requester = <R>(what: string, op: () => Promise<R>) => Promise<R>;
+const once: Requester = (_what, op) => op();
+
 function safeRel(rel: string, modelJson: string): string {
   const norm = path.posix.normalize(rel);
   if (path.isAbsolute(rel) || norm.startsWith('..') || norm.includes('\0')) throw badFile(modelJson, `weight path "${rel}" leaves the model folder`);
@@ -55,7 +53,7 @@ function safeRel(rel: string, modelJson: string): string {
 /** The submitting side: uploads the model's files once (by sha256) and rewrites modelJson to its key. */
 export class ModelUploader {
   private readonly done = new Map<string, Promise<void>>();
-  constructor(private readonly os: ObjectStore) {}
+  constructor(private readonly os: ObjectStore, private readonly request: Requester = once) {}
 
   async toObjectKey(spec: SavedClassifierSpec): Promise<SavedClassifierSpec> {
     if (spec.modelJson.startsWith(MODEL_KEY_PREFIX)) return spec;
@@ -74,7 +72,8 @@ export class ModelUploader {
     const actual = await modelSha256(modelJson);
     if (actual !== spec.sha256) throw badInput(`${modelJson} changed since its spec was made (sha256 ${actual.slice(0, 12)}..., the spec says ${spec.sha256.slice(0, 12)}...)`);
     const name = modelObjectName(spec.sha256);
-    if (await this.os.info(name)) return; // content-addressed: already there
+    const what = `uploading the model ${spec.sha256.slice(0, 12)}`;
+    if (await this.request(what, () => this.os.info(name))) return; // content-addressed: already there
     const dir = path.dirname(modelJson);
     const text = await fs.readFile(modelJson);
     const json = JSON.parse(text.toString('utf8')) as { weightsManifest?: { paths: string[] }[] };
@@ -82,14 +81,16 @@ export class ModelUploader {
     for (const group of json.weightsManifest ?? []) {
       for (const rel of group.paths) files[safeRel(rel, modelJson)] = new Uint8Array(await fs.readFile(path.join(dir, rel)));
     }
-    await this.os.putBlob({ name, description: `model ${spec.sha256}` }, encodePayload({ files }));
+    const blob = encodePayload({ files });
+    // A put cut short by a restart leaves no object (its meta goes last): putting again is safe.
+    await this.request(what, () => this.os.putBlob({ name, description: `model ${spec.sha256}` }, blob));
   }
 }
 
 /** The worker's side: a cache folder of models by sha256, filled from the Object Store and checked. */
 export class ModelCache {
   private readonly ready = new Map<string, Promise<string>>();
-  constructor(private readonly os: ObjectStore, private readonly root: string) {}
+  constructor(private readonly os: ObjectStore, private readonly root: string, private readonly request: Requester = once) {}
 
   async toLocalPath(spec: SavedClassifierSpec): Promise<SavedClassifierSpec> {
     const expected = MODEL_KEY_PREFIX + modelObjectName(spec.sha256);
@@ -111,7 +112,7 @@ export class ModelCache {
     } catch {
       // not cached (or damaged): fetch it
     }
-    const blob = await this.os.getBlob(modelObjectName(sha256));
+    const blob = await this.request(`fetching the model ${sha256.slice(0, 12)}`, () => this.os.getBlob(modelObjectName(sha256)));
     if (!blob) throw new AdvlabError('NOT_FOUND', `The model ${sha256} is not in the cluster's Object Store`, { sha256 });
     const { files } = decodePayload<{ files: Record<string, Uint8Array> }>(blob);
     const tmp = `${dir}.tmp-${randomBytes(4).toString('hex')}`;

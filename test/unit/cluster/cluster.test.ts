@@ -8,7 +8,7 @@
  * fail the API's schema are refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +33,16 @@ let tmp: string;
 let sessions: string;
 let modelJson: string;
 const workers: Worker[] = [];
-/** The local run of attackArgs(32, 60), to compare cluster runs with. */
+/** The local run of attackArgs(32, 60), to compare cluster runs with (made once, by whichever test needs it first: `-t` may run one alone). */
 let localLong: ReturnType<typeof comparable> | undefined;
+async function localLongRun(): Promise<ReturnType<typeof comparable>> {
+  if (!localLong) {
+    const local = await advlab(attackArgs(32, 60));
+    expect(local.code, local.stderr).toBe(0);
+    localLong = comparable(local.json!.session as string);
+  }
+  return localLong;
+}
 
 interface Worker { child: ChildProcess; id: string; log: () => string; exited: Promise<number | null> }
 
@@ -83,6 +91,7 @@ function advlab(args: string[], opts: { onChild?: (child: ChildProcess) => void;
     }, opts.timeoutMs ?? 90_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
+      if (process.env.CLUSTER_TEST_LOGS) appendFileSync(join(process.env.CLUSTER_TEST_LOGS, 'advlab.log'), `$ advlab ${args.join(' ')}\n(exit ${code})\n${err}\n`);
       let json: Record<string, unknown> | null = null;
       try {
         json = JSON.parse(out.trim().split('\n').at(-1) ?? '');
@@ -143,6 +152,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // CLUSTER_TEST_LOGS=DIR keeps every worker's log (a failure under load is read from them).
+  if (process.env.CLUSTER_TEST_LOGS) for (const w of workers) writeFileSync(join(process.env.CLUSTER_TEST_LOGS, `worker-${w.id}.log`), w.log());
   for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
   await server?.dispose();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -210,9 +221,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
     });
     const remote = await running;
     expect(remote.code, remote.stderr).toBe(0);
-    const local = await advlab(attackArgs(32, 60));
-    localLong = comparable(local.json!.session as string);
-    expect(comparable(remote.json!.session as string)).toEqual(localLong);
+    expect(comparable(remote.json!.session as string)).toEqual(await localLongRun());
     const done = doneLines().filter((d) => !before.has(d.run));
     expect(new Set(done.map((d) => d.shard)).size).toBe(4);
     expect(done).toHaveLength(4);
@@ -301,7 +310,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
     expect(doneLines().some((d) => d.run === started.run && d.shard === started.shard && d.worker === w.id)).toBe(true);
     const r = await running;
     expect(r.code, r.stderr).toBe(0);
-    expect(comparable(r.json!.session as string)).toEqual(localLong!);
+    expect(comparable(r.json!.session as string)).toEqual(await localLongRun());
     await startWorker('d');
   });
 
@@ -316,7 +325,7 @@ describe('advlab worker + --queue through a real nats-server', () => {
     // The issue's rule: the job resumes or fails clearly, never hangs. Resumed: its session equals the local run's.
     // Failed: with the stall or offline message, within the bound (ADVLAB_CLUSTER_STALL_MS 30 s here). Under a loaded
     // full suite a shard has been seen stuck after the restart (the stall bound then ends the job): see the note.
-    if (r.code === 0) expect(comparable(r.json!.session as string)).toEqual(localLong!);
+    if (r.code === 0) expect(comparable(r.json!.session as string)).toEqual(await localLongRun());
     else expect(r.stderr).toMatch(/No worker took or advanced a shard for \d+ s \(ADVLAB_CLUSTER_STALL_MS\)|Lost the cluster at/);
   });
 
