@@ -161,6 +161,8 @@ export interface AudioAttackResult {
   unseenSymbols: string[];
   /** Iteration at which the returned adversarial was found (null without success). */
   successIteration: number | null;
+  /** Iteration of the first success (null without success). */
+  firstSuccessIteration: number | null;
   /** Successful checks (each one lowered tau). */
   successes: number;
   seconds: number;
@@ -315,6 +317,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   let best: { adv: Float32Array; dbx: number; text: string; iteration: number; deltaM: Float32Array; bound: number } | null = null;
   let last: { adv: Float32Array; text: string } | null = null;
   let successes = 0;
+  let firstSuccessIteration: number | null = null;
   let iterations = 0;
   let cancelled = false;
   const history: AudioAttackRow[] = [];
@@ -365,6 +368,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       last = { adv, text };
       if (reached(text) && (!hooks.accept || (await hooks.accept(adv)))) {
         successes++;
+        firstSuccessIteration ??= it;
         if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it, deltaM, bound: tau };
         tau = o.tauDecay * Math.min(tau, maxAbs(deltaM));
         project();
@@ -417,6 +421,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
     iterations,
     unseenSymbols,
     successIteration: best?.iteration ?? null,
+    firstSuccessIteration,
     successes,
     seconds: (performance.now() - t0) / 1000,
     history,
