@@ -37,6 +37,7 @@ export interface AudioTargetsFlags {
   /** Optional attack options (the job's defaults otherwise). */
   lr?: string;
   tau0?: string;
+  alignmentMargin?: string;
 }
 
 const CORPUS_HOURS = 0.1;
@@ -132,6 +133,7 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   const engine = o.engine ?? 'auto';
   if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`--engine must be auto, onnx or tfjs, got "${engine}"`);
   const learningRate = optionalNumber(o.lr, '--lr'), tau0 = optionalNumber(o.tau0, '--tau0');
+  const alignmentMargin = o.alignmentMargin === undefined || o.alignmentMargin === 'none' ? undefined : optionalNumber(o.alignmentMargin, '--alignment-margin');
   const targets = ALPHABET_TARGETS.slice(0, nTargets);
   const { path, name } = speechModelPath(o.speechModel);
   const fsdd = resolveAppOptions(c.argv).dataDirs.map((d) => join(d, 'fsdd', 'recordings')).find((d) => existsSync(d));
@@ -155,10 +157,10 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   try {
     const clips = await targetsClips({ model, targets, corpusDir: corpus, fsddDir: fsdd, synthesized: nSynth, real: nReal });
     if (!shard) for (const k of clips) c.out.info(`clip ${k.id}: ${k.kind}, ${k.source}, ${(k.samples.length / k.sampleRate).toFixed(2)} s, "${k.transcript}"`);
-    const attack = { ...(learningRate !== undefined ? { learningRate } : {}), ...(tau0 !== undefined ? { tau0 } : {}) };
+    const attack = { ...(learningRate !== undefined ? { learningRate } : {}), ...(tau0 !== undefined ? { tau0 } : {}), ...(o.alignmentMargin === 'none' ? { alignmentMargin: null } : alignmentMargin !== undefined ? { alignmentMargin } : {}) };
     if (processes > 1 && !shard) {
       const pass = ['--clips', String(nClips), '--targets', String(nTargets), '--iterations', String(iterations), '--corpus', corpus, '--engine', engine, '--speech-model', path,
-        ...(o.lr ? ['--lr', o.lr] : []), ...(o.tau0 ? ['--tau0', o.tau0] : []), '--data', dirname(dirname(fsdd))];
+        ...(o.lr ? ['--lr', o.lr] : []), ...(o.tau0 ? ['--tau0', o.tau0] : []), ...(o.alignmentMargin ? ['--alignment-margin', o.alignmentMargin] : []), '--data', dirname(dirname(fsdd))];
       result = summarizeTargets(await runChildren(c, processes, pass), iterations);
       engineText = `${processes} processes, engine ${engine} (1 ONNX Runtime thread each unless ADVLAB_ORT_THREADS is set)`;
     } else {
@@ -170,6 +172,7 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   } finally {
     model.dispose();
   }
-  const label = `${name}, ${nClips} clips (${nSynth} synthesized by held-out voices, ${nReal} of the held-out FSDD speaker) x ${nTargets} targets, ${iterations} iterations, ${engineText}`;
+  const opts = [learningRate !== undefined ? `lr ${learningRate}` : '', tau0 !== undefined ? `tau0 ${tau0}` : '', o.alignmentMargin !== undefined ? `alignment margin ${o.alignmentMargin}` : ''].filter(Boolean).join(', ');
+  const label = `${name}, ${nClips} clips (${nSynth} synthesized by held-out voices, ${nReal} of the held-out FSDD speaker) x ${nTargets} targets, ${iterations} iterations${opts ? ` (${opts})` : ''}, ${engineText}`;
   return { rows: targetsRows(result, label, loadStart, load()), backend: backend.name, detail: result };
 }

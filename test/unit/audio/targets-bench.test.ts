@@ -127,10 +127,10 @@ describe('the targeted attack benchmark (issue 18)', () => {
     const zz = 'z'.repeat(Math.ceil(have / 2) + 1); // repeats need a blank in between: 2k - 1 frames
     expect(zz.length).toBeLessThanOrEqual(have);
     const ctx = new LocalContext();
-    const err = await audioTargetsBenchmark({ model, clips: [clip], targets: ['three', long, zz], iterations: 10, ctx }).catch((e: unknown) => e as Error & { code?: string });
+    const err = await audioTargetsBenchmark({ model, clips: [clip], targets: ['three', long, zz], iterations: 10, ctx }).then(() => null, (e: unknown) => e as Error & { code?: string });
     expect(err).toMatchObject({ code: 'BAD_INPUT' });
-    expect(err.message).toMatch(/2 target\(s\) do not fit their clip/);
-    expect(err.message).toContain(`"${zz}" on short (needs ${2 * zz.length - 1} frames`);
+    expect(err!.message).toMatch(/2 target\(s\) do not fit their clip/);
+    expect(err!.message).toContain(`"${zz}" on short (needs ${2 * zz.length - 1} frames`);
     expect(ctx.events).toEqual([]);
   });
 
