@@ -68,7 +68,8 @@
  * after a first CTC success, with the alignment of that success. Here it runs from the first check
  * (iteration 10) because the miss comes before any success. With kappa 0.5, "play some jazz music" on
  * the synthesized clip succeeded (first at iteration 290, -31.8 dB at 500), where CTC alone missed.
- * kappa 1 missed there ("play sowe jaz music"). On the real clip's "turn off the lights", kappa 1 first
+ * kappa 1 missed there ("play sowe jaz music"), and on the real clip ("play some jazz musie": the zz was
+ * reached, the last letter was not, 500 iterations). On the real clip's "turn off the lights", kappa 1 first
  * succeeded at 50 instead of 70 and reached -36.2 dB by 240 instead of 500. The default stays CTC alone
  * (null), because three attacks are not enough to change the job's default. The benchmark's run says
  * which setting it used (BENCHMARKS.md, issue 18).
