@@ -13,10 +13,12 @@
 import type { JobContext } from '../context';
 import { childContext, silentContext } from '../context';
 import { badInput } from '../errors';
-import { audioAttack, type AudioAttackOptions } from './attack';
+import { AUDIO_ATTACK_DEFAULTS, audioAttack, type AudioAttackOptions } from './attack';
+import { readCorpusClip, readCorpusManifest, type CorpusClip } from './corpus';
 import { ctcMinFrames } from './ctc';
 import { buildUtterances, digitsToTranscript, fsddDir, listFsdd, mulberry32, splitFsdd } from './fsdd';
 import { SpeechModel } from './model';
+import { normalizePhrase } from '../../../src-shared/speech-phrase';
 
 /**
  * Non-digit target phrases, written with the 15 letters that occur in the ten digit words (e f g h i
@@ -160,4 +162,199 @@ export async function audioBenchmark(opts: AudioBenchmarkOptions): Promise<Audio
   } finally {
     if (typeof opts.model === 'string') model.dispose();
   }
+}
+
+/**
+ * Issue 18's target phrases for the attack benchmark on a model with every letter: together they
+ * use all 26 letters (checked by ALPHABET_TARGETS_LETTERS's test), "open the door" first.
+ */
+export const ALPHABET_TARGETS = [
+  'open the door', 'turn off the lights', 'call my wife now', 'quickly jump back', 'send the box to zack',
+  'play some jazz music', 'buy five dozen eggs', 'lock the front gate', 'take a quick walk', 'move the van away',
+] as const;
+
+/** Synthesizers in the order the synthesized clips are drawn from them (round robin). */
+const SYNTH_ORDER = ['espeak-ng', 'flite', 'festival'] as const;
+
+export interface TargetsClip {
+  /** Corpus clip id ("c000017") or "fsdd-<speaker>-u0003". */
+  id: string;
+  kind: 'synthesized' | 'real';
+  /** Voice ("espeak-ng:en-gb-x-rp+m3") or FSDD speaker, and the recordings used. */
+  source: string;
+  /** What was spoken. */
+  transcript: string;
+  samples: Float32Array;
+  sampleRate: number;
+}
+
+export interface TargetsClipOptions {
+  model: SpeechModel;
+  targets: readonly string[];
+  /** Corpus folder (`advlab audio corpus`) whose "test" clips (held-out voices) give the synthesized clips. */
+  corpusDir: string;
+  /** FSDD recordings folder: the held-out speaker's recordings give the real clips. */
+  fsddDir: string;
+  synthesized?: number;
+  real?: number;
+  /** Held-out FSDD speaker (default: the last alphabetically, as in the models' split). */
+  heldOutSpeaker?: string;
+  /** Synthesized clips' duration range, seconds. Default [1.6, 3]. */
+  seconds?: [number, number];
+  seed?: number;
+}
+
+/** Whether every target fits the clip's output frames (one per character, one more between repeats). */
+function fitsAll(model: SpeechModel, targets: readonly string[], nAtModelRate: number): boolean {
+  const have = model.outputFrames(nAtModelRate);
+  return targets.every((t) => ctcMinFrames(model.alphabet.encode(normalizePhrase(t))) <= have);
+}
+
+/**
+ * The benchmark's clips, chosen reproducibly:
+ * - synthesized: the corpus's "test" clips (voices never in training) of 1.6-3 s that every target fits,
+ *   in manifest order, taken round robin over the synthesizers (espeak-ng, flite, festival), so the
+ *   first five are two espeak-ng, two flite and one festival clip when the corpus has them;
+ * - real: connected-digit utterances of 4-5 recordings of the held-out FSDD speaker (the model never
+ *   heard this speaker), built with a fixed seed; the first that every target fits.
+ */
+export async function targetsClips(o: TargetsClipOptions): Promise<TargetsClip[]> {
+  const nSynth = o.synthesized ?? 5, nReal = o.real ?? 5;
+  const [minS, maxS] = o.seconds ?? [1.6, 3];
+  const model = o.model;
+  const atModel = (n: number, rate: number) => (rate === model.sampleRate ? n : Math.ceil((n * model.sampleRate) / rate));
+  const out: TargetsClip[] = [];
+  if (nSynth > 0) {
+    const { dir, manifest } = await readCorpusManifest(o.corpusDir);
+    const rate = manifest.sampleRate;
+    const eligible = manifest.clips.filter((c) => c.split === 'test' && c.samples / rate >= minS && c.samples / rate <= maxS && fitsAll(model, o.targets, atModel(c.samples, rate)));
+    const queues = SYNTH_ORDER.map((s) => eligible.filter((c) => c.source === s));
+    const picked: CorpusClip[] = [];
+    for (let round = 0; picked.length < nSynth && queues.some((q) => q.length > 0); round++) {
+      for (const q of queues) if (picked.length < nSynth && q.length > 0) picked.push(q.shift()!);
+    }
+    if (picked.length < nSynth) throw badInput(`audio targets benchmark: the corpus at ${dir} has ${picked.length} held-out-voice clips of ${minS}-${maxS} s that every target fits; ${nSynth} needed`);
+    for (const c of picked) out.push({ id: c.id, kind: 'synthesized', source: c.voice, transcript: c.transcript, samples: await readCorpusClip(dir, c), sampleRate: rate });
+  }
+  if (nReal > 0) {
+    const split = splitFsdd(await listFsdd(o.fsddDir), { heldOutSpeaker: o.heldOutSpeaker });
+    if (split.testUnseen.length === 0) throw badInput(`audio targets benchmark: no recordings of the held-out FSDD speaker in ${o.fsddDir}`);
+    const speaker = split.testUnseen[0].speaker;
+    const set = await buildUtterances(split.testUnseen, { count: nReal * 8, seed: (o.seed ?? 1) * 7919 + 1818, minDigits: 4, maxDigits: 5, sampleRate: model.sampleRate, split: 'test-unseen' });
+    const fit = set.utterances.filter((u) => fitsAll(model, o.targets, u.samples.length)).slice(0, nReal);
+    if (fit.length < nReal) throw badInput(`audio targets benchmark: only ${fit.length} of ${set.utterances.length} utterances of ${speaker} fit every target; ${nReal} needed`);
+    for (const u of fit) out.push({ id: `fsdd-${speaker}-${u.id}`, kind: 'real', source: `fsdd:${speaker} ${u.clips.join(' ')}`, transcript: u.transcript, samples: u.samples, sampleRate: set.sampleRate });
+  }
+  return out;
+}
+
+export interface AudioTargetsOptions {
+  model: SpeechModel;
+  clips: readonly TargetsClip[];
+  targets: readonly string[];
+  /** Iteration budget per attack. Default the attack's (1000). */
+  iterations?: number;
+  /** Other attack options (c, learningRate, tau0, ...). */
+  attack?: Omit<AudioAttackOptions, 'target' | 'iterations' | 'stage2'>;
+  /** Run only the attacks whose index (clip-major) is `index` mod `count` (to split a run over processes). */
+  shard?: { index: number; count: number };
+  ctx?: JobContext;
+  onAttack?: (row: AudioTargetsRow) => void;
+}
+
+export interface AudioTargetsRow {
+  /** Index of the (clip, target) pair, clip-major. */
+  index: number;
+  clip: string;
+  kind: TargetsClip['kind'];
+  clipSeconds: number;
+  transcriptBefore: string;
+  target: string;
+  /** The 16-bit adversarial WAV transcribes as exactly the target (transcribed again here, from the stored samples). */
+  exact: boolean;
+  /** Its transcript. */
+  transcriptAfter: string;
+  /** dB_x of the 16-bit adversarial's perturbation (null when it is all zeros). */
+  dbx: number | null;
+  seconds: number;
+  iterations: number;
+  /** Iteration of the first success (null: none). */
+  firstSuccessIteration: number | null;
+  /** Iteration of the quietest success, the one returned. */
+  successIteration: number | null;
+  successes: number;
+}
+
+export interface AudioTargetsResult {
+  attacks: number;
+  exact: number;
+  exactRate: number;
+  /** Over exact attacks. */
+  meanDbx: number | null;
+  medianDbx: number | null;
+  maxDbx: number | null;
+  meanSeconds: number;
+  totalSeconds: number;
+  meanFirstSuccessIteration: number | null;
+  byKind: Record<TargetsClip['kind'], { attacks: number; exact: number; meanDbx: number | null }>;
+  iterations: number;
+  rows: AudioTargetsRow[];
+}
+
+/** Summary of benchmark rows (also used to merge rows of several shards). */
+export function summarizeTargets(rows: readonly AudioTargetsRow[], iterations: number): AudioTargetsResult {
+  const sorted = [...rows].sort((a, b) => a.index - b.index);
+  const ok = sorted.filter((r) => r.exact && r.dbx !== null);
+  const dbxs = ok.map((r) => r.dbx as number);
+  const firsts = sorted.flatMap((r) => (r.firstSuccessIteration === null ? [] : [r.firstSuccessIteration]));
+  const total = sorted.reduce((a, r) => a + r.seconds, 0);
+  const kind = (k: TargetsClip['kind']) => {
+    const sel = sorted.filter((r) => r.kind === k);
+    return { attacks: sel.length, exact: sel.filter((r) => r.exact).length, meanDbx: mean(sel.filter((r) => r.exact && r.dbx !== null).map((r) => r.dbx as number)) };
+  };
+  return {
+    attacks: sorted.length, exact: sorted.filter((r) => r.exact).length,
+    exactRate: sorted.length ? sorted.filter((r) => r.exact).length / sorted.length : 0,
+    meanDbx: mean(dbxs), medianDbx: median(dbxs), maxDbx: dbxs.length ? Math.max(...dbxs) : null,
+    meanSeconds: sorted.length ? total / sorted.length : 0, totalSeconds: total, meanFirstSuccessIteration: mean(firsts),
+    byKind: { synthesized: kind('synthesized'), real: kind('real') }, iterations, rows: sorted,
+  };
+}
+
+/**
+ * Issue 18's targeted attack benchmark: every clip x every target through the audio-attack job's engine
+ * (audioAttack), each adversarial judged on its stored 16-bit samples. Every (clip, target) pair is
+ * checked before the first attack: a target that needs more CTC frames than its clip gives fails the
+ * run up front with the pairs named.
+ */
+export async function audioTargetsBenchmark(o: AudioTargetsOptions): Promise<AudioTargetsResult> {
+  const ctx = o.ctx ?? silentContext;
+  const { model } = o;
+  if (o.clips.length === 0 || o.targets.length === 0) throw badInput('audio targets benchmark: no clips or no targets');
+  const shard = o.shard ?? { index: 0, count: 1 };
+  if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) throw badInput(`audio targets benchmark: shard must be K/N with 0 <= K < N, got ${shard.index}/${shard.count}`);
+  const pairs = o.clips.flatMap((clip, ci) => o.targets.map((target, ti) => ({ index: ci * o.targets.length + ti, clip, target: normalizePhrase(target) })));
+  const misfits = pairs.flatMap(({ clip, target }) => {
+    const n = clip.sampleRate === model.sampleRate ? clip.samples.length : Math.ceil((clip.samples.length * model.sampleRate) / clip.sampleRate);
+    const need = ctcMinFrames(model.alphabet.encode(target)), have = model.outputFrames(n);
+    return need > have ? [`"${target}" on ${clip.id} (needs ${need} frames, the ${(clip.samples.length / clip.sampleRate).toFixed(2)} s clip gives ${have})`] : [];
+  });
+  if (misfits.length) throw badInput(`audio targets benchmark: ${misfits.length} target(s) do not fit their clip: ${misfits.join('; ')}`);
+  const mine = pairs.filter((p) => p.index % shard.count === shard.index);
+  const iterations = o.iterations ?? AUDIO_ATTACK_DEFAULTS.iterations;
+  const rows: AudioTargetsRow[] = [];
+  for (const { index, clip, target } of mine) {
+    const r = await audioAttack(model, { samples: clip.samples, sampleRate: clip.sampleRate }, { ...o.attack, target, iterations },
+      childContext(ctx, { from: rows.length, span: 1, total: mine.length, label: `${clip.id} -> "${target}"` }));
+    const after = await model.transcribe(r.adversarial, r.sampleRate);
+    const row: AudioTargetsRow = {
+      index, clip: clip.id, kind: clip.kind, clipSeconds: clip.samples.length / clip.sampleRate, transcriptBefore: r.transcriptBefore, target,
+      exact: after.text === target, transcriptAfter: after.text, dbx: r.dbx, seconds: r.seconds, iterations: r.iterations,
+      firstSuccessIteration: r.firstSuccessIteration, successIteration: r.successIteration, successes: r.successes,
+    };
+    rows.push(row);
+    o.onAttack?.(row);
+    ctx.progress({ step: rows.length, total: mine.length, phase: 'audio targets benchmark', metrics: { exact: row.exact ? 1 : 0, ...(row.dbx !== null ? { dbx: row.dbx } : {}) } });
+  }
+  return summarizeTargets(rows, iterations);
 }
