@@ -243,6 +243,12 @@ export const audioTrainParams = z
     corpus: z.string().min(1).max(4096).optional(),
     /** With a corpus: FSDD utterances built per epoch (engine default 600). */
     fsddUtterances: z.number().int().min(0).max(100000).optional(),
+    /**
+     * A speech model to continue training (an audio-train session id, a model path, starter:NAME, or
+     * a run's artifacts/checkpoint/ folder): fine-tuning, or resuming a stopped run from its last
+     * finished epoch. Its architecture is used (arch, if given, must match); the optimizer starts afresh.
+     */
+    init: z.string().min(1).max(4096).optional(),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })
