@@ -248,6 +248,12 @@ export const audioTrainParams = z
     fsddUtterances: z.number().int().min(0).max(100000).optional(),
     /** As image training's (trainingEngine above): ONNX Runtime computes the network's steps, CTC runs in JS. */
     engine: trainingEngine,
+    /**
+     * A speech model to continue training (an audio-train session id, a model path, starter:NAME, or
+     * a run's artifacts/checkpoint/ folder): fine-tuning, or resuming a stopped run from its last
+     * finished epoch. Its architecture is used (arch, if given, must match); the optimizer starts afresh.
+     */
+    init: z.string().min(1).max(4096).optional(),
     name: z.string().max(200).optional(),
     tags: z.array(z.string().max(MAX_TAG_CHARS)).max(MAX_TAGS, atMost(MAX_TAGS, 'tags')).default([]),
   })

@@ -29,6 +29,7 @@ const PATH_PARAMS: Record<string, RefKind> = {
   model: 'model',
   transferTo: 'model',
   surrogate: 'model',
+  init: 'model',
   dataset: 'dataset',
   wav: 'wav',
   recipe: 'recipe',

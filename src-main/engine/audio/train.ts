@@ -165,6 +165,12 @@ export interface SpeechEpochRow {
 export interface SpeechTrainHooks {
   onBatch?: (row: SpeechBatchRow) => void | Promise<void>;
   onEpoch?: (row: SpeechEpochRow) => void | Promise<void>;
+  /**
+   * After each epoch's validation (after onEpoch), with the model as it is then: a checkpoint can be
+   * saved here, so a stopped or killed run keeps its last finished epoch (the job saves it into the
+   * session; `advlab audio train --init` continues from it). Do not dispose or train the model.
+   */
+  onCheckpoint?: (model: SpeechModel, row: SpeechEpochRow) => void | Promise<void>;
 }
 
 export interface SpeechEvalRow {
@@ -517,6 +523,7 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
         const row: SpeechEpochRow = { epoch, loss: lossSum / lossCount, val_cer: val.cer, val_wer: val.wer, seconds: trainSeconds };
         epochs.push(row);
         await hooks.onEpoch?.(row);
+        await hooks.onCheckpoint?.(net, row);
         ctx.progress({ step, total: totalSteps, phase: `epoch ${epoch}/${o.epochs}`, metrics: { loss: row.loss, val_cer: val.cer, val_wer: val.wer }, message: `epoch ${epoch}: loss ${row.loss.toFixed(3)}, validation CER ${(100 * val.cer).toFixed(1)}%` });
       }
     } finally {

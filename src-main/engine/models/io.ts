@@ -43,8 +43,8 @@ export const ModelMetaSchema = z.looseObject({
     thermometerLevels: z.number().int().min(2).optional(),
     distillationTemperature: z.number().positive().optional(),
   }).optional(),
-  /** Whether training finished, was stopped early, or was cancelled. */
-  trainingStatus: z.enum(['complete', 'stopped-early', 'cancelled']).optional(),
+  /** Whether training finished, was stopped early, or was cancelled; 'checkpoint': saved after an epoch while training still ran. */
+  trainingStatus: z.enum(['complete', 'stopped-early', 'cancelled', 'checkpoint']).optional(),
   savedAt: z.string().optional(),
 });
 export type ModelMeta = z.infer<typeof ModelMetaSchema>;

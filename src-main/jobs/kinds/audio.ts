@@ -26,12 +26,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
   DIGIT_WORDS, audioAttack, audiblePerturbation, maskingFrames, readWav, trainSpeechModel, validateTarget, write16, resample,
-  type ImperceptibleResult, type SpeechEvalResult, type Utterance,
+  type ImperceptibleResult, type SpeechEvalResult, type SpeechModel, type Utterance,
 } from '../../engine/audio';
 import { keepPartial, type JobContext } from '../../engine/context';
 import type { AudioAttackOptions, AudioAttackResult, AudioAttackRow } from '../../engine/audio/attack';
@@ -100,19 +100,46 @@ async function saveExampleWavs(writer: SessionWriter, parts: { split: string; ut
   return out;
 }
 
+/** Saves a training model's checkpoint without changing the model: its metadata and model path stay as they were. */
+async function saveCheckpoint(model: SpeechModel, dir: string, meta: Parameters<SpeechModel['save']>[1]): Promise<void> {
+  const { extraMeta, modelJson } = model;
+  const networkMeta = model.network.getUserDefinedMetadata() ?? {};
+  try {
+    await model.save(dir, meta);
+  } finally {
+    model.extraMeta = extraMeta;
+    model.modelJson = modelJson;
+    model.network.setUserDefinedMetadata(networkMeta);
+  }
+}
+
 export const audioTrain = (async (raw, ctx, env) => {
   const p = audioTrainParams.parse(raw);
   const fsdd = findFsdd(env.dataDirs);
-  const arch = p.arch ?? (p.quick ? 'speech-small' : 'speech-base');
   const corpus = p.corpus ? resolveCorpus(p.corpus, env.dataDirs) : undefined;
   const dataset = corpus ? 'corpus+fsdd' : 'fsdd';
-  const { writer } = await openSession(env, {
+  // --init: the model to continue training (fine-tuning, or a stopped run's checkpoint); its architecture is the run's.
+  const init = p.init ? await resolveSpeechModel(p.init, new SessionStore(env.sessionsRoot), ctx) : undefined;
+  if (init && p.arch && init.model.arch !== p.arch) {
+    init.model.dispose();
+    throw badInput(`--init ${p.init} is a ${init.model.arch} model, not ${p.arch}: leave out arch to continue its training`);
+  }
+  const arch = init?.model.arch ?? p.arch ?? (p.quick ? 'speech-small' : 'speech-base');
+  const opened = await openSession(env, {
     kind: 'audio-train',
     name: p.name ?? `${arch} on ${dataset}${p.quick ? ' (quick)' : ''}`,
     params: p,
     tags: p.tags,
     datasets: [{ name: 'fsdd', split: 'train' }, ...(p.corpus ? [{ name: 'speech-corpus', split: 'train' }] : [])],
+    ...(init ? { models: [init.ref] } : {}),
+  }).catch((e: unknown) => {
+    init?.model.dispose();
+    throw e;
   });
+  const { writer } = opened;
+  // After every validated epoch the model is saved to artifacts/checkpoint/ (replaced each time), so a killed
+  // run keeps its last finished epoch; the folder is removed once the final model is saved.
+  const checkpointDir = writer.artifactPath('checkpoint');
   return runInSession(writer, async () => {
     // A run cancelled while training keeps the model trained so far, saved and marked cancelled; one
     // cancelled before (while building the data) has nothing to save.
@@ -124,7 +151,9 @@ export const audioTrain = (async (raw, ctx, env) => {
     }, {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
-    }, ctx)).catch((e: unknown) => {
+      onCheckpoint: (m, row) => saveCheckpoint(m, checkpointDir, { dataset, trainedBy: writer.id, trainingStatus: 'checkpoint', checkpointEpoch: row.epoch, ...(init ? { initFrom: init.ref.path } : {}) }),
+    }, ctx, init?.model)).catch((e: unknown) => {
+      init?.model.dispose(); // not handed back: the training failed, or was cancelled before it began
       throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset, backend: env.backend.name } }, e) : e;
     });
     const { model, data, options: o } = result;
@@ -144,7 +173,8 @@ export const audioTrain = (async (raw, ctx, env) => {
       const status = cancel ? 'cancelled' : 'complete';
       // The letters the model heard in training: it can be driven to phrases over these, hardly to others.
       const trainedLetters = [...new Set([...DIGIT_WORDS.join(''), ...(data.corpus?.train ?? []).map((u) => u.transcript).join('')])].filter((ch) => ch !== ' ').sort().join('');
-      const saved = await model.save(writer.artifactPath('model'), { dataset, trainedBy: writer.id, trainingStatus: status, trainedLetters });
+      const saved = await model.save(writer.artifactPath('model'), { dataset, trainedBy: writer.id, trainingStatus: status, trainedLetters, ...(init ? { initFrom: init.ref.path } : {}) });
+      await rm(checkpointDir, { recursive: true, force: true });
       await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on ${p.corpus ? 'the synthesized corpus and FSDD' : 'FSDD'} (tfjs LayersModel; front end and alphabet in its metadata)`);
       const wavs = cancel ? new Map<string, string>() : await saveExampleWavs(writer, [
         { split: 'test-seen', utterances: data.testSeen, count: 10 },

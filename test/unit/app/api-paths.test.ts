@@ -89,6 +89,7 @@ const refused = (): [string, () => JobStartInput, string][] => [
   ['audio-transcribe: model outside', () => ({ kind: 'audio-transcribe', params: { model: join(outside, 'model'), wav: join(uploads, 'clip.wav') } }), 'model'],
   ['audio-corpus: an output folder outside', () => ({ kind: 'audio-corpus', params: { out: join(outside, 'corpus') } }), 'out'],
   ['audio-train: a corpus folder outside', () => ({ kind: 'audio-train', params: { corpus: join(outside, 'set') } }), 'corpus'],
+  ['audio-train: a model to continue (--init) outside', () => ({ kind: 'audio-train', params: { init: join(outside, 'model') } }), 'init'],
   ['recipe: a recipe file outside', () => ({ kind: 'recipe', params: { recipe: join(outside, 'recipe.json') } }), 'recipe'],
   ['recipe: an id climbing out of the recipes folder', () => ({ kind: 'recipe', params: { recipe: '../../../../outside/recipe' } }), 'recipe'],
   ['recipe: a dataset override outside', () => ({ kind: 'recipe', params: { recipe: 'detector', overrides: { dataset: join(outside, 'set') } } }), 'overrides.dataset'],

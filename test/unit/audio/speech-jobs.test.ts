@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioAttackParams, audioTrainParams, jobStartSchema } from '../../../src-main/api/jobs';
 import { initBackend, type BackendInfo } from '../../../src-main/engine/backend';
 import { LocalContext } from '../../../src-main/engine/context';
-import { dbx, readWav } from '../../../src-main/engine/audio';
+import { SpeechModel, dbx, readWav } from '../../../src-main/engine/audio';
 import { SessionStore } from '../../../src-main/engine/sessions';
 import { audioAttackJob, audioTrain, audioTranscribe } from '../../../src-main/jobs/kinds/audio';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
@@ -129,5 +129,47 @@ describe('audio jobs', () => {
     await expect(audioTrain({ quick: true }, new LocalContext(), { ...env, dataDirs: [root] })).rejects.toThrow(/FSDD not found/);
     expect(sessions.length).toBe(count);
     expect(existsSync(env.sessionsRoot)).toBe(true);
+  });
+
+  it('audio-train --init continues a model, saving a checkpoint after every epoch while it runs', async () => {
+    const store = new SessionStore(env.sessionsRoot);
+    const count = sessions.length;
+    // A mismatched architecture is refused before a session opens.
+    await expect(audioTrain({ init: trainSession, arch: 'speech-base' }, new LocalContext(), env)).rejects.toThrow(/is a speech-small model, not speech-base/);
+    expect(sessions.length).toBe(count);
+
+    // While epoch 2 trains, artifacts/checkpoint/ holds epoch 1's model, loadable as a speech model.
+    const seen: { epoch: number; status: unknown; sameWeights: boolean }[] = [];
+    const initModel = await SpeechModel.load(join(store.dir(trainSession), 'artifacts', 'model'));
+    const initWeights = initModel.network.getWeights().map((w) => w.dataSync().slice());
+    initModel.dispose();
+    let checking: Promise<void> | null = null;
+    const ctx = new LocalContext((p) => {
+      if (checking || p.phase !== 'epoch 2/2') return;
+      const dir = join(store.dir(sessions[sessions.length - 1]), 'artifacts', 'checkpoint');
+      checking = SpeechModel.load(dir).then((m) => {
+        const w = m.network.getWeights().map((t) => t.dataSync());
+        // Learning rate 1e-9: weights stay at the init model's (to float precision) if training started from it.
+        seen.push({ epoch: m.extraMeta.checkpointEpoch as number, status: m.extraMeta.trainingStatus, sameWeights: w.every((a, i) => a.every((v, k) => Math.abs(v - initWeights[i][k]) < 1e-5)) });
+        m.dispose();
+      });
+    });
+    const r = (await audioTrain({ init: trainSession, epochs: 2, utterances: 32, learningRate: 1e-9, seed: 3 }, ctx, env)) as Record<string, unknown>;
+    await checking;
+    expect(seen).toEqual([{ epoch: 1, status: 'checkpoint', sameWeights: true }]);
+    const m = await store.manifest(r.session as string);
+    expect(m.status).toBe('finished');
+    expect(m.summary).toMatchObject({ arch: 'speech-small', epochsRun: 2 });
+    expect(m.models[0]).toMatchObject({ id: trainSession, arch: 'speech-small' });
+    const dir = store.dir(r.session as string);
+    // The final model replaces the checkpoint, and carries none of its marks.
+    expect(existsSync(join(dir, 'artifacts', 'checkpoint'))).toBe(false);
+    const meta = JSON.parse(await readFile(join(dir, 'artifacts', 'model', 'model.json'), 'utf8')).userDefinedMetadata;
+    expect(meta).toMatchObject({ trainedBy: r.session, trainingStatus: 'complete', initFrom: join(store.dir(trainSession), 'artifacts', 'model', 'model.json') });
+    expect(meta).not.toHaveProperty('checkpointEpoch');
+    const final = await SpeechModel.load(join(dir, 'artifacts', 'model'));
+    const w = final.network.getWeights().map((t) => t.dataSync());
+    final.dispose();
+    expect(w.every((a, i) => a.every((v, k) => Math.abs(v - initWeights[i][k]) < 1e-5))).toBe(true);
   });
 });
