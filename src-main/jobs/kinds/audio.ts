@@ -151,7 +151,7 @@ export const audioTrain = (async (raw, ctx, env) => {
     }, {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),
-      onCheckpoint: (m, row) => saveCheckpoint(m, checkpointDir, { dataset, trainedBy: writer.id, trainingStatus: 'checkpoint', checkpointEpoch: row.epoch, ...(init ? { initFrom: init.ref.path } : {}) }),
+      onCheckpoint: (m, row) => saveCheckpoint(m, checkpointDir, { dataset, trainedBy: writer.id, trainingStatus: 'checkpoint', checkpointEpoch: row.epoch, ...(init ? { initFrom: initRecord(p.init!, init.ref) } : {}) }),
     }, ctx, init?.model)).catch((e: unknown) => {
       init?.model.dispose(); // not handed back: the training failed, or was cancelled before it began
       throw e instanceof CancelledError ? cancelledWith({ summary: { arch, dataset, backend: env.backend.name } }, e) : e;
@@ -173,7 +173,7 @@ export const audioTrain = (async (raw, ctx, env) => {
       const status = cancel ? 'cancelled' : 'complete';
       // The letters the model heard in training: it can be driven to phrases over these, hardly to others.
       const trainedLetters = [...new Set([...DIGIT_WORDS.join(''), ...(data.corpus?.train ?? []).map((u) => u.transcript).join('')])].filter((ch) => ch !== ' ').sort().join('');
-      const saved = await model.save(writer.artifactPath('model'), { dataset, trainedBy: writer.id, trainingStatus: status, trainedLetters, ...(init ? { initFrom: init.ref.path } : {}) });
+      const saved = await model.save(writer.artifactPath('model'), { dataset, trainedBy: writer.id, trainingStatus: status, trainedLetters, ...(init ? { initFrom: initRecord(p.init!, init.ref) } : {}) });
       await rm(checkpointDir, { recursive: true, force: true });
       await writer.registerArtifact('model/model.json', 'model', `${arch} speech-to-text model trained on ${p.corpus ? 'the synthesized corpus and FSDD' : 'FSDD'} (tfjs LayersModel; front end and alphabet in its metadata)`);
       const wavs = cancel ? new Map<string, string>() : await saveExampleWavs(writer, [
@@ -370,3 +370,14 @@ export const audioTranscribe = (async (raw, ctx, env) => {
   }
 }) satisfies JobHandler<'audio-transcribe'>;
 
+
+/**
+ * What a continued model records as its starting point: the reference as the user gave it when it names a model
+ * anywhere (starter:NAME, a session id), the file otherwise, with the weights' sha256 either way. A model trained
+ * from starter:speech then says so on every machine, not where the pack was unpacked on the training one.
+ */
+export function initRecord(given: string, ref: { path?: string; id?: string; sha256?: string }): string {
+  const portable = given.startsWith('starter:') || ref.id !== undefined || ref.path === undefined;
+  const where = portable ? (ref.id ?? given) : ref.path;
+  return ref.sha256 ? `${where} (sha256 ${ref.sha256})` : `${where}`;
+}

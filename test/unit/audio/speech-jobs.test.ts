@@ -8,7 +8,7 @@ import { initBackend, type BackendInfo } from '../../../src-main/engine/backend'
 import { LocalContext } from '../../../src-main/engine/context';
 import { SpeechModel, dbx, readWav } from '../../../src-main/engine/audio';
 import { SessionStore } from '../../../src-main/engine/sessions';
-import { audioAttackJob, audioTrain, audioTranscribe } from '../../../src-main/jobs/kinds/audio';
+import { audioAttackJob, audioTrain, audioTranscribe, initRecord } from '../../../src-main/jobs/kinds/audio';
 import { jobHandlers } from '../../../src-main/jobs/kinds';
 import type { JobEnv } from '../../../src-main/jobs/types';
 import { DATA } from '../helpers';
@@ -165,11 +165,19 @@ describe('audio jobs', () => {
     // The final model replaces the checkpoint, and carries none of its marks.
     expect(existsSync(join(dir, 'artifacts', 'checkpoint'))).toBe(false);
     const meta = JSON.parse(await readFile(join(dir, 'artifacts', 'model', 'model.json'), 'utf8')).userDefinedMetadata;
-    expect(meta).toMatchObject({ trainedBy: r.session, trainingStatus: 'complete', initFrom: join(store.dir(trainSession), 'artifacts', 'model', 'model.json') });
+    expect(meta).toMatchObject({ trainedBy: r.session, trainingStatus: 'complete' });
+    // The starting point as the user named it (a session id here), with its sha256: never a path of this machine.
+    expect(meta.initFrom).toMatch(new RegExp(`^${trainSession} \\(sha256 [0-9a-f]{64}\\)$`));
     expect(meta).not.toHaveProperty('checkpointEpoch');
     const final = await SpeechModel.load(join(dir, 'artifacts', 'model'));
     const w = final.network.getWeights().map((t) => t.dataSync());
     final.dispose();
     expect(w.every((a, i) => a.every((v, k) => Math.abs(v - initWeights[i][k]) < 1e-5))).toBe(true);
+  });
+
+  it('a continued model records starter:NAME or a session id as given, a file by its path, with the sha256', () => {
+    expect(initRecord('starter:speech', { path: '/opt/app/resources/starter/models/speech/model.json', sha256: 'ab' })).toBe('starter:speech (sha256 ab)');
+    expect(initRecord('20261205-1', { id: '20261205-1', path: '/home/u/sessions/20261205-1/artifacts/model/model.json', sha256: 'cd' })).toBe('20261205-1 (sha256 cd)');
+    expect(initRecord('./m', { path: '/home/u/m/model.json', sha256: 'ef' })).toBe('/home/u/m/model.json (sha256 ef)');
   });
 });
