@@ -1,5 +1,5 @@
 /** App-wide state: backend info, the current view, jobs and their live progress. */
-import type { ApiEvent, AppInfo, JobState, ProgressEvent, SerializedErrorShape } from '../../src-main/api/contract';
+import type { ApiEvent, AppInfo, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../../src-main/api/contract';
 import type { JobKind, JobParamsOf, JobStartInput } from '../../src-main/api/jobs';
 import type { JobResultOf } from '../../src-main/jobs/kinds';
 import { api } from './transport';
@@ -17,11 +17,13 @@ export type JobView<K extends JobKind = JobKind> = {
     session?: string;
     result?: JobResultOf<Kind>;
     error?: SerializedErrorShape;
+    /** The params it was started with, for a job started from this page (jobs.list does not report them). */
+    params?: JobParamsOf<Kind>;
   };
 }[K];
 
 /** The fields events update (kind and jobId are fixed when the job is first seen). */
-type JobPatch = { state?: JobState; progress?: ProgressEvent | null; session?: string; result?: unknown; error?: SerializedErrorShape };
+type JobPatch = { state?: JobState; progress?: ProgressEvent | null; session?: string; result?: unknown; error?: SerializedErrorShape; params?: unknown };
 
 type Listener = (e: ApiEvent) => void;
 
@@ -29,13 +31,22 @@ class AppState {
   info = $state.raw<AppInfo | null>(null);
   connectionError = $state<string | null>(null);
   view = $state<ViewId>('datasets');
+  /** Bumped when the nav entry of the view already open is pressed again: the view goes back to its start (e.g. Sessions to its list). */
+  renav = $state(0);
   /** Replaced (not mutated) on every event: cheap, and safe to hand to charts. */
   jobs = $state.raw<Record<string, JobView>>({});
   /** Bumped whenever the session store changes, so views reload. */
   sessionsVersion = $state(0);
   /** Set by views that want to open something elsewhere (e.g. a session in Sessions). */
   openSession = $state<string | null>(null);
+  /**
+   * True once the host's job list (jobs.list, the source of truth) has been read into `jobs`: after a
+   * reload, the jobs still running or queued on the host are known from then on, and views follow them again.
+   */
+  jobsLoaded = $state(false);
   private listeners = new Set<Listener>();
+  /** Jobs seen running or queued while this page was open: the ones a view goes back to (JobWatch, Case studies). */
+  private seenActive = new Set<string>();
 
   running = $derived(Object.values(this.jobs).filter((j) => j.state === 'running'));
   /** Jobs waiting for a slot (the host runs at most --max-jobs at once), oldest first. */
@@ -50,6 +61,44 @@ class AppState {
     } catch (e) {
       this.connectionError = (e as Error).message;
     }
+    await this.loadJobs();
+  }
+
+  /** Goes to a view (the nav entries); pressing the open view's entry again bumps `renav`. */
+  go(view: ViewId): void {
+    if (this.view === view) this.renav++;
+    else this.view = view;
+  }
+
+  /**
+   * Reads the host's jobs (jobs.list) into `jobs`: the ones running or queued there (their last progress,
+   * their session) and the ones that ended. What events already told about a job is kept (it is newer).
+   */
+  async loadJobs(): Promise<void> {
+    try {
+      const listed = await api.call('jobs.list');
+      const known: Record<string, JobView> = {};
+      // jobs.list puts the running jobs first; oldest first here, as events add them.
+      for (const j of [...listed].sort((a, b) => (a.started < b.started ? -1 : a.started > b.started ? 1 : 0))) {
+        if (isActive(j.state)) this.seenActive.add(j.jobId);
+        known[j.jobId] = fromInfo(j);
+      }
+      this.jobs = { ...known, ...this.jobs };
+    } catch {
+      // The connection error (if any) is shown by start(); events still fill `jobs`.
+    }
+    this.jobsLoaded = true;
+  }
+
+  /** The jobs of `kinds` that ran or waited while this page was open (after a reload: since then), oldest first. */
+  followed<K extends JobKind>(kinds: readonly K[]): JobView<K>[] {
+    // A job whose kind is one of `kinds` is a JobView of that kind (as job() narrows one).
+    return Object.values(this.jobs).filter((j) => (kinds as readonly JobKind[]).includes(j.kind) && this.seenActive.has(j.jobId)) as JobView<K>[];
+  }
+
+  /** The latest of them (undefined: none). */
+  lastFollowed<K extends JobKind>(kinds: readonly K[]): JobView<K> | undefined {
+    return this.followed(kinds).at(-1);
   }
 
   /** Lets a view follow events (e.g. a chart of one job's metrics). */
@@ -62,7 +111,7 @@ class AppState {
   async startJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<string> {
     // { kind: K, params: JobParamsOf<K> } is one member of the jobs.start union; TS cannot see that for a generic K.
     const { jobId } = await api.call('jobs.start', { kind, params } as JobStartInput);
-    if (!this.jobs[jobId]) this.patch(jobId, kind, { state: 'running' });
+    this.patch(jobId, kind, this.jobs[jobId] ? { params } : { state: 'running', params });
     return jobId;
   }
 
@@ -78,6 +127,7 @@ class AppState {
 
   private patch(jobId: string, kind: JobKind, p: JobPatch): void {
     const prev = this.jobs[jobId] ?? { jobId, kind, state: 'running' as const, progress: null };
+    if (isActive(p.state)) this.seenActive.add(jobId);
     // Results come from the events of this job, whose kind is prev.kind.
     this.jobs = { ...this.jobs, [jobId]: { ...prev, ...p } as JobView };
   }
@@ -111,6 +161,11 @@ class AppState {
     }
     for (const l of this.listeners) l(e);
   }
+}
+
+/** A job as jobs.list reports it, as the views see it. */
+function fromInfo(j: JobInfo): JobView {
+  return { jobId: j.jobId, kind: j.kind, state: j.state, progress: j.last ?? null, session: j.session, result: j.result, error: j.error } as JobView;
 }
 
 export const app = new AppState();
