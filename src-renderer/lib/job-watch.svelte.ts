@@ -19,7 +19,7 @@ export interface JobWatchOptions {
   /** The metrics collected as series; default: every metric the job reports. */
   metrics?: readonly string[];
   /**
-   * The job kinds the watch's form starts. The latest job of one of them that ran while the page was open is
+   * The job kinds the watch's form starts. The latest job of one of them started from this page (app.followed) is
    * followed again when the watch is made (its view or tab was left and opened again), and after a reload once
    * the host's job list is read (app.jobsLoaded): a running one shows its progress, keeps the form busy and can
    * be cancelled; one that ended meanwhile is reported to onEnd listeners as if its end had just come. Its
@@ -58,7 +58,7 @@ export class JobWatch {
     $effect(() => app.subscribe((e) => this.onEvent(e)));
   }
 
-  /** Follows the latest job of `kinds` this page saw running, unless the watch already follows one. */
+  /** Follows the latest job of `kinds` started from this page (or running at a reload), unless the watch already follows one. */
   private resume(kinds: readonly JobKind[]): void {
     if (this.jobId) return;
     const j = app.lastFollowed(kinds);

@@ -45,8 +45,12 @@ class AppState {
    */
   jobsLoaded = $state(false);
   private listeners = new Set<Listener>();
-  /** Jobs seen running or queued while this page was open: the ones a view goes back to (JobWatch, Case studies). */
-  private seenActive = new Set<string>();
+  /**
+   * The jobs a view goes back to (JobWatch, Case studies): the ones started from this page, and after a reload
+   * the ones the host was still running or queueing. Jobs first seen through events were started elsewhere
+   * (a study's cells, the CLI): the status bar shows them, the forms do not take them up.
+   */
+  private followable = new Set<string>();
 
   running = $derived(Object.values(this.jobs).filter((j) => j.state === 'running'));
   /** Jobs waiting for a slot (the host runs at most --max-jobs at once), oldest first. */
@@ -80,7 +84,7 @@ class AppState {
       const known: Record<string, JobView> = {};
       // jobs.list puts the running jobs first; oldest first here, as events add them.
       for (const j of [...listed].sort((a, b) => (a.started < b.started ? -1 : a.started > b.started ? 1 : 0))) {
-        if (isActive(j.state)) this.seenActive.add(j.jobId);
+        if (isActive(j.state)) this.followable.add(j.jobId);
         known[j.jobId] = fromInfo(j);
       }
       this.jobs = { ...known, ...this.jobs };
@@ -90,10 +94,10 @@ class AppState {
     this.jobsLoaded = true;
   }
 
-  /** The jobs of `kinds` that ran or waited while this page was open (after a reload: since then), oldest first. */
+  /** The jobs of `kinds` a view may take up again (started from this page, or running at a reload), oldest first. */
   followed<K extends JobKind>(kinds: readonly K[]): JobView<K>[] {
     // A job whose kind is one of `kinds` is a JobView of that kind (as job() narrows one).
-    return Object.values(this.jobs).filter((j) => (kinds as readonly JobKind[]).includes(j.kind) && this.seenActive.has(j.jobId)) as JobView<K>[];
+    return Object.values(this.jobs).filter((j) => (kinds as readonly JobKind[]).includes(j.kind) && this.followable.has(j.jobId)) as JobView<K>[];
   }
 
   /** The latest of them (undefined: none). */
@@ -111,6 +115,7 @@ class AppState {
   async startJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<string> {
     // { kind: K, params: JobParamsOf<K> } is one member of the jobs.start union; TS cannot see that for a generic K.
     const { jobId } = await api.call('jobs.start', { kind, params } as JobStartInput);
+    this.followable.add(jobId);
     this.patch(jobId, kind, this.jobs[jobId] ? { params } : { state: 'running', params });
     return jobId;
   }
@@ -127,7 +132,6 @@ class AppState {
 
   private patch(jobId: string, kind: JobKind, p: JobPatch): void {
     const prev = this.jobs[jobId] ?? { jobId, kind, state: 'running' as const, progress: null };
-    if (isActive(p.state)) this.seenActive.add(jobId);
     // Results come from the events of this job, whose kind is prev.kind.
     this.jobs = { ...this.jobs, [jobId]: { ...prev, ...p } as JobView };
   }

@@ -17,8 +17,8 @@ test('a training job is followed again after leaving the Train view and after a 
   await expect(page.getByTestId('train-dataset').locator('option[value="mnist"]')).toHaveCount(1);
   await page.getByTestId('train-dataset').selectOption('mnist');
   await page.getByTestId('train-arch').selectOption('small-cnn');
-  await page.getByTestId('train-epochs').fill('3');
-  await page.getByTestId('train-limit').fill('2000');
+  await page.getByTestId('train-epochs').fill('5');
+  await page.getByTestId('train-limit').fill('5000');
   await page.getByTestId('train-test-limit').fill('200');
   await page.getByTestId('train-start').click();
   const card = page.getByTestId('train-job');
@@ -102,6 +102,11 @@ test('the Sessions nav entry goes back to the list from an open session and from
   await page.goto(host.url);
   await openView(page, 'sessions');
   const row = (id: string) => page.locator(`[data-testid=session-row][data-id="${id}"]`);
+  // At 1024 px every column of the list fits (the tags column was cut off by the list's edge).
+  await expect(row(ids[0])).toBeVisible();
+  const list = (await page.getByTestId('sessions-table').boundingBox())!;
+  const tags = (await row(ids[0]).locator(':scope > span').last().boundingBox())!;
+  expect(tags.x + tags.width).toBeLessThanOrEqual(list.x + list.width);
   await row(ids[0]).click();
   await expect(page.getByTestId('session-detail')).toHaveAttribute('data-id', ids[0]);
 

@@ -135,6 +135,17 @@ describe('views follow running jobs again', () => {
     expect(app.job(id, 'train')?.params).toEqual({ dataset: 'mnist', arch: 'small-cnn' });
   });
 
+  it('a job first seen through events (started elsewhere: a study cell, the CLI) is not taken up by a form', async () => {
+    await app.start();
+    emit({ type: 'job.started', jobId: 'cell-1', kind: 'attack' });
+    emit({ type: 'job.progress', jobId: 'cell-1', kind: 'attack', step: 1, total: 4, fraction: 0.25, elapsedSeconds: 1, etaSeconds: 3 });
+    await settle();
+    expect(app.jobs['cell-1']?.state).toBe('running'); // the status bar shows it
+    const v = view(['attack']);
+    await settle();
+    expect(v.watch.jobId).toBeNull();
+  });
+
   it('pressing the open view\'s nav entry again bumps renav; another view changes the view only', () => {
     app.view = 'sessions';
     const before = app.renav;
