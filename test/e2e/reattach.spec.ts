@@ -95,7 +95,8 @@ test('the Sessions nav entry goes back to the list from an open session and from
   for (const name of ['reattach one', 'reattach two']) {
     const w = await store.create({ kind: 'audio-attack', name, params: {}, tags: [], environment: ENV });
     await w.writeArtifact('survival.json', JSON.stringify([{ survived: true, fileSha256: SHA, modelFile: '/models/speech-base/model.json' }]), 'json', 'survival re-check');
-    await w.finish({ survived: true, fileSha256: SHA });
+    // A summary value without spaces (an attack's params as JSON, as the attack job writes them) once widened the page past the card.
+    await w.finish({ survived: true, fileSha256: SHA, params: JSON.stringify({ binarySearchSteps: 4, maxIterations: 100, learningRate: 0.1, initialConst: 1, kappa: 0, abortEarly: true, objective: 'margin' }) });
     ids.push(w.manifest.id);
   }
   await page.setViewportSize({ width: 1024, height: 768 });
@@ -117,6 +118,8 @@ test('the Sessions nav entry goes back to the list from an open session and from
   await expect(digest).toHaveAttribute('title', new RegExp(SHA));
   const wide = await table.locator('.scroll').evaluate((e) => e.scrollWidth > e.clientWidth + 1);
   expect(wide, 'the survival table scrolls sideways at 1024 px').toBe(false);
+
+  expect(await page.locator('main').evaluate((m) => m.scrollWidth - m.clientWidth), 'the open session scrolls sideways at 1024 px').toBeLessThanOrEqual(1);
 
   await page.getByTestId('nav-sessions').click();
   await expect(page.getByTestId('sessions-table')).toBeVisible();
