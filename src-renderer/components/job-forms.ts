@@ -22,8 +22,8 @@ export const trainForm = {
     ['limit', 'testLimit', 'validationSplit', 'earlyStopPatience', 'seed', 'name'],
   ],
   labels: {
-    optimizer: 'optimizer', learningRate: 'learning rate', momentum: 'momentum (empty = 0.9)', nesterov: 'Nesterov',
-    decay: 'lr decay per step (empty = 0)', epochs: 'epochs', batchSize: 'batch size', engine: 'engine',
+    optimizer: 'optimizer', learningRate: 'learning rate', momentum: 'momentum', nesterov: 'Nesterov',
+    decay: 'lr decay per step', epochs: 'epochs', batchSize: 'batch size', engine: 'engine',
     limit: 'training images (empty = all)', testLimit: 'test images (empty = all)', validationSplit: 'validation split',
     earlyStopPatience: 'early stop patience (0 = off)', seed: 'seed', name: 'name',
   },

@@ -25,6 +25,11 @@ export function isOptional(schema: ParamsDescription, name: string): boolean {
   return !(schema.required ?? []).includes(name) && schema.properties?.[name]?.default === undefined;
 }
 
+/** The value the engine uses for an optional field left empty (its schema's absentDefault), as text; undefined when it has none. */
+export function absentText(p: JsonProp): string | undefined {
+  return p.absentDefault === undefined ? undefined : String(p.absentDefault);
+}
+
 /** Why `v` does not fit the field (completing "<name> must be ..."), or null. */
 export function checkField(p: JsonProp, v: unknown, optional = false): string | null {
   if (optional && (v === undefined || v === '' || (typeof v === 'number' && Number.isNaN(v)))) return null;

@@ -5,9 +5,10 @@
  *
  * Create it while a component initialises (it follows events for that component's lifetime).
  */
+import { untrack } from 'svelte';
 import type { ApiEvent } from '../../src-main/api/contract';
 import type { JobKind, JobParamsOf } from '../../src-main/api/jobs';
-import { app, isActive } from './state.svelte';
+import { app, isActive, type JobView } from './state.svelte';
 
 export type Point = { x: number; y: number };
 
@@ -18,9 +19,11 @@ export interface JobWatchOptions {
   /** The metrics collected as series; default: every metric the job reports. */
   metrics?: readonly string[];
   /**
-   * The job kinds the watch's form starts. A job of one of them still running or queued when the watch is made
-   * (its view or tab was left and opened again) is followed again: the form shows it, stays busy and can cancel it.
-   * Its series restart from there.
+   * The job kinds the watch's form starts. The latest job of one of them started from this page (app.followed) is
+   * followed again when the watch is made (its view or tab was left and opened again), and after a reload once
+   * the host's job list is read (app.jobsLoaded): a running one shows its progress, keeps the form busy and can
+   * be cancelled; one that ended meanwhile is reported to onEnd listeners as if its end had just come. Its
+   * series restart from there.
    */
   kinds?: readonly JobKind[];
 }
@@ -39,17 +42,37 @@ export class JobWatch {
 
   private readonly metrics: readonly string[] | undefined;
   private readonly endListeners = new Set<(e: JobEnd) => void>();
+  /** The followed job was taken up again (not started by this watch): its end may have come before its listeners. */
+  private resumed = false;
 
   constructor(options: JobWatchOptions = {}) {
     this.metrics = options.metrics;
     const kinds = options.kinds;
-    if (kinds) this.jobId = Object.values(app.jobs).filter((j) => kinds.includes(j.kind) && isActive(j.state)).at(-1)?.jobId ?? null;
+    if (kinds) {
+      this.resume(kinds);
+      // After a reload the host's jobs arrive after the views are made.
+      $effect(() => {
+        if (app.jobsLoaded) untrack(() => this.resume(kinds));
+      });
+    }
     $effect(() => app.subscribe((e) => this.onEvent(e)));
+  }
+
+  /** Follows the latest job of `kinds` started from this page (or running at a reload), unless the watch already follows one. */
+  private resume(kinds: readonly JobKind[]): void {
+    if (this.jobId) return;
+    const j = app.lastFollowed(kinds);
+    if (!j) return;
+    this.jobId = j.jobId;
+    this.resumed = true;
+    const end = endOf(j);
+    if (end) for (const l of this.endListeners) l(end);
   }
 
   /** Starts a job and follows it; false (with startError set) when the request was refused. */
   async start<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<boolean> {
     this.startError = null;
+    this.resumed = false;
     this.series = Object.fromEntries((this.metrics ?? []).map((k) => [k, []]));
     try {
       this.jobId = await app.startJob(kind, params);
@@ -64,9 +87,17 @@ export class JobWatch {
     if (this.jobId) void app.cancel(this.jobId);
   }
 
-  /** Calls `listener` when a job this watch started ends (finished, cancelled or failed); returns the unsubscribe. */
+  /**
+   * Calls `listener` when the job this watch follows ends (finished, cancelled or failed); returns the
+   * unsubscribe. A job taken up again that had already ended is reported at once.
+   */
   onEnd(listener: (e: JobEnd) => void): () => void {
     this.endListeners.add(listener);
+    // Registered from an $effect: what this reads must not become that effect's dependencies.
+    untrack(() => {
+      const end = this.resumed && this.jobId ? endOf(app.jobs[this.jobId]) : null;
+      if (end) listener(end);
+    });
     return () => this.endListeners.delete(listener);
   }
 
@@ -83,4 +114,13 @@ export class JobWatch {
       for (const l of this.endListeners) l(e);
     }
   }
+}
+
+/** The end event of a job that has ended, rebuilt from what the app knows of it (null while it runs or waits). */
+function endOf(j: JobView | undefined): JobEnd | null {
+  if (!j) return null;
+  if (j.state === 'finished') return { type: 'job.finished', jobId: j.jobId, kind: j.kind, result: j.result, session: j.session } as JobEnd;
+  if (j.state === 'cancelled') return { type: 'job.cancelled', jobId: j.jobId, kind: j.kind, result: j.result, session: j.session } as JobEnd;
+  if (j.state === 'failed' && j.error) return { type: 'job.failed', jobId: j.jobId, kind: j.kind, error: j.error, session: j.session };
+  return null;
 }

@@ -1,5 +1,5 @@
 /** App-wide state: backend info, the current view, jobs and their live progress. */
-import type { ApiEvent, AppInfo, JobState, ProgressEvent, SerializedErrorShape } from '../../src-main/api/contract';
+import type { ApiEvent, AppInfo, JobInfo, JobState, ProgressEvent, SerializedErrorShape } from '../../src-main/api/contract';
 import type { JobKind, JobParamsOf, JobStartInput } from '../../src-main/api/jobs';
 import type { JobResultOf } from '../../src-main/jobs/kinds';
 import { api } from './transport';
@@ -17,11 +17,13 @@ export type JobView<K extends JobKind = JobKind> = {
     session?: string;
     result?: JobResultOf<Kind>;
     error?: SerializedErrorShape;
+    /** The params it was started with, for a job started from this page (jobs.list does not report them). */
+    params?: JobParamsOf<Kind>;
   };
 }[K];
 
 /** The fields events update (kind and jobId are fixed when the job is first seen). */
-type JobPatch = { state?: JobState; progress?: ProgressEvent | null; session?: string; result?: unknown; error?: SerializedErrorShape };
+type JobPatch = { state?: JobState; progress?: ProgressEvent | null; session?: string; result?: unknown; error?: SerializedErrorShape; params?: unknown };
 
 type Listener = (e: ApiEvent) => void;
 
@@ -29,13 +31,26 @@ class AppState {
   info = $state.raw<AppInfo | null>(null);
   connectionError = $state<string | null>(null);
   view = $state<ViewId>('datasets');
+  /** Bumped when the nav entry of the view already open is pressed again: the view goes back to its start (e.g. Sessions to its list). */
+  renav = $state(0);
   /** Replaced (not mutated) on every event: cheap, and safe to hand to charts. */
   jobs = $state.raw<Record<string, JobView>>({});
   /** Bumped whenever the session store changes, so views reload. */
   sessionsVersion = $state(0);
   /** Set by views that want to open something elsewhere (e.g. a session in Sessions). */
   openSession = $state<string | null>(null);
+  /**
+   * True once the host's job list (jobs.list, the source of truth) has been read into `jobs`: after a
+   * reload, the jobs still running or queued on the host are known from then on, and views follow them again.
+   */
+  jobsLoaded = $state(false);
   private listeners = new Set<Listener>();
+  /**
+   * The jobs a view goes back to (JobWatch, Case studies): the ones started from this page, and after a reload
+   * the ones the host was still running or queueing. Jobs first seen through events were started elsewhere
+   * (a study's cells, the CLI): the status bar shows them, the forms do not take them up.
+   */
+  private followable = new Set<string>();
 
   running = $derived(Object.values(this.jobs).filter((j) => j.state === 'running'));
   /** Jobs waiting for a slot (the host runs at most --max-jobs at once), oldest first. */
@@ -50,6 +65,44 @@ class AppState {
     } catch (e) {
       this.connectionError = (e as Error).message;
     }
+    await this.loadJobs();
+  }
+
+  /** Goes to a view (the nav entries); pressing the open view's entry again bumps `renav`. */
+  go(view: ViewId): void {
+    if (this.view === view) this.renav++;
+    else this.view = view;
+  }
+
+  /**
+   * Reads the host's jobs (jobs.list) into `jobs`: the ones running or queued there (their last progress,
+   * their session) and the ones that ended. What events already told about a job is kept (it is newer).
+   */
+  async loadJobs(): Promise<void> {
+    try {
+      const listed = await api.call('jobs.list');
+      const known: Record<string, JobView> = {};
+      // jobs.list puts the running jobs first; oldest first here, as events add them.
+      for (const j of [...listed].sort((a, b) => (a.started < b.started ? -1 : a.started > b.started ? 1 : 0))) {
+        if (isActive(j.state)) this.followable.add(j.jobId);
+        known[j.jobId] = fromInfo(j);
+      }
+      this.jobs = { ...known, ...this.jobs };
+    } catch {
+      // The connection error (if any) is shown by start(); events still fill `jobs`.
+    }
+    this.jobsLoaded = true;
+  }
+
+  /** The jobs of `kinds` a view may take up again (started from this page, or running at a reload), oldest first. */
+  followed<K extends JobKind>(kinds: readonly K[]): JobView<K>[] {
+    // A job whose kind is one of `kinds` is a JobView of that kind (as job() narrows one).
+    return Object.values(this.jobs).filter((j) => (kinds as readonly JobKind[]).includes(j.kind) && this.followable.has(j.jobId)) as JobView<K>[];
+  }
+
+  /** The latest of them (undefined: none). */
+  lastFollowed<K extends JobKind>(kinds: readonly K[]): JobView<K> | undefined {
+    return this.followed(kinds).at(-1);
   }
 
   /** Lets a view follow events (e.g. a chart of one job's metrics). */
@@ -62,7 +115,8 @@ class AppState {
   async startJob<K extends JobKind>(kind: K, params: JobParamsOf<K>): Promise<string> {
     // { kind: K, params: JobParamsOf<K> } is one member of the jobs.start union; TS cannot see that for a generic K.
     const { jobId } = await api.call('jobs.start', { kind, params } as JobStartInput);
-    if (!this.jobs[jobId]) this.patch(jobId, kind, { state: 'running' });
+    this.followable.add(jobId);
+    this.patch(jobId, kind, this.jobs[jobId] ? { params } : { state: 'running', params });
     return jobId;
   }
 
@@ -111,6 +165,11 @@ class AppState {
     }
     for (const l of this.listeners) l(e);
   }
+}
+
+/** A job as jobs.list reports it, as the views see it. */
+function fromInfo(j: JobInfo): JobView {
+  return { jobId: j.jobId, kind: j.kind, state: j.state, progress: j.last ?? null, session: j.session, result: j.result, error: j.error } as JobView;
 }
 
 export const app = new AppState();

@@ -30,6 +30,10 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   await page.getByTestId('train-optimizer').selectOption('momentum');
   await expect(page.getByTestId('train-momentum')).toBeVisible();
   await expect(page.getByTestId('train-nesterov')).toBeVisible();
+  // An empty momentum means the engine's 0.9: shown from the job schema (absentDefault), not written in the label.
+  await expect(page.getByTestId('train-momentum')).toHaveValue('');
+  await expect(page.getByTestId('train-momentum')).toHaveAttribute('placeholder', '0.9');
+  await expect(page.locator('label', { has: page.getByTestId('train-momentum') })).not.toContainText('empty =');
   await page.getByTestId('train-optimizer').selectOption('adam');
   await page.getByTestId('train-limit').fill('600');
   await page.getByTestId('train-test-limit').fill('300');

@@ -14,6 +14,11 @@ export interface JsonProp {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   default?: unknown;
+  /**
+   * For an optional field without a zod default: the value the engine uses when it is left out (a field's
+   * `.meta({ absentDefault })`, e.g. train's momentum). A form leaves the field empty and shows this.
+   */
+  absentDefault?: unknown;
   description?: string;
   anyOf?: JsonProp[];
   items?: JsonProp;

@@ -45,17 +45,21 @@ import { learningRateAt } from '../onnx/train-optimizer';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
+/** What resolveOptions uses for an optimizer option left out: the one place these defaults are written. */
+export const OPTIMIZER_OPTION_DEFAULTS = { momentum: 0.9, nesterov: false, decay: 0 } as const;
+
 /**
  * The optimizer options of TrainOptions as zod fields, for the job schemas that expose them (api/jobs.ts):
- * their bounds are here and their defaults only in resolveOptions (absent = the default).
+ * their bounds are here; left out, resolveOptions uses OPTIMIZER_OPTION_DEFAULTS, which the fields carry as
+ * `absentDefault` in their JSON Schema (describeSchema) so that a form can show them without writing them again.
  */
 export const OPTIMIZER_OPTION_FIELDS = {
   /** Momentum coefficient of 'momentum'. Default 0.9. */
-  momentum: z.number().min(0).lt(1).optional(),
+  momentum: z.number().min(0).lt(1).optional().meta({ absentDefault: OPTIMIZER_OPTION_DEFAULTS.momentum }),
   /** Nesterov momentum for 'momentum' (C&W's training code). Default false. */
-  nesterov: z.boolean().optional(),
+  nesterov: z.boolean().optional().meta({ absentDefault: OPTIMIZER_OPTION_DEFAULTS.nesterov }),
   /** Keras's time-based decay per step: lr / (1 + decay t) (C&W's code: 1e-6). Default 0. */
-  decay: z.number().min(0).max(1).optional(),
+  decay: z.number().min(0).max(1).optional().meta({ absentDefault: OPTIMIZER_OPTION_DEFAULTS.decay }),
 };
 
 export interface EarlyStopOptions {
@@ -226,9 +230,9 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
   if (!['adam', 'sgd', 'momentum'].includes(optimizer)) throw badInput(`Unknown optimizer "${optimizer}": choose adam, sgd or momentum`);
   const learningRate = o.learningRate ?? (optimizer === 'adam' ? 0.001 : 0.01);
   if (!(learningRate > 0 && Number.isFinite(learningRate))) throw badInput(`learningRate must be > 0; got ${learningRate}`);
-  const momentum = o.momentum ?? 0.9;
+  const momentum = o.momentum ?? OPTIMIZER_OPTION_DEFAULTS.momentum;
   if (!(momentum >= 0 && momentum < 1)) throw badInput(`momentum must be in [0, 1); got ${momentum}`);
-  const decay = o.decay ?? 0;
+  const decay = o.decay ?? OPTIMIZER_OPTION_DEFAULTS.decay;
   if (!(decay >= 0 && Number.isFinite(decay))) throw badInput(`decay must be >= 0; got ${decay}`);
   const engine = o.engine ?? 'tfjs';
   if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`Unknown engine "${engine}": choose auto, onnx or tfjs`);
@@ -255,7 +259,7 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
     earlyStop = { patience, minDelta, monitor, restoreBest: o.earlyStop.restoreBest ?? false };
   }
   return {
-    optimizer, learningRate, momentum, nesterov: o.nesterov ?? false, decay, engine,
+    optimizer, learningRate, momentum, nesterov: o.nesterov ?? OPTIMIZER_OPTION_DEFAULTS.nesterov, decay, engine,
     batchSize: positiveInt(o.batchSize ?? 100, 'batchSize'),
     epochs: positiveInt(o.epochs ?? 1, 'epochs'),
     seed, shuffle: o.shuffle ?? true,

@@ -8,7 +8,8 @@ import type { z } from 'zod';
 import { jobParamsSchemas, type JobKind } from '../../../src-main/api/jobs';
 import { jobSchemas } from '../../../src-main/api/handlers';
 import { attackCatalog } from '../../../src-main/engine/attacks/registry';
-import { checkValues, initialValues, paramsToSend } from '../../../src-renderer/components/params-form';
+import { OPTIMIZER_OPTION_DEFAULTS } from '../../../src-main/engine/models/train';
+import { absentText, checkValues, initialValues, paramsToSend } from '../../../src-renderer/components/params-form';
 import { audioAttackForm, formFields, JOB_FORMS, trainForm } from '../../../src-renderer/components/job-forms';
 
 /** A job's params object schema (diagnostics wraps it in a default). */
@@ -84,5 +85,19 @@ describe('job forms built from the job schemas', () => {
     expect(pgd.defaults).not.toHaveProperty('stepSize');
     expect(paramsToSend(pgd.paramsJsonSchema, { ...pgd.defaults, stepSize: Number.NaN })).toEqual(pgd.defaults);
     expect(checkValues(pgd.paramsJsonSchema, { ...pgd.defaults, stepSize: -1 })).toEqual({ stepSize: 'greater than 0' });
+  });
+
+  it('the Train form writes no engine default in its labels: what an empty optimizer option means comes from the schema (absentDefault)', () => {
+    // A label once read 'momentum (empty = 0.9)': the engine's default written a second time.
+    for (const form of JOB_FORMS) expect(Object.values(form.labels).filter((l) => /empty = [-\d.]/.test(l)), form.kind).toEqual([]);
+    const props = described.train.properties!;
+    expect({ momentum: props.momentum.absentDefault, nesterov: props.nesterov.absentDefault, decay: props.decay.absentDefault }).toEqual(OPTIMIZER_OPTION_DEFAULTS);
+    expect(OPTIMIZER_OPTION_DEFAULTS).toEqual({ momentum: 0.9, nesterov: false, decay: 0 });
+    expect(absentText(props.momentum)).toBe('0.9');
+    expect(absentText(props.epochs)).toBeUndefined(); // a zod default is the field's starting value instead
+    // The fields stay empty (not sent); zod leaves them out and the engine fills them in.
+    const values = initialValues(described.train, formFields(trainForm));
+    expect([values.momentum, values.nesterov, values.decay]).toEqual([undefined, undefined, undefined]);
+    expect(paramsToSend(described.train, values)).not.toHaveProperty('momentum');
   });
 });
