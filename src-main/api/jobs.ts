@@ -8,6 +8,7 @@ import { DOWNLOADABLE } from '../engine/data/sources';
 import { goalSchema } from '../engine/attacks/types';
 import { ENGINE_REQUESTS } from '../engine/onnx/engines';
 import { OPTIMIZER_OPTION_FIELDS } from '../engine/models/train';
+import { AUGMENT_FIELD } from '../engine/models/augment';
 import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { EOT_DEFAULTS } from '../engine/audio/eot';
 import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
@@ -49,6 +50,8 @@ export const trainParams = z
     /** Evaluate on at most this many test images. */
     testLimit: z.number().int().min(10).optional(),
     validationSplit: z.number().min(0).max(0.5).default(0.1),
+    /** Augmentation of the training images, e.g. "shift:2" (random translations of up to 2 px); absent = none. */
+    augment: AUGMENT_FIELD,
     earlyStopPatience: z.number().int().min(0).max(100).default(0),
     seed: seed.default(1),
     /** For a set with only one file (e.g. IDX files with only t10k): how it is split, e.g. "first:8000"; refused for a set with its own train and test files. */

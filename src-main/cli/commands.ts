@@ -30,14 +30,14 @@ function finished(info: JobInfo): Record<string, unknown> {
 
 const train: Command = {
   summary: 'train a classifier on an image dataset (writes a session with the model)',
-  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--momentum X] [--nesterov] [--decay X] [--engine auto|onnx|tfjs] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
+  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--momentum X] [--nesterov] [--decay X] [--engine auto|onnx|tfjs] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--augment shift:K] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       dataset: { type: 'string' }, arch: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
       lr: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' }, decay: { type: 'string' },
       engine: { type: 'string' }, dropout: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
       'validation-split': { type: 'string' }, 'early-stop': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' },
-      name: { type: 'string' }, tag: { type: 'string', multiple: true },
+      name: { type: 'string' }, tag: { type: 'string', multiple: true }, augment: { type: 'string' },
     });
     if (!v.dataset) throw badInput('--dataset is required (mnist, fashion-mnist, cifar10 or a folder name)');
     if (!v.arch) throw badInput('--arch is required (cw-mnist, small-cnn, cw-cifar, mlp)');
@@ -56,6 +56,8 @@ const train: Command = {
       limit: num(v.limit, 'limit', { int: true, min: 10 }),
       testLimit: num(v['test-limit'], 'test-limit', { int: true, min: 10 }),
       validationSplit: num(v['validation-split'], 'validation-split', { min: 0, max: 0.5 }),
+      // augment: checked by the job's schema (engine/models/augment.ts).
+      augment: v.augment,
       earlyStopPatience: num(v['early-stop'], 'early-stop', { int: true, min: 0 }),
       seed: num(v.seed, 'seed', { int: true, min: 0 }),
       split: v.split, name: v.name, tags: v.tag,

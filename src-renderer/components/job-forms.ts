@@ -19,15 +19,16 @@ export const trainForm = {
   kind: 'train',
   rows: [
     ['optimizer', 'learningRate', 'momentum', 'nesterov', 'decay', 'epochs', 'batchSize', 'engine'],
-    ['limit', 'testLimit', 'validationSplit', 'earlyStopPatience', 'seed', 'name'],
+    ['limit', 'testLimit', 'validationSplit', 'augment', 'earlyStopPatience', 'seed', 'name'],
   ],
   labels: {
     optimizer: 'optimizer', learningRate: 'learning rate', momentum: 'momentum', nesterov: 'Nesterov',
     decay: 'lr decay per step', epochs: 'epochs', batchSize: 'batch size', engine: 'engine',
     limit: 'training images (empty = all)', testLimit: 'test images (empty = all)', validationSplit: 'validation split',
+    augment: 'augmentation (e.g. shift:2: random shifts of up to 2 px)',
     earlyStopPatience: 'early stop patience (0 = off)', seed: 'seed', name: 'name',
   },
-  testids: { optimizer: 'train-optimizer', momentum: 'train-momentum', nesterov: 'train-nesterov', epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine' },
+  testids: { optimizer: 'train-optimizer', momentum: 'train-momentum', nesterov: 'train-nesterov', epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine', augment: 'train-augment' },
 } as const satisfies JobForm;
 
 /** The audio attack's numbers (model, clip and target phrase have their own inputs). */

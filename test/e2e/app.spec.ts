@@ -37,6 +37,8 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   await page.getByTestId('train-optimizer').selectOption('adam');
   await page.getByTestId('train-limit').fill('600');
   await page.getByTestId('train-test-limit').fill('300');
+  // Augmentation: a field of the train job's schema, sent as typed and kept in the session's params.
+  await page.getByTestId('train-augment').fill('shift:1');
   await page.getByTestId('train-start').click();
   await expect(page.getByTestId('train-job')).toHaveAttribute('data-state', 'finished', { timeout: 180_000 });
   await expect(page.getByTestId('job-percent')).toHaveText('100%');
@@ -51,6 +53,7 @@ test('a small training job started from the UI reaches 100% and lands in Models 
   await expect(page.getByTestId('session-row').first()).toHaveAttribute('data-id', /-train-[0-9a-f]{4}$/);
   await page.getByTestId('session-row').first().click();
   await expect(page.getByTestId('session-detail')).toContainText('testAccuracy');
+  await expect(page.getByTestId('session-detail')).toContainText('shift:1');
   await page.screenshot({ path: 'test-results/views/session-detail.png', fullPage: true });
   void consoleErrors;
 });

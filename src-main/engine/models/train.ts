@@ -11,6 +11,8 @@
  *    and validation (e.g. the thermometer encoding); it trains no weights;
  *  - `forward(x, training)`: how logits are computed from a batch, in training and validation, when
  *    it is more than the model on (encoded) images.
+ * Data augmentation (`augment`, models/augment.ts: random translations) changes the pixels of each training
+ * batch as it is gathered, before the hooks and before either engine; it draws from its own seeded stream.
  * With a shard executor of several workers on the job's context, each step's gradient is computed
  * data-parallel on shards of the batch (models/train-shard.ts: same steps within float noise).
  * Each step runs inside tf.tidy, so tf.memory().numTensors stays flat across batches and epochs.
@@ -42,6 +44,7 @@ import { trainingBlocker } from '../onnx/export-train';
 import { ortStatus } from '../onnx/runtime';
 import { OrtTrainer } from '../onnx/trainer';
 import { learningRateAt } from '../onnx/train-optimizer';
+import { augmentBatch, checkAugment, type AugmentOptions } from './augment';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -120,6 +123,11 @@ export interface TrainOptions {
   validationBatchSize?: number;
   /** Minimum time between progress events within an epoch. Default 250 ms. */
   progressIntervalMs?: number;
+  /**
+   * Augmentation of the training batches (models/augment.ts), seeded by `seed`; validation is never
+   * augmented. Default: none.
+   */
+  augment?: AugmentOptions;
 }
 
 /** What hooks learn about the batch at hand. */
@@ -193,11 +201,11 @@ export interface TrainResult {
 
 export type ResolvedTrainOptions = Required<Pick<TrainOptions,
   'optimizer' | 'learningRate' | 'momentum' | 'nesterov' | 'decay' | 'engine' | 'batchSize' | 'epochs' | 'seed' | 'shuffle' | 'validationBatchSize' | 'progressIntervalMs'>>
-  & { validationSplit?: number; validationSet?: string; earlyStop?: Required<EarlyStopOptions>; limitBatches?: number; softTargets: boolean };
+  & { validationSplit?: number; validationSet?: string; earlyStop?: Required<EarlyStopOptions>; limitBatches?: number; softTargets: boolean; augment?: AugmentOptions };
 
 const OPTION_KEYS = new Set<string>([
   'optimizer', 'learningRate', 'momentum', 'nesterov', 'decay', 'engine', 'threads', 'batchSize', 'epochs', 'seed', 'validationSplit', 'validationSet',
-  'earlyStop', 'shuffle', 'limitBatches', 'targets', 'validationBatchSize', 'progressIntervalMs',
+  'earlyStop', 'shuffle', 'limitBatches', 'targets', 'validationBatchSize', 'progressIntervalMs', 'augment',
 ]);
 
 /** Re-exported for existing importers; the one implementation is engine/random.ts. */
@@ -246,6 +254,7 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
   if (o.targets !== undefined && o.targets.length !== n * k) {
     throw badInput(`targets has ${o.targets.length} values; expected ${n} images x ${k} classes = ${n * k}`);
   }
+  const augment = o.augment !== undefined ? checkAugment(o.augment) : undefined;
   const hasValidation = (o.validationSplit ?? 0) > 0 || o.validationSet !== undefined;
   let earlyStop: Required<EarlyStopOptions> | undefined;
   if (o.earlyStop) {
@@ -270,6 +279,7 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
     ...(earlyStop ? { earlyStop } : {}),
     ...(o.limitBatches !== undefined ? { limitBatches: positiveInt(o.limitBatches, 'limitBatches') } : {}),
     softTargets: o.targets !== undefined,
+    ...(augment && augment.shift > 0 ? { augment } : {}),
   };
 }
 
@@ -374,6 +384,8 @@ export async function trainClassifier(
   const rng = mulberry32(deriveSeed(o.seed, 202));
   // The dropout masks of ONNX Runtime steps.
   const maskRng = mulberry32(deriveSeed(o.seed, 303));
+  // The augmentation's draws (the same on both engines).
+  const augment = o.augment ? { options: o.augment, rng: mulberry32(deriveSeed(o.seed, 404)) } : null;
   // Data-parallel over the job's shard executor when it has several workers (models/train-shard.ts).
   const sharded = ortTrainer ? null : shardedTraining(model, lossFn, hooks.forward !== undefined, ctx);
 
@@ -401,8 +413,8 @@ export async function trainClassifier(
         const info: BatchInfo = { phase: 'train', epoch, step: step + 1, index: b, indices: idx, labels: labelsAt(trainSet.labels, idx) };
         if (o.decay > 0 && !ortTrainer) setLearningRate(optimizer, learningRateAt(o, step));
         const { loss, correct, size } = ortTrainer
-          ? ortStep(ortTrainer, trainSet, info, k, targets, maskRng)
-          : await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model });
+          ? ortStep(ortTrainer, trainSet, info, k, targets, maskRng, augment)
+          : await trainStep(vars, optimizer, forward, lossFn, hooks, trainSet, info, k, targets, sharded && { plan: sharded, model }, augment);
         step++;
         trainMs += performance.now() - stepStart;
         if (!Number.isFinite(loss)) {
@@ -484,17 +496,28 @@ export async function trainClassifier(
   return result;
 }
 
+/** The augmentation of a run and its seeded stream of draws. */
+type BatchAugment = { options: AugmentOptions; rng: () => number } | null;
+
+/** The pixels of a training batch (n x h x w x c), augmented when the run augments. */
+function trainingPixels(set: ImageSet, indices: Int32Array, augment: BatchAugment): Float32Array {
+  const d = set.shape[0] * set.shape[1] * set.shape[2];
+  const x = new Float32Array(indices.length * d);
+  for (let i = 0; i < indices.length; i++) x.set(set.images.subarray(indices[i] * d, (indices[i] + 1) * d), i * d);
+  if (augment) augmentBatch(x, indices.length, set.shape, augment.options, augment.rng);
+  return x;
+}
+
 /** One step on ONNX Runtime (see the module comment); returns the batch loss, correct count and size. */
 function ortStep(
   trainer: OrtTrainer, set: ImageSet, info: BatchInfo, k: number, targets: Float32Array | undefined, maskRng: () => number,
+  augment: BatchAugment,
 ): { loss: number; correct: number; size: number } {
   const n = info.indices.length;
-  const d = set.shape[0] * set.shape[1] * set.shape[2];
-  const x = new Float32Array(n * d);
+  const x = trainingPixels(set, info.indices, augment);
   const y = new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
     const j = info.indices[i];
-    x.set(set.images.subarray(j * d, (j + 1) * d), i * d);
     if (targets) y.set(targets.subarray(j * k, (j + 1) * k), i * k);
     else y[i * k + set.labels[j]] = 1;
   }
@@ -516,9 +539,9 @@ function ortStep(
 async function trainStep(
   vars: tf.Variable[], optimizer: tf.Optimizer, forward: NonNullable<TrainHooks['forward']>, lossFn: LossFn,
   hooks: TrainHooks, set: ImageSet, info: BatchInfo, k: number, targets: Float32Array | undefined,
-  sharded: { plan: ShardedTraining; model: tf.LayersModel } | null,
+  sharded: { plan: ShardedTraining; model: tf.LayersModel } | null, augment: BatchAugment,
 ): Promise<{ loss: number; correct: number; size: number }> {
-  const x = gatherImages(set, info.indices);
+  const x = augment ? tf.tensor4d(trainingPixels(set, info.indices, augment), [info.indices.length, ...set.shape]) : gatherImages(set, info.indices);
   const y = gatherTargets(set.labels, info.indices, k, targets);
   let bx: tf.Tensor4D = x, by: tf.Tensor2D = y;
   let preds: tf.Tensor | null = null;

@@ -6,7 +6,7 @@
 import { trainParams, type TrainParams } from '../../api/jobs';
 import { loadConfinedDataset } from '../confine';
 import { keepPartial } from '../../engine/context';
-import { buildModel, evaluate, saveModel, trainClassifier } from '../../engine/models';
+import { buildModel, evaluate, parseAugment, saveModel, trainClassifier } from '../../engine/models';
 import type { JobHandler } from '../types';
 import { openSession, runInSession, trainedModelOutcome } from '../session-env';
 
@@ -50,6 +50,7 @@ export const train = (async (raw, ctx, env) => {
         seed: p.seed,
         validationSplit: p.validationSplit > 0 ? p.validationSplit : undefined,
         earlyStop: p.earlyStopPatience > 0 ? { patience: p.earlyStopPatience, restoreBest: true } : undefined,
+        ...(p.augment !== undefined ? { augment: parseAugment(p.augment) } : {}),
       }, {
         onBatch: (row) => writer.appendMetric('train', { ...row }),
         onEpoch: (row) => writer.appendMetric('epochs', { ...row }),
