@@ -102,6 +102,8 @@ export const test = base.extend<{ consoleErrors: string[] }, { host: HostFixture
     const errors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     page.on('pageerror', (e) => errors.push(e.message));
+    // The console's "Failed to load resource" does not say which: the failed response's URL does.
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} ${(r.request().postData() ?? "").slice(0, 200)}`); });
     await use(errors);
     expect(errors, 'errors in the browser console').toEqual([]);
   },
