@@ -17,15 +17,10 @@ import type { JobInfo } from '../api/contract';
 import { trainSpeechModel } from '../engine/audio/train';
 import { fsddDir } from '../engine/audio/fsdd';
 import { initBackend } from '../engine/backend';
+import type { EngineTrainingRow } from './bench-engine-train';
 
-export interface SpeechTrainingRow {
-  suite: 'engine';
-  benchmark: string;
-  metric: string;
-  value: string;
-  target?: string;
-  met?: boolean;
-}
+/** The engine suite's row (bench-engine-train.ts declares it once). */
+export type SpeechTrainingRow = EngineTrainingRow;
 
 export async function speechTrainingRows(c: CliContext, quick: boolean): Promise<SpeechTrainingRow[]> {
   const common = { arch: 'speech-large', epochs: 1, utterances: quick ? 64 : 480, batchSize: 16, learningRate: 0.002, seed: 1 } as const;

@@ -8,14 +8,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { modelSha256, saveModel } from '../../../src-main/engine/models/io';
 import type { AttackBatchTask } from '../../../src-main/engine/attacks/base';
 import { NatsShardExecutor } from '../../../src-main/jobs/cluster/executor';
 import { ClusterWorker } from '../../../src-main/jobs/cluster/cluster-worker';
 import { startNatsServer, type NatsTestServer } from './nats-server';
+import { linearModelTask } from './linear-task';
 
 const TIMINGS = { ackWaitMs: 3000, maxDeliver: 3 };
 let server: NatsTestServer;
@@ -26,14 +25,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   tmp = mkdtempSync(join(tmpdir(), 'advlab-restart-'));
   await initBackend('wasm');
-  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
-  await saveModel(model, join(tmp, 'model'), { arch: 'test-linear' });
-  model.dispose();
-  const modelJson = join(tmp, 'model', 'model.json');
-  task = {
-    classifier: { kind: 'saved', modelJson, sha256: await modelSha256(modelJson), gradient: 'real' },
-    attack: 'fgsm', params: { eps: 0.1 }, images: new Float32Array(2 * 784).fill(0.5), shape: [2, 28, 28, 1], labels: new Int32Array([1, 2]), targets: null, batch: 0,
-  };
+  task = await linearModelTask(tmp);
 });
 afterAll(async () => {
   await server?.dispose();
