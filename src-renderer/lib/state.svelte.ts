@@ -87,7 +87,12 @@ class AppState {
         if (isActive(j.state)) this.followable.add(j.jobId);
         known[j.jobId] = fromInfo(j);
       }
-      this.jobs = { ...known, ...this.jobs };
+      // Per job: events seen while the list was on its way are newer, but a progress event does not carry the
+      // session or the result, so what the list knows fills what they left out (a case study's card finds its
+      // job after a reload through the session).
+      const merged: Record<string, JobView> = { ...known };
+      for (const [id, v] of Object.entries(this.jobs)) merged[id] = known[id] ? mergeJobViews(known[id], v) : v;
+      this.jobs = merged;
     } catch {
       // The connection error (if any) is shown by start(); events still fill `jobs`.
     }
@@ -168,6 +173,13 @@ class AppState {
 }
 
 /** A job as jobs.list reports it, as the views see it. */
+/** `newer` over `listed`, field by field: a field `newer` leaves undefined keeps the listed value. */
+export function mergeJobViews(listed: JobView, newer: JobView): JobView {
+  const out: Record<string, unknown> = { ...listed };
+  for (const [k, v] of Object.entries(newer)) if (v !== undefined && v !== null) out[k] = v;
+  return out as JobView;
+}
+
 function fromInfo(j: JobInfo): JobView {
   return { jobId: j.jobId, kind: j.kind, state: j.state, progress: j.last ?? null, session: j.session, result: j.result, error: j.error } as JobView;
 }

@@ -11,12 +11,17 @@ import type { ApiEvent, JobInfo, ProgressEvent } from '../../../src-main/api/con
 let listed: JobInfo[] = [];
 let emit: (e: ApiEvent) => void = () => undefined;
 let nextId = 1;
+/** jobs.list answers once this resolves (a slow answer: events come first). */
+let listGate: Promise<void> = Promise.resolve();
 
 vi.mock('../../../src-renderer/lib/transport', () => ({
   api: {
     call: async (method: string) => {
       if (method === 'app.info') return { transport: 'http' };
-      if (method === 'jobs.list') return listed;
+      if (method === 'jobs.list') {
+        await listGate;
+        return listed;
+      }
       if (method === 'jobs.start') return { jobId: `started-${nextId++}` };
       throw new Error(`unexpected ${method}`);
     },
@@ -83,6 +88,25 @@ describe('views follow running jobs again', () => {
     await settle();
     expect(v.watch.job?.state).toBe('finished');
     expect(v.ends.map((e) => e.type)).toEqual(['job.finished']);
+  });
+
+  it('after a reload, a progress event that comes before jobs.list answers keeps what the list knows (the session a case study\'s card needs)', async () => {
+    listed = [{ jobId: 'run', kind: 'recipe', state: 'running', started: '2026-01-01T00:02:00Z', session: 's-recipe', last: { ...progress('run', 2), kind: 'recipe' } } as JobInfo];
+    let open!: () => void;
+    listGate = new Promise((r) => (open = r));
+    const starting = app.start();
+    await settle();
+    emit({ ...progress('run', 5), kind: 'recipe' });
+    await settle();
+    expect(app.jobs.run?.session).toBeUndefined(); // the event alone does not say
+    open();
+    await starting;
+    await settle();
+    listGate = Promise.resolve();
+    expect(app.jobs.run?.session).toBe('s-recipe');
+    expect(app.jobs.run?.progress?.step).toBe(5); // the event is newer than the list's last progress
+    expect(app.jobs.run?.state).toBe('running');
+    expect(app.followed(['recipe']).map((j) => j.jobId)).toEqual(['run']);
   });
 
   it('a job that ended before the page was opened is not taken up; the finished one listed keeps its result', async () => {
