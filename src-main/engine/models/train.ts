@@ -41,7 +41,8 @@ import { shardSizes, shardedStep, shardedTraining, type ShardableTransform, type
 import type { EngineInfo } from './classifier';
 import type { EngineRequest } from '../onnx/engines';
 import { trainingBlocker } from '../onnx/export-train';
-import { ortStatus } from '../onnx/runtime';
+import { chooseTrainingEngine } from '../onnx/train-engine';
+import { UnsupportedLayerError } from '../onnx/export';
 import { OrtTrainer } from '../onnx/trainer';
 import { learningRateAt } from '../onnx/train-optimizer';
 import { augmentBatch, checkAugment, type AugmentOptions } from './augment';
@@ -304,27 +305,18 @@ function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
 async function trainingEngine(
   model: tf.LayersModel, o: ResolvedTrainOptions, hooks: TrainHooks, lossFn: LossFn, threads: number | undefined, ctx: JobContext,
 ): Promise<{ trainer: OrtTrainer | null; info: EngineInfo }> {
-  if (o.engine === 'tfjs') return { trainer: null, info: { engine: 'tfjs', reason: 'requested (engine tfjs)' } };
   let blocker: string | null = null;
   if (hooks.transformBatch) blocker = 'a batch transform (e.g. adversarial examples) trains on tfjs';
   else if (hooks.encode || hooks.forward) blocker = 'an encode or forward hook trains on tfjs';
   else if (!lossFn.spec) blocker = 'a loss without a spec trains on tfjs';
   else if (ctx.shards?.where === 'cluster' && o.engine === 'auto') blocker = "auto: the job's shards go to a cluster, whose workers run tfjs";
-  if (blocker === null) {
-    const status = ortStatus();
-    if (!status.available) blocker = status.reason;
-  }
-  if (blocker === null) {
-    const why = trainingBlocker(model, lossFn.spec);
-    if (why !== null) blocker = `exporter: ${why}`;
-  }
-  if (blocker !== null) {
-    if (o.engine === 'onnx') throw new AdvlabError('UNSUPPORTED', `engine onnx: ${blocker}`, { engine: 'onnx' });
-    return { trainer: null, info: { engine: 'tfjs', reason: blocker } };
-  }
-  const reason = o.engine === 'onnx' ? 'requested (engine onnx)' : 'auto: every layer is exported for training';
-  const trainer = await OrtTrainer.create(model, o, { loss: lossFn.spec, reason, ...(threads ? { threads } : {}) });
-  return { trainer, info: trainer.engine };
+  const spec = lossFn.spec;
+  return chooseTrainingEngine(o.engine, blocker, async (reason) => {
+    // The exporter's verdict before building anything: an unsupported layer falls back (auto) or is refused (onnx).
+    const why = trainingBlocker(model, spec!);
+    if (why !== null) throw new UnsupportedLayerError(why);
+    return OrtTrainer.create(model, o, { loss: spec!, reason, ...(threads ? { threads } : {}) });
+  });
 }
 
 function splitIndices(n: number, fraction: number, seed: number): { train: Int32Array; val: Int32Array } {

@@ -8,12 +8,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { EngineInfo } from '../models/classifier';
-import { AdvlabError } from '../errors';
 import type { EngineRequest } from './engines';
 import { exportSequenceTraining, type SequenceTrainingGraphs } from './export-seq-train';
-import { UnsupportedLayerError } from './export';
+import { chooseTrainingEngine } from './train-engine';
 import { JsOptimizer, type OptimizerSpec } from './train-optimizer';
-import { defaultThreads, ortStatus, OrtSession, type OrtData, type OrtType } from './runtime';
+import { defaultThreads, OrtSession, type OrtData, type OrtType } from './runtime';
 
 /** The loss of a step on the logits [n, T', C]: its value and d value / d logits (same layout). */
 export type LogitsLoss = (logits: Float32Array, dims: [number, number, number]) => { loss: number; grad: Float32Array };
@@ -126,24 +125,6 @@ export class OrtSequenceTrainer {
 export async function sequenceTrainingEngine(
   network: tf.LayersModel, request: EngineRequest, spec: OptimizerSpec, where: { threads?: number; shardsTo?: 'pool' | 'cluster' } = {},
 ): Promise<{ trainer: OrtSequenceTrainer | null; info: EngineInfo }> {
-  if (request === 'tfjs') return { trainer: null, info: { engine: 'tfjs', reason: 'requested (engine tfjs)' } };
-  let blocker: string | null = null;
-  if (where.shardsTo === 'cluster' && request === 'auto') blocker = "auto: the job's shards go to a cluster, whose workers run tfjs";
-  if (blocker === null) {
-    const status = ortStatus();
-    if (!status.available) blocker = status.reason;
-  }
-  const reason = request === 'onnx' ? 'requested (engine onnx)' : 'auto: every layer is exported for training';
-  let trainer: OrtSequenceTrainer | null = null;
-  if (blocker === null) {
-    try {
-      trainer = await OrtSequenceTrainer.create(network, spec, { reason, ...(where.threads ? { threads: where.threads } : {}) });
-    } catch (e) {
-      if (!(e instanceof UnsupportedLayerError)) throw e;
-      blocker = `exporter: ${e.message}`;
-    }
-  }
-  if (trainer) return { trainer, info: trainer.engine };
-  if (request === 'onnx') throw new AdvlabError('UNSUPPORTED', `engine onnx: ${blocker}`, { engine: 'onnx' });
-  return { trainer: null, info: { engine: 'tfjs', reason: blocker as string } };
+  const blocker = where.shardsTo === 'cluster' && request === 'auto' ? "auto: the job's shards go to a cluster, whose workers run tfjs" : null;
+  return chooseTrainingEngine(request, blocker, (reason) => OrtSequenceTrainer.create(network, spec, { reason, ...(where.threads ? { threads: where.threads } : {}) }));
 }
