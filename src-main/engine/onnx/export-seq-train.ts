@@ -159,14 +159,3 @@ export function exportSequenceTraining(m: tf.LayersModel): SequenceTrainingGraph
   const backward = protoOf(b, 'advlab_seq_train_backward', bwd, [valueInfo('dlogits', logitsDims), ...savedInfos, ...backwardInputs.map(inputInfo)], weights.map((v, i) => valueInfo(`g${i}`, v.shape)));
   return { forward, backward, saved, backwardInputs, featureDim: d, classes: ch, stride, weights, masks, layers: desc };
 }
-
-/** Why a sequence network cannot train on ONNX Runtime, or null when it can. */
-export function sequenceTrainingBlocker(m: tf.LayersModel): string | null {
-  try {
-    exportSequenceTraining(m);
-    return null;
-  } catch (e) {
-    if (e instanceof UnsupportedLayerError) return e.message;
-    throw e;
-  }
-}

@@ -18,7 +18,8 @@ import {
   SpeechModel, evaluateSpeech, readWavFile, stackSignals, trainSpeechModel, type ClipCache, type SpeechBatchRow, type SpeechTrainResult,
 } from '../../../src-main/engine/audio';
 import { clipByGlobalNorm, speechStepEngine, type SpeechBatch, type SpeechStepEngine } from '../../../src-main/engine/audio/train';
-import { exportSequenceTraining, sequenceTrainingBlocker } from '../../../src-main/engine/onnx/export-seq-train';
+import { exportSequenceTraining } from '../../../src-main/engine/onnx/export-seq-train';
+import { UnsupportedLayerError } from '../../../src-main/engine/onnx/export';
 import { tinySpeechModel, TINY_WORDS } from '../audio/tiny-speech';
 import { DATA } from '../helpers';
 
@@ -169,9 +170,12 @@ describe('speech training on ONNX Runtime vs tfjs', () => {
       m.dispose();
     }
     const lstm = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [null, 8], filters: 4, kernelSize: 3, padding: 'same' }), tf.layers.dropout({ rate: 0.2 })] });
-    expect(sequenceTrainingBlocker(lstm)).toMatch(/dropout is not exported for sequence training/);
+    // The exporter's refusal is an UnsupportedLayerError: what chooseTrainingEngine falls back on (auto) or refuses with (onnx).
+    expect(() => exportSequenceTraining(lstm)).toThrow(UnsupportedLayerError);
+    expect(() => exportSequenceTraining(lstm)).toThrow(/dropout is not exported for sequence training/);
     const dilated = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [null, 8], filters: 4, kernelSize: 3, padding: 'same', dilationRate: 2 })] });
-    expect(sequenceTrainingBlocker(dilated)).toMatch(/dilated/);
+    expect(() => exportSequenceTraining(dilated)).toThrow(UnsupportedLayerError);
+    expect(() => exportSequenceTraining(dilated)).toThrow(/dilated/);
     tf.dispose([lstm, dilated].flatMap((x) => x.weights.map((w) => w.read())));
   });
 });
