@@ -50,7 +50,7 @@ export const trainParams = z
     /** Evaluate on at most this many test images. */
     testLimit: z.number().int().min(10).optional(),
     validationSplit: z.number().min(0).max(0.5).default(0.1),
-    /** Augmentation of the training images, e.g. "shift:2" (random translations of up to 2 px); absent = none. */
+    /** Augmentation of the training images, e.g. "shift:2" (random translations of up to 2 px) or "shift:2,rotate:10,scale:0.1"; absent = none. */
     augment: AUGMENT_FIELD,
     earlyStopPatience: z.number().int().min(0).max(100).default(0),
     seed: seed.default(1),

@@ -30,7 +30,7 @@ function finished(info: JobInfo): Record<string, unknown> {
 
 const train: Command = {
   summary: 'train a classifier on an image dataset (writes a session with the model)',
-  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--momentum X] [--nesterov] [--decay X] [--engine auto|onnx|tfjs] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--augment shift:K] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
+  usage: 'advlab train --dataset NAME --arch cw-mnist|small-cnn|cw-cifar|mlp [--epochs N] [--batch-size N] [--lr X] [--optimizer adam|sgd|momentum] [--momentum X] [--nesterov] [--decay X] [--engine auto|onnx|tfjs] [--dropout X] [--limit N] [--test-limit N] [--validation-split X] [--augment shift:K[,rotate:D][,scale:S][,elastic:A[:SIGMA]]] [--early-stop N] [--seed N] [--split first:N|last:N|random:P%[:SEED] (a set with only one file)] [--name TEXT] [--tag T]... [--json]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       dataset: { type: 'string' }, arch: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },

@@ -13,7 +13,7 @@ export {
   type TrainHooks, type BatchRow, type EpochRow, type TrainResult, trainClassifier, mulberry32,
 } from './train';
 export { type BatchInfo } from './batches';
-export { type AugmentOptions, augmentBatch, parseAugment, shiftImage } from './augment';
+export { type AugmentOptions, augmentBatch, augments, elasticField, parseAugment, shiftImage, warpImage } from './augment';
 export { type LossFn, crossEntropyLoss, distillationLoss } from './losses';
 export {
   type EvalOptions, type EvalResult, type Images, type ModelLike,

@@ -11,7 +11,7 @@
  *    and validation (e.g. the thermometer encoding); it trains no weights;
  *  - `forward(x, training)`: how logits are computed from a batch, in training and validation, when
  *    it is more than the model on (encoded) images.
- * Data augmentation (`augment`, models/augment.ts: random translations) changes the pixels of each training
+ * Data augmentation (`augment`, models/augment.ts: random shifts, rotations, scalings, elastic distortions) changes the pixels of each training
  * batch as it is gathered, before the hooks and before either engine; it draws from its own seeded stream.
  * With a shard executor of several workers on the job's context, each step's gradient is computed
  * data-parallel on shards of the batch (models/train-shard.ts: same steps within float noise).
@@ -45,7 +45,7 @@ import { chooseTrainingEngine } from '../onnx/train-engine';
 import { UnsupportedLayerError } from '../onnx/export';
 import { OrtTrainer } from '../onnx/trainer';
 import { learningRateAt } from '../onnx/train-optimizer';
-import { augmentBatch, checkAugment, type AugmentOptions } from './augment';
+import { augmentBatch, augments, checkAugment, type AugmentOptions } from './augment';
 
 export type OptimizerName = 'adam' | 'sgd' | 'momentum';
 
@@ -280,7 +280,7 @@ function resolveOptions(o: TrainOptions, n: number, k: number): ResolvedTrainOpt
     ...(earlyStop ? { earlyStop } : {}),
     ...(o.limitBatches !== undefined ? { limitBatches: positiveInt(o.limitBatches, 'limitBatches') } : {}),
     softTargets: o.targets !== undefined,
-    ...(augment && augment.shift > 0 ? { augment } : {}),
+    ...(augment && augments(augment) ? { augment } : {}),
   };
 }
 
