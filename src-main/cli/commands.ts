@@ -469,7 +469,7 @@ const audioCmd: Command = {
         const out = {
           session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
-          alignmentMargin: r.alignmentMargin ?? null,
+          alignmentMargin: r.alignmentMargin ?? null, stopReason: r.stopReason ?? null,
           survived: r.survived ?? null, secondCopyTranscript: r.secondCopyTranscript ?? null,
           ...(r.stage2 ? {
             stage2: {

@@ -172,6 +172,8 @@ export interface AudioAttackRow {
   [k: string]: number;
 }
 
+export type AudioAttackStopReason = 'budget' | 'first-success' | 'tau-floor' | 'cancelled';
+
 export interface AudioAttackResult {
   mode: 'targeted' | 'untargeted';
   success: boolean;
@@ -205,6 +207,12 @@ export interface AudioAttackResult {
   firstSuccessIteration: number | null;
   /** Successful checks (each one lowered tau). */
   successes: number;
+  /**
+   * Why the optimisation ended: 'budget' (every iteration run; `success` says whether the goal was reached),
+   * 'first-success' (stopAtFirstSuccess), 'tau-floor' (the bound fell below one 16-bit step: nothing quieter
+   * can be stored), 'cancelled'.
+   */
+  stopReason: AudioAttackStopReason;
   seconds: number;
   history: AudioAttackRow[];
   options: ResolvedAudioAttackOptions;
@@ -423,6 +431,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   let firstSuccessIteration: number | null = null;
   let iterations = 0;
   let cancelled = false;
+  let stopReason: AudioAttackStopReason = 'budget';
   const history: AudioAttackRow[] = [];
   const noiseStd = o.noiseLsb * LSB;
 
@@ -486,9 +495,15 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
         metrics: { loss, ctc, dbx: Number.isFinite(dbxNow) ? dbxNow : -200, tau, ...(best ? { bestDbx: best.dbx } : {}) },
         message: `iteration ${it}: "${text}"${best ? `, best dB_x ${best.dbx.toFixed(1)}` : ''}`,
       });
-      if (best && o.stopAtFirstSuccess) break;
+      if (best && o.stopAtFirstSuccess) {
+        stopReason = 'first-success';
+        break;
+      }
       // Below one step of 16-bit audio nothing quieter can be stored.
-      if (tau < LSB) break;
+      if (tau < LSB) {
+        stopReason = 'tau-floor';
+        break;
+      }
     }
   } finally {
     tf.dispose([x, lo, hi, delta]);
@@ -529,6 +544,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
     successIteration: best?.iteration ?? null,
     firstSuccessIteration,
     successes,
+    stopReason: cancelled ? 'cancelled' : stopReason,
     seconds: (performance.now() - t0) / 1000,
     history,
     options: o,

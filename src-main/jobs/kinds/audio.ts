@@ -274,6 +274,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         successIteration: r.successIteration,
         ...(r.unseenSymbols.length ? { unseenSymbols: r.unseenSymbols.join('') } : {}),
         successes: r.successes,
+        stopReason: r.stopReason,
         seconds: r.seconds,
         tau: r.tau,
         sampleRate: r.sampleRate,

@@ -85,7 +85,7 @@ describe('alignmentMargin in the audio-attack job', () => {
     };
     const on = cli(['--target', 'three', '--iterations', '10', '--alignment-margin', '0.5']);
     expect(on.status).toBe(0);
-    expect(on.json).toMatchObject({ alignmentMargin: 0.5 });
+    expect(on.json).toMatchObject({ alignmentMargin: 0.5, stopReason: 'budget', iterations: 10 });
     const params = JSON.parse(readFileSync(join(sessions, on.json.session as string, 'manifest.json'), 'utf8')).params;
     expect(params.alignmentMargin).toBe(0.5);
     const none = cli(['--target', 'three', '--iterations', '10', '--alignment-margin', 'none']);

@@ -90,6 +90,16 @@ describe('the attack loop', () => {
     });
   }
 
+  it('says why it stopped: the whole budget (reached or not), or the first success when asked', async () => {
+    const spent = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 120 });
+    expect(spent).toMatchObject({ stopReason: 'budget', iterations: 120, success: true });
+    const first = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 120, stopAtFirstSuccess: true });
+    expect(first).toMatchObject({ stopReason: 'first-success', success: true });
+    expect(first.iterations).toBe(first.firstSuccessIteration);
+    const missed = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'two', iterations: 10, learningRate: 1e-6 });
+    expect(missed).toMatchObject({ stopReason: 'budget', iterations: 10, success: false });
+  });
+
   it('refuses a bad margin or one without a target', async () => {
     await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', alignmentMargin: -1 })).rejects.toThrow(/alignmentMargin must be a non-negative number/);
     await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: null, alignmentMargin: 1 })).rejects.toThrow(/alignment loss needs a target/);
