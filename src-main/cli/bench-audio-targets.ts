@@ -44,6 +44,8 @@ export interface AudioTargetsFlags {
   lr?: string;
   tau0?: string;
   alignmentMargin?: string;
+  /** End an attack this many checks after its last success without another (engine/audio/attack.ts `patience`). */
+  patience?: string;
   /** JSON-lines file of finished attacks (resumed from). */
   rows?: string;
 }
@@ -164,6 +166,7 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   const engine = o.engine ?? 'auto';
   if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`--engine must be auto, onnx or tfjs, got "${engine}"`);
   const learningRate = optionalNumber(o.lr, '--lr'), tau0 = optionalNumber(o.tau0, '--tau0');
+  const patience = o.patience === undefined ? undefined : positiveInt(o.patience, '--patience', 1);
   const alignmentMargin = o.alignmentMargin === undefined || o.alignmentMargin === 'none' ? undefined : optionalNumber(o.alignmentMargin, '--alignment-margin');
   const targets = ALPHABET_TARGETS.slice(0, nTargets);
   const { path, name } = speechModelPath(o.speechModel);
@@ -191,14 +194,14 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   try {
     const clips = await targetsClips({ model, targets, corpusDir: corpus, fsddDir: fsdd, synthesized: nSynth, real: nReal });
     if (!shard) for (const k of clips) c.out.info(`clip ${k.id}: ${k.kind}, ${k.source}, ${(k.samples.length / k.sampleRate).toFixed(2)} s, "${k.transcript}"`);
-    const attack = { ...(learningRate !== undefined ? { learningRate } : {}), ...(tau0 !== undefined ? { tau0 } : {}), ...(o.alignmentMargin === 'none' ? { alignmentMargin: null } : alignmentMargin !== undefined ? { alignmentMargin } : {}) };
+    const attack = { ...(learningRate !== undefined ? { learningRate } : {}), ...(tau0 !== undefined ? { tau0 } : {}), ...(o.alignmentMargin === 'none' ? { alignmentMargin: null } : alignmentMargin !== undefined ? { alignmentMargin } : {}), ...(patience !== undefined ? { patience } : {}) };
     // What makes two runs' rows interchangeable: the model's bytes, the clips' samples, the targets and every attack setting.
     const clipDigest = createHash('sha256');
     for (const k of clips) clipDigest.update(k.id).update(new Uint8Array(k.samples.buffer, k.samples.byteOffset, k.samples.byteLength));
     const settings = createHash('sha256').update(JSON.stringify({ sha, clips: clipDigest.digest('hex'), targets, iterations, attack, engine })).digest('hex').slice(0, 16);
     if (processes > 1 && !shard) {
       const pass = ['--clips', String(nClips), '--targets', String(nTargets), '--iterations', String(iterations), '--corpus', corpus, '--engine', engine, '--speech-model', path,
-        ...(o.lr ? ['--lr', o.lr] : []), ...(o.tau0 ? ['--tau0', o.tau0] : []), ...(o.alignmentMargin ? ['--alignment-margin', o.alignmentMargin] : []), '--data', dirname(dirname(fsdd)), '--rows', rowsFile];
+        ...(o.lr ? ['--lr', o.lr] : []), ...(o.tau0 ? ['--tau0', o.tau0] : []), ...(o.alignmentMargin ? ['--alignment-margin', o.alignmentMargin] : []), ...(o.patience ? ['--patience', o.patience] : []), '--data', dirname(dirname(fsdd)), '--rows', rowsFile];
       const earlier = readTargetsRows(rowsFile, settings).length;
       c.out.info(`rows file ${rowsFile} (settings ${settings}, model sha256 ${sha}): ${earlier} of ${clips.length * targets.length} attacks already there${earlier ? ', not run again' : ''}`);
       result = summarizeTargets(await runChildren(c, processes, pass), iterations);
@@ -210,6 +213,11 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
       const done = readTargetsRows(rowsFile, settings);
       if (!shard) c.out.info(`rows file ${rowsFile} (settings ${settings}, model sha256 ${sha}): ${done.length} of ${clips.length * targets.length} attacks already there${done.length ? ', not run again' : ''}`);
       mkdirSync(dirname(rowsFile), { recursive: true });
+      // A run stopped mid-write leaves a line cut short: the next row starts on a line of its own.
+      if (existsSync(rowsFile)) {
+        const text = readFileSync(rowsFile, 'utf8');
+        if (text.length && !text.endsWith('\n')) appendFileSync(rowsFile, '\n');
+      }
       const onAttack = (r: AudioTargetsRow) => {
         // One write per line, appended: a stopped run keeps every attack it finished (two shards share the file).
         appendFileSync(rowsFile, `${JSON.stringify({ ...r, modelSha256: sha, settings } satisfies TargetsFileRow)}\n`);
@@ -220,7 +228,7 @@ export async function audioTargetsSuite(c: CliContext, o: AudioTargetsFlags, loa
   } finally {
     model.dispose();
   }
-  const opts = [learningRate !== undefined ? `lr ${learningRate}` : '', tau0 !== undefined ? `tau0 ${tau0}` : '', o.alignmentMargin !== undefined ? `alignment margin ${o.alignmentMargin}` : ''].filter(Boolean).join(', ');
+  const opts = [learningRate !== undefined ? `lr ${learningRate}` : '', tau0 !== undefined ? `tau0 ${tau0}` : '', o.alignmentMargin !== undefined ? `alignment margin ${o.alignmentMargin}` : '', patience !== undefined ? `patience ${patience} checks` : ''].filter(Boolean).join(', ');
   const label = `${name} (sha256 ${sha.slice(0, 12)}), ${nClips} clips (${nSynth} synthesized by held-out voices, ${nReal} of the held-out FSDD speaker) x ${nTargets} targets, ${iterations} iterations${opts ? ` (${opts})` : ''}, ${engineText}`;
   return { rows: targetsRows(result, label, loadStart, load()), backend: backend.name, detail: { ...result, modelSha256: sha, rowsFile } };
 }

@@ -111,6 +111,7 @@ export const AUDIO_ATTACK_DEFAULTS = {
   seed: 0,
   stopAtFirstSuccess: false,
   alignmentMargin: null,
+  patience: null,
 } as const;
 
 export interface AudioAttackOptions {
@@ -140,6 +141,11 @@ export interface AudioAttackOptions {
    * refreshed at every check; null (default): CTC alone. See the module docstring.
    */
   alignmentMargin?: number | null;
+  /**
+   * After a success, end the attack once this many checks in a row found none (the bound has stopped
+   * shrinking; stopReason 'settled'); null (default): spend the whole budget, as the paper. See the module docstring.
+   */
+  patience?: number | null;
   /** After a targeted success, Qin et al.'s (2019) imperceptible second stage (imperceptible.ts); absent or null: off. */
   stage2?: ImperceptibleOptions | null;
 }
@@ -156,6 +162,7 @@ export interface ResolvedAudioAttackOptions {
   seed: number;
   stopAtFirstSuccess: boolean;
   alignmentMargin: number | null;
+  patience: number | null;
   stage2: ResolvedImperceptibleOptions | null;
 }
 
@@ -172,7 +179,7 @@ export interface AudioAttackRow {
   [k: string]: number;
 }
 
-export type AudioAttackStopReason = 'budget' | 'first-success' | 'tau-floor' | 'cancelled';
+export type AudioAttackStopReason = 'budget' | 'first-success' | 'tau-floor' | 'settled' | 'cancelled';
 
 export interface AudioAttackResult {
   mode: 'targeted' | 'untargeted';
@@ -210,7 +217,7 @@ export interface AudioAttackResult {
   /**
    * Why the optimisation ended: 'budget' (every iteration run; `success` says whether the goal was reached),
    * 'first-success' (stopAtFirstSuccess), 'tau-floor' (the bound fell below one 16-bit step: nothing quieter
-   * can be stored), 'cancelled'.
+   * can be stored), 'settled' (`patience` checks in a row without a success after one), 'cancelled'.
    */
   stopReason: AudioAttackStopReason;
   seconds: number;
@@ -257,6 +264,7 @@ export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioA
     seed: o.seed ?? AUDIO_ATTACK_DEFAULTS.seed,
     stopAtFirstSuccess: o.stopAtFirstSuccess ?? AUDIO_ATTACK_DEFAULTS.stopAtFirstSuccess,
     alignmentMargin: o.alignmentMargin ?? AUDIO_ATTACK_DEFAULTS.alignmentMargin,
+    patience: o.patience ?? AUDIO_ATTACK_DEFAULTS.patience,
     stage2: o.stage2 ? resolveImperceptibleOptions(o.stage2) : null,
   };
   if (r.stage2 && r.target === null) throw badInput('audio attack: the imperceptible second stage needs a target phrase (it keeps the target transcript)');
@@ -269,6 +277,7 @@ export function resolveAudioAttackOptions(o: AudioAttackOptions): ResolvedAudioA
   if (!(r.noiseLsb >= 0)) throw badInput(`audio attack: noiseLsb must be >= 0, got ${r.noiseLsb}`);
   if (r.alignmentMargin !== null && !(r.alignmentMargin >= 0 && Number.isFinite(r.alignmentMargin))) throw badInput(`audio attack: alignmentMargin must be a non-negative number or null, got ${r.alignmentMargin}`);
   if (r.alignmentMargin !== null && r.target === null) throw badInput('audio attack: the alignment loss needs a target phrase');
+  if (r.patience !== null && !(Number.isInteger(r.patience) && r.patience >= 1)) throw badInput(`audio attack: patience must be a positive integer (checks) or null, got ${r.patience}`);
   if (!Number.isInteger(r.seed) || r.seed < 0) throw badInput(`audio attack: seed must be a non-negative integer, got ${r.seed}`);
   return r;
 }
@@ -429,6 +438,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
   let last: { adv: Float32Array; text: string } | null = null;
   let successes = 0;
   let firstSuccessIteration: number | null = null;
+  let lastSuccessIteration = 0;
   let iterations = 0;
   let cancelled = false;
   let stopReason: AudioAttackStopReason = 'budget';
@@ -483,6 +493,7 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       if (reached(text) && (!hooks.accept || (await hooks.accept(adv)))) {
         successes++;
         firstSuccessIteration ??= it;
+        lastSuccessIteration = it;
         if (!best || dbxNow < best.dbx) best = { adv, dbx: dbxNow, text, iteration: it, deltaM, bound: tau };
         tau = o.tauDecay * Math.min(tau, maxAbs(deltaM));
         project();
@@ -502,6 +513,10 @@ export async function audioAttack(model: SpeechModel, clip: { samples: Float32Ar
       // Below one step of 16-bit audio nothing quieter can be stored.
       if (tau < LSB) {
         stopReason = 'tau-floor';
+        break;
+      }
+      if (best && o.patience !== null && it - lastSuccessIteration >= o.patience * o.checkEvery) {
+        stopReason = 'settled';
         break;
       }
     }
