@@ -298,6 +298,11 @@ export const audioAttackParams = z
     tau0: z.number().positive().max(1).default(AUDIO_ATTACK_DEFAULTS.tau0),
     seed: seed.default(AUDIO_ATTACK_DEFAULTS.seed),
     /**
+     * Targeted only: C&W 2018's per-frame alignment loss (their Section 4.2) added to the CTC term, with this
+     * margin kappa in logit units, on the target's best alignment under the current candidate; null: CTC alone.
+     */
+    alignmentMargin: z.number().min(0).max(100).nullable().default(AUDIO_ATTACK_DEFAULTS.alignmentMargin),
+    /**
      * What computes the speech network's logits and gradients: 'onnx' (ONNX Runtime; the log-mel front end and
      * CTC stay in tfjs), 'tfjs' (the reference), or 'auto': ONNX Runtime when every layer exports.
      */
@@ -329,8 +334,8 @@ export const audioAttackParams = z
  */
 export const audioRobustParams = audioAttackParams
   // Robust mode runs stage 1 under transformations only, on tfjs (its transformed batches go through the tfjs
-  // network): it refuses stage2 and engine (unknown keys) instead of ignoring them.
-  .omit({ stage2: true, engine: true })
+  // network, with the CTC term alone): it refuses stage2, engine and alignmentMargin (unknown keys) instead of ignoring them.
+  .omit({ stage2: true, engine: true, alignmentMargin: true })
   .extend({
     /** Transformations drawn per step. */
     samples: z.number().int().min(1).max(32).default(EOT_DEFAULTS.samples),

@@ -520,17 +520,17 @@ async function parallelTraining(c: CliContext, quick: boolean, pool: number): Pr
 
 export const bench: Command = {
   summary: 'run the benchmark suites and append dated rows to BENCHMARKS.md',
-  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training|pgd|cw (parallel; engine: training|speech-training; audio: targets)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]   audio --part targets (issue 18): [--speech-model starter:speech|PATH] [--clips 10] [--targets 10] [--iterations 1000] [--corpus DIR] [--engine auto|onnx|tfjs] [--processes P] [--shard K/P] [--lr X] [--tau0 X] [--alignment-margin K|none]',
+  usage: 'advlab bench [--suite train|attacks|audio|sessions|parallel|cluster|engine|all] [--part attacks|training|pgd|cw (parallel; engine: training|speech-training; audio: targets)] [--workers N] [--quick] [--speech-model PATH] [--file BENCHMARKS.md] [--json]   engine suite: [--model M] [--cw 9x1000] [--ddn 1000] [--engines tfjs,onnx] [--attacks fgsm,pgd,cw,ddn] [--speech-model PATH|none] [--audio-clips 5] [--audio-iterations 1000]   audio --part targets (issue 18): [--speech-model starter:speech|PATH] [--clips 10] [--targets 10] [--iterations 1000] [--corpus DIR] [--engine auto|onnx|tfjs] [--processes P] [--shard K/P] [--lr X] [--tau0 X] [--alignment-margin K|none] [--patience N (end an attack N checks after its last success without another)] [--rows FILE (finished attacks, JSON lines; a run started again skips them; default .bench-out/audio-targets-rows.jsonl)]',
   async run(c: CliContext) {
     const { values: v } = c.parse({
       suite: { type: 'string' }, quick: { type: 'boolean' }, file: { type: 'string' }, 'speech-model': { type: 'string' }, part: { type: 'string' },
       model: { type: 'string' }, cw: { type: 'string' }, ddn: { type: 'string' }, engines: { type: 'string' }, attacks: { type: 'string' },
       'audio-clips': { type: 'string' }, 'audio-iterations': { type: 'string' },
       clips: { type: 'string' }, targets: { type: 'string' }, iterations: { type: 'string' }, corpus: { type: 'string' }, engine: { type: 'string' },
-      shard: { type: 'string' }, processes: { type: 'string' }, lr: { type: 'string' }, tau0: { type: 'string' }, 'alignment-margin': { type: 'string' },
+      shard: { type: 'string' }, processes: { type: 'string' }, lr: { type: 'string' }, tau0: { type: 'string' }, 'alignment-margin': { type: 'string' }, patience: { type: 'string' }, rows: { type: 'string' },
     });
     const suite = v.suite ?? 'all';
-    const targets: AudioTargetsFlags = { clips: v.clips, targets: v.targets, iterations: v.iterations, corpus: v.corpus, engine: v.engine, shard: v.shard, processes: v.processes, lr: v.lr, tau0: v.tau0, alignmentMargin: v['alignment-margin'] };
+    const targets: AudioTargetsFlags = { clips: v.clips, targets: v.targets, iterations: v.iterations, corpus: v.corpus, engine: v.engine, shard: v.shard, processes: v.processes, lr: v.lr, tau0: v.tau0, alignmentMargin: v['alignment-margin'], patience: v.patience, rows: v.rows };
     const suites: Record<string, (c: CliContext, quick: boolean) => Promise<{ rows: Row[]; backend: string; detail?: unknown }>> = {
       train: trainSuite, attacks: attackSuite, audio: (cc, q) => audioSuite(cc, q, v['speech-model'], suite === 'audio' ? v.part : undefined, targets), sessions: sessionsSuite,
       parallel: (cc, q) => parallelSuite(cc, q, v.part), cluster: clusterSuite,

@@ -380,9 +380,10 @@ const AUDIO_USAGE = [
   'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--init M] [--batch-size N] [--lr X] [--seed N] [--engine auto|onnx|tfjs] [--name TEXT] [--tag T]... [--json]',
   '          (--init M: continue training M (fine-tuning, or resuming a stopped run from its session\'s artifacts/checkpoint/, saved after every epoch))',
   '       advlab audio corpus [--out DIR] [--hours H] [--seed S] [--rate 8000|16000] [--concurrency N] [--synth espeak-ng|flite|festival]... [--no-fsdd] [--json]',
-  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
+  '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--alignment-margin K|none] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
+  '          (--alignment-margin K: C&W 2018 Section 4.2\'s per-frame alignment loss with margin K added to CTC (targeted only); none: CTC alone)',
   '       advlab audio transcribe --model M --wav FILE [--beam] [--json]',
-  '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
+  '       advlab audio robust --model M --wav FILE (--target "TEXT" | --untargeted) [attack options as above, without --alignment-margin and --stage2] [--samples N] [--rooms N] [--reverb P] [--snr DB | --no-noise] [--shift-ms MS] [--resample P] [--rir-seconds S] [--check N] [--accept F] [--held-out N] [--no-compare] [--json]',
   '          (expectation over transformations: image-source rooms, noise at an SNR, time shifts, 8k<->16k; evaluated on held-out transformations against the plain attack)',
   '       advlab audio universal --model M --target "TEXT" [--eps X,Y,...] [--train-clips N] [--test-clips N] [--iterations N] [--batch-size N] [--lr X] [--seconds S] [--seed N] [--name TEXT] [--tag T]... [--json]',
   '          (one perturbation for many FSDD clips; held-out success for each Linf bound)',
@@ -406,6 +407,11 @@ function stage2Arg(v: Record<string, unknown>): { iterations?: number; alpha?: n
   return tuning;
 }
 
+/** --alignment-margin K|none: C&W 2018 Section 4.2's alignment loss with margin K, or none (CTC alone); absent: the job's default. */
+function alignmentMarginArg(v: string | undefined): number | null | undefined {
+  return v === 'none' ? null : num(v, 'alignment-margin', { min: 0 });
+}
+
 const audioCmd: Command = {
   summary: 'speech-to-text on FSDD and a synthesized corpus, targeted audio adversarial examples: audio corpus | train | attack | robust | universal | transcribe',
   usage: AUDIO_USAGE,
@@ -414,7 +420,7 @@ const audioCmd: Command = {
       quick: { type: 'boolean' }, epochs: { type: 'string' }, utterances: { type: 'string' }, arch: { type: 'string' }, 'batch-size': { type: 'string' },
       lr: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true },
       model: { type: 'string' }, wav: { type: 'string' }, target: { type: 'string' }, untargeted: { type: 'boolean' }, iterations: { type: 'string' },
-      c: { type: 'string' }, tau0: { type: 'string' }, beam: { type: 'boolean' }, engine: { type: 'string' },
+      c: { type: 'string' }, tau0: { type: 'string' }, 'alignment-margin': { type: 'string' }, beam: { type: 'boolean' }, engine: { type: 'string' },
       samples: { type: 'string' }, rooms: { type: 'string' }, reverb: { type: 'string' }, snr: { type: 'string' }, 'no-noise': { type: 'boolean' },
       'shift-ms': { type: 'string' }, resample: { type: 'string' }, 'rir-seconds': { type: 'string' }, check: { type: 'string' }, accept: { type: 'string' },
       'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
@@ -457,12 +463,13 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, engine: v.engine, name: v.name, tags: v.tag, stage2: stage2Arg(v),
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), alignmentMargin: alignmentMarginArg(v['alignment-margin']), seed, engine: v.engine, name: v.name, tags: v.tag, stage2: stage2Arg(v),
         };
         const r = finished(await c.runJob('audio-attack', JSON.parse(JSON.stringify(params))));
         const out = {
           session: r.session, success: r.success, target: r.target ?? null, transcriptBefore: r.transcriptBefore, transcriptAfter: r.transcriptAfter,
           dbx: r.dbx ?? null, iterations: r.iterations, seconds: r.seconds, tau: r.tau, linf: r.linf, successIteration: r.successIteration ?? null, cancelled: r.cancelled ?? false,
+          alignmentMargin: r.alignmentMargin ?? null, stopReason: r.stopReason ?? null,
           survived: r.survived ?? null, secondCopyTranscript: r.secondCopyTranscript ?? null,
           ...(r.stage2 ? {
             stage2: {
@@ -485,7 +492,8 @@ const audioCmd: Command = {
         const params = {
           model: modelArg(v.model), wav: resolve(v.wav), target: v.untargeted ? null : v.target,
           iterations: num(v.iterations, 'iterations', { int: true, min: 1 }), c: num(v.c, 'c', { min: 0 }), learningRate: num(v.lr, 'lr', { min: 0 }),
-          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), seed, name: v.name, tags: v.tag,
+          // --alignment-margin goes to the schema, which refuses it here (robust mode runs the CTC term alone).
+          tau0: num(v.tau0, 'tau0', { min: 0, max: 1 }), alignmentMargin: alignmentMarginArg(v['alignment-margin']), seed, name: v.name, tags: v.tag,
           samples: num(v.samples, 'samples', { int: true, min: 1 }), rooms: num(v.rooms, 'rooms', { int: true, min: 1 }), reverbProbability: num(v.reverb, 'reverb', { min: 0, max: 1 }),
           snrDb: v['no-noise'] ? null : num(v.snr, 'snr'), maxShiftMs: num(v['shift-ms'], 'shift-ms', { min: 0 }), resampleProbability: num(v.resample, 'resample', { min: 0, max: 1 }),
           rirMaxSeconds: num(v['rir-seconds'], 'rir-seconds', { min: 0 }), checkTransforms: num(v.check, 'check', { int: true, min: 1 }), acceptFraction: num(v.accept, 'accept', { min: 0, max: 1 }),

@@ -31,15 +31,20 @@ export const trainForm = {
   testids: { optimizer: 'train-optimizer', momentum: 'train-momentum', nesterov: 'train-nesterov', epochs: 'train-epochs', limit: 'train-limit', testLimit: 'train-test-limit', engine: 'train-engine', augment: 'train-augment' },
 } as const satisfies JobForm;
 
-/** The audio attack's numbers (model, clip and target phrase have their own inputs). */
+/**
+ * The audio attack's numbers (model, clip and target phrase have their own inputs). The last row is the
+ * targeted attack's alone (C&W 2018 Section 4.2's alignment loss; robust mode refuses it): the view shows and
+ * sends it only for a targeted plain attack.
+ */
 export const audioAttackForm = {
   kind: 'audio-attack',
-  rows: [['iterations'], ['c', 'learningRate', 'tau0', 'seed']],
+  rows: [['iterations'], ['c', 'learningRate', 'tau0', 'seed'], ['alignmentMargin']],
   labels: {
     iterations: 'iterations', c: 'c (weight of the CTC term)', learningRate: 'Adam step at τ0',
     tau0: 'τ0 (initial L∞ bound, fraction of full scale)', seed: 'seed',
+    alignmentMargin: 'alignment margin κ (C&W 2018 §4.2, logits; empty: CTC alone)',
   },
-  testids: { iterations: 'audio-iterations', c: 'audio-c', learningRate: 'audio-lr', tau0: 'audio-tau0', seed: 'audio-seed' },
+  testids: { iterations: 'audio-iterations', c: 'audio-c', learningRate: 'audio-lr', tau0: 'audio-tau0', seed: 'audio-seed', alignmentMargin: 'audio-alignment-margin' },
 } as const satisfies JobForm;
 
 /** The Evaluate view's settings (model and dataset have their own selects). */

@@ -25,15 +25,29 @@ export function isOptional(schema: ParamsDescription, name: string): boolean {
   return !(schema.required ?? []).includes(name) && schema.properties?.[name]?.default === undefined;
 }
 
+/** A field that may be null (zod's .nullable(): JSON Schema anyOf [..., {type: 'null'}]): its input left empty means null. */
+export function isNullable(p: JsonProp): boolean {
+  return (p.anyOf ?? []).some((a) => a.type === 'null') || (Array.isArray(p.type) && p.type.includes('null'));
+}
+
+/** The part of a field that holds its type and bounds (a nullable field's non-null member). */
+function valuePart(p: JsonProp): JsonProp {
+  return p.anyOf?.find((a) => a.type !== 'null') ?? p;
+}
+
+const isEmpty = (v: unknown) => v === undefined || v === null || v === '' || (typeof v === 'number' && Number.isNaN(v));
+
 /** The value the engine uses for an optional field left empty (its schema's absentDefault), as text; undefined when it has none. */
 export function absentText(p: JsonProp): string | undefined {
   return p.absentDefault === undefined ? undefined : String(p.absentDefault);
 }
 
 /** Why `v` does not fit the field (completing "<name> must be ..."), or null. */
-export function checkField(p: JsonProp, v: unknown, optional = false): string | null {
+export function checkField(field: JsonProp, v: unknown, optional = false): string | null {
   if (optional && (v === undefined || v === '' || (typeof v === 'number' && Number.isNaN(v)))) return null;
-  const k = fieldKind(p);
+  if (isNullable(field) && isEmpty(v)) return null;
+  const p = valuePart(field);
+  const k = fieldKind(field);
   if (k === 'number' || k === 'integer') {
     if (typeof v !== 'number' || !Number.isFinite(v)) return 'a number';
     if (k === 'integer' && !Number.isInteger(v)) return 'a whole number';
@@ -60,9 +74,14 @@ export function initialValues(schema: ParamsDescription, only?: readonly string[
   return Object.fromEntries(fieldsOf(schema, only).map(([name, p]) => [name, structuredClone(p.default)]));
 }
 
-/** The values to send: optional fields left empty are dropped (the job then uses its own rule, e.g. "all images"). */
+/**
+ * The values to send: optional fields left empty are dropped (the job then uses its own rule, e.g. "all images");
+ * a nullable field left empty is sent as null.
+ */
 export function paramsToSend(schema: ParamsDescription, values: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(values).filter(([name, v]) => !(isOptional(schema, name) && (v === undefined || v === null || v === '' || (typeof v === 'number' && Number.isNaN(v))))),
+    Object.entries(values)
+      .filter(([name, v]) => !(isOptional(schema, name) && (v === undefined || v === null || v === '' || (typeof v === 'number' && Number.isNaN(v)))))
+      .map(([name, v]) => [name, isEmpty(v) && schema.properties?.[name] && isNullable(schema.properties[name]) ? null : v]),
   );
 }

@@ -13,7 +13,7 @@
 import type { JobContext } from '../context';
 import { childContext, silentContext } from '../context';
 import { badInput } from '../errors';
-import { AUDIO_ATTACK_DEFAULTS, audioAttack, type AudioAttackOptions } from './attack';
+import { AUDIO_ATTACK_DEFAULTS, audioAttack, type AudioAttackOptions, type AudioAttackStopReason } from './attack';
 import { readCorpusClip, readCorpusManifest, type CorpusClip } from './corpus';
 import { ctcMinFrames } from './ctc';
 import { buildUtterances, digitsToTranscript, fsddDir, listFsdd, mulberry32, splitFsdd } from './fsdd';
@@ -258,6 +258,11 @@ export interface AudioTargetsOptions {
   attack?: Omit<AudioAttackOptions, 'target' | 'iterations' | 'stage2'>;
   /** Run only the attacks whose index (clip-major) is `index` mod `count` (to split a run over processes). */
   shard?: { index: number; count: number };
+  /**
+   * Rows of an earlier, stopped run with the same settings (the CLI's rows file): their attacks are not run
+   * again and they count in the summary. Each must name the clip and target of its index.
+   */
+  done?: readonly AudioTargetsRow[];
   ctx?: JobContext;
   onAttack?: (row: AudioTargetsRow) => void;
 }
@@ -283,6 +288,8 @@ export interface AudioTargetsRow {
   /** Iteration of the quietest success, the one returned. */
   successIteration: number | null;
   successes: number;
+  /** Why the attack ended (audioAttack's stopReason: 'budget' when every iteration ran). */
+  stopReason: AudioAttackStopReason;
 }
 
 export interface AudioTargetsResult {
@@ -342,15 +349,22 @@ export async function audioTargetsBenchmark(o: AudioTargetsOptions): Promise<Aud
   if (misfits.length) throw badInput(`audio targets benchmark: ${misfits.length} target(s) do not fit their clip: ${misfits.join('; ')}`);
   const mine = pairs.filter((p) => p.index % shard.count === shard.index);
   const iterations = o.iterations ?? AUDIO_ATTACK_DEFAULTS.iterations;
-  const rows: AudioTargetsRow[] = [];
+  const done = new Map<number, AudioTargetsRow>();
+  for (const d of o.done ?? []) {
+    const pair = pairs[d.index];
+    if (!pair || pair.clip.id !== d.clip || pair.target !== d.target) throw badInput(`audio targets benchmark: an earlier row (attack ${d.index}, ${d.clip} -> "${d.target}") is not this run's attack ${d.index}${pair ? ` (${pair.clip.id} -> "${pair.target}")` : ''}`);
+    if (d.index % shard.count === shard.index) done.set(d.index, d);
+  }
+  const rows: AudioTargetsRow[] = [...done.values()];
   for (const { index, clip, target } of mine) {
+    if (done.has(index)) continue;
     const r = await audioAttack(model, { samples: clip.samples, sampleRate: clip.sampleRate }, { ...o.attack, target, iterations },
       childContext(ctx, { from: rows.length, span: 1, total: mine.length, label: `${clip.id} -> "${target}"` }));
     const after = await model.transcribe(r.adversarial, r.sampleRate);
     const row: AudioTargetsRow = {
       index, clip: clip.id, kind: clip.kind, clipSeconds: clip.samples.length / clip.sampleRate, transcriptBefore: r.transcriptBefore, target,
       exact: after.text === target, transcriptAfter: after.text, dbx: r.dbx, seconds: r.seconds, iterations: r.iterations,
-      firstSuccessIteration: r.firstSuccessIteration, successIteration: r.successIteration, successes: r.successes,
+      firstSuccessIteration: r.firstSuccessIteration, successIteration: r.successIteration, successes: r.successes, stopReason: r.stopReason,
     };
     rows.push(row);
     o.onAttack?.(row);

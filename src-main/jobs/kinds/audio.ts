@@ -12,7 +12,7 @@
  *  - audio-attack: artifacts original.wav, adversarial.wav (16-bit PCM at the clip's rate),
  *    perturbation.wav (adversarial - original, scaled to a 0.9 full-scale peak; the gain is
  *    summary.perturbationGain); metrics attack.jsonl {iteration, loss, ctc, dbx, tau}; summary
- *    {success, target, transcriptBefore, transcriptAfter, dbx, iterations, seconds, tau, sampleRate,
+ *    {success, target, transcriptBefore, transcriptAfter, dbx, iterations, seconds, tau, sampleRate, alignmentMargin,
  *    perturbationGain, survived, secondCopyTranscript, ...} and no 'model' key (that key marks sessions
  *    holding a model); survival.json: the saved adversarial.wav (and adversarial-stage2.wav) re-checked
  *    (audio-survival.ts).
@@ -30,7 +30,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { audioAttackParams, audioTrainParams, audioTranscribeParams } from '../../api/jobs';
 import {
-  DIGIT_WORDS, audioAttack, audiblePerturbation, maskingFrames, readWav, trainSpeechModel, validateTarget, write16, resample,
+  DIGIT_WORDS, audioAttack, audiblePerturbation, maskingFrames, readWav, resolveAudioAttackOptions, trainSpeechModel, validateTarget, write16, resample,
   type ImperceptibleResult, type SpeechEvalResult, type SpeechModel, type Utterance,
 } from '../../engine/audio';
 import { keepPartial, type JobContext } from '../../engine/context';
@@ -223,8 +223,10 @@ export const audioAttackJob = (async (raw, ctx, env) => {
   try {
     const engine = await useSequenceEngine(model, p.engine);
     ctx.log(`engine: ${describeEngine(engine)}`);
-    // Bad targets fail before a session exists.
+    // Bad targets and option combinations (stage 2 or the alignment loss without a target) fail before a session exists.
     if (p.stage2 && p.target === null) throw badInput('The imperceptible second stage needs a target phrase (it keeps the target transcript); it does not apply to the untargeted attack');
+    const options = { target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed, alignmentMargin: p.alignmentMargin, stage2: p.stage2 };
+    resolveAudioAttackOptions(options);
     if (p.target !== null) {
       const n = clip.sampleRate === model.sampleRate ? clip.samples.length : Math.ceil((clip.samples.length * model.sampleRate) / clip.sampleRate);
       validateTarget(model, p.target, n);
@@ -239,7 +241,6 @@ export const audioAttackJob = (async (raw, ctx, env) => {
     });
     return await runInSession(writer, async () => {
       // A cancelled attack keeps its best (or last) candidate so far, saved and marked cancelled.
-      const options = { target: p.target, iterations: p.iterations, c: p.c, learningRate: p.learningRate, tau0: p.tau0, seed: p.seed, stage2: p.stage2 };
       const sha256 = resolved.ref.sha256;
       const onRow = (row: AudioAttackRow) => writer.appendMetric('attack', { ...row });
       // On the pool (or a cluster) the clip's attack is one shard when it runs on tfjs; ONNX Runtime runs in place on
@@ -273,6 +274,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         successIteration: r.successIteration,
         ...(r.unseenSymbols.length ? { unseenSymbols: r.unseenSymbols.join('') } : {}),
         successes: r.successes,
+        stopReason: r.stopReason,
         seconds: r.seconds,
         tau: r.tau,
         sampleRate: r.sampleRate,
@@ -283,6 +285,7 @@ export const audioAttackJob = (async (raw, ctx, env) => {
         c: p.c,
         learningRate: p.learningRate,
         tau0: p.tau0,
+        alignmentMargin: p.alignmentMargin,
         backend: env.backend.name,
         ...s2,
         engine: engine.engine,

@@ -90,6 +90,34 @@ describe('the attack loop', () => {
     });
   }
 
+  it('says why it stopped: the whole budget (reached or not), or the first success when asked', async () => {
+    const spent = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 120 });
+    expect(spent).toMatchObject({ stopReason: 'budget', iterations: 120, success: true });
+    const first = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 120, stopAtFirstSuccess: true });
+    expect(first).toMatchObject({ stopReason: 'first-success', success: true });
+    expect(first.iterations).toBe(first.firstSuccessIteration);
+    const missed = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'two', iterations: 10, learningRate: 1e-6 });
+    expect(missed).toMatchObject({ stopReason: 'budget', iterations: 10, success: false });
+  });
+
+  it('with patience P, ends P checks after the last success that found none (settled), keeping that success; never before a first success', async () => {
+    const rows: AudioAttackRow[] = [];
+    const full = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 200 }, undefined, { onRow: (row) => void rows.push(row) });
+    // The same run (same seed) stopped at the first gap of 2 checks without a success after one.
+    const succ = rows.filter((row, i) => row.tau < (i ? rows[i - 1].tau : 0.05)).map((row) => row.iteration);
+    const gap = succ.findIndex((it, i) => (succ[i + 1] ?? Infinity) - it > 20);
+    const settled = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', iterations: 200, patience: 2 });
+    if (succ[gap] + 20 <= 200) {
+      expect(settled).toMatchObject({ stopReason: 'settled', iterations: succ[gap] + 20, successes: gap + 1 });
+      expect(settled.successIteration).toBe(succ[gap]);
+    } else {
+      expect(settled).toMatchObject({ stopReason: 'budget', iterations: 200, dbx: full.dbx });
+    }
+    const missed = await audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'two', iterations: 40, learningRate: 1e-6, patience: 1 });
+    expect(missed).toMatchObject({ stopReason: 'budget', iterations: 40, success: false });
+    await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', patience: 0 })).rejects.toThrow(/patience must be a positive integer/);
+  });
+
   it('refuses a bad margin or one without a target', async () => {
     await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: 'three', alignmentMargin: -1 })).rejects.toThrow(/alignmentMargin must be a non-negative number/);
     await expect(audioAttack(model, { samples: clips[0], sampleRate: 8000 }, { target: null, alignmentMargin: 1 })).rejects.toThrow(/alignment loss needs a target/);

@@ -14,6 +14,7 @@ import { SpeechModel, readWavFile, write16 } from '../../../src-main/engine/audi
 import { ALPHABET_TARGETS, audioTargetsBenchmark, summarizeTargets, targetsClips, type TargetsClip } from '../../../src-main/engine/audio/bench';
 import { ctcMinFrames } from '../../../src-main/engine/audio/ctc';
 import { listFsdd, splitFsdd } from '../../../src-main/engine/audio/fsdd';
+import { modelSha256 } from '../../../src-main/engine/models/io';
 import { advlab, backwardProgress, DATA } from '../helpers';
 import { tinySpeechModel } from './tiny-speech';
 
@@ -117,6 +118,12 @@ describe('the targeted attack benchmark (issue 18)', () => {
     const merged = summarizeTargets([...s1.rows, ...s0.rows], 60);
     expect(merged.rows.map((x) => [x.index, x.exact, x.transcriptAfter, x.dbx])).toEqual(r.rows.map((x) => [x.index, x.exact, x.transcriptAfter, x.dbx]));
     await expect(audioTargetsBenchmark({ model, clips: two, targets, shard: { index: 2, count: 2 } })).rejects.toThrow(/shard must be K\/N/);
+    // Rows of a stopped run are not attacked again and count in the summary; a row of another attack is refused.
+    const attacked: number[] = [];
+    const resumed = await audioTargetsBenchmark({ model, clips: two, targets, iterations: 60, done: [r.rows[0], r.rows[2]], onAttack: (row) => void attacked.push(row.index) });
+    expect(attacked).toEqual([1, 3]);
+    expect(resumed.rows.map((x) => [x.index, x.exact, x.transcriptAfter, x.dbx])).toEqual(r.rows.map((x) => [x.index, x.exact, x.transcriptAfter, x.dbx]));
+    await expect(audioTargetsBenchmark({ model, clips: two, targets, done: [{ ...r.rows[0], target: 'two' }] })).rejects.toThrow(/is not this run's attack 0 \(k0 -> "three"\)/);
   });
 
   it('refuses, before any attack, every (clip, target) pair whose target needs more CTC frames than the clip gives', async () => {
@@ -139,7 +146,7 @@ describe('the targeted attack benchmark (issue 18)', () => {
     return (async () => {
       await model.save(join(dir, 'model'));
       const args = ['bench', '--suite', 'audio', '--part', 'targets', '--speech-model', join(dir, 'model', 'model.json'), '--corpus', corpus, '--clips', '2', '--targets', '1', '--iterations', '10', '--engine', 'tfjs', '--json'];
-      const one = advlab([...args, '--file', join(dir, 'B1.md')], { timeoutMs: 300_000 });
+      const one = advlab([...args, '--file', join(dir, 'B1.md'), '--rows', join(dir, 'r1.jsonl')], { timeoutMs: 300_000 });
       expect(one.status, one.stderr).toBe(0);
       const detail = (one.json as unknown as { detail: { attacks: number; rows: { index: number; clip: string; target: string; dbx: number | null; transcriptAfter: string }[] } }).detail;
       expect(detail.attacks).toBe(2);
@@ -148,10 +155,48 @@ describe('the targeted attack benchmark (issue 18)', () => {
       expect(md).toMatch(/targeted attack 1\/2: .* -> "open the door" \| exact \/ transcript \/ dB_x \/ s \/ first success \/ quietest success \| (yes|no) \//);
       expect(md).toMatch(/exact transcripts of the 16-bit WAVs .* \| exact \| \d\/2 \(.*\) \| 100% \| (yes|no) \|/);
       expect(md).toMatch(/mean \/ median \/ worst dB_x \| .* \| mean <= -30 dB \|/);
-      const two = advlab([...args, '--processes', '2', '--file', join(dir, 'B2.md')], { timeoutMs: 300_000 });
+      const two = advlab([...args, '--processes', '2', '--file', join(dir, 'B2.md'), '--rows', join(dir, 'r2.jsonl')], { timeoutMs: 300_000 });
       expect(two.status, two.stderr).toBe(0);
       const detail2 = (two.json as unknown as { detail: typeof detail }).detail;
       expect(detail2.rows.map((r) => [r.index, r.clip, r.transcriptAfter, r.dbx])).toEqual(detail.rows.map((r) => [r.index, r.clip, r.transcriptAfter, r.dbx]));
+
+      // Every finished attack is in the rows file at once, with the model's sha256 and the settings' digest; the
+      // two children wrote the same rows into one file.
+      const sha = await modelSha256(join(dir, 'model', 'model.json'));
+      // (A line cut short by a stopped run is skipped, as the benchmark does.)
+      const lines = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split('\n').flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+      const r1 = lines('r1.jsonl');
+      expect(r1.map((r) => r.index)).toEqual([0, 1]);
+      for (const r of r1) expect(r).toMatchObject({ modelSha256: sha, settings: r1[0].settings, stopReason: 'budget', iterations: 10 });
+      expect(lines('r2.jsonl').map((r) => r.index).sort()).toEqual([0, 1]);
+      expect(md).toContain(`(sha256 ${sha.slice(0, 12)})`);
+      // A stopped run: its file holds the first attack and a line cut short. The same command runs only the second
+      // attack, appends it, and summarises both; rows of other settings in the file are left out.
+      const first = readFileSync(join(dir, 'r1.jsonl'), 'utf8').split('\n')[0];
+      const other = JSON.stringify({ ...r1[1], settings: 'other', transcriptAfter: 'not this run' });
+      writeFileSync(join(dir, 'r3.jsonl'), `${first}\n${other}\n{"index": 1, "cl`);
+      const resumed = advlab([...args, '--file', join(dir, 'B3.md'), '--rows', join(dir, 'r3.jsonl')], { timeoutMs: 300_000 });
+      expect(resumed.status, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toMatch(/1 of 2 attacks already there, not run again/);
+      const detail3 = (resumed.json as unknown as { detail: typeof detail }).detail;
+      expect(detail3.rows.map((r) => [r.index, r.clip, r.transcriptAfter, r.dbx])).toEqual(detail.rows.map((r) => [r.index, r.clip, r.transcriptAfter, r.dbx]));
+      // The new row is a line of its own after the cut one, and readable.
+      expect(lines('r3.jsonl').filter((r) => r.settings === r1[0].settings).map((r) => r.index)).toEqual([0, 1]);
+      expect(readFileSync(join(dir, 'r3.jsonl'), 'utf8').split('\n')[2]).toBe('{"index": 1, "cl');
+      // A run with other settings (more iterations) does not take these rows.
+      const more = advlab([...args.map((a) => (a === '10' ? '20' : a)), '--patience', '1', '--file', join(dir, 'B4.md'), '--rows', join(dir, 'r3.jsonl')], { timeoutMs: 300_000 });
+      expect(more.stderr).toMatch(/0 of 2 attacks already there/);
+      // --patience reaches the attacks (a success followed by a check without one ends it: 'settled') and the rows say so.
+      expect(readFileSync(join(dir, 'B4.md'), 'utf8')).toContain('patience 1 checks');
+      const rows4 = lines('r3.jsonl').filter((r) => r.iterations !== 10);
+      expect(rows4).toHaveLength(2);
+      for (const r of rows4) expect(r.stopReason === 'settled' ? (r.iterations as number) < 20 : r.iterations === 20).toBe(true);
       const bad = advlab(['bench', '--suite', 'audio', '--part', 'targets', '--targets', '11', '--json']);
       expect(bad.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/--targets is at most 10/) } });
     })();

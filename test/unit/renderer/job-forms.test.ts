@@ -76,6 +76,21 @@ describe('job forms built from the job schemas', () => {
     expect(checkValues(described.train, train, formFields(trainForm))).toEqual({ limit: 'at least 10', epochs: 'a whole number', validationSplit: 'at most 0.5' });
   });
 
+  it('a nullable field (the audio attack\'s alignmentMargin) starts at its schema default null, may be left empty (sent as null) and keeps its bounds', () => {
+    const audio = initialValues(described['audio-attack'], formFields(audioAttackForm));
+    expect(audio.alignmentMargin).toBeNull();
+    expect(formFields(audioAttackForm)).toContain('alignmentMargin');
+    expect(checkValues(described['audio-attack'], audio)).toEqual({});
+    for (const empty of [null, Number.NaN, undefined]) {
+      const sent = paramsToSend(described['audio-attack'], { ...audio, alignmentMargin: empty });
+      expect(sent.alignmentMargin, String(empty)).toBeNull();
+      expect(jobParamsSchemas['audio-attack'].parse({ model: 'm', wav: 'x.wav', ...sent }).alignmentMargin).toBeNull();
+    }
+    expect(paramsToSend(described['audio-attack'], { ...audio, alignmentMargin: 0.5 }).alignmentMargin).toBe(0.5);
+    expect(checkValues(described['audio-attack'], { ...audio, alignmentMargin: -1 })).toEqual({ alignmentMargin: 'at least 0' });
+    expect(checkValues(described['audio-attack'], { ...audio, alignmentMargin: 101 })).toEqual({ alignmentMargin: 'at most 100' });
+  });
+
   it('every attack form starts valid: an optional parameter without a default (PGD stepSize) may stay empty and is not sent', () => {
     for (const a of attackCatalog()) {
       expect(initialValues(a.paramsJsonSchema), a.id).toEqual({ ...Object.fromEntries(Object.keys(a.paramsJsonSchema.properties ?? {}).map((k) => [k, undefined])), ...a.defaults });
