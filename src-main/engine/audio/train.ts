@@ -507,6 +507,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
   let result: SpeechTrainResult;
   let cancelled = false;
   try {
+    // The frequency masks' bound needs the model's feature count: checked before any data is read.
+    if (o.augment) checkAugment(o.augment, net.frontend.featureDim);
     const data = await prepareSpeechData(options, net.sampleRate, ctx, cache);
     // Symbols the training transcripts contain (digit words use 15 letters and the space): the model
     // can hardly learn to emit the others, which the attack reports for targets that need them.
@@ -520,7 +522,6 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     const rng = mulberry32(o.seed * 31337 + 7);
     const normal = gaussian(rng);
     // Augmentation draws from its own stream, so a run without it draws exactly what it drew before augmentation existed.
-    if (o.augment) checkAugment(o.augment, net.frontend.featureDim);
     const augRng = mulberry32(o.seed * 7_368_787 + 11);
     const aug = o.augment ? { augment: o.augment, rng: augRng, normal: gaussian(augRng) } : null;
     const perEpoch = data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances;
