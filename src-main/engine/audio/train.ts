@@ -14,7 +14,10 @@
  * Each epoch builds fresh training utterances (1-4 digits, random silences) from the training
  * recordings with a new seed, so the model sees new combinations every epoch. Half of the training
  * utterances get a little Gaussian noise ("dither", 70-40 dB below the utterance's peak) so that the
- * model knows both digital silence and a recording's noise floor.
+ * model knows both digital silence and a recording's noise floor. With `augment` (augment.ts, off by default) each
+ * training batch is also augmented before either engine sees it (trainingBatch): speed perturbation and noise on the
+ * waveforms, SpecAugment masks on the normalised features, drawn from the run's own augmentation stream (seeded, so a
+ * run is reproducible and both engines train on the same batches). Validation and test are never augmented.
  *
  * Optimisation: Adam on the mean CTC loss of padded batches (utterances of similar length batched
  * together), gradients clipped to a global L2 norm, learning rate with a short linear warm-up and a
