@@ -13,6 +13,7 @@ import { AUDIO_ATTACK_DEFAULTS } from '../engine/audio/attack';
 import { EOT_DEFAULTS } from '../engine/audio/eot';
 import { UNIVERSAL_DEFAULTS } from '../engine/audio/universal';
 import { IMPERCEPTIBLE_DEFAULTS } from '../engine/audio/imperceptible';
+import { parseAugmentSpec } from '../engine/audio/augment';
 import { CORPUS_DEFAULT_HOURS, CORPUS_MAX_HOURS } from '../engine/audio/corpus';
 import { MAX_SURFACE_DIRECTIONS, MAX_SWEEP_EPSILONS, MAX_TAGS, MAX_TAG_CHARS, atMost } from '../engine/limits';
 
@@ -249,6 +250,17 @@ export const audioTrainParams = z
     corpus: z.string().min(1).max(4096).optional(),
     /** With a corpus: FSDD utterances built per epoch (engine default 600). */
     fsddUtterances: z.number().int().min(0).max(100000).optional(),
+    /**
+     * Augmentation of the training batches (engine/audio/augment.ts): a spec such as "default" or
+     * "speed=0.9-1.1,freq=2x7,time=2x20,time-frac=0.1,snr=10-30". Default: none. Checked by the engine's parser.
+     */
+    augment: z.string().max(500).superRefine((v, ctx) => {
+      try {
+        parseAugmentSpec(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    }).optional(),
     /** As image training's (trainingEngine above): ONNX Runtime computes the network's steps, CTC runs in JS. */
     engine: trainingEngine,
     /**

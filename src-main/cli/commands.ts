@@ -377,8 +377,9 @@ const sessions: Command = {
 };
 
 const AUDIO_USAGE = [
-  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--init M] [--batch-size N] [--lr X] [--seed N] [--engine auto|onnx|tfjs] [--name TEXT] [--tag T]... [--json]',
+  'advlab audio train [--quick] [--epochs N] [--utterances N] [--arch speech-base|speech-small|speech-large] [--corpus DIR|NAME [--fsdd-utterances N]] [--init M] [--augment SPEC] [--batch-size N] [--lr X] [--seed N] [--engine auto|onnx|tfjs] [--name TEXT] [--tag T]... [--json]',
   '          (--init M: continue training M (fine-tuning, or resuming a stopped run from its session\'s artifacts/checkpoint/, saved after every epoch))',
+  '          (--augment SPEC: augment the training batches: default | speed=LO-HI | snr=LO-HI | freq=NxW | time=NxW | time-frac=P, comma-separated)',
   '       advlab audio corpus [--out DIR] [--hours H] [--seed S] [--rate 8000|16000] [--concurrency N] [--synth espeak-ng|flite|festival]... [--no-fsdd] [--json]',
   '       advlab audio attack --model M --wav FILE (--target "TEXT" | --untargeted) [--iterations N] [--c X] [--lr X] [--tau0 X] [--alignment-margin K|none] [--seed N] [--engine auto|onnx|tfjs] [--stage2 [--stage2-iterations N] [--alpha X] [--stage2-lr X]] [--name TEXT] [--tag T]... [--json]',
   '          (--alignment-margin K: C&W 2018 Section 4.2\'s per-frame alignment loss with margin K added to CTC (targeted only); none: CTC alone)',
@@ -426,7 +427,7 @@ const audioCmd: Command = {
       'held-out': { type: 'string' }, 'no-compare': { type: 'boolean' }, eps: { type: 'string' }, 'train-clips': { type: 'string' }, 'test-clips': { type: 'string' },
       seconds: { type: 'string' },
       stage2: { type: 'boolean' }, 'stage2-iterations': { type: 'string' }, alpha: { type: 'string' }, 'stage2-lr': { type: 'string' },
-      corpus: { type: 'string' }, 'fsdd-utterances': { type: 'string' }, init: { type: 'string' },
+      corpus: { type: 'string' }, 'fsdd-utterances': { type: 'string' }, init: { type: 'string' }, augment: { type: 'string' },
       out: { type: 'string' }, hours: { type: 'string' }, rate: { type: 'string' }, concurrency: { type: 'string' }, synth: { type: 'string', multiple: true }, 'no-fsdd': { type: 'boolean' },
     }, true);
     const [sub, ...extra] = positionals;
@@ -443,6 +444,8 @@ const audioCmd: Command = {
           // engine: checked (and defaulted: auto) by the job's schema.
           engine: v.engine,
           init: v.init === undefined ? undefined : existsSync(v.init) ? resolve(v.init) : v.init,
+          // augment: parsed and checked by the job's schema (engine/audio/augment.ts).
+          augment: v.augment,
         };
         const r = finished(await c.runJob('audio-train', JSON.parse(JSON.stringify(params))));
         const out = {

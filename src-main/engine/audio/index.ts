@@ -59,7 +59,9 @@ export {
   isSpeechArch,
 } from './model';
 export type { SpeechArchName, SpeechArchitecture, SpeechConvSpec, SpeechMeta, BuildSpeechOptions, TranscribeOptions, Transcription } from './model';
-export { trainSpeechModel, evaluateSpeech, prepareSpeechData, resolveSpeechTrainOptions, learningRateAt, VAL_END } from './train';
+export { trainSpeechModel, evaluateSpeech, prepareSpeechData, resolveSpeechTrainOptions, learningRateAt, trainingBatch, VAL_END } from './train';
+export { parseAugmentSpec, checkAugment, augmentIsOn, augmentSignal, speedPerturb, addNoise, drawSpeed, drawSpecMasks, specAugment, DEFAULT_AUGMENT, NO_AUGMENT, AUGMENT_SPEC_HELP } from './augment';
+export type { SpeechAugment, SpecMasks } from './augment';
 export type {
   SpeechTrainOptions,
   ResolvedSpeechTrainOptions,

@@ -14,7 +14,10 @@
  * Each epoch builds fresh training utterances (1-4 digits, random silences) from the training
  * recordings with a new seed, so the model sees new combinations every epoch. Half of the training
  * utterances get a little Gaussian noise ("dither", 70-40 dB below the utterance's peak) so that the
- * model knows both digital silence and a recording's noise floor.
+ * model knows both digital silence and a recording's noise floor. With `augment` (augment.ts, off by default) each
+ * training batch is also augmented before either engine sees it (trainingBatch): speed perturbation and noise on the
+ * waveforms, SpecAugment masks on the normalised features, drawn from the run's own augmentation stream (seeded, so a
+ * run is reproducible and both engines train on the same batches). Validation and test are never augmented.
  *
  * Optimisation: Adam on the mean CTC loss of padded batches (utterances of similar length batched
  * together), gradients clipped to a global L2 norm, learning rate with a short linear warm-up and a
@@ -47,10 +50,11 @@ import { stackSignals } from './frontend';
 import { CORPUS_MANIFEST, readCorpusClip, readCorpusManifest } from './corpus';
 import { resample } from './resample';
 import { SpeechModel, isSpeechArch, SPEECH_ARCH_NAMES, type TranscribeOptions } from './model';
-import { ctcLossGradient } from './ctc';
+import { ctcLossGradient, ctcMinFrames } from './ctc';
 import type { EngineInfo } from '../models/classifier';
 import { ENGINE_REQUESTS, type EngineRequest } from '../onnx/engines';
 import { sequenceTrainingEngine } from '../onnx/seq-trainer';
+import { augmentSignal, augmentIsOn, checkAugment, parseAugmentSpec, specAugment, type SpeechAugment } from './augment';
 
 export interface SpeechTrainOptions {
   /** 'speech-base' (default) or 'speech-small' (default with quick). */
@@ -91,6 +95,11 @@ export interface SpeechTrainOptions {
   engine?: EngineRequest;
   /** ONNX Runtime intra-op threads (engine onnx/auto). Default: onnx/runtime's defaultThreads. */
   threads?: number;
+  /**
+   * Data augmentation of the training batches (augment.ts: speed perturbation, noise, SpecAugment), as a spec string
+   * ("default", "speed=0.9-1.1,freq=2x7,time=2x20,time-frac=0.1", ...) or parsed. Default: none.
+   */
+  augment?: string | SpeechAugment;
 }
 
 export interface ResolvedSpeechTrainOptions {
@@ -107,6 +116,8 @@ export interface ResolvedSpeechTrainOptions {
   clipNorm: number;
   fsddUtterances: number;
   engine: EngineRequest;
+  /** Null: no augmentation. */
+  augment: SpeechAugment | null;
 }
 
 export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedSpeechTrainOptions {
@@ -125,7 +136,13 @@ export function resolveSpeechTrainOptions(o: SpeechTrainOptions = {}): ResolvedS
     clipNorm: o.clipNorm ?? 50,
     fsddUtterances: o.fsddUtterances ?? 600,
     engine: o.engine ?? 'tfjs',
+    augment: null,
   };
+  if (o.augment !== undefined) {
+    const a = typeof o.augment === 'string' ? parseAugmentSpec(o.augment) : { ...o.augment };
+    if (typeof o.augment !== 'string') checkAugment(a);
+    r.augment = augmentIsOn(a) ? a : null;
+  }
   if (!isSpeechArch(r.arch)) throw badInput(`Unknown speech architecture "${r.arch}": choose ${SPEECH_ARCH_NAMES.join(' or ')}`);
   const posInt = (k: keyof ResolvedSpeechTrainOptions, min = 1) => {
     const v = r[k] as number;
@@ -171,6 +188,8 @@ export interface SpeechTrainHooks {
    * session; `advlab audio train --init` continues from it). Do not dispose or train the model.
    */
   onCheckpoint?: (model: SpeechModel, row: SpeechEpochRow) => void | Promise<void>;
+  /** Each training step's batch as the engine gets it (after augmentation), before the step. Do not dispose it. */
+  onTrainBatch?: (batch: SpeechBatch, step: number) => void | Promise<void>;
 }
 
 export interface SpeechEvalRow {
@@ -310,6 +329,44 @@ function dither(x: Float32Array, rng: () => number, normal: () => number): Float
   for (let i = 0; i < x.length; i++) peak = Math.max(peak, Math.abs(x[i]));
   const sigma = peak * 10 ** ((-70 + 30 * rng()) / 20);
   return Float32Array.from(x, (v) => v + sigma * normal());
+}
+
+/** The random streams of training batches: the trainer's (dither) and, with augmentation, augmentation's own. */
+export interface BatchRandom {
+  rng: () => number;
+  normal: () => number;
+}
+
+/**
+ * One training step's batch from its utterances, as both engines take it: waveform augmentation (speed, noise; see
+ * augment.ts), dither on a `ditherFraction` of the utterances, the front end, then SpecAugment on the normalised
+ * features. Labels are the transcripts' (augmentation never changes them); frames and output lengths are those of the
+ * augmented signals. The caller disposes `feats`.
+ */
+export function trainingBatch(net: SpeechModel, utts: readonly Utterance[], o: Pick<ResolvedSpeechTrainOptions, 'ditherFraction'>, r: BatchRandom, aug: (BatchRandom & { augment: SpeechAugment }) | null): SpeechBatch {
+  const labels = utts.map((u) => net.alphabet.encode(u.transcript));
+  const signals = utts.map((u, i) => {
+    let x = u.samples;
+    if (aug) {
+      const y = augmentSignal(x, aug.augment, aug.rng, aug.normal);
+      // A sped-up utterance too short for CTC to emit its transcript stays as it was.
+      if (net.outputLengths([y.length])[0] >= ctcMinFrames(labels[i])) x = y;
+    }
+    return r.rng() < o.ditherFraction ? dither(x, r.rng, r.normal) : x;
+  });
+  const { batch, lengths } = stackSignals(signals, net.frontend.config.frameLength);
+  const frames = lengths.map((n) => net.frameCount(n));
+  const outLengths = net.outputLengths(lengths);
+  let feats = net.frontend.features(batch, lengths);
+  batch.dispose();
+  if (aug && (aug.augment.freqMasks > 0 || aug.augment.timeMasks > 0)) {
+    const [B, F, D] = feats.shape;
+    const data = Float32Array.from(feats.dataSync());
+    feats.dispose();
+    specAugment(data, B, F, D, frames, aug.augment, aug.rng);
+    feats = tf.tensor3d(data, [B, F, D]);
+  }
+  return { feats, frames, outLengths, labels };
 }
 
 /**
@@ -453,6 +510,8 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
   let result: SpeechTrainResult;
   let cancelled = false;
   try {
+    // The frequency masks' bound needs the model's feature count: checked before any data is read.
+    if (o.augment) checkAugment(o.augment, net.frontend.featureDim);
     const data = await prepareSpeechData(options, net.sampleRate, ctx, cache);
     // Symbols the training transcripts contain (digit words use 15 letters and the space): the model
     // can hardly learn to emit the others, which the attack reports for targets that need them.
@@ -465,6 +524,9 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
     ctx.log(`Training on ${engine.info.engine}${engine.info.threads ? ` (${engine.info.threads} threads)` : ''}: ${engine.info.reason}`);
     const rng = mulberry32(o.seed * 31337 + 7);
     const normal = gaussian(rng);
+    // Augmentation draws from its own stream, so a run without it draws exactly what it drew before augmentation existed.
+    const augRng = mulberry32(o.seed * 7_368_787 + 11);
+    const aug = o.augment ? { augment: o.augment, rng: augRng, normal: gaussian(augRng) } : null;
     const perEpoch = data.corpus ? data.corpus.train.length + o.fsddUtterances : o.utterances;
     const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
     const totalSteps = stepsPerEpoch * o.epochs;
@@ -489,16 +551,12 @@ export async function trainSpeechModel(options: SpeechTrainOptions = {}, hooks: 
             break;
           }
           const utts = batchIdx.map((i) => set.utterances[i]);
-          const signals = utts.map((u) => (rng() < o.ditherFraction ? dither(u.samples, rng, normal) : u.samples));
-          const labels = utts.map((u) => net.alphabet.encode(u.transcript));
-          const { batch, lengths } = stackSignals(signals, net.frontend.config.frameLength);
-          const frames = lengths.map((n) => net.frameCount(n));
-          const outLengths = net.outputLengths(lengths);
-          const feats = net.frontend.features(batch, lengths);
-          batch.dispose();
+          const trainBatch = trainingBatch(net, utts, o, { rng, normal }, aug);
+          const { feats, labels } = trainBatch;
           let loss: number;
           try {
-            const r = await engine.gradients({ feats, frames, outLengths, labels }, step + 1);
+            await hooks.onTrainBatch?.(trainBatch, step + 1);
+            const r = await engine.gradients(trainBatch, step + 1);
             loss = r.loss;
             const clipped = clipByGlobalNorm(r.grads, o.clipNorm);
             engine.apply(clipped, learningRateAt(step, totalSteps, o.learningRate));

@@ -147,7 +147,7 @@ export const audioTrain = (async (raw, ctx, env) => {
       arch, quick: p.quick, epochs: p.epochs, utterances: p.utterances, seed: p.seed, fsddDir: fsdd,
       ...(corpus ? { corpus } : {}), ...(p.fsddUtterances !== undefined ? { fsddUtterances: p.fsddUtterances } : {}),
       ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.learningRate ? { learningRate: p.learningRate } : {}),
-      engine: p.engine,
+      engine: p.engine, ...(p.augment !== undefined ? { augment: p.augment } : {}),
     }, {
       onBatch: (row) => writer.appendMetric('train', { step: row.step, epoch: row.epoch, loss: row.loss }),
       onEpoch: (row) => writer.appendMetric('epochs', { epoch: row.epoch, loss: row.loss, val_cer: row.val_cer, val_wer: row.val_wer }),

@@ -30,6 +30,17 @@ describe('advlab audio', () => {
     const badEngine = advlab(['audio', 'train', '--quick', '--engine', 'gpu', '--sessions', join(dir, 'sessions'), '--json']);
     expect(badEngine.status).toBe(2);
     expect(badEngine.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/engine.*auto.*onnx.*tfjs/s) } });
+
+    // --augment: the job's schema parses it (bad syntax), the engine bounds it by the model's 40 mel bands (so the job passed it on).
+    const badAugment = advlab(['audio', 'train', '--quick', '--augment', 'default,warp', '--sessions', join(dir, 'sessions'), '--json']);
+    expect(badAugment.status).toBe(2);
+    expect(badAugment.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/unknown item "warp"/) } });
+    const badSpeed = advlab(['audio', 'train', '--quick', '--augment', 'speed=1.1-0.9', '--sessions', join(dir, 'sessions'), '--json']);
+    expect(badSpeed.status).toBe(2);
+    expect(badSpeed.json).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringMatching(/augment "speed=1.1-0.9": speed needs LO-HI with LO <= HI/) } });
+    const allBands = advlab(['audio', 'train', '--quick', '--augment', 'freq=4x10', '--sessions', join(dir, 'sessions'), '--json']);
+    expect(allBands.status).not.toBe(0);
+    expect(allBands.json).toMatchObject({ error: { message: expect.stringMatching(/4 frequency masks of up to 10 bands could cover all 40/) } });
   });
 
   it('audio train --engine onnx trains on ONNX Runtime and says so', () => {
