@@ -147,6 +147,21 @@ test('Settings: the worker pool size is saved in the app data folder and applies
     await page.goto(own.url);
     await openView(page, 'settings');
     await expect(page.getByTestId('workers-effective')).toContainText('from the default (one per core)');
+    // Sized like the other views' numeric inputs (at most a number input's natural width in a form row), not
+    // stretched across the card or to its long label.
+    const natural = await page.evaluate(() => {
+      const row = Object.assign(document.createElement('div'), { className: 'row' });
+      const label = document.createElement('label');
+      const probe = Object.assign(document.createElement('input'), { type: 'number' });
+      label.append('n', probe);
+      row.append(label);
+      document.querySelector('main')!.append(row);
+      const w = probe.getBoundingClientRect().width;
+      row.remove();
+      return w;
+    });
+    const width = (await page.getByTestId('workers-input').boundingBox())!.width;
+    expect(width, `workers input ${width} px, a number input in a form row ${natural} px`).toBeLessThanOrEqual(natural + 1);
     await page.getByTestId('workers-input').fill('1');
     await page.getByTestId('settings-save').click();
     await expect(page.getByTestId('settings-saved')).toHaveText('saved');
