@@ -149,13 +149,14 @@ test('Settings: the worker pool size is saved in the app data folder and applies
     await expect(page.getByTestId('workers-effective')).toContainText('from the default (one per core)');
     // Sized like the other views' numeric inputs (at most a number input's natural width in a form row), not
     // stretched across the card or to its long label.
-    const natural = await page.evaluate(() => {
-      const row = Object.assign(document.createElement('div'), { className: 'row' });
-      const label = document.createElement('label');
-      const probe = Object.assign(document.createElement('input'), { type: 'number' });
+    const natural = await page.locator('main').evaluate((main) => {
+      const make = <K extends 'div' | 'label' | 'input'>(tag: K) => main.ownerDocument.createElement(tag);
+      const row = Object.assign(make('div'), { className: 'row' });
+      const label = make('label');
+      const probe = Object.assign(make('input'), { type: 'number' });
       label.append('n', probe);
       row.append(label);
-      document.querySelector('main')!.append(row);
+      main.append(row);
       const w = probe.getBoundingClientRect().width;
       row.remove();
       return w;
