@@ -13,6 +13,7 @@ import { loadModel, modelSha256, type LoadedModel } from '../engine/models';
 import { starterModels, starterName } from '../engine/data';
 import { classifierFor } from '../engine/models/defended';
 import type { Classifier } from '../engine/models/classifier';
+import { engineFor, engineSummary, releaseClassifier, type EngineRequest } from '../engine/onnx/select';
 import type { ModelRef, SessionStore } from '../engine/sessions';
 import type { JobContext } from '../engine/context';
 import { isSessionId } from '../engine/sessions';
@@ -79,14 +80,46 @@ export async function resolveModel(ref: string, store: SessionStore, ctx?: JobCo
     throw badInput(`${label} is a speech-to-text model, not an image classifier: attack it with the audio attack (the Audio view, \`advlab audio attack\`)`, { model: ref });
   }
   const classifier = classifierFor(loaded);
-  // The job's shards will rebuild this model: the pool's threads load and warm it while the job loads its data.
-  if (classifier.spec) ctx?.shards?.prepare?.([classifier.spec]);
+  // Not prepared on the pool here: the engine is not chosen yet (jobEngine; prepareShards for classifiers that stay on tfjs).
   return {
     loaded,
     classifier,
     ref: { ...(id ? { id } : {}), path: loaded.modelJson, arch: loaded.meta.arch ?? 'unknown', sha256: loaded.sha256 },
     label,
   };
+}
+
+/**
+ * The classifier a job runs on (engineFor: ONNX Runtime where the request and the model allow, else tfjs),
+ * logged. Only a tfjs classifier travels to the job's shards (an ONNX Runtime one has no spec and runs in
+ * the job's own thread), so only then are the pool's threads asked to load and warm it (prepareShards). Call
+ * it before loading the job's data, so that they do it meanwhile, and release it (releaseClassifier) if the
+ * job fails before it runs (releaseOnError).
+ */
+export async function jobEngine(model: ResolvedModel, request: EngineRequest, ctx: JobContext): Promise<Classifier> {
+  const clf = await engineFor(model.loaded, model.classifier, request, ctx.shards ? { shardsTo: ctx.shards.where } : {});
+  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
+  prepareShards(ctx, clf);
+  return clf;
+}
+
+/**
+ * A hint to the job's shard executor (ShardExecutor.prepare): its shards will rebuild these tfjs classifiers
+ * (those with a spec), so the pool's threads load and warm them while the job loads its data. No effect on results.
+ */
+export function prepareShards(ctx: JobContext, ...classifiers: (Classifier | null | undefined)[]): void {
+  const specs = classifiers.flatMap((c) => (c?.spec ? [c.spec] : []));
+  if (specs.length > 0) ctx.shards?.prepare?.(specs);
+}
+
+/** `setUp`'s value; when it throws, the job's classifier is released first (its native sessions, if any). */
+export async function releaseOnError<T>(clf: Classifier, setUp: () => Promise<T>): Promise<T> {
+  try {
+    return await setUp();
+  } catch (e) {
+    releaseClassifier(clf);
+    throw e;
+  }
 }
 
 export interface ResolvedSpeechModel {

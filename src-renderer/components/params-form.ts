@@ -69,9 +69,12 @@ export function checkValues(schema: ParamsDescription, values: Record<string, un
   return errors;
 }
 
-/** A form's starting values: the schema's default of every shown field (fields without one start empty). */
-export function initialValues(schema: ParamsDescription, only?: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(fieldsOf(schema, only).map(([name, p]) => [name, structuredClone(p.default)]));
+/**
+ * A form's starting values: the schema's default of every shown field (fields without one start empty), except
+ * those the form already holds in `kept` (the values kept while its view was closed, lib/forms.svelte.ts).
+ */
+export function initialValues(schema: ParamsDescription, only?: readonly string[], kept: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  return Object.fromEntries(fieldsOf(schema, only).map(([name, p]) => [name, name in kept ? kept[name] : structuredClone(p.default)]));
 }
 
 /**

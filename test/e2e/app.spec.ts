@@ -147,6 +147,22 @@ test('Settings: the worker pool size is saved in the app data folder and applies
     await page.goto(own.url);
     await openView(page, 'settings');
     await expect(page.getByTestId('workers-effective')).toContainText('from the default (one per core)');
+    // Sized like the other views' numeric inputs (at most a number input's natural width in a form row), not
+    // stretched across the card or to its long label.
+    const natural = await page.locator('main').evaluate((main) => {
+      const make = <K extends 'div' | 'label' | 'input'>(tag: K) => main.ownerDocument.createElement(tag);
+      const row = Object.assign(make('div'), { className: 'row' });
+      const label = make('label');
+      const probe = Object.assign(make('input'), { type: 'number' });
+      label.append('n', probe);
+      row.append(label);
+      main.append(row);
+      const w = probe.getBoundingClientRect().width;
+      row.remove();
+      return w;
+    });
+    const width = (await page.getByTestId('workers-input').boundingBox())!.width;
+    expect(width, `workers input ${width} px, a number input in a form row ${natural} px`).toBeLessThanOrEqual(natural + 1);
     await page.getByTestId('workers-input').fill('1');
     await page.getByTestId('settings-save').click();
     await expect(page.getByTestId('settings-saved')).toHaveText('saved');

@@ -93,6 +93,14 @@ test('lists every kind with its status, and opens each from its saved files', as
   await page.getByTestId('sessions-search').fill('defended');
   await expect(page.getByTestId('session-row')).toHaveCount(2); // "undefended" and "defended"
   await page.getByTestId('sessions-search').fill('');
+  // At 1024 px every column title stays inside the list's head (one line; a narrow one is cut, in full in its title).
+  await page.setViewportSize({ width: 1024, height: 768 });
+  const head = (await page.getByTestId('sessions-table').locator('.head').boundingBox())!;
+  for (const th of await page.getByTestId('sessions-table').locator('.head').locator('.th').all()) {
+    const box = (await th.boundingBox())!;
+    expect(box.y >= head.y - 0.5 && box.y + box.height <= head.y + head.height + 0.5, `"${await th.textContent()}" (${box.height} px high) inside the head (${head.height} px)`).toBe(true);
+  }
+  await page.setViewportSize({ width: 1400, height: 900 });
 
   // The real training run: curves from metrics/*.jsonl, the confusion matrix as a heat map.
   await openSession(page, realTrain);

@@ -14,8 +14,8 @@ import { fixedEpsilon, lossSurface, robustAccuracyCurve } from '../../engine/eva
 import { encodePng, perturbationPng } from '../../engine/images';
 import { checkInputShape, softmax } from '../../engine/models';
 import type { SessionWriter } from '../../engine/sessions';
-import { resolveModel, splitSpecFor } from '../model-ref';
-import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/select';
+import { jobEngine, prepareShards, releaseOnError, resolveModel, splitSpecFor } from '../model-ref';
+import { engineSummary, releaseClassifier } from '../../engine/onnx/select';
 import { cancelledWith, openSession, runInSession } from '../session-env';
 import type { JobEnv, JobHandler } from '../types';
 import { SessionStore } from '../../engine/sessions';
@@ -103,18 +103,21 @@ export const attack = (async (raw, ctx, env) => {
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store, ctx);
   const target = p.transferTo ? await resolveModel(p.transferTo, store, ctx) : null;
-  const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
-  checkInputShape(model.classifier, set.shape, set.name);
-  const { writer } = await openSession(env, {
-    kind: 'attack',
-    name: p.name ?? `${def.name} on ${model.label} (${set.name}, n=${set.labels.length})`,
-    params: p,
-    tags: p.tags,
-    datasets: [datasetRef(set, p.split)],
-    models: [model.ref, ...(target ? [target.ref] : [])],
+  const clf = await jobEngine(model, p.engine, ctx);
+  prepareShards(ctx, target?.classifier); // the transfer model judges on tfjs
+  const { set, writer } = await releaseOnError(clf, async () => {
+    const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
+    checkInputShape(model.classifier, set.shape, set.name);
+    const { writer } = await openSession(env, {
+      kind: 'attack',
+      name: p.name ?? `${def.name} on ${model.label} (${set.name}, n=${set.labels.length})`,
+      params: p,
+      tags: p.tags,
+      datasets: [datasetRef(set, p.split)],
+      models: [model.ref, ...(target ? [target.ref] : [])],
+    });
+    return { set, writer };
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
-  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     let result: AttackResult;
     let cancel: CancelledError | null = null;
@@ -156,14 +159,16 @@ export const sweep = (async (raw, ctx, env) => {
   if (!def.epsilonBall) throw badInput(`${def.name} is a minimal-distortion attack; a sweep needs a fixed-epsilon attack (fgsm, bim, pgd, pgd-l2, pgd-margin)`);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store, ctx);
-  const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
-  checkInputShape(model.classifier, set.shape, set.name);
-  const { writer } = await openSession(env, {
-    kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
-    datasets: [datasetRef(set, p.split)], models: [model.ref],
+  const clf = await jobEngine(model, p.engine, ctx);
+  const { set, writer } = await releaseOnError(clf, async () => {
+    const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
+    checkInputShape(model.classifier, set.shape, set.name);
+    const { writer } = await openSession(env, {
+      kind: 'sweep', name: p.name ?? `robust accuracy vs eps: ${def.name} on ${model.label}`, params: p, tags: p.tags,
+      datasets: [datasetRef(set, p.split)], models: [model.ref],
+    });
+    return { set, writer };
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
-  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();
     // A cancel keeps the points of the epsilons done so far: saved below, session cancelled.
@@ -187,6 +192,7 @@ export const lossSurfaceJob = (async (raw, ctx, env) => {
   const p = lossSurfaceParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
   const model = await resolveModel(p.model, store, ctx);
+  prepareShards(ctx, model.classifier); // the surface runs on tfjs
   const set = await loadConfinedDataset(p.dataset, { dataDirs: env.dataDirs, split: p.split, ...splitSpecFor(model, p.dataset, p.splitSpec) });
   if (p.index >= set.labels.length) throw badInput(`index ${p.index} is out of range: the ${p.split} split of ${set.name} has ${set.labels.length} images`);
   checkInputShape(model.classifier, set.shape, set.name);

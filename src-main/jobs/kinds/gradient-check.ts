@@ -13,8 +13,8 @@ import { checkInputShape } from '../../engine/models';
 import type { Classifier } from '../../engine/models/classifier';
 import { SessionStore } from '../../engine/sessions';
 import { childContext, type JobContext } from '../../engine/context';
-import { resolveModel, splitSpecFor } from '../model-ref';
-import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/select';
+import { jobEngine, prepareShards, releaseOnError, resolveModel, splitSpecFor } from '../model-ref';
+import { engineSummary, releaseClassifier } from '../../engine/onnx/select';
 import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import type * as tf from '@tensorflow/tfjs';
@@ -43,21 +43,24 @@ export const gradientCheck = (async (raw, ctx, env) => {
   const model = await resolveModel(p.model, store, ctx);
   const given = p.surrogate ? await resolveModel(p.surrogate, store, ctx) : null;
   const split = splitSpecFor(model, p.dataset, p.splitSpec);
-  const set = await images(env, { ...p, ...split });
-  // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.
-  checkInputShape(model.classifier, set.shape, set.name);
-  if (given) checkInputShape(given.classifier, set.shape, set.name);
-  const eps = p.eps ?? defaultEps(set.name);
-  const { writer } = await openSession(env, {
-    kind: 'gradient-check',
-    name: p.name ?? `gradient-masking check of ${model.label} (${set.name}, eps ${Number(eps.toFixed(4))})`,
-    params: { ...p, eps },
-    tags: p.tags,
-    datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
-    models: [model.ref, ...(given ? [given.ref] : [])],
+  const clf = await jobEngine(model, p.engine, ctx);
+  prepareShards(ctx, given?.classifier); // a given surrogate is attacked on tfjs
+  const { set, eps, writer } = await releaseOnError(clf, async () => {
+    const set = await images(env, { ...p, ...split });
+    // The classifier's input (after any preprocessing the model's metadata declares), not the raw network's.
+    checkInputShape(model.classifier, set.shape, set.name);
+    if (given) checkInputShape(given.classifier, set.shape, set.name);
+    const eps = p.eps ?? defaultEps(set.name);
+    const { writer } = await openSession(env, {
+      kind: 'gradient-check',
+      name: p.name ?? `gradient-masking check of ${model.label} (${set.name}, eps ${Number(eps.toFixed(4))})`,
+      params: { ...p, eps },
+      tags: p.tags,
+      datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
+      models: [model.ref, ...(given ? [given.ref] : [])],
+    });
+    return { set, eps, writer };
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
-  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   return runInSession(writer, async () => {
     const t0 = performance.now();
     let surrogate: Classifier;

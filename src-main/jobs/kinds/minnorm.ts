@@ -12,8 +12,8 @@ import type { ImageSet } from '../../engine/data';
 import type { ModelRef } from '../../engine/sessions';
 import { checkInputShape } from '../../engine/models';
 import { SessionStore } from '../../engine/sessions';
-import { engineFor, engineSummary, releaseClassifier } from '../../engine/onnx/select';
-import { resolveModel, splitSpecFor } from '../model-ref';
+import { engineSummary, releaseClassifier } from '../../engine/onnx/select';
+import { jobEngine, releaseOnError, resolveModel, splitSpecFor } from '../model-ref';
 import { openSession, runInSession } from '../session-env';
 import type { JobHandler } from '../types';
 import { images } from './attack';
@@ -46,20 +46,22 @@ async function referenced(store: SessionStore, id: string, p: ReturnType<typeof 
 export const minnorm = (async (raw, ctx, env) => {
   const p = minnormParams.parse(raw);
   const store = new SessionStore(env.sessionsRoot);
-  const model = await resolveModel(p.model, store);
-  const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
-  checkInputShape(model.classifier, set.shape, set.name);
+  const model = await resolveModel(p.model, store, ctx);
+  const clf = await jobEngine(model, p.engine, ctx);
   const own = p.attacks ?? [...MINNORM_ATTACKS[p.norm]];
-  const given = (await Promise.all((p.references ?? []).map((id) => referenced(store, id, p, model.ref, set)))).flat();
-  const { writer } = await openSession(env, {
-    kind: 'minnorm',
-    name: p.name ?? `minimum-norm ${p.norm} attacks on ${model.label} (${set.name}, n=${set.labels.length}, ${p.budget} passes${p.cw ? `, C&W ${p.cw.binarySearchSteps} x ${p.cw.maxIterations}` : ''}${given.length ? `, with ${given.map((g) => g.attack).join(', ')} from ${p.references!.join(', ')}` : ''})`,
-    params: { ...p, attacks: own }, tags: p.tags,
-    datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
-    models: [model.ref],
+  const { set, given, writer } = await releaseOnError(clf, async () => {
+    const set = await images(env, { ...p, ...splitSpecFor(model, p.dataset, p.splitSpec) });
+    checkInputShape(model.classifier, set.shape, set.name);
+    const given = (await Promise.all((p.references ?? []).map((id) => referenced(store, id, p, model.ref, set)))).flat();
+    const { writer } = await openSession(env, {
+      kind: 'minnorm',
+      name: p.name ?? `minimum-norm ${p.norm} attacks on ${model.label} (${set.name}, n=${set.labels.length}, ${p.budget} passes${p.cw ? `, C&W ${p.cw.binarySearchSteps} x ${p.cw.maxIterations}` : ''}${given.length ? `, with ${given.map((g) => g.attack).join(', ')} from ${p.references!.join(', ')}` : ''})`,
+      params: { ...p, attacks: own }, tags: p.tags,
+      datasets: [{ name: set.name, split: p.split, sha256: set.source.sha256, images: set.labels.length, description: set.source.split }],
+      models: [model.ref],
+    });
+    return { set, given, writer };
   });
-  const clf = await engineFor(model.loaded, model.classifier, p.engine, { ...(ctx.shards ? { shardsTo: ctx.shards.where } : {}) });
-  ctx.log(`engine: ${engineSummary(clf).engineReason}`);
   const index = (k: number) => (set.source.indices ? set.source.indices[k] : k);
   return runInSession(writer, async () => {
     const t0 = performance.now();

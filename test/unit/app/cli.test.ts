@@ -50,19 +50,27 @@ describe('advlab CLI', () => {
 
   it('a training job killed mid-run is listed as incomplete, with its manifest and metrics intact', async () => {
     const sessions = mkdtempSync(join(tmpdir(), 'advlab-kill-'));
-    const child = spawn(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', '50', '--limit', '2000', '--workers', '1', '--engine', 'tfjs', '--sessions', sessions], {
+    const child = spawn(process.execPath, [BIN, 'train', '--dataset', 'mnist', '--arch', 'small-cnn', '--epochs', '50', '--limit', '2000', '--workers', '1', '--sessions', sessions], {
       cwd: ROOT, env: { ...process.env, ADVLAB_DATA: DATA }, stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // --workers 1 --engine tfjs: trains in the job's own thread on tfjs, as before the pool and ONNX training
-    // (this test is about the kill, not the shards or the engine).
-    // Wait until it has written some metric rows, then kill it without warning.
+    // The default engine (auto: ONNX Runtime where it loads, else tfjs). Wait until a progress line shows an epoch
+    // after the first (epoch 1's metric rows are written by then), then kill it without warning. The progress line
+    // comes once a second when stderr is not a terminal, and an ONNX Runtime epoch takes a fraction of that, so any
+    // later epoch counts, not just "epoch 2/" (which such a run may never print), and lines split across chunks are
+    // joined. A run that ends before that fails here, with its output, instead of after the 60 s.
+    let err = '';
     await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error('no progress within 60 s')), 60_000);
+      const timer = setTimeout(() => fail(new Error(`no progress past epoch 1 within 60 s: ${err}`)), 60_000);
       child.stderr!.on('data', (d: Buffer) => {
-        if (/epoch 2\//.test(String(d))) {
+        err += String(d);
+        if ([...err.matchAll(/epoch (\d+)\/50/g)].some((m) => Number(m[1]) >= 2 && Number(m[1]) < 50)) {
           clearTimeout(timer);
           ok();
         }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        fail(new Error(`the training ended (exit ${code}) before it was killed: ${err}`));
       });
     });
     child.kill('SIGKILL');

@@ -6,7 +6,7 @@
  * shard, an unprepared one cannot) and leaves no other tensor; on the pool, every thread prepares the
  * model once, reports it, and gives the same seeded results as a pool that did not prepare; a model
  * that cannot be loaded leaves the thread working; and a job run by the runner prepares its model on
- * the pool's threads by itself (the job thread's resolveModel asks, through the relay).
+ * the pool's threads by itself (the job thread's jobEngine asks, through the relay, once it has chosen tfjs).
  */
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
