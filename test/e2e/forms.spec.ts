@@ -31,6 +31,8 @@ const FIELDS: Field[] = [
   { view: 'audio', id: 'audio-target', value: 'open the door', kind: 'fill' },
   { view: 'audio', id: 'audio-iterations', value: '321', kind: 'fill' },
   { view: 'audio', id: 'universal-target', value: 'seven', kind: 'fill' },
+  { view: 'audio', id: 'speech-train-epochs', value: '9', kind: 'fill', empty: true },
+  { view: 'audio', id: 'speech-train-corpus', value: '/tmp/some/corpus', kind: 'fill', empty: true },
   { view: 'sessions', id: 'sessions-search', value: 'no such run', kind: 'fill', empty: true },
   { view: 'datasets', id: 'import-path', value: '/tmp/some/model.json', kind: 'fill', empty: true },
 ];
