@@ -5,7 +5,6 @@
  * continue (`init`) have their own selects: the choices are the host's models and corpora, not the schema's.
  */
 import type { JobParamsOf } from '../../../src-main/api/jobs';
-import type { JobView } from '../../lib/state.svelte';
 import type { JobForm } from '../job-forms';
 import { paramsToSend, type ParamsDescription } from '../params-form';
 
@@ -56,12 +55,21 @@ export function speechTrainParams(schema: ParamsDescription, values: Record<stri
   } as JobParamsOf<'audio-train'>;
 }
 
+/**
+ * What corpusFolders reads of a job (lib/state.svelte's JobView has it). Written here as a shape, not imported: the
+ * state module reaches the page's transport (window, location), and this file is also type-checked, through its
+ * unit test, under the root tsconfig, which has no DOM library.
+ */
+export interface CorpusJobLike { kind: string; state: string; result?: unknown }
+
 /** The corpus folders made by this host's finished audio-corpus jobs (their manifest's folder), newest first, once each. */
-export function corpusFolders(jobs: readonly JobView[]): string[] {
+export function corpusFolders(jobs: readonly CorpusJobLike[]): string[] {
   const out: string[] = [];
   for (const j of [...jobs].reverse()) {
     if (j.kind !== 'audio-corpus' || j.state !== 'finished' || !j.result) continue;
-    const dir = j.result.manifest.replace(/[\\/]corpus\.json$/, '');
+    const manifest = (j.result as { manifest?: unknown }).manifest;
+    if (typeof manifest !== 'string') continue;
+    const dir = manifest.replace(/[\\/]corpus\.json$/, '');
     if (!out.includes(dir)) out.push(dir);
   }
   return out;

@@ -9,8 +9,7 @@ import { jobParamsSchemas } from '../../../src-main/api/jobs';
 import { jobSchemas } from '../../../src-main/api/handlers';
 import { checkValues, initialValues } from '../../../src-renderer/components/params-form';
 import { formFields } from '../../../src-renderer/components/job-forms';
-import { audioTrainForm, corpusFolders, speechTrainParams } from '../../../src-renderer/components/audio/train-form';
-import type { JobView } from '../../../src-renderer/lib/state.svelte';
+import { audioTrainForm, corpusFolders, speechTrainParams, type CorpusJobLike } from '../../../src-renderer/components/audio/train-form';
 
 const schema = jobSchemas()['audio-train'];
 const parse = (p: unknown) => jobParamsSchemas['audio-train'].parse(p);
@@ -62,13 +61,13 @@ describe('speech-training form', () => {
 
   it('offers the folders of finished audio-corpus jobs, newest first, once each', () => {
     const corpusJob = (jobId: string, state: string, manifest?: string) =>
-      ({ jobId, kind: 'audio-corpus', state, progress: null, ...(manifest ? { result: { manifest } } : {}) }) as unknown as JobView;
+      ({ jobId, kind: 'audio-corpus', state, progress: null, ...(manifest ? { result: { manifest } } : {}) }) as CorpusJobLike;
     const jobs = [
       corpusJob('a', 'finished', '/data/speech-corpus/corpus.json'),
       corpusJob('b', 'failed'),
       corpusJob('c', 'finished', '/tmp/c2/corpus.json'),
       corpusJob('d', 'finished', '/data/speech-corpus/corpus.json'),
-      { jobId: 'e', kind: 'train', state: 'finished', progress: null, result: {} } as unknown as JobView,
+      { jobId: 'e', kind: 'train', state: 'finished', progress: null, result: {} } as CorpusJobLike,
     ];
     expect(corpusFolders(jobs)).toEqual(['/data/speech-corpus', '/tmp/c2']);
   });
