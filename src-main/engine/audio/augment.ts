@@ -23,6 +23,7 @@
  */
 import { badInput } from '../errors';
 import { resample } from './resample';
+import { noiseStdForSnr } from './dbx';
 
 export interface SpeechAugment {
   /** Speed factor range [lo, hi] (per utterance, quantised to 0.01); null: off. */
@@ -117,10 +118,7 @@ export function speedPerturb(x: Float32Array, factor: number): Float32Array {
 
 /** x + white Gaussian noise at `snrDb` below x's mean power. */
 export function addNoise(x: Float32Array, snrDb: number, normal: () => number): Float32Array {
-  let power = 0;
-  for (let i = 0; i < x.length; i++) power += x[i] * x[i];
-  power /= Math.max(1, x.length);
-  const sigma = Math.sqrt(power / 10 ** (snrDb / 10));
+  const sigma = noiseStdForSnr(x, snrDb);
   return Float32Array.from(x, (v) => v + sigma * normal());
 }
 

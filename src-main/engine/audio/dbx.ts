@@ -31,6 +31,16 @@ export function rms(v: ArrayLike<number>): number {
   return Math.sqrt(s / v.length);
 }
 
+/**
+ * The standard deviation of white noise `snrDb` below v's mean power: sqrt(mean(v^2) / 10^(snrDb/10)). The one
+ * definition of "noise at an SNR" for robust mode's transformations (eot.ts) and training augmentation (augment.ts).
+ */
+export function noiseStdForSnr(v: ArrayLike<number>, snrDb: number): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  return Math.sqrt(s / Math.max(1, v.length) / 10 ** (snrDb / 10));
+}
+
 /** RMS level in dB relative to full scale 1.0 (20 log10 rms; a full-scale sine is -3.01 dBFS). */
 export function rmsDbfs(v: ArrayLike<number>): number {
   return 20 * Math.log10(rms(v));

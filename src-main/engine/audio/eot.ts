@@ -38,6 +38,7 @@ import { audioAttack, normalizeTarget, type AudioAttackHooks, type AudioAttackOp
 import { randomRir } from './rir';
 import { resample } from './resample';
 import { quantize16 } from './wav';
+import { noiseStdForSnr } from './dbx';
 import type { SpeechModel } from './model';
 
 /** The robust mode's defaults, written once (api/jobs.ts takes its schema's defaults from here). */
@@ -236,11 +237,6 @@ export function gaussianNoise(n: number, std: number, seed: number): Float32Arra
   return out;
 }
 
-function meanSquare(x: Float32Array): number {
-  let s = 0;
-  for (const v of x) s += v * v;
-  return s / Math.max(1, x.length);
-}
 
 /**
  * The exact transformation (module docstring, steps 1-5) of a clip at `rate`: the real resampler,
@@ -252,7 +248,7 @@ export function applyTransform(x: Float32Array, t: AudioTransform, rate: number,
   const s = Math.round(t.shiftSeconds * rate);
   if (s !== 0) y = applyKernel(y, { h: new Float32Array([1]), lead: -s });
   if (t.snrDb !== null) {
-    const std = Math.sqrt(meanSquare(y) / 10 ** (t.snrDb / 10));
+    const std = noiseStdForSnr(y, t.snrDb);
     const noise = gaussianNoise(y.length, std, t.noiseSeed);
     for (let i = 0; i < y.length; i++) y[i] += noise[i];
   }
@@ -283,7 +279,7 @@ export function transformBatch(input: tf.Tensor2D, ts: readonly AudioTransform[]
       let row = y.reshape([1, n]) as tf.Tensor2D;
       if (t.snrDb !== null) {
         const clean = applyKernel(x0, k);
-        const std = Math.sqrt(meanSquare(clean) / 10 ** (t.snrDb / 10));
+        const std = noiseStdForSnr(clean, t.snrDb);
         row = tf.add(row, tf.tensor2d(gaussianNoise(n, std, t.noiseSeed), [1, n]));
       }
       return row;
